@@ -1,0 +1,38 @@
+# Two commands (see README):  `make repro`  and  `make test`.
+# Both create .venv if it is missing. POOLREP_DATA_MIRROR names the offline data mirror (../shared/datasets here).
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export DVC_NO_ANALYTICS := 1
+export PYTHONUNBUFFERED := 1
+export MPLBACKEND := Agg
+
+.PHONY: setup repro test test-fast lab clean-scratch
+
+$(BIN)/.installed: requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -r requirements.txt
+	$(BIN)/python -m pip install --no-deps -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name poolrep --display-name "Python (poolrep)"
+	touch $@
+
+setup: $(BIN)/.installed
+
+# Command 1: the whole pipeline on the profile params.yaml selects (default: cpu), offline from the mirror.
+repro: setup
+	$(BIN)/poolrep fetch --all-offline
+	$(BIN)/dvc repro
+	$(BIN)/dvc metrics show
+
+# Command 2: every test: pytest for the package, nbval for every notebook, dvc repro on the smoke profile.
+test: setup
+	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-kernel-name poolrep --timeout 3000 -p no:cacheprovider
+
+# The package tests alone (no notebooks, no pipeline): seconds.
+test-fast: setup
+	$(BIN)/python -m pytest tests -m "not slow" -p no:cacheprovider
+
+lab: setup
+	$(BIN)/jupyter lab --notebook-dir=.

@@ -1,0 +1,93 @@
+"""``poolrep``: the project's command line.
+
+  poolrep fetch NAME... | --all       bring data sets / weights into data/ (mirror, then official URL)
+  poolrep list                        the registry, and what is available offline
+  poolrep run STAGE [--profile P]     run a paper's notebook with papermill (what dvc.yaml calls)
+  poolrep prepare                     decode CIFAR-10 once into cache/ (shared stage)
+  poolrep backbone                    ImageNet MobileNetV2 last-conv maps of a CIFAR-10 subset (shared stage)
+  poolrep params STAGE [--profile P]  print a stage's effective parameters
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="poolrep", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    f = sub.add_parser("fetch", help="bring data sets into data/")
+    f.add_argument("names", nargs="*")
+    f.add_argument("--all-offline", action="store_true", help="every data set the offline mirror holds")
+    f.add_argument("--no-download", action="store_true")
+    sub.add_parser("list", help="the data registry")
+    r = sub.add_parser("run", help="run a stage's notebook")
+    r.add_argument("stage")
+    r.add_argument("--profile", choices=("smoke", "cpu", "paper"))
+    p = sub.add_parser("params", help="a stage's effective parameters")
+    p.add_argument("stage")
+    p.add_argument("--profile", choices=("smoke", "cpu", "paper"))
+    sub.add_parser("prepare", help="decode CIFAR-10 into cache/")
+    b = sub.add_parser("backbone", help="MobileNetV2 feature maps of CIFAR-10 into cache/")
+    b.add_argument("--profile", choices=("smoke", "cpu", "paper"))
+    a = ap.parse_args(argv)
+
+    from .data import DataError
+
+    try:
+        if a.cmd == "fetch":
+            return _fetch(a)
+        if a.cmd == "list":
+            from .data import REGISTRY, available
+
+            for name, ds in REGISTRY.items():
+                print(f"{name:14s} {'offline' if available(name) else 'needs network':14s} {ds.description}")
+            return 0
+        if a.cmd == "params":
+            from . import config
+
+            print(json.dumps(config.resolve(a.stage, profile=a.profile), indent=2))
+            return 0
+        if a.cmd == "run":
+            from .runner import run
+
+            run(a.stage, profile=a.profile)
+            return 0
+        if a.cmd == "prepare":
+            from .stages import prepare
+
+            prepare()
+            return 0
+        if a.cmd == "backbone":
+            from .stages import backbone
+
+            backbone(profile=a.profile)
+            return 0
+    except (DataError, KeyError, ValueError, FileNotFoundError, RuntimeError) as e:
+        print(f"poolrep {a.cmd}: error: {e}", file=sys.stderr)
+        return 2
+    return 1
+
+
+def _fetch(a) -> int:
+    from .data import REGISTRY, fetch
+
+    names = list(a.names)
+    if a.all_offline:
+        names += [n for n, d in REGISTRY.items() if d.offline and n not in names]
+    if not names:
+        print("poolrep fetch: name data sets (see `poolrep list`) or pass --all-offline", file=sys.stderr)
+        return 2
+    for n in names:
+        fetch(n, download=not a.no_download)
+        print(f"fetched {n}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

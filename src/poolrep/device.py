@@ -1,0 +1,117 @@
+"""One place that picks the device, seeds every generator, and records how a run was made."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def pick(prefer: str = "auto") -> torch.device:
+    """``auto``: cuda when present, else cpu. ``cpu``/``cuda`` force one (cuda absent is an error)."""
+    if prefer == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if prefer == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device='cuda' asked for, but torch sees no CUDA device; use 'auto' or 'cpu'")
+    if prefer not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {prefer!r}; use 'auto', 'cpu' or 'cuda'")
+    return torch.device(prefer)
+
+
+def seed_all(seed: int, deterministic: bool = True) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+
+
+def versions() -> dict[str, str]:
+    import sklearn
+
+    return {
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def describe(dev: torch.device) -> str:
+    if dev.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(dev)}"
+    return f"cpu ({torch.get_num_threads()} threads, {platform.processor() or platform.machine()})"
+
+
+@dataclass
+class RunLog:
+    """What a stage records about itself: device, seed, versions, data sources and wall time.
+
+    In a notebook: ``run = RunLog(stage, seed=..., profile=...).start()`` in the first cell, ``run.finish()`` in
+    the last (or use it as a context manager); ``run.data(name, source)`` records where each
+    data set came from (``mirror``, ``data/``, ``download``) and whether it is a substitute; ``run.info`` goes
+    into the stage's metrics JSON.
+    """
+
+    stage: str
+    seed: int
+    profile: str
+    device: str = "auto"
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def start(self) -> "RunLog":
+        self.torch_device = pick(self.device)
+        seed_all(self.seed)
+        self._t0 = time.perf_counter()
+        self.info = {
+            "stage": self.stage,
+            "profile": self.profile,
+            "seed": self.seed,
+            "device": describe(self.torch_device),
+            "versions": versions(),
+            "data": {},
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        print(f"[{self.stage}] profile={self.profile} seed={self.seed} device={self.info['device']}")
+        return self
+
+    def data(self, name: str, **what: Any) -> None:
+        self.info["data"][name] = what
+        print(f"[{self.stage}] data {name}: " + json.dumps(what, default=str))
+
+    @contextmanager
+    def timed(self, step: str):
+        t0 = time.perf_counter()
+        yield
+        self.info.setdefault("timings_s", {})[step] = round(time.perf_counter() - t0, 3)
+        print(f"[{self.stage}] {step}: {time.perf_counter() - t0:.1f} s")
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self._t0
+
+    def finish(self) -> dict[str, Any]:
+        """Stamp the wall time; returns ``info`` for the metrics JSON."""
+        self.info["wall_time_s"] = round(self.elapsed, 2)
+        print(f"[{self.stage}] done in {self.info['wall_time_s']:.1f} s")
+        return self.info
+
+    def __enter__(self) -> "RunLog":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.finish()

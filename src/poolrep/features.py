@@ -1,0 +1,79 @@
+"""Feature maps from a pretrained backbone, batched, with a progress bar, on whatever device is given.
+
+``extractor(backbone, layers)`` wraps torchvision's ``create_feature_extractor`` (named graph nodes, e.g.
+``features.18`` for MobileNetV2's last conv block, ``features.10`` for AlexNet's pool5); ``extract`` runs it over
+uint8 images, resizing to ``size`` and normalising with the weights' ImageNet mean and std.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .data.weights import load_backbone
+
+# The last convolutional block of each backbone (the "conv5" of the papers).
+LAST_CONV = {"mobilenet_v2": "features.18", "alexnet": "features.12"}
+
+
+def extractor(backbone: str, layers: Sequence[str]):
+    from torchvision.models.feature_extraction import create_feature_extractor
+
+    model, weights = load_backbone(backbone)
+    fx = create_feature_extractor(model, return_nodes={l: l for l in layers}).eval()
+    mean = torch.tensor(weights.transforms().mean).view(1, 3, 1, 1)
+    std = torch.tensor(weights.transforms().std).view(1, 3, 1, 1)
+    return fx, mean, std
+
+
+def to_input(images, size: int | tuple[int, int], mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """uint8 ``N x H x W x 3`` (array or list of equal-size arrays) -> normalised float ``N x 3 x size x size``."""
+    x = torch.from_numpy(np.ascontiguousarray(np.stack(images) if isinstance(images, list) else images))
+    if x.ndim != 4 or x.shape[-1] != 3:
+        raise ValueError(f"expected uint8 images N x H x W x 3, got shape {tuple(x.shape)}")
+    x = x.permute(0, 3, 1, 2).float().div_(255)
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    if tuple(x.shape[-2:]) != size:
+        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+    return (x - mean) / std
+
+
+@torch.inference_mode()
+def extract(
+    fx,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    images,
+    size: int | tuple[int, int],
+    batch_size: int = 64,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float16,
+    desc: str = "features",
+) -> dict[str, np.ndarray]:
+    """Run ``fx`` over ``images`` (uint8 array N x H x W x 3, or a list of arrays of any size, each resized).
+
+    Returns {layer: array N x C x h x w} stored as ``dtype`` (float16 halves the memory of cached maps).
+    """
+    device = torch.device(device)
+    fx = fx.to(device)
+    mean, std = mean.to(device), std.to(device)
+    n = len(images)
+    out: dict[str, list[np.ndarray]] = {}
+    for s in tqdm(range(0, n, batch_size), desc=desc, unit="batch"):
+        chunk = images[s : s + batch_size]
+        x = to_input(chunk if not isinstance(chunk, list) else [_resize(im, size) for im in chunk],
+                     size, mean.cpu(), std.cpu()).to(device)
+        for k, v in fx(x).items():
+            out.setdefault(k, []).append(v.to(dtype).cpu().numpy())
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def _resize(im: np.ndarray, size) -> np.ndarray:
+    from PIL import Image
+
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    return np.asarray(Image.fromarray(im).resize((size[1], size[0]), Image.BICUBIC))

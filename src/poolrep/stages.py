@@ -1,0 +1,61 @@
+"""The shared (non-notebook) DVC stages: ``prepare`` and ``backbone``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import config, io, paths
+from .data import source_of
+from .data.cifar import balanced_indices, load_cifar10
+from .device import RunLog
+
+BACKBONE_FILE = "backbone_cifar10.npz"
+
+
+def prepare() -> None:
+    """Decode CIFAR-10 once (cache/cifar10.npz) and record what was decoded (cache/prepare.json)."""
+    run = RunLog("prepare", seed=0, profile=config.load().get("profile", "cpu")).start()
+    tr, te = load_cifar10("train"), load_cifar10("test")
+    run.data("cifar10", source=tr.source, train=len(tr), test=len(te))
+    io.save_json(paths.RESULTS / "prepare" / "metrics.json", {"cifar10": {"train": len(tr), "test": len(te), "source": tr.source,
+                                                           "classes": list(tr.classes)}, "run": run.finish()})
+
+
+def load_backbone_features() -> dict[str, np.ndarray]:
+    """The ``backbone`` stage's output: ``{train,test}_{maps,labels,index}`` (maps float16 N x C x h x w; index
+    into the full CIFAR-10 split, for showing the images), plus ``net``, ``layer``, ``size``."""
+    path = paths.CACHE / BACKBONE_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} missing: run `dvc repro backbone` (or `poolrep backbone`) first")
+    z = np.load(path, allow_pickle=False)
+    return {k: z[k] for k in z.files}
+
+
+def backbone(profile: str | None = None) -> None:
+    """ImageNet-pretrained last-conv maps of a class-balanced CIFAR-10 subset, shared by pyramid, entropy, zoo."""
+    from .features import LAST_CONV, extract, extractor
+
+    p = config.resolve("backbone", profile=profile)
+    run = RunLog("backbone", seed=p["seed"], profile=p["profile"]).start()
+    tr_all, te_all = load_cifar10("train"), load_cifar10("test")
+    idx = {"train": balanced_indices(tr_all.labels, p["train_per_class"], p["seed"]),
+           "test": balanced_indices(te_all.labels, p["test_per_class"], p["seed"])}
+    tr, te = tr_all.subset(p["train_per_class"], p["seed"]), te_all.subset(p["test_per_class"], p["seed"])
+    run.data("cifar10", source=tr.source, train=len(tr), test=len(te))
+    run.data(p["net"], source=source_of(p["net"]), note="ImageNet weights via torchvision's weights API")
+    layer = LAST_CONV[p["net"]]
+    fx, mean, std = extractor(p["net"], [layer])
+    out = {}
+    with run.timed("extract"):
+        for name, split in (("train", tr), ("test", te)):
+            maps = extract(fx, mean, std, split.images, p["size"], p["batch_size"], run.torch_device,
+                           desc=f"{p['net']} {name}")[layer]
+            out[f"{name}_maps"], out[f"{name}_labels"], out[f"{name}_index"] = maps, split.labels, idx[name]
+    with io.atomic_path(paths.CACHE / BACKBONE_FILE) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **out, net=np.array(p["net"]), layer=np.array(layer), size=np.array(p["size"]))
+    info = run.finish()
+    n = len(tr) + len(te)
+    io.save_json(paths.RESULTS / "backbone" / "metrics.json", {"net": p["net"], "layer": layer, "size": p["size"],
+                                                "map_shape": list(out["train_maps"].shape[1:]), "images": n,
+                                                "images_per_s": n / info["timings_s"]["extract"], "run": info})
