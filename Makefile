@@ -35,4 +35,4 @@ test-fast: setup
 	$(BIN)/python -m pytest tests -m "not slow" -p no:cacheprovider
 
 lab: setup
-	$(BIN)/jupyter lab --notebook-dir=.
+	$(BIN)/jupyter lab --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root)

@@ -1,0 +1,297 @@
+"""The data layer on small fixtures made here: both CIFAR-10 layouts, corrupt and missing files, the mirror,
+downloads from a local HTTP server and a file URL, checksums, videos and the pairs set."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import io
+import json
+import pickle
+import tarfile
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from poolrep.data import DataError, File, ensure_file, fetch
+from poolrep.data import cifar, registry, video
+from poolrep.data.fetch import MIRROR_ENV, verify
+
+
+# ---------- fixtures: tiny archives in the official layouts ----------
+
+def make_official_archive(path: Path, n_per_batch: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A cifar-10-python.tar.gz with the official member names and pickle layout (rows of 3072 bytes, CHW)."""
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    with tarfile.open(path, "w:gz") as tar:
+        def add(name, obj):
+            b = pickle.dumps(obj)
+            ti = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            ti.size = len(b)
+            tar.addfile(ti, io.BytesIO(b))
+        for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+            x = rng.integers(0, 256, (n_per_batch, 3072), dtype=np.uint8)
+            y = rng.integers(0, 10, n_per_batch).tolist()
+            add(name, {b"data": x, b"labels": y})
+            xs.append(x)
+            ys.append(y)
+        add("batches.meta", {b"label_names": [c.encode() for c in cifar.CLASSES]})
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def make_folder_tree(root: Path, classes=("cat", "dog"), n=3, ext=".png", seed=0) -> dict:
+    rng = np.random.default_rng(seed)
+    imgs = {}
+    for split in ("train", "test"):
+        for c in classes:
+            d = root / split / c
+            d.mkdir(parents=True)
+            for i in range(n):
+                a = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+                Image.fromarray(a).save(d / f"{i:04d}{ext}")
+                imgs[(split, c, i)] = a
+    return imgs
+
+
+# ---------- CIFAR-10, official layout ----------
+
+def test_official_archive_decodes_rows_as_chw(tmp_path):
+    arc = tmp_path / "cifar-10-python.tar.gz"
+    x, y = make_official_archive(arc)
+    splits = cifar.read_official(arc)
+    tr, te = splits["train"], splits["test"]
+    assert tr.images.shape == (30, 32, 32, 3) and te.images.shape == (6, 32, 32, 3)
+    assert tr.images.dtype == np.uint8 and tr.labels.dtype == np.int64
+    # pixel (r=1, c=2) of channel g of image 0 is byte 1024 + 1*32 + 2 of its row
+    assert tr.images[0, 1, 2, 1] == x[0, 1024 + 32 + 2]
+    np.testing.assert_array_equal(tr.labels, y[:30])
+    np.testing.assert_array_equal(te.labels, y[30:])
+    assert tr.classes == cifar.CLASSES
+
+
+def test_official_archive_corrupt_and_incomplete(tmp_path):
+    bad = tmp_path / "cifar-10-python.tar.gz"
+    bad.write_bytes(b"not a tarball at all")
+    with pytest.raises(DataError, match="not a readable CIFAR-10"):
+        cifar.read_official(bad)
+    part = tmp_path / "part.tar.gz"
+    with tarfile.open(part, "w:gz") as tar:
+        b = pickle.dumps({b"data": np.zeros((1, 3072), np.uint8), b"labels": [0]})
+        ti = tarfile.TarInfo("cifar-10-batches-py/data_batch_1")
+        ti.size = len(b)
+        tar.addfile(ti, io.BytesIO(b))
+    with pytest.raises(DataError, match="missing data_batch_2"):
+        cifar.read_official(part)
+
+
+# ---------- CIFAR-10, image-folder layout (directory and tar) ----------
+
+@pytest.mark.parametrize("as_tar", [False, True])
+def test_folder_tree_directory_and_tar(tmp_path, as_tar):
+    root = tmp_path / "cifar10-jpeg"
+    imgs = make_folder_tree(root)
+    src = root
+    if as_tar:
+        src = tmp_path / "tree.tar.gz"
+        with tarfile.open(src, "w:gz") as tar:
+            tar.add(root, arcname="cifar10-jpeg")
+    splits = cifar.read_folder(src)
+    tr = splits["train"]
+    assert tr.classes == ("cat", "dog")
+    assert len(tr) == 6 and list(tr.labels) == [0, 0, 0, 1, 1, 1]
+    np.testing.assert_array_equal(tr.images[4], imgs[("train", "dog", 1)])  # PNG is lossless
+
+
+def test_folder_tree_errors(tmp_path):
+    root = tmp_path / "t"
+    make_folder_tree(root)
+    Image.new("RGB", (40, 32)).save(root / "train" / "cat" / "9999.png")
+    with pytest.raises(DataError, match="expected 32x32"):
+        cifar.read_folder(root)
+    (tmp_path / "e" / "train").mkdir(parents=True)
+    with pytest.raises(DataError, match="no images under train"):
+        cifar.read_folder(tmp_path / "e")
+    junk = tmp_path / "junk.tar.gz"
+    junk.write_bytes(b"\x1f\x8b garbage")
+    with pytest.raises(DataError, match="not a readable image-folder archive"):
+        cifar.read_folder(junk)
+
+
+def test_load_cifar10_caches_first_decode(isolated_data, monkeypatch):
+    data, cache = isolated_data
+    arc = data / "cifar-10-python.tar.gz"
+    make_official_archive(arc)
+    f = File("cifar-10-python.tar.gz", None, md5=hashlib.md5(arc.read_bytes()).hexdigest())
+    monkeypatch.setitem(registry.REGISTRY, "cifar10", registry.Dataset("cifar10", "fixture", (f,)))
+    tr = cifar.load_cifar10("train")
+    assert (cache / cifar.CACHE_FILE).exists() and tr.source.startswith("official")
+    calls = []
+    monkeypatch.setattr(cifar, "read_official", lambda p: calls.append(p))
+    tr2 = cifar.load_cifar10("train")  # from the cache: no second decode
+    assert calls == [] and np.array_equal(tr.images, tr2.images)
+    with pytest.raises(ValueError, match="split must be"):
+        cifar.load_cifar10("val")
+
+
+def test_balanced_subset():
+    labels = np.repeat(np.arange(3), 10)
+    idx = cifar.balanced_indices(labels, 4, seed=1)
+    assert np.bincount(labels[idx]).tolist() == [4, 4, 4]
+    assert np.array_equal(idx, cifar.balanced_indices(labels, 4, seed=1))
+    with pytest.raises(ValueError, match="only 10 exist"):
+        cifar.balanced_indices(labels, 11)
+
+
+# ---------- fetch: data/, mirror, download, checksums, errors ----------
+
+def _file_for(content: bytes, relpath: str, url: str | None = None) -> File:
+    return File(relpath, url, sha256=hashlib.sha256(content).hexdigest())
+
+
+def test_missing_everywhere_names_file_url_and_setting(isolated_data):
+    f = _file_for(b"x", "sub/thing.bin", url=None)
+    with pytest.raises(DataError) as e:
+        ensure_file(f)
+    msg = str(e.value)
+    assert "sub/thing.bin" in msg and MIRROR_ENV in msg and "no public download URL" in msg
+
+
+def test_mirror_copy_is_verified(isolated_data, tmp_path, monkeypatch):
+    data, _ = isolated_data
+    mirror = tmp_path / "mirror"
+    (mirror / "sub").mkdir(parents=True)
+    (mirror / "sub" / "a.bin").write_bytes(b"hello")
+    monkeypatch.setenv(MIRROR_ENV, str(mirror))
+    good = _file_for(b"hello", "sub/a.bin")
+    assert ensure_file(good).read_bytes() == b"hello"
+    (mirror / "sub" / "b.bin").write_bytes(b"tampered")
+    bad = File("sub/b.bin", None, sha256=hashlib.sha256(b"original").hexdigest())
+    with pytest.raises(DataError, match="does not match"):
+        ensure_file(bad)
+    assert not (data / "sub" / "b.bin").exists()
+    assert list((data / "sub").glob("*partial*")) == []  # nothing half-written
+
+
+def test_corrupt_file_in_data_is_reported(isolated_data):
+    data, _ = isolated_data
+    (data / "c.bin").write_bytes(b"truncat")
+    with pytest.raises(DataError, match="Delete it and run `poolrep fetch` again"):
+        ensure_file(_file_for(b"truncated", "c.bin"))
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **k):
+            super().__init__(*a, directory=str(root), **k)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield root, f"http://127.0.0.1:{srv.server_address[1]}/"
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_download_from_local_http_server(isolated_data, http_server):
+    data, _ = isolated_data
+    root, base = http_server
+    (root / "w.bin").write_bytes(b"weights" * 1000)
+    f = _file_for(b"weights" * 1000, "weights/w.bin", url=base + "w.bin")
+    assert ensure_file(f).read_bytes() == b"weights" * 1000
+    # a 404 is one clear error naming the URL, and leaves nothing behind
+    g = _file_for(b"zzz", "weights/missing.bin", url=base + "missing.bin")
+    with pytest.raises(DataError, match="download failed") as e:
+        ensure_file(g)
+    assert base + "missing.bin" in str(e.value)
+    assert sorted(p.name for p in (data / "weights").iterdir()) == ["w.bin"]
+
+
+def test_download_checksum_mismatch_leaves_no_file(isolated_data, http_server):
+    data, _ = isolated_data
+    root, base = http_server
+    (root / "x.bin").write_bytes(b"served")
+    f = File("x.bin", base + "x.bin", md5=hashlib.md5(b"expected").hexdigest())
+    with pytest.raises(DataError, match="md5"):
+        ensure_file(f)
+    assert list(data.iterdir()) == []
+
+
+def test_download_from_file_url(isolated_data, tmp_path):
+    src = tmp_path / "src.bin"
+    src.write_bytes(b"abc")
+    f = _file_for(b"abc", "from_file.bin", url=src.as_uri())
+    assert ensure_file(f).read_bytes() == b"abc"
+
+
+def test_sha256_prefix_as_torchvision_names_files(tmp_path):
+    p = tmp_path / "w.pth"
+    p.write_bytes(b"w")
+    full = hashlib.sha256(b"w").hexdigest()
+    verify(p, File("w.pth", None, sha256=full[:8]))
+    with pytest.raises(DataError):
+        verify(p, File("w.pth", None, sha256="00000000"))
+
+
+def test_fetch_unknown_name():
+    with pytest.raises(KeyError, match="unknown data set 'nope'"):
+        fetch("nope")
+
+
+def test_registry_entries_are_complete():
+    assert registry.get("cifar10").files[0].md5 == "c58f30108f718f92721af3b95e74349a"
+    for name, ds in registry.REGISTRY.items():
+        assert ds.files, name
+        for f in ds.files:
+            assert f.url or ds.offline, f"{name}:{f.relpath} has neither URL nor mirror copy"
+            if ds.offline:
+                assert f.sha256 or f.md5, f"{name}:{f.relpath} is in the mirror but has no checksum"
+
+
+# ---------- videos and pairs ----------
+
+def test_read_frames_and_scene_cuts(tmp_path):
+    import cv2
+
+    path = tmp_path / "clip.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (32, 24))
+    for i in range(12):
+        w.write(np.full((24, 32, 3), 20 if i < 5 else 230, np.uint8))
+    w.release()
+    fr = video.read_frames(path)
+    assert fr.shape == (12, 24, 32, 3) and fr.dtype == np.uint8
+    assert video.read_frames(path, size=(16, 12), gray=True, step=2).shape == (6, 12, 16)
+    assert video.cut_scenes(fr, threshold=50, min_len=2, max_len=40) == [(0, 5), (5, 12)]
+    assert video.cut_scenes(fr, threshold=50, min_len=2, max_len=4) == [(0, 4), (5, 9), (9, 12)]
+    with pytest.raises(DataError, match="not found"):
+        video.read_frames(tmp_path / "none.avi")
+    (tmp_path / "bad.avi").write_bytes(b"garbage")
+    with pytest.raises(DataError):
+        video.read_frames(tmp_path / "bad.avi")
+
+
+def test_pairs_loader_on_fixture(isolated_data, monkeypatch):
+    from poolrep.data import pairs
+
+    data, _ = isolated_data
+    (data / "pairs").mkdir()
+    files = []
+    for n in ["a1.png", "a2.png", "d.png"]:
+        Image.new("RGB", (64, 40), (10, 20, 30)).save(data / "pairs" / n)
+        files.append(File(f"pairs/{n}", None))
+    (data / "pairs" / "groups.json").write_text(json.dumps({"groups": [["a1.png", "a2.png"]], "distractors": ["d.png"]}))
+    files.append(File("pairs/groups.json", None))
+    monkeypatch.setitem(registry.REGISTRY, "pairs", registry.Dataset("pairs", "fixture", tuple(files)))
+    s = pairs.load_pairs(max_side=32)
+    assert s.names == ["a1.png", "a2.png", "d.png"] and s.groups == [[0, 1]]
+    assert max(s.images[0].shape[:2]) == 32

@@ -1,0 +1,55 @@
+"""Atomic writes and the table/figure/metrics helpers."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from poolrep import io
+
+
+def test_atomic_path_leaves_nothing_on_error(tmp_path):
+    target = tmp_path / "a.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with io.atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("boom")
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
+
+
+def test_table_csv_and_markdown(tmp_path):
+    df = io.paper_vs_ours([{"method": "AP K=400", "paper": 64.6, "ours": 60.1},
+                           {"method": "SP 2x2", "paper": None, "ours": 55.0}])
+    assert list(df.columns) == ["method", "paper", "ours", "diff"]
+    assert df["diff"].iloc[0] == pytest.approx(-4.5)
+    assert math.isnan(df["diff"].iloc[1])
+    io.save_table(df, tmp_path, "t1", title="Table 1", note="substitute: CIFAR-10 JPEG")
+    back = pd.read_csv(tmp_path / "tables" / "t1.csv")
+    assert back["ours"].tolist() == [60.1, 55.0]
+    md = (tmp_path / "tables" / "t1.md").read_text()
+    assert md.startswith("### Table 1") and "| AP K=400 |" in md and "substitute: CIFAR-10 JPEG" in md
+    with pytest.raises(ValueError, match="every row needs 'paper'"):
+        io.paper_vs_ours([{"method": "x", "ours": 1}])
+
+
+def test_metrics_json_is_strict(tmp_path):
+    io.save_metrics(tmp_path, {"acc": np.float32(0.5), "n": np.int64(3), "bad": float("nan"),
+                               "arr": np.arange(2)}, run={"seed": 0})
+    doc = json.loads((tmp_path / "metrics.json").read_text())
+    assert doc == {"acc": 0.5, "n": 3, "bad": None, "arr": [0, 1], "run": {"seed": 0}}
+
+
+def test_figure_png(tmp_path):
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1], [1, 0])
+    p = io.save_figure(fig, tmp_path, "f")
+    plt.close(fig)
+    assert Image.open(p).format == "PNG"
