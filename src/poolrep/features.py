@@ -18,6 +18,8 @@ from .data.weights import load_backbone
 
 # The last convolutional block of each backbone (the "conv5" of the papers).
 LAST_CONV = {"mobilenet_v2": "features.18", "alexnet": "features.12"}
+# The block before it (MobileNetV2's last inverted residual, 320 channels; AlexNet's conv4 after ReLU).
+PREV_CONV = {"mobilenet_v2": "features.17", "alexnet": "features.9"}
 
 
 def extractor(backbone: str, layers: Sequence[str]):
@@ -60,6 +62,9 @@ def extract(
     """
     device = torch.device(device)
     fx = fx.to(device)
+    if device.type == "cuda" and device.index is None and torch.cuda.device_count() > 1:
+        # Every visible GPU, through PyTorch's own data-parallel wrapper (batches are split across GPUs).
+        fx = torch.nn.DataParallel(fx)
     mean, std = mean.to(device), std.to(device)
     n = len(images)
     out: dict[str, list[np.ndarray]] = {}

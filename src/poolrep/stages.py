@@ -22,8 +22,9 @@ def prepare() -> None:
 
 
 def load_backbone_features() -> dict[str, np.ndarray]:
-    """The ``backbone`` stage's output: ``{train,test}_{maps,labels,index}`` (maps float16 N x C x h x w; index
-    into the full CIFAR-10 split, for showing the images), plus ``net``, ``layer``, ``size``."""
+    """The ``backbone`` stage's output: ``{train,test}_{maps,prev_maps,labels,index}`` (maps: the last conv block,
+    float16 N x C x h x w; prev_maps: the block before it, for cross-layer pooling; index: into the full CIFAR-10
+    split, for showing the images), plus ``net``, ``layer``, ``prev_layer``, ``size``."""
     path = paths.CACHE / BACKBONE_FILE
     if not path.exists():
         raise FileNotFoundError(f"{path} missing: run `dvc repro backbone` (or `poolrep backbone`) first")
@@ -33,7 +34,7 @@ def load_backbone_features() -> dict[str, np.ndarray]:
 
 def backbone(profile: str | None = None) -> None:
     """ImageNet-pretrained last-conv maps of a class-balanced CIFAR-10 subset, shared by pyramid, entropy, zoo."""
-    from .features import LAST_CONV, extract, extractor
+    from .features import LAST_CONV, PREV_CONV, extract, extractor
 
     p = config.resolve("backbone", profile=profile)
     run = RunLog("backbone", seed=p["seed"], profile=p["profile"]).start()
@@ -43,17 +44,19 @@ def backbone(profile: str | None = None) -> None:
     tr, te = tr_all.subset(p["train_per_class"], p["seed"]), te_all.subset(p["test_per_class"], p["seed"])
     run.data("cifar10", source=tr.source, train=len(tr), test=len(te))
     run.data(p["net"], source=source_of(p["net"]), note="ImageNet weights via torchvision's weights API")
-    layer = LAST_CONV[p["net"]]
-    fx, mean, std = extractor(p["net"], [layer])
+    layer, prev = LAST_CONV[p["net"]], PREV_CONV[p["net"]]
+    fx, mean, std = extractor(p["net"], [prev, layer])
     out = {}
     with run.timed("extract"):
         for name, split in (("train", tr), ("test", te)):
             maps = extract(fx, mean, std, split.images, p["size"], p["batch_size"], run.torch_device,
-                           desc=f"{p['net']} {name}")[layer]
-            out[f"{name}_maps"], out[f"{name}_labels"], out[f"{name}_index"] = maps, split.labels, idx[name]
+                           desc=f"{p['net']} {name}")
+            out[f"{name}_maps"], out[f"{name}_prev_maps"] = maps[layer], maps[prev]
+            out[f"{name}_labels"], out[f"{name}_index"] = split.labels, idx[name]
     with io.atomic_path(paths.CACHE / BACKBONE_FILE) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, **out, net=np.array(p["net"]), layer=np.array(layer), size=np.array(p["size"]))
+            np.savez(fh, **out, net=np.array(p["net"]), layer=np.array(layer), prev_layer=np.array(prev),
+                     size=np.array(p["size"]))
     info = run.finish()
     n = len(tr) + len(te)
     io.save_json(paths.RESULTS / "backbone" / "metrics.json", {"net": p["net"], "layer": layer, "size": p["size"],
