@@ -1,0 +1,273 @@
+"""Entropy pooling (Wan et al. 2019), the attention baseline, and the small CIFAR net's pieces."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from poolrep import cnn
+from poolrep.pooling.attention import SpatialAttentionPool
+from poolrep.pooling.entropy import EntropyPool, entropy_from_logits, entropy_from_probs, entropy_weights
+
+
+def _fc(d=4, c=3, seed=0):
+    torch.manual_seed(seed)
+    return nn.Linear(d, c)
+
+
+def _loop_reference(x, fc, weighting, temperature=1.0, eps=1e-6):
+    """Slow per-image, per-location reference of EntropyPool, in float64."""
+    n, d, h, w = x.shape
+    W, b = fc.weight.double(), fc.bias.double()
+    c = W.shape[0]
+    out = torch.zeros(n, d, dtype=torch.float64)
+    for k in range(n):
+        hs = []
+        for i in range(h):
+            for j in range(w):
+                z = W @ x[k, :, i, j].double() + b
+                p = torch.softmax(z, 0)
+                hs.append(float(-sum(pc * math.log(pc) for pc in p.tolist() if pc > 0)))
+        hs = np.array(hs)
+        if weighting == "linear":
+            s = np.maximum(math.log(c) - hs, 0) + eps
+            wt = s / s.sum()
+        else:
+            e = np.exp(-hs / temperature)
+            wt = e / e.sum()
+        feats = x[k].double().reshape(d, h * w)
+        out[k] = feats @ torch.from_numpy(wt)
+    return out
+
+
+@pytest.mark.parametrize("weighting,t", [("linear", 1.0), ("softmax", 1.0), ("softmax", 0.3)])
+def test_matches_loop_reference(weighting, t):
+    fc = _fc(5, 4, seed=1)
+    x = torch.randn(3, 5, 3, 4)
+    pool = EntropyPool(fc, weighting=weighting, temperature=t)
+    got = pool(x).double()
+    ref = _loop_reference(x, fc, weighting, t)
+    assert got.shape == (3, 5)
+    assert torch.allclose(got, ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("weighting", ["linear", "softmax"])
+def test_uniform_predictions_give_uniform_weights(weighting):
+    fc = _fc(4, 3)
+    with torch.no_grad():
+        fc.weight.zero_()
+        fc.bias.zero_()  # every location predicts the uniform distribution
+    x = torch.randn(2, 4, 3, 5)
+    pool = EntropyPool(fc, weighting=weighting)
+    w = pool.weights(x)
+    assert torch.allclose(w, torch.full_like(w, 1 / 15), atol=1e-6)
+    assert torch.allclose(pool.entropy(x), torch.full((2, 3, 5), math.log(3)), atol=1e-6)
+    assert torch.allclose(pool(x), x.mean(dim=(2, 3)), atol=1e-5)  # = global average pooling
+
+
+@pytest.mark.parametrize("weighting,t", [("linear", 1.0), ("softmax", 0.1)])
+def test_one_confident_location_dominates(weighting, t):
+    fc = nn.Linear(2, 3)
+    with torch.no_grad():
+        fc.weight.copy_(torch.tensor([[50.0, 0.0], [0.0, 0.0], [0.0, 0.0]]))
+        fc.bias.zero_()
+    x = torch.zeros(1, 2, 4, 4)
+    x[0, 0, 2, 1] = 1.0  # only here is class 0 predicted with confidence; elsewhere p is uniform
+    x[0, 1] = torch.randn(4, 4)  # channel 1 does not change the prediction
+    pool = EntropyPool(fc, weighting=weighting, temperature=t)
+    w = pool.weights(x)[0]
+    assert w.argmax() == 2 * 4 + 1
+    assert w[2, 1] > 0.99
+    assert torch.allclose(pool(x)[0], x[0, :, 2, 1], atol=0.02)
+
+
+def test_weights_fall_as_entropy_rises():
+    h = torch.tensor([[0.0, 0.3, 0.9, math.log(4)]])
+    for weighting in ("linear", "softmax"):
+        w = entropy_weights(h, 4, weighting)[0]
+        assert torch.all(w[:-1] >= w[1:])
+        assert torch.isclose(w.sum(), torch.tensor(1.0))
+    assert entropy_weights(h, 4, "linear")[0, -1] < 1e-5  # a maximally uncertain location gets ~0 weight
+
+
+@pytest.mark.parametrize("weighting", ["linear", "softmax"])
+def test_gradients_flow_to_classifier_weights(weighting):
+    fc = _fc(6, 4)
+    pool = EntropyPool(fc, weighting=weighting)
+    x = torch.randn(2, 6, 3, 3, requires_grad=True)
+    # gradient through the weights alone: a loss on the pooled feature that does not use fc downstream
+    pool(x).pow(2).sum().backward()
+    assert fc.weight.grad is not None and fc.weight.grad.abs().sum() > 0
+    assert fc.bias.grad.abs().sum() > 0
+    assert x.grad.abs().sum() > 0
+    fc.zero_grad()
+    EntropyPool(fc, weighting=weighting, detach_weights=True)(x).pow(2).sum().backward()
+    assert fc.weight.grad is None or fc.weight.grad.abs().sum() == 0
+
+
+def test_head_shares_classifier_parameters():
+    head = cnn.PoolHead("entropy_softmax", 8, 5)
+    assert head.pool.classifier is head.fc
+    assert len(list(head.parameters())) == 2  # weight and bias, counted once
+    out = head(torch.randn(3, 8, 4, 4))
+    assert out.shape == (3, 5)
+    out.sum().backward()
+    assert head.fc.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("shape", [(1, 7, 1, 1), (5, 7, 6, 6), (16, 7, 8, 3)])
+def test_shapes_on_batches(shape):
+    fc = _fc(7, 10)
+    x = torch.randn(*shape)
+    for weighting in ("linear", "softmax"):
+        pool = EntropyPool(fc, weighting=weighting)
+        assert pool(x).shape == shape[:2]
+        w = pool.weights(x)
+        assert w.shape == (shape[0], shape[2], shape[3])
+        assert torch.allclose(w.sum(dim=(1, 2)), torch.ones(shape[0]), atol=1e-5)
+        assert (w >= 0).all()
+    # batch items are pooled independently
+    assert torch.allclose(EntropyPool(fc)(x)[:1], EntropyPool(fc)(x[:1]), atol=1e-6)
+
+
+def test_numerically_safe_at_zero_probability():
+    fc = nn.Linear(2, 3)
+    with torch.no_grad():
+        fc.weight.copy_(torch.tensor([[1e4, 0.0], [-1e4, 0.0], [0.0, 0.0]]))
+        fc.bias.zero_()
+    x = torch.randn(2, 2, 3, 3) * 10
+    x.requires_grad_(True)
+    for weighting in ("linear", "softmax"):
+        pool = EntropyPool(fc, weighting=weighting)
+        z = pool.location_scores(x)
+        assert (torch.softmax(z, 1) == 0).any()  # saturated: exact zeros occur
+        h = pool.entropy(x)
+        assert torch.isfinite(h).all() and (h >= 0).all()
+        out = pool(x)
+        assert torch.isfinite(out).all()
+        fc.zero_grad()
+        x.grad = None
+        out.sum().backward()
+        assert torch.isfinite(fc.weight.grad).all() and torch.isfinite(x.grad).all()
+    # the probability form: 0 log 0 = 0, value and gradient
+    p = torch.tensor([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [1 / 3, 1 / 3, 1 / 3]], requires_grad=True)
+    h = entropy_from_probs(p, dim=1)
+    assert torch.allclose(h, torch.tensor([0.0, math.log(2), math.log(3)]), atol=1e-6)
+    h.sum().backward()
+    assert torch.isfinite(p.grad).all()
+    # logits form agrees with the probability form away from zero
+    z = torch.randn(4, 6)
+    assert torch.allclose(entropy_from_logits(z), entropy_from_probs(torch.softmax(z, 1)), atol=1e-6)
+    with pytest.raises(ValueError, match="non-negative"):
+        entropy_from_probs(torch.tensor([[1.5, -0.5]]))
+
+
+def test_bad_inputs_raise():
+    fc = _fc(4, 3)
+    pool = EntropyPool(fc)
+    with pytest.raises(ValueError, match="N x C x H x W"):
+        pool(torch.randn(2, 4, 9))
+    with pytest.raises(ValueError, match="channels"):
+        pool(torch.randn(2, 5, 3, 3))
+    with pytest.raises(ValueError, match="unknown weighting"):
+        EntropyPool(fc, weighting="cubic")
+    with pytest.raises(ValueError, match="temperature"):
+        EntropyPool(fc, weighting="softmax", temperature=0)
+    with pytest.raises(ValueError, match="nn.Linear"):
+        EntropyPool(nn.Conv2d(4, 3, 1))
+    with pytest.raises(ValueError, match="unknown weighting"):
+        entropy_weights(torch.zeros(1, 4), 3, "cubic")
+    with pytest.raises(ValueError, match="N x L"):
+        entropy_weights(torch.zeros(4), 3)
+    with pytest.raises(ValueError, match="unknown pooling"):
+        cnn.PoolHead("median", 4, 3)
+    att = SpatialAttentionPool(4)
+    with pytest.raises(ValueError, match="N x C x H x W"):
+        att(torch.randn(4, 3))
+    with pytest.raises(ValueError, match="channels"):
+        att(torch.randn(1, 3, 2, 2))
+    with pytest.raises(ValueError, match="images"):
+        cnn.SmallResNet()(torch.randn(2, 1, 32, 32))
+    with pytest.raises(ValueError, match="labels"):
+        cnn.train(cnn.PoolHead("gap", 4, 3), torch.randn(5, 4, 2, 2), torch.zeros(4, dtype=torch.long),
+                  epochs=1, batch_size=2, lr=0.1, images=False)
+
+
+def test_attention_pool_matches_loop_and_starts_as_gap():
+    torch.manual_seed(0)
+    x = torch.randn(3, 5, 4, 4)
+    att = SpatialAttentionPool(5)
+    assert torch.allclose(att(x), x.mean(dim=(2, 3)), atol=1e-6)  # zero init: uniform weights
+    with torch.no_grad():
+        att.score.weight.normal_()
+        att.score.bias.fill_(0.3)
+    got = att(x)
+    v, c = att.score.weight.detach().view(-1), att.score.bias.item()
+    for k in range(3):
+        a = torch.tensor([[float(v @ x[k, :, i, j]) + c for j in range(4)] for i in range(4)]).flatten()
+        wt = torch.exp(a - a.max()) / torch.exp(a - a.max()).sum()
+        ref = (x[k].reshape(5, 16) * wt).sum(1)
+        assert torch.allclose(got[k], ref, atol=1e-5)
+
+
+def test_cam_is_gap_logit_decomposition():
+    head = cnn.PoolHead("gap", 6, 4)
+    maps = torch.randn(3, 6, 5, 5)
+    cls = torch.tensor([0, 3, 1])
+    cam = head.cam(maps, cls)
+    logits = head(maps)
+    assert cam.shape == (3, 5, 5)
+    assert torch.allclose(cam.mean(dim=(1, 2)) + head.fc.bias[cls], logits[torch.arange(3), cls], atol=1e-5)
+    assert head.location_weights(maps) is None
+    assert cnn.PoolHead("entropy_linear", 6, 4).location_weights(maps).shape == (3, 5, 5)
+
+
+def test_small_resnet_shapes_and_augment():
+    net = cnn.cifar_net("entropy_linear", n_classes=10)
+    x = torch.rand(2, 3, 32, 32)
+    assert net.body(x).shape == (2, 64, 8, 8)
+    assert net(x).shape == (2, 10)
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    a, b = cnn.augment(x, g1), cnn.augment(x, g2)
+    assert a.shape == x.shape and torch.equal(a, b)  # same seed, same crops/flips
+    # with zero padding off the crop is the identity or a flip
+    g = torch.Generator().manual_seed(0)
+    y = cnn.augment(x, g, pad=0)
+    for k in range(2):
+        assert torch.equal(y[k], x[k]) or torch.equal(y[k], x[k].flip(-1))
+
+
+def test_training_is_deterministic_and_learns():
+    torch.manual_seed(0)
+    # separable toy maps: class k has a bump in channel k at a random location
+    n, c = 60, 3
+    y = torch.arange(n) % c
+    x = torch.randn(n, 4, 3, 3) * 0.1
+    gen = torch.Generator().manual_seed(1)
+    pos = torch.randint(0, 9, (n,), generator=gen)
+    x.view(n, 4, 9)[torch.arange(n), y, pos] += 3.0
+    accs, losses = [], []
+    for _ in range(2):
+        torch.manual_seed(5)
+        head = cnn.PoolHead("entropy_softmax", 4, c)
+        losses.append(cnn.train(head, x, y, epochs=15, batch_size=16, lr=0.5, seed=7, images=False))
+        accs.append(cnn.accuracy(head, x, y))
+    assert losses[0] == losses[1]
+    assert losses[0][-1] < losses[0][0]
+    assert accs[0] > 0.9
+
+
+def test_upsample_and_weight_stats():
+    m = torch.zeros(2, 3, 3)
+    m[0, 1, 1] = 1.0
+    m[1] = 1.0 / 9
+    up = cnn.upsample(m, (12, 12))
+    assert up.shape == (2, 12, 12) and up.min() >= 0 and up.max() <= 1
+    assert up[0].max() == pytest.approx(1.0)
+    s = cnn.weight_stats(m)
+    assert s["max_weight"] == pytest.approx((1 + 1 / 9) / 2)
+    assert s["rel_entropy"] == pytest.approx(0.5, abs=1e-5)
