@@ -1,0 +1,73 @@
+"""Read DVC experiments back into a table, so a notebook can show the sweep that ran as ``dvc exp run --queue``.
+
+``experiments(stage)`` calls ``dvc exp show --json`` and flattens, for every experiment (and the workspace), the
+stage's parameters and the values of its ``results/<stage>/metrics.json``. With no experiments (or no dvc), it
+returns an empty table; the notebook then says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from . import paths
+
+
+def _dvc() -> str | None:
+    local = Path(sys.executable).with_name("dvc")
+    return str(local) if local.exists() else shutil.which("dvc")
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in (d or {}).items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        elif not isinstance(v, list):
+            out[key] = v
+    return out
+
+
+def parse_exp_show(doc: list, stage: str) -> pd.DataFrame:
+    """Rows of ``dvc exp show --json`` output (DVC 3 layout) for one stage: name, rev, params, metrics."""
+    rows = []
+    metrics_file = f"results/{stage}/metrics.json"
+
+    def visit(entry, name):
+        data = (entry.get("data") or {}) if isinstance(entry, dict) else {}
+        params = (data.get("params") or {}).get("params.yaml", {}).get("data", {})
+        metrics = (data.get("metrics") or {}).get(metrics_file, {}).get("data", {})
+        if stage not in params and not metrics:
+            return
+        row = {"experiment": name or entry.get("name") or entry.get("rev", "")[:7], "rev": entry.get("rev", "")}
+        row["profile"] = params.get("profile")
+        row.update({f"param.{k}": v for k, v in _flatten({x: y for x, y in params.get(stage, {}).items()
+                                                            if x not in ("smoke", "cpu", "paper")}).items()})
+        row.update({f"metric.{k}": v for k, v in _flatten({k: v for k, v in metrics.items() if k != "run"}).items()})
+        rows.append(row)
+
+    for commit in doc:
+        visit(commit, "workspace" if commit.get("rev") == "workspace" else commit.get("name"))
+        for exp in commit.get("experiments") or []:
+            for rev in exp.get("revs") or []:
+                visit(rev, exp.get("name") or rev.get("name"))
+    return pd.DataFrame(rows)
+
+
+def experiments(stage: str, timeout: float = 120) -> pd.DataFrame:
+    dvc = _dvc()
+    if dvc is None:
+        return pd.DataFrame()
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    r = subprocess.run([dvc, "exp", "show", "--json"], cwd=paths.ROOT, env=env, capture_output=True, text=True,
+                       timeout=timeout)
+    if r.returncode != 0 or not r.stdout.strip():
+        return pd.DataFrame()
+    return parse_exp_show(json.loads(r.stdout), stage)
