@@ -6,6 +6,7 @@
   poolrep prepare                     decode CIFAR-10 once into cache/ (shared stage)
   poolrep backbone                    ImageNet MobileNetV2 last-conv maps of a CIFAR-10 subset (shared stage)
   poolrep params STAGE [--profile P]  print a stage's effective parameters
+  poolrep report                      results/report/index.html + report.md from every stage's outputs
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("prepare", help="decode CIFAR-10 into cache/")
     b = sub.add_parser("backbone", help="MobileNetV2 feature maps of CIFAR-10 into cache/")
     b.add_argument("--profile", choices=("smoke", "cpu", "paper"))
+    sub.add_parser("report", help="one HTML page + Markdown from every stage's results")
     a = ap.parse_args(argv)
 
     from .data import DataError
@@ -67,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
             from .stages import backbone
 
             backbone(profile=a.profile)
+            return 0
+        if a.cmd == "report":
+            from .report import build
+
+            build()
             return 0
     except (DataError, KeyError, ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"poolrep {a.cmd}: error: {e}", file=sys.stderr)

@@ -1,0 +1,523 @@
+"""The ``report`` stage: one static HTML page (and the same content as Markdown) from every stage's outputs.
+
+For each paper stage (``results/<paper>/``): its tables (the paper's number, ours and the difference, exactly the
+columns of the CSV), its figures, the profile and the source of its data (``metrics.json`` -> ``run.data``:
+official data, a mirror copy, a substitute, a reduced size), and the run's device, versions, seed and wall
+times. The shared stages (``prepare``, ``backbone``) get their run block too. A stage whose outputs are missing is
+listed as MISSING, and one with only part of them as PARTIAL with what is lacking; nothing is skipped silently.
+
+``results/report/index.html`` renders offline: the CSS is inline, every figure is an inline ``data:image/png``
+URI, and there is no external URL at all. A tiny inline script stamps ``data-images-loaded`` /
+``data-images-ok`` on ``<html>`` once the images have decoded, which the browser test reads back.
+``results/report/report.md`` holds the same sections; its figures are relative links to the stages' PNGs (a
+Markdown file with megabytes of base64 is unreadable, and GitHub does not render data URIs anyway).
+
+Run: ``poolrep report`` (what dvc.yaml calls) or ``python -m poolrep.report [--results DIR] [--out DIR]``.
+The output is deterministic for given inputs (no build timestamp), so an unchanged pipeline gives the same page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import io, paths
+
+PAPERS = ("autopool", "slowfeat", "pyramid", "crosslayer", "entropy")
+SHARED = ("prepare", "backbone")
+TITLES = {
+    "autopool": "Auto-pooling",
+    "slowfeat": "Slow features",
+    "pyramid": "Pyramid / window pooling",
+    "crosslayer": "Cross-layer pooling",
+    "entropy": "Entropy pooling",
+    "zoo": "Pooling zoo",
+    "prepare": "Shared: CIFAR-10 decoding",
+    "backbone": "Shared: ImageNet MobileNetV2 feature maps",
+}
+TARGET_PIPELINE_S = 60 * 60  # issue 8: the whole cpu pipeline under 60 minutes on the 2-core machine
+COMPARE_COLS = ("paper", "ours", "diff")
+MAX_METRICS = 300  # flattened metrics shown per stage (the rest is counted, not dropped silently)
+
+
+# --------------------------------------------------------------------------------------------- reading stages
+@dataclass
+class Table:
+    name: str
+    df: pd.DataFrame
+    title: str = ""
+    note: str = ""
+
+
+@dataclass
+class Stage:
+    name: str
+    kind: str  # "paper" | "shared"
+    folder: Path
+    metrics: dict | None = None
+    tables: list[Table] = field(default_factory=list)
+    figures: list[Path] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    files: int = 0  # output files found (readable or not): none at all means the stage is missing
+
+    @property
+    def run(self) -> dict:
+        return (self.metrics or {}).get("run") or {}
+
+    @property
+    def status(self) -> str:
+        if not self.folder.is_dir() or self.files == 0:
+            return "missing"
+        return "partial" if self.problems else "ok"
+
+    @property
+    def title(self) -> str:
+        """The notebook's first ``# heading`` when the run left one, else a short default."""
+        nb = self.folder / "notebook.ipynb"
+        if nb.exists():
+            try:
+                for cell in json.loads(nb.read_text()).get("cells", []):
+                    if cell.get("cell_type") == "markdown":
+                        src = cell.get("source", "")
+                        src = "".join(src) if isinstance(src, list) else src
+                        for line in src.splitlines():
+                            if line.startswith("# "):
+                                return line[2:].strip()
+                        break
+            except (ValueError, OSError):
+                pass
+        return TITLES.get(self.name, self.name)
+
+
+def expected_stages(results: Path, root: Path | None = None) -> list[tuple[str, str]]:
+    """``[(name, kind)]``: the shared stages, the five papers, every other ``poolrep run X`` stage of dvc.yaml
+    (e.g. a later ``zoo``), and any other folder under ``results/`` (so nothing present goes unreported)."""
+    names: list[tuple[str, str]] = [(s, "shared") for s in SHARED] + [(p, "paper") for p in PAPERS]
+    dvc = (root or paths.ROOT) / "dvc.yaml"
+    if dvc.exists():
+        import yaml
+
+        try:
+            stages = (yaml.safe_load(dvc.read_text()) or {}).get("stages") or {}
+        except yaml.YAMLError:
+            stages = {}
+        for name, st in stages.items():
+            cmd = str((st or {}).get("cmd", "")) if isinstance(st, dict) else ""
+            if cmd.startswith("poolrep run") and name not in dict(names):
+                names.append((name, "paper"))
+    if results.is_dir():
+        for d in sorted(results.iterdir()):
+            if d.is_dir() and not d.name.startswith(".") and d.name != "report" and d.name not in dict(names):
+                names.append((d.name, "paper"))
+    return names
+
+
+def _md_title_note(md: Path) -> tuple[str, str]:
+    """Title (``### ...`` first line) and note (text after the table) of an ``io.save_table`` Markdown file."""
+    if not md.exists():
+        return "", ""
+    lines = md.read_text().splitlines()
+    title = lines[0][4:].strip() if lines and lines[0].startswith("### ") else ""
+    last_row = max((i for i, l in enumerate(lines) if l.lstrip().startswith("|")), default=-1)
+    note = "\n".join(lines[last_row + 1:]).strip() if last_row >= 0 else ""
+    return title, note
+
+
+def read_stage(results: Path, name: str, kind: str = "paper") -> Stage:
+    st = Stage(name, kind, results / name)
+    if not st.folder.is_dir():
+        return st
+    mpath = st.folder / "metrics.json"
+    csvs = sorted((st.folder / "tables").glob("*.csv"))
+    st.figures = sorted((st.folder / "figures").glob("*.png"))
+    st.files = int(mpath.exists()) + len(csvs) + len(st.figures)
+    if mpath.exists():
+        try:
+            st.metrics = json.loads(mpath.read_text())
+            if not isinstance(st.metrics, dict):
+                raise ValueError("top level is not an object")
+        except (ValueError, OSError) as e:
+            st.metrics = None
+            st.problems.append(f"metrics.json unreadable ({e})")
+    else:
+        st.problems.append("metrics.json missing: the run's profile, device, data sources and wall time are unknown")
+    if st.metrics is not None and not st.run:
+        st.problems.append("metrics.json has no `run` block: profile, device and data sources unknown")
+    for csv in csvs:
+        try:
+            df = pd.read_csv(csv)
+        except (ValueError, OSError) as e:  # pandas' EmptyDataError / ParserError are ValueErrors
+            st.problems.append(f"table {csv.name} unreadable ({e})")
+            continue
+        title, note = _md_title_note(csv.with_suffix(".md"))
+        st.tables.append(Table(csv.stem, df, title, note))
+    if kind == "paper":
+        if not st.tables:
+            st.problems.append("no tables (tables/*.csv) were written")
+        if not st.figures:
+            st.problems.append("no figures (figures/*.png) were written")
+    return st
+
+
+def read_all(results: Path | None = None, stages: list[tuple[str, str]] | None = None) -> list[Stage]:
+    results = Path(results) if results else paths.RESULTS
+    stages = stages if stages is not None else expected_stages(results)
+    return [read_stage(results, n, k) for n, k in stages]
+
+
+# ------------------------------------------------------------------------------------------------ formatting
+def fmt(v: Any, signed: bool = False) -> str:
+    """Numbers as in the tables' Markdown (4 significant digits); missing (NaN/None) as an em dash."""
+    if v is None or (isinstance(v, (float, np.floating)) and math.isnan(v)):
+        return "\u2014"
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v))
+    if isinstance(v, (int, np.integer)):
+        return f"{int(v):+d}" if signed else str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):+.4g}" if signed else f"{float(v):.4g}"
+    return str(v)
+
+
+def fmt_seconds(s: Any) -> str:
+    if not isinstance(s, (int, float)) or isinstance(s, bool):
+        return "\u2014"
+    return f"{s:.1f} s" if s < 120 else f"{s / 60:.1f} min ({s:.0f} s)"
+
+
+def table_cells(df: pd.DataFrame) -> list[list[str]]:
+    return [[fmt(v, signed=(c == "diff")) for c, v in zip(df.columns, row)] for row in df.itertuples(index=False)]
+
+
+def data_rows(run: dict) -> list[dict[str, str]]:
+    """One row per data set of ``run.data``: its kind (official / mirror copy / substitute), size and details.
+
+    kind: ``substitute`` when the stage recorded ``substitute=...`` (the paper's data was not available), else
+    ``mirror copy`` when the source names the offline mirror, else ``official``. size: ``reduced`` when the stage
+    recorded ``reduced=...`` or its source says ``subset``/``reduced``; the stage's profile (shown with every
+    table) says whether the experiment sizes were cut from the paper's.
+    """
+    rows = []
+    for name, what in (run.get("data") or {}).items():
+        what = what if isinstance(what, dict) else {"source": what}
+        src = str(what.get("source", "\u2014"))
+        sub = what.get("substitute")
+        if sub:
+            kind = "substitute"
+        elif "synthetic" in src.lower():
+            kind = "SYNTHETIC"
+        elif "mirror" in src.lower():
+            kind = "mirror copy"
+        else:
+            kind = "official"
+        reduced = what.get("reduced")
+        if reduced and not isinstance(reduced, bool):
+            size = f"reduced: {reduced}"
+        elif reduced or "subset" in src.lower() or "reduced" in src.lower():
+            size = "reduced"
+        else:
+            size = "as recorded"
+        details = ", ".join(f"{k}={_short(v)}" for k, v in what.items() if k not in ("source", "substitute", "reduced"))
+        rows.append({"data": name, "kind": kind, "source": src, "substitute for": str(sub) if sub else "",
+                     "size": size, "details": details})
+    return rows
+
+
+def _short(v: Any, n: int = 120) -> str:
+    s = v if isinstance(v, str) else json.dumps(v, default=str)
+    return s if len(s) <= n else s[: n - 1] + "\u2026"
+
+
+def flat_metrics(m: dict | None, prefix: str = "") -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for k, v in (m or {}).items():
+        if not prefix and k == "run":
+            continue
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out += flat_metrics(v, key + ".")
+        elif isinstance(v, list) and len(v) > 12:
+            out.append((key, f"[{len(v)} values]"))
+        else:
+            out.append((key, fmt(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else _short(v)))
+    return out
+
+
+def summary_rows(stages: list[Stage]) -> list[dict[str, str]]:
+    rows = []
+    for s in stages:
+        r = s.run
+        rows.append({"stage": s.name, "kind": s.kind, "status": s.status.upper(),
+                     "profile": str(r.get("profile", "\u2014")), "seed": fmt(r.get("seed")),
+                     "device": str(r.get("device", "\u2014")), "wall time": fmt_seconds(r.get("wall_time_s")),
+                     "tables": str(len(s.tables)), "figures": str(len(s.figures))})
+    return rows
+
+
+def totals(stages: list[Stage]) -> dict[str, Any]:
+    walls = {s.name: s.run.get("wall_time_s") for s in stages}
+    known = {k: v for k, v in walls.items() if isinstance(v, (int, float))}
+    profiles = sorted({str(s.run.get("profile")) for s in stages if s.run.get("profile")})
+    total = sum(known.values())
+    return {"total_s": total, "stages_timed": len(known), "stages": len(stages), "profiles": profiles,
+            "unknown": [k for k in walls if k not in known], "target_s": TARGET_PIPELINE_S,
+            "within_target": total <= TARGET_PIPELINE_S}
+
+
+def totals_sentence(t: dict) -> str:
+    s = (f"Sum of the recorded stage wall times: {fmt_seconds(t['total_s'])} over {t['stages_timed']} of "
+         f"{t['stages']} stages (target for the whole cpu pipeline: {t['target_s'] // 60} min; "
+         f"{'within' if t['within_target'] else 'OVER'} target so far).")
+    if t["unknown"]:
+        s += f" No wall time recorded for: {', '.join(t['unknown'])}."
+    if len(t["profiles"]) > 1:
+        s += f" Warning: the stages ran on different profiles ({', '.join(t['profiles'])})."
+    return s
+
+
+# ------------------------------------------------------------------------------------------------------ HTML
+CSS = """
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#1d1d1f;
+ margin:0;background:#f6f7f9}
+main{max-width:1100px;margin:0 auto;padding:24px 28px 60px;background:#fff}
+h1{font-size:26px;margin:4px 0 6px}h2{font-size:21px;margin:38px 0 8px;padding-top:12px;border-top:2px solid #dde1e6}
+h3{font-size:16px;margin:22px 0 6px}h4{font-size:14px;margin:14px 0 4px;color:#444}
+table{border-collapse:collapse;margin:6px 0 4px;font-size:13.5px}
+th,td{border:1px solid #d3d7dc;padding:3px 8px;text-align:left;vertical-align:top}
+th{background:#eef1f4}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+th.paper,td.paper{background:#f3f6fb}th.ours,td.ours{background:#f2faf3}th.diff,td.diff{background:#fbf7ef}
+.caption{font-weight:600;margin-top:14px}.note,.prov{font-size:13px;color:#555;margin:2px 0 10px}
+.status{display:inline-block;padding:1px 8px;border-radius:9px;font-size:12px;font-weight:700;color:#fff}
+.status.ok{background:#2e7d32}.status.partial{background:#b26a00}.status.missing{background:#c62828}
+.missing-box{border:2px solid #c62828;background:#fdecea;padding:8px 12px;margin:8px 0}
+.partial-box{border:2px solid #b26a00;background:#fff4e5;padding:8px 12px;margin:8px 0}
+figure{margin:12px 0;display:inline-block;vertical-align:top;max-width:100%}
+figure img{max-width:100%;height:auto;border:1px solid #e0e0e0}figcaption{font-size:12.5px;color:#555}
+code{background:#f1f3f5;padding:0 3px}details{margin:6px 0}summary{cursor:pointer;color:#333}
+nav a{margin-right:10px}
+"""
+
+CHECK_SCRIPT = """
+(function(){function check(){var im=document.images,ok=0;for(var i=0;i<im.length;i++){
+if(im[i].complete&&im[i].naturalWidth>0){ok++;}}var r=document.documentElement;
+r.setAttribute('data-images-total',String(im.length));r.setAttribute('data-images-loaded',String(ok));
+r.setAttribute('data-images-ok',ok===im.length?'true':'false');}
+check();window.addEventListener('load',check);})();
+"""
+
+e = html.escape
+
+
+def _html_table(header: list[str], rows: list[list[str]], numeric: set[int] | None = None,
+                cls: str = "", col_classes: list[str] | None = None) -> str:
+    numeric = numeric or set()
+    col_classes = col_classes or [""] * len(header)
+    out = [f'<table class="{e(cls)}"><thead><tr>']
+    out += [f'<th class="{e(c)}">{e(h)}</th>' for h, c in zip(header, col_classes)]
+    out.append("</tr></thead><tbody>")
+    for row in rows:
+        out.append("<tr>" + "".join(
+            f'<td class="{e(" ".join(x for x in (col_classes[i], "num" if i in numeric else "") if x))}">{e(v)}</td>'
+            for i, v in enumerate(row)) + "</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def _dict_table(rows: list[dict[str, str]], cls: str = "") -> str:
+    if not rows:
+        return ""
+    header = list(rows[0])
+    return _html_table(header, [[r[h] for h in header] for r in rows], cls=cls)
+
+
+def _provenance(s: Stage) -> str:
+    r = s.run
+    if not r:
+        return "provenance unknown (no run block in metrics.json)"
+    data = "; ".join(f"{d['data']}: {d['kind']}, {d['size']}" for d in data_rows(r)) or "no data sources recorded"
+    return f"profile {r.get('profile', '?')} \u00b7 seed {r.get('seed', '?')} \u00b7 data: {data}"
+
+
+def _png_uri(p: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(p.read_bytes()).decode("ascii")
+
+
+def stage_html(s: Stage) -> str:
+    out = [f'<section id="stage-{e(s.name)}" data-stage="{e(s.name)}" data-status="{s.status}">',
+           f'<h2>{e(s.title)} <code>{e(s.name)}</code> <span class="status {s.status}">{s.status.upper()}</span></h2>']
+    if s.status == "missing":
+        out.append(f'<div class="missing-box"><b>MISSING:</b> stage <code>{e(s.name)}</code> has no outputs in '
+                   f'<code>results/{e(s.name)}/</code> (no metrics.json, no tables, no figures). Run '
+                   f'<code>dvc repro {e(s.name)}</code>.</div></section>')
+        return "\n".join(out)
+    if s.problems:
+        out.append('<div class="partial-box"><b>PARTIAL:</b><ul>' +
+                   "".join(f"<li>{e(p)}</li>" for p in s.problems) + "</ul></div>")
+    r = s.run
+    if r:
+        out.append("<h3>Run</h3>")
+        rows = [["profile", str(r.get("profile", "\u2014"))], ["seed", fmt(r.get("seed"))],
+                ["device", str(r.get("device", "\u2014"))], ["started", str(r.get("started", "\u2014"))],
+                ["wall time", fmt_seconds(r.get("wall_time_s"))]]
+        rows += [[f"version: {k}", str(v)] for k, v in (r.get("versions") or {}).items()]
+        rows += [[f"step time: {k}", fmt_seconds(v)] for k, v in (r.get("timings_s") or {}).items()]
+        out.append(_html_table(["", "value"], rows, cls="run"))
+        out.append("<h3>Data sources</h3>")
+        out.append(_dict_table(data_rows(r), cls="data") or '<p class="note">No data sources recorded.</p>')
+    if s.tables:
+        out.append("<h3>Tables</h3>")
+    prov = _provenance(s)
+    if r and r.get("profile") != "paper":
+        out.append(f'<p class="note">Profile <b>{e(str(r.get("profile")))}</b>: experiment sizes are cut from the '
+                   "paper's (the notebook names each cut).</p>")
+    for t in s.tables:
+        cols = [str(c) for c in t.df.columns]
+        numeric = {i for i, c in enumerate(t.df.columns) if pd.api.types.is_numeric_dtype(t.df[c])}
+        out.append(f'<div class="caption" id="table-{e(s.name)}-{e(t.name)}">{e(t.title or t.name)} '
+                   f'<code>{e(t.name)}.csv</code></div>')
+        out.append(f'<div class="prov">{e(prov)}</div>')
+        out.append(_html_table(cols, table_cells(t.df), numeric, cls="results",
+                               col_classes=[c if c in COMPARE_COLS else "" for c in cols]))
+        if t.note:
+            out.append(f'<div class="note">{e(t.note)}</div>')
+    if s.figures:
+        out.append("<h3>Figures</h3><div>")
+        for f in s.figures:
+            out.append(f'<figure><img src="{_png_uri(f)}" alt="{e(s.name)}: {e(f.stem)}" data-figure="{e(f.name)}">'
+                       f'<figcaption>{e(f.name)}</figcaption></figure>')
+        out.append("</div>")
+    fm = flat_metrics(s.metrics)
+    if fm:
+        more = f" (first {MAX_METRICS} of {len(fm)})" if len(fm) > MAX_METRICS else ""
+        out.append(f"<details><summary>All numbers in metrics.json{more}</summary>")
+        out.append(_html_table(["key", "value"], [list(x) for x in fm[:MAX_METRICS]], {1}, cls="metrics"))
+        out.append("</details>")
+    out.append("</section>")
+    return "\n".join(out)
+
+
+def build_html(stages: list[Stage]) -> str:
+    t = totals(stages)
+    summ = summary_rows(stages)
+    missing = [s.name for s in stages if s.status == "missing"]
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             '<meta name="viewport" content="width=device-width, initial-scale=1">',
+             "<title>poolrep: replication report</title>", f"<style>{CSS}</style></head><body><main>",
+             "<h1>poolrep: replication report</h1>",
+             '<p class="note">Five papers on pooling of image features, re-run by this workspace. Each table puts '
+             "the paper's number, ours and the difference (ours \u2212 paper) side by side; \u2014 means not "
+             "reported / not computed. Every number of ours comes from the stage's last run, whose profile, data "
+             "sources and device are listed with it.</p>",
+             "<nav>" + " ".join(f'<a href="#stage-{e(s.name)}">{e(s.name)}</a>' for s in stages) + "</nav>",
+             "<h2>Summary</h2>", _dict_table(summ, cls="summary"), f'<p class="note">{e(totals_sentence(t))}</p>']
+    if missing:
+        parts.append(f'<div class="missing-box"><b>Missing stages:</b> {e(", ".join(missing))} '
+                     "(no outputs under results/; listed below).</div>")
+    parts += [stage_html(s) for s in stages]
+    parts.append(f"</main><script>{CHECK_SCRIPT}</script></body></html>")
+    return "\n".join(parts) + "\n"
+
+
+# -------------------------------------------------------------------------------------------------- Markdown
+def _md_cell(s: str) -> str:
+    return s.replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(_md_cell(h) or " " for h in header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(_md_cell(v) for v in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def _md_dicts(rows: list[dict[str, str]]) -> str:
+    return _md_table(list(rows[0]), [list(r.values()) for r in rows]) if rows else ""
+
+
+def stage_md(s: Stage, out_dir: Path) -> str:
+    out = [f"## {s.title} (`{s.name}`): {s.status.upper()}", ""]
+    if s.status == "missing":
+        out += [f"**MISSING:** stage `{s.name}` has no outputs in `results/{s.name}/` (no metrics.json, no tables, "
+                f"no figures). Run `dvc repro {s.name}`.", ""]
+        return "\n".join(out)
+    if s.problems:
+        out += ["**PARTIAL:**", ""] + [f"- {p}" for p in s.problems] + [""]
+    r = s.run
+    if r:
+        rows = [["profile", str(r.get("profile", "\u2014"))], ["seed", fmt(r.get("seed"))],
+                ["device", str(r.get("device", "\u2014"))], ["started", str(r.get("started", "\u2014"))],
+                ["wall time", fmt_seconds(r.get("wall_time_s"))]]
+        rows += [[f"version: {k}", str(v)] for k, v in (r.get("versions") or {}).items()]
+        rows += [[f"step time: {k}", fmt_seconds(v)] for k, v in (r.get("timings_s") or {}).items()]
+        out += ["### Run", "", _md_table(["", "value"], rows), "", "### Data sources", ""]
+        out += [_md_dicts(data_rows(r)) or "No data sources recorded.", ""]
+    if s.tables:
+        out += ["### Tables", ""]
+    prov = _provenance(s)
+    if r and r.get("profile") != "paper":
+        out += [f"Profile **{r.get('profile')}**: experiment sizes are cut from the paper's (the notebook names "
+                "each cut).", ""]
+    for t in s.tables:
+        out += [f"**{t.title or t.name}** (`{t.name}.csv`)", "", f"_{prov}_", "",
+                _md_table([str(c) for c in t.df.columns], table_cells(t.df)), ""]
+        if t.note:
+            out += [t.note, ""]
+    if s.figures:
+        out += ["### Figures", ""]
+        for f in s.figures:
+            rel = Path(os.path.relpath(f, out_dir)).as_posix()
+            out += [f"![{s.name}: {f.stem}]({rel})", ""]
+    return "\n".join(out)
+
+
+def build_md(stages: list[Stage], out_dir: Path) -> str:
+    t = totals(stages)
+    parts = ["# poolrep: replication report", "",
+             "Each table puts the paper's number, ours and the difference (ours \u2212 paper) side by side; "
+             "\u2014 means not reported / not computed. Figures are linked from the stages' folders; "
+             "`index.html` beside this file embeds them and renders offline.", "",
+             "## Summary", "", _md_dicts(summary_rows(stages)), "", totals_sentence(t), ""]
+    missing = [s.name for s in stages if s.status == "missing"]
+    if missing:
+        parts += [f"**Missing stages:** {', '.join(missing)} (no outputs under results/; listed below).", ""]
+    parts += [stage_md(s, out_dir) for s in stages]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+# ------------------------------------------------------------------------------------------------- the stage
+def build(results: str | os.PathLike | None = None, out: str | os.PathLike | None = None,
+          stages: list[tuple[str, str]] | None = None) -> tuple[Path, Path]:
+    """Write ``<out>/index.html`` and ``<out>/report.md`` (atomically) from ``results``; returns both paths."""
+    results = Path(results) if results else paths.RESULTS
+    out = Path(out) if out else results / "report"
+    st = read_all(results, stages)
+    html_path = io.write_text(out / "index.html", build_html(st))
+    md_path = io.write_text(out / "report.md", build_md(st, out))
+    for s in st:
+        print(f"[report] {s.name:12s} {s.status.upper():8s} tables={len(s.tables)} figures={len(s.figures)}"
+              + (f"  ({'; '.join(s.problems)})" if s.problems and s.status != "missing" else ""))
+    print(f"[report] wrote {html_path} and {md_path}")
+    return html_path, md_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m poolrep.report", description=__doc__.split("\n")[0])
+    ap.add_argument("--results", help="the stages' results folder (default: results/)")
+    ap.add_argument("--out", help="where index.html and report.md go (default: results/report/)")
+    a = ap.parse_args(argv)
+    build(a.results, a.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

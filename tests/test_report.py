@@ -1,0 +1,237 @@
+"""The report stage: every table and figure of every stage lands in one offline HTML page (and report.md), a
+missing stage is listed as missing, and a real browser (headless Chromium) renders it with every image loaded."""
+
+from __future__ import annotations
+
+import base64
+import io as _io
+import json
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from poolrep import io, report  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _run_block(stage: str, profile: str = "cpu", wall: float = 12.5) -> dict:
+    return {"stage": stage, "profile": profile, "seed": 7, "device": "cpu (2 threads, x86_64)",
+            "versions": {"python": "3.11.7", "torch": "2.14.1"}, "started": "2026-11-24T15:00:00+0000",
+            "timings_s": {"train": 3.25}, "wall_time_s": wall,
+            "data": {"cifar10": {"source": "CIFAR-10 JPEG re-encoding (mirror) [20/class subset]", "train": 200},
+                     "holidays": {"source": "pairs/ (mirror)", "substitute": "INRIA Holidays (not available)"}}}
+
+
+def _figure(out: Path, name: str, color: str) -> None:
+    fig, ax = plt.subplots(figsize=(2, 1.5))
+    ax.plot([0, 1, 2], [0, 1, 0.5], color=color)
+    io.save_figure(fig, out, name, dpi=40)
+    plt.close(fig)
+
+
+def make_results(root: Path) -> Path:
+    """results/ with two complete paper stages, one partial (tables only), a shared stage, and no 'slowfeat'."""
+    res = root / "results"
+    a = res / "autopool"
+    io.save_table(io.paper_vs_ours([{"method": "AP K=400", "paper": 64.6, "ours": 60.125},
+                                    {"method": "SP 2x2 <b>", "paper": None, "ours": 55.0}]),
+                  a, "table1", title="Table 1: CIFAR-10 accuracy", note="substitute note: JPEG CIFAR-10")
+    io.save_table(io.paper_vs_ours([{"method": "lambda=0.1", "paper": 1.0, "ours": 2.0}]), a, "table2",
+                  title="Table 2: sweep")
+    _figure(a, "curve", "red")
+    _figure(a, "regions", "blue")
+    io.save_metrics(a, {"table1": {"AP K=400": 60.125}}, _run_block("autopool"))
+    p = res / "pyramid"
+    io.save_table(io.paper_vs_ours([{"method": "2x2", "paper": 0.5, "ours": 0.25}]), p, "map", title="mAP")
+    _figure(p, "pr_curve", "green")
+    io.save_metrics(p, {"map": 0.25}, _run_block("pyramid", wall=30.0))
+    c = res / "crosslayer"  # partial: a table but no metrics.json and no figure
+    io.save_table(io.paper_vs_ours([{"method": "x", "paper": 3.0, "ours": 2.5}]), c, "t", title="Cross")
+    io.save_json(res / "backbone" / "metrics.json", {"net": "mobilenet_v2", "run": _run_block("backbone", wall=44.8)})
+    return res
+
+
+STAGES = [("backbone", "shared"), ("autopool", "paper"), ("slowfeat", "paper"), ("pyramid", "paper"),
+          ("crosslayer", "paper")]
+TABLE_IDS = {"table-autopool-table1", "table-autopool-table2", "table-pyramid-map", "table-crosslayer-t"}
+FIGURES = {"curve.png", "regions.png", "pr_curve.png"}
+
+
+class _Collect(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tables, self.imgs, self.urls, self.ids, self.sections = 0, [], [], set(), {}
+        self.cells: list[str] = []
+        self._in_td = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "table":
+            self.tables += 1
+        if tag == "img":
+            self.imgs.append(a)
+        if tag == "td":
+            self._in_td = True
+            self.cells.append("")
+        if tag == "section":
+            self.sections[a["data-stage"]] = a["data-status"]
+        for k in ("src", "href"):
+            if a.get(k):
+                self.urls.append(a[k])
+        if a.get("id"):
+            self.ids.add(a["id"])
+
+    def handle_endtag(self, tag):
+        if tag == "td":
+            self._in_td = False
+
+    def handle_data(self, data):
+        if self._in_td:
+            self.cells[-1] += data
+
+
+@pytest.fixture
+def built(tmp_path):
+    res = make_results(tmp_path)
+    html_path, md_path = report.build(res, tmp_path / "out", STAGES)
+    return res, html_path, md_path
+
+
+def test_html_has_every_table_figure_and_the_missing_stage(built):
+    res, html_path, _ = built
+    text = html_path.read_text()
+    p = _Collect()
+    p.feed(text)
+    assert TABLE_IDS <= p.ids
+    # results tables (4) + summary + run/data tables of 3 stages with a run block + metrics tables
+    assert p.tables >= len(TABLE_IDS) + 1
+    assert p.sections == {"backbone": "ok", "autopool": "ok", "slowfeat": "missing", "pyramid": "ok",
+                          "crosslayer": "partial"}
+    assert {i["data-figure"] for i in p.imgs} == FIGURES
+    for img in p.imgs:
+        assert img["src"].startswith("data:image/png;base64,")
+        im = Image.open(_io.BytesIO(base64.b64decode(img["src"].split(",", 1)[1])))
+        assert im.format == "PNG" and im.size[0] > 10
+        name = img["data-figure"]
+        src = next(res.glob(f"*/figures/{name}"))
+        assert base64.b64decode(img["src"].split(",", 1)[1]) == src.read_bytes()
+    # no external resource anywhere: no http(s) in src/href, no url() in CSS, no <link>
+    assert not [u for u in p.urls if re.match(r"\s*(https?:)?//", u, re.I)]
+    assert not re.search(r"url\(\s*['\"]?(https?:)?//", text, re.I)
+    assert "<link" not in text
+    assert "MISSING:" in text and "results/slowfeat/" in text
+    assert "PARTIAL:" in text and "metrics.json missing" in text and "no figures" in text
+    # paper, ours and diff side by side, formatted; the paper's missing number is a dash; HTML is escaped
+    cells = p.cells
+    i = cells.index("AP K=400")
+    assert cells[i:i + 4] == ["AP K=400", "64.6", "60.12", "-4.475"]
+    j = cells.index("SP 2x2 <b>")
+    assert cells[j:j + 4] == ["SP 2x2 <b>", "\u2014", "55", "\u2014"]
+    assert "Table 1: CIFAR-10 accuracy" in text and "substitute note: JPEG CIFAR-10" in text
+    # provenance: profile, seed, device, versions, data kind, wall times
+    for s in ("profile cpu", "seed 7", "cpu (2 threads, x86_64)", "2.14.1", "substitute", "mirror copy",
+              "INRIA Holidays (not available)", "12.5 s", "44.8 s", "reduced"):
+        assert s in text, s
+    assert "87.3 s over 3 of 5 stages" in text  # 12.5 + 30 + 44.8; slowfeat and crosslayer have none
+    assert 'data-images-ok' in text  # the self-check script
+
+
+def test_markdown_has_the_same_content(built):
+    res, _, md_path = built
+    md = md_path.read_text()
+    for title in ("Table 1: CIFAR-10 accuracy", "Table 2: sweep", "mAP", "Cross"):
+        assert f"**{title}**" in md
+    assert "| AP K=400 | 64.6 | 60.12 | -4.475 |" in md
+    assert "| SP 2x2 <b> | \u2014 | 55 | \u2014 |" in md
+    assert "**MISSING:** stage `slowfeat`" in md and "**PARTIAL:**" in md
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert {Path(l).name for l in links} == FIGURES
+    for l in links:  # relative links that resolve from the report's folder
+        assert not l.startswith(("http", "/")) and (md_path.parent / l).resolve().is_file()
+
+
+def test_unknown_folders_and_dvc_stages_are_reported(tmp_path, monkeypatch):
+    res = make_results(tmp_path)
+    (tmp_path / "dvc.yaml").write_text("stages:\n  zoo:\n    cmd: poolrep run zoo\n  report:\n    cmd: poolrep report\n")
+    io.save_json(res / "extra" / "metrics.json", {"x": 1, "run": _run_block("extra")})
+    names = dict(report.expected_stages(res, tmp_path))
+    assert list(names)[:7] == ["prepare", "backbone", *report.PAPERS]
+    assert names["zoo"] == "paper" and names["extra"] == "paper" and "report" not in names
+    st = {s.name: s for s in report.read_all(res, report.expected_stages(res, tmp_path))}
+    assert st["zoo"].status == "missing" and st["prepare"].status == "missing" and st["extra"].status == "partial"
+
+
+def test_cli_report_writes_into_results(tmp_path, monkeypatch):
+    from poolrep import cli, paths
+
+    res = make_results(tmp_path)
+    monkeypatch.setattr(paths, "RESULTS", res)
+    assert cli.main(["report"]) == 0
+    assert (res / "report" / "index.html").exists() and (res / "report" / "report.md").exists()
+    # deterministic for the same inputs; nothing left behind but the two files
+    first = (res / "report" / "index.html").read_bytes()
+    assert report.main([]) == 0
+    assert (res / "report" / "index.html").read_bytes() == first
+    assert sorted(p.name for p in (res / "report").iterdir()) == ["index.html", "report.md"]
+
+
+def test_unreadable_inputs_are_reported_not_skipped(tmp_path):
+    res = tmp_path / "results"
+    (res / "autopool" / "tables").mkdir(parents=True)
+    (res / "autopool" / "metrics.json").write_text("{not json")
+    (res / "autopool" / "tables" / "t.csv").write_text("")
+    s = report.read_stage(res, "autopool")
+    assert s.status == "partial"
+    assert any("metrics.json unreadable" in p for p in s.problems)
+    assert any("table t.csv unreadable" in p for p in s.problems)
+
+
+def _chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess:
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1200,2000", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+def test_report_renders_in_headless_chromium(built, tmp_path):
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.skip("chromium is not installed (Debian: apt-get install -y chromium; .ci/run does this)")
+    _, html_path, _ = built
+    url = html_path.resolve().as_uri()
+    shot = tmp_path / "shot.png"
+    r = _chromium([f"--screenshot={shot}", url], tmp_path / "profile1")
+    assert shot.exists(), (r.returncode, r.stderr[-2000:])
+    im = Image.open(shot).convert("L")
+    assert im.size == (1200, 2000)
+    lo, hi = im.getextrema()
+    assert hi - lo > 100, "the screenshot is blank"
+
+    r = _chromium(["--virtual-time-budget=5000", "--dump-dom", url], tmp_path / "profile2")
+    dom = r.stdout
+    assert "<html" in dom, (r.returncode, r.stderr[-2000:])
+    m = re.search(r'data-images-ok="(\w+)"', dom)
+    assert m, "the report's image check did not run in the browser"
+    total = int(re.search(r'data-images-total="(\d+)"', dom).group(1))
+    loaded = int(re.search(r'data-images-loaded="(\d+)"', dom).group(1))
+    assert (total, loaded, m.group(1)) == (len(FIGURES), len(FIGURES), "true")
+    p = _Collect()
+    p.feed(dom)
+    assert TABLE_IDS <= p.ids, f"tables missing in the browser's DOM: {TABLE_IDS - p.ids}"
+    assert {i["data-figure"] for i in p.imgs} == FIGURES
+
+    # and the check can fail: a corrupt PNG is reported as not loaded by the browser
+    res = html_path.parent.parent / "results"
+    (res / "pyramid" / "figures" / "pr_curve.png").write_bytes(b"\x89PNG\r\n\x1a\n not a png")
+    bad, _ = report.build(res, tmp_path / "bad", STAGES)
+    r = _chromium(["--virtual-time-budget=5000", "--dump-dom", bad.resolve().as_uri()], tmp_path / "profile3")
+    assert 'data-images-ok="false"' in r.stdout and 'data-images-loaded="2"' in r.stdout
