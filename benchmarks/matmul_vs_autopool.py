@@ -1,0 +1,126 @@
+"""Auto-pooling training throughput (achieved GFLOP/s) next to a plain matrix product, measured in the same run.
+
+Target (issue 8): auto-pooling training at >= 50 % of the matrix-product rate on the same machine.
+
+- matmul: ``A @ B`` with A, B float32 ``n x n`` (2 n^3 flops), plus the same rate at the shape auto-pooling's
+  gradient uses (``B x D`` times ``D x K``), on the device ``poolrep.device.pick()`` chooses.
+- auto-pooling: ``poolrep.pooling.autopool.train_autopool`` (projected Adam on the analytic gradient, 22 B K D
+  flops per batch of B pairs, counted by the module itself; its ``TrainLog.gflops`` excludes the time spent making
+  features). Inputs are real CIFAR-10 test images (pixels / 255, D = 3072, non-negative), paired with the same
+  image shifted by one pixel (a stand-in for "temporally adjacent"; the rate of dense products does not depend
+  on the values). K and the batch are options; defaults are the paper's K = 400 and a batch of 256 pairs.
+- Repeats are interleaved (matmul, auto-pooling, matmul, ...) and the best of each is compared, because other
+  processes share the cores; medians are printed too.
+
+If ``poolrep.pooling.autopool`` is not importable the auto-pooling row says "not available".
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import best_and_median, machine, table, timed, verdict  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+TARGET = 0.50
+
+
+def _sync(dev: torch.device):
+    return (lambda: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda: None)
+
+
+def matmul_rate(m: int, k: int, n: int, dev: torch.device, iters: int) -> float:
+    """GFLOP/s of ``(m x k) @ (k x n)`` float32, ``iters`` products timed together after one warm-up."""
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(m, k, generator=g).to(dev)
+    b = torch.rand(k, n, generator=g).to(dev)
+    a @ b  # warm-up
+    t = timed(lambda: [a @ b for _ in range(iters)], _sync(dev))
+    return 2.0 * m * k * n * iters / t / 1e9
+
+
+def autopool_hook():
+    """The auto-pooling trainer, or (None, why) when the module is not there yet."""
+    try:
+        from poolrep.pooling import autopool
+    except ImportError as e:  # the module is optional for this script
+        return None, f"not available (poolrep.pooling.autopool: {e})"
+    for name in ("train_autopool", "init_P"):
+        if not hasattr(autopool, name):
+            return None, f"not available (poolrep.pooling.autopool has no {name})"
+    return autopool, ""
+
+
+def pairs(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Real CIFAR-10 test images as non-negative D = 3072 vectors, and their 1-pixel horizontal shifts."""
+    from poolrep.data.cifar import load_cifar10
+
+    imgs = load_cifar10("test").images[:n].astype(np.float32) / 255.0  # N x 32 x 32 x 3
+    shifted = np.roll(imgs, 1, axis=2)
+    return torch.from_numpy(imgs.reshape(n, -1)), torch.from_numpy(shifted.reshape(n, -1))
+
+
+def autopool_rate(ap, xa: torch.Tensor, xb: torch.Tensor, K: int, batch: int, dev: torch.device) -> float:
+    D = xa.shape[1]
+    xa, xb = xa.to(dev), xb.to(dev)
+    P0 = ap.init_P(K, D, torch.cat([xa[:batch], xb[:batch]]), seed=0, device=dev)
+
+    def batches(_epoch):
+        for s in range(0, len(xa) - batch + 1, batch):
+            yield xa[s:s + batch], xb[s:s + batch]
+
+    _, log = ap.train_autopool(batches, K, D, lam=1.0, epochs=1, lr=1e-3, optimizer="adam", seed=0,
+                               device=dev, P0=P0, progress=False)
+    return log.gflops
+
+
+def main(argv=None) -> int:
+    ap_ = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap_.add_argument("--n", type=int, default=1024, help="side of the square matmul (default 1024)")
+    ap_.add_argument("--K", type=int, default=400, help="pooled units (default: the paper's 400)")
+    ap_.add_argument("--batch", type=int, default=256, help="pairs per gradient step")
+    ap_.add_argument("--steps", type=int, default=8, help="gradient steps per auto-pooling repeat")
+    ap_.add_argument("--repeats", type=int, default=3)
+    a = ap_.parse_args(argv)
+
+    from poolrep.device import pick
+
+    dev = pick("auto")
+    torch.manual_seed(0)
+    print(f"machine: {machine()}")
+    ap, why = autopool_hook()
+    xa = xb = None
+    if ap is not None:
+        xa, xb = pairs(a.batch * a.steps)
+        autopool_rate(ap, xa[: 2 * a.batch], xb[: 2 * a.batch], a.K, a.batch, dev)  # warm-up
+    D = 3072
+    mm, mm_shape, apr = [], [], []
+    for _ in range(a.repeats):
+        mm.append(matmul_rate(a.n, a.n, a.n, dev, iters=max(2, int(4e9 / (2 * a.n ** 3)))))
+        mm_shape.append(matmul_rate(a.batch, D, a.K, dev, iters=max(2, int(2e9 / (2 * a.batch * D * a.K)))))
+        if ap is not None:
+            apr.append(autopool_rate(ap, xa, xb, a.K, a.batch, dev))
+    mm_best, mm_med = best_and_median(mm)
+    sh_best, sh_med = best_and_median(mm_shape)
+    rows = [[f"matmul {a.n}x{a.n} @ {a.n}x{a.n} (float32)", f"{mm_best:.1f}", f"{mm_med:.1f}", "100%", "reference"],
+            [f"matmul {a.batch}x{D} @ {D}x{a.K} (auto-pooling's shape)", f"{sh_best:.1f}", f"{sh_med:.1f}",
+             f"{sh_best / mm_best:.0%}", "for context"]]
+    if ap is not None:
+        ap_best, ap_med = best_and_median(apr)
+        ratio = ap_best / mm_best
+        rows.append([f"auto-pooling training (K={a.K}, D={D}, B={a.batch}, {a.steps} steps, Adam)",
+                     f"{ap_best:.1f}", f"{ap_med:.1f}", f"{ratio:.0%}", verdict(ratio, TARGET)])
+    else:
+        rows.append(["auto-pooling training", why, "", "", "n/a"])
+    print(table(rows, ["what", "GFLOP/s (best)", "GFLOP/s (median)", "vs matmul (best)", "target"],
+                title=f"Auto-pooling vs matrix product ({a.repeats} interleaved repeats, {dev})"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
