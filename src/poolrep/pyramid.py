@@ -1,0 +1,382 @@
+"""The `pyramid` stage's logic (Jose et al., ICIP 2018): descriptors from the last conv block, retrieval runs.
+
+Descriptors, each L2-normalised, ranked by Euclidean distance (= cosine):
+- ``L5``: the flattened last conv map (AlexNet pool5: 9,216-d; MobileNetV2 features.18 at 224 px: 62,720-d);
+- ``fc6`` / ``fc7``: the neural codes of the fully connected layers. AlexNet: ReLU(fc6), ReLU(fc7), computed from
+  pool5 by the network's own classifier layers. MobileNetV2 has no hidden FC layers; its stand-ins are
+  ``fc6`` := the 1,280-d global-average-pooled conv map (the pre-classifier feature) and ``fc7`` := the
+  1,000-d classifier logits (the next, and last, layer up);
+- ``max`` (global max), ``hybrid`` (global max + average), ``window1-3``, ``pyramid1-5``
+  (``poolrep.pooling.window``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .metrics.retrieval import class_map, holidays_map, l2n, oxford_map, rank
+from .pooling.window import PYRAMIDS, WINDOWS, HybridPool, WindowMaxPool
+
+DESCRIPTORS = ("L5", "fc6", "fc7", "max", "hybrid", "window1", "window2", "window3",
+               "pyramid1", "pyramid2", "pyramid3", "pyramid4", "pyramid5")
+
+# The paper's ImageNet-AlexNet mAP (Table 3: Holidays, Table 4: Oxford5K), as given in our issue; None: not given.
+PAPER_MAP = {
+    "L5": (0.6828, 0.3837), "fc6": (0.7170, 0.4004), "fc7": (0.7162, 0.3650), "hybrid": (0.7634, None),
+    "pyramid1": (0.7732, 0.4477), "pyramid2": (0.7693, 0.4889), "pyramid3": (0.7718, 0.4471),
+    "pyramid4": (0.7693, 0.4422), "pyramid5": (0.7705, 0.4461),
+}
+# Dimensions the paper states for AlexNet (the rest follow from the windows: C x bins, C = 256).
+PAPER_DIMS = {"L5": 9216, "fc6": 4096, "fc7": 4096, "max": 256, "hybrid": 512, "pyramid1": 3328}
+
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet, as torchvision's weights transforms
+CONV_NODE = {"mobilenet_v2": "features.18", "alexnet": "features.12"}  # AlexNet pool5 = features.12
+
+
+def stand_in(net: str) -> dict[str, str]:
+    """What each paper descriptor is for ``net`` (for table notes)."""
+    if net == "alexnet":
+        return {"L5": "pool5 flattened", "fc6": "ReLU(fc6)", "fc7": "ReLU(fc7)"}
+    if net == "mobilenet_v2":
+        return {"L5": "features.18 flattened", "fc6": "GAP 1280-d (pre-classifier)", "fc7": "logits 1000-d"}
+    raise ValueError(f"unknown backbone {net!r}; known: alexnet, mobilenet_v2")
+
+
+def paper_dim(name: str, pyramids: dict | None = None, channels: int = 256) -> int:
+    if name in PAPER_DIMS and not (pyramids and name in pyramids):
+        return PAPER_DIMS[name]
+    return WindowMaxPool(name, pyramids).dim(channels)
+
+
+@torch.inference_mode()
+def head_codes(net: str, model: nn.Module, maps: torch.Tensor) -> dict[str, torch.Tensor]:
+    """fc6 / fc7 codes (or their stand-ins) from the last conv maps, through the model's own layers."""
+    model = model.eval()
+    if net == "mobilenet_v2":
+        gap = maps.mean(dim=(2, 3))
+        return {"fc6": gap, "fc7": model.classifier(gap)}
+    if net == "alexnet":
+        x = torch.flatten(model.avgpool(maps), 1)
+        c = model.classifier  # Dropout, fc6, ReLU, Dropout, fc7, ReLU, fc8
+        h6 = c[2](c[1](x))
+        return {"fc6": h6, "fc7": c[5](c[4](h6))}
+    raise ValueError(f"unknown backbone {net!r}; known: alexnet, mobilenet_v2")
+
+
+@torch.inference_mode()
+def describe(maps, names: Sequence[str] = DESCRIPTORS, pyramids: dict | None = None, net: str | None = None,
+             model: nn.Module | None = None, batch_size: int = 256, device="cpu",
+             dtype: torch.dtype = torch.float16) -> dict[str, torch.Tensor]:
+    """{descriptor: N x D, L2-normalised, stored as ``dtype``} from conv maps (array or tensor N x C x H x W)."""
+    maps = torch.as_tensor(np.asarray(maps)) if not isinstance(maps, torch.Tensor) else maps
+    if maps.ndim != 4:
+        raise ValueError(f"expected conv maps N x C x H x W, got {tuple(maps.shape)}")
+    unknown = [n for n in names if n not in DESCRIPTORS and n not in (pyramids or {})]
+    if unknown:
+        raise ValueError(f"unknown descriptor(s) {unknown}; known: {', '.join(DESCRIPTORS)}")
+    if any(n in ("fc6", "fc7") for n in names) and (model is None or net is None):
+        raise ValueError("fc6/fc7 need the backbone (net=..., model=...)")
+    ops = {}
+    for n in names:
+        if n == "hybrid":
+            ops[n] = HybridPool()
+        elif n not in ("L5", "fc6", "fc7"):
+            ops[n] = WindowMaxPool(n, pyramids)
+    if model is not None:
+        model = model.to(device)
+    pyr = pyramid_defs(pyramids)
+    out: dict[str, list[torch.Tensor]] = {n: [] for n in names}
+    for s in range(0, len(maps), batch_size):
+        x = maps[s : s + batch_size].to(device).float()
+        head = head_codes(net, model, x) if model is not None and {"fc6", "fc7"} & set(names) else {}
+        base: dict[str, torch.Tensor] = {}  # each window pooled once per batch, shared by the pyramids
+
+        def window(name: str) -> torch.Tensor:
+            if name not in base:
+                base[name] = WindowMaxPool(name)(x)
+            return base[name]
+
+        for n in names:
+            parts = pyr.get(n) if n.startswith("pyramid") or n in (pyramids or {}) else None
+            if n == "L5":
+                d = x.flatten(1)
+            elif n in ("fc6", "fc7"):
+                d = head[n]
+            elif n in WINDOWS:
+                d = window(n)
+            elif parts is not None and all(p in WINDOWS for p in parts):
+                d = torch.cat([window(p) for p in parts], dim=1)
+            else:
+                d = ops[n](x)
+            out[n].append(l2n(d).to(dtype).cpu())
+    return {n: torch.cat(v) for n, v in out.items()}
+
+
+def conv_maps(model: nn.Module, net: str, images, size: int, batch_size: int = 32, device="cpu",
+              desc: str = "conv maps") -> np.ndarray:
+    """Last-conv maps (float16 N x C x h x w) of uint8 images (array or list of any sizes, squashed to size)."""
+    from torchvision.models.feature_extraction import create_feature_extractor
+
+    from .features import extract
+
+    if net not in CONV_NODE:
+        raise ValueError(f"unknown backbone {net!r}; known: {', '.join(CONV_NODE)}")
+    node = CONV_NODE[net]
+    fx = create_feature_extractor(model.eval(), return_nodes={node: node}).eval()
+    mean, std = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
+    return extract(fx, mean, std, images, size, batch_size, device, desc=desc)[node]
+
+
+@dataclass
+class SetResult:
+    name: str
+    maps_shape: tuple
+    dims: dict[str, int]
+    mAP: dict[str, float]
+    aps: dict[str, np.ndarray] = field(default_factory=dict)
+    order: dict[str, np.ndarray] = field(default_factory=dict)  # rankings kept for figures
+
+
+def evaluate(name: str, desc_q: dict[str, torch.Tensor], desc_db: dict[str, torch.Tensor], protocol: str,
+             keep_order: Sequence[str] = (), **gt) -> SetResult:
+    """Rank and score every descriptor. ``protocol``: ``holidays`` (gt: queries, groups; desc_q rows are the
+    queries' database rows), ``oxford`` (gt: positives, junk), ``classes`` (gt: query_labels, db_labels)."""
+    if protocol not in ("holidays", "oxford", "classes"):
+        raise ValueError(f"unknown protocol {protocol!r}; choose holidays, oxford or classes")
+    res = SetResult(name, (), {}, {})
+    for n in tqdm(list(desc_db), desc=f"{name} retrieval", leave=False):
+        order = rank(desc_q[n], desc_db[n])
+        if protocol == "holidays":
+            m, aps = holidays_map(order, gt["queries"], gt["groups"])
+        elif protocol == "oxford":
+            m, aps = oxford_map(order, gt["positives"], gt["junk"])
+        else:
+            m, aps = class_map(order, gt["query_labels"], gt["db_labels"])
+        res.mAP[n], res.aps[n], res.dims[n] = m, aps, int(desc_db[n].shape[1])
+        if n in keep_order:
+            res.order[n] = order[:, :20]
+    return res
+
+
+def select(desc: dict[str, torch.Tensor], rows) -> dict[str, torch.Tensor]:
+    rows = torch.as_tensor(np.asarray(rows), dtype=torch.long)
+    return {k: v[rows] for k, v in desc.items()}
+
+
+def pyramid_defs(params_pyramids: dict | None) -> dict[str, tuple[str, ...]]:
+    """The pyramids in use: the package defaults overridden by params.yaml's ``pyramids`` mapping."""
+    out = dict(PYRAMIDS)
+    for k, v in (params_pyramids or {}).items():
+        out[k] = tuple(v)
+    return out
+
+
+def cache_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    """Class-balanced rows of the cached backbone maps; ValueError if the cache holds fewer per class."""
+    from .data.cifar import balanced_indices
+
+    have = np.bincount(labels).min()
+    if per_class > have:
+        raise ValueError(f"the backbone cache holds {have} images per class, {per_class} asked for: "
+                         f"rerun the backbone stage with a larger profile or lower cifar_*_per_class")
+    return balanced_indices(labels, per_class, seed)
+
+
+def plot_map_vs_dim(results: Sequence[SetResult], paper: dict[str, tuple] | None = None, paper_dims=None):
+    """mAP against descriptor dimension (log scale), one panel per set; the paper's Holidays points as a
+    reference where given."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(4.6 * len(results), 3.8), squeeze=False)
+    for ax, r in zip(axes[0], results):
+        for n in r.mAP:
+            kind = "o" if n.startswith("pyramid") else "s" if n.startswith("window") else "^"
+            ax.scatter(r.dims[n], r.mAP[n], marker=kind, s=36)
+            ax.annotate(n.replace("pyramid", "P").replace("window", "W"), (r.dims[n], r.mAP[n]), fontsize=7,
+                        xytext=(3, 3), textcoords="offset points")
+        if paper and paper_dims:
+            pts = [(paper_dims[n], paper[n][0]) for n in r.mAP if n in paper and n in paper_dims and paper[n][0]]
+            if pts:
+                ax.scatter(*zip(*pts), marker="x", c="k", s=30, label="paper, AlexNet on Holidays")
+                ax.legend(fontsize=7, loc="lower right")
+        ax.set_xscale("log")
+        ax.set_xlabel("descriptor dimension")
+        ax.set_ylabel("mAP")
+        ax.set_title(r.name, fontsize=9)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_topk(images: Sequence[np.ndarray], queries: Sequence[int], order: np.ndarray, relevant: Sequence,
+              k: int = 5, title: str = "", skip: Sequence = ()):
+    """Each row: a query, then its top-k results (query and ``skip[i]`` items left out), green frame = relevant."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(queries), k + 1, figsize=(1.9 * (k + 1), 1.9 * len(queries)), squeeze=False)
+    for i, q in enumerate(queries):
+        ignore = {q, *(skip[i] if len(skip) else ())}
+        top = [j for j in order[i] if j not in ignore][:k]
+        for a, (j, tag) in zip(axes[i], [(q, "query")] + [(j, f"#{t + 1}") for t, j in enumerate(top)]):
+            a.imshow(images[j])
+            a.set_xticks([]), a.set_yticks([])
+            col = "tab:blue" if tag == "query" else "tab:green" if j in set(relevant[i]) else "tab:red"
+            for sp in a.spines.values():
+                sp.set_edgecolor(col)
+                sp.set_linewidth(3)
+            a.set_title(tag, fontsize=8, color=col)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+SET_TITLES = {
+    "pairs": "pairs/ (Holidays protocol)", "video": "video scenes", "cifar10": "CIFAR-10 classes",
+    "holidays": "Holidays", "holidays_rotated": "Holidays (rotated)", "oxford5k": "Oxford5K",
+}
+
+
+@dataclass
+class Shown:
+    """What the top-k figure needs: images, the query rows, their relevant and ignored items."""
+    images: list
+    queries: list[int]
+    relevant: list
+    skip: list
+
+
+def run_dataset(kind: str, model: nn.Module, net: str, p: dict, device="cpu") -> tuple[SetResult, Shown | None, dict]:
+    """Describe and score one data set with every descriptor in ``p["descriptors"]``.
+
+    ``kind``: pairs | video | cifar10 (substitutes) | holidays | holidays_rotated | oxford5k (the paper's).
+    ``p``: the stage's resolved params. Returns (result, what to show, data-source info for the run log).
+    """
+    from .data.pairs import load_pairs
+
+    names, pyr = p["descriptors"], pyramid_defs(p.get("pyramids"))
+    kw = dict(names=names, pyramids=pyr, net=net, model=model, device=device)
+    title, keep = SET_TITLES.get(kind), [p["show_descriptor"]]
+
+    def maps_of(images, what):
+        return conv_maps(model, net, images, p["size"], p["batch_size"], device, desc=f"{what} {net}")
+
+    if kind in ("pairs", "holidays", "holidays_rotated"):
+        if kind == "pairs":
+            s = load_pairs(max_side=p["pairs_max_side"])
+        else:
+            from .data.holidays import load_holidays
+
+            s = load_holidays(p["holidays_root"], "rotated" if kind.endswith("rotated") else "original",
+                              p["holidays_max_side"], limit=p["holidays_limit"])
+        maps = maps_of(s.images, kind)
+        d = describe(maps, **kw)
+        q = [g[0] for g in s.groups]
+        res = evaluate(title, select(d, q), d, "holidays", keep, queries=q, groups=s.groups)
+        res.maps_shape = tuple(maps.shape[1:])
+        shown = Shown(s.images, q, [g[1:] for g in s.groups], [[] for _ in q])
+        info = dict(source=s.source, images=len(s.images), queries=len(q))
+    elif kind == "video":
+        from .data.scenes import video_scene_set
+        from .data.video import clips
+
+        v = video_scene_set(clips(), (p["size"], p["size"]), p["video_step"], p["video_threshold"],
+                            p["video_min_len"], p["video_max_len"], p["video_gap"], p["video_max_frames"])
+        maps = maps_of(v.frames, kind)
+        d = describe(maps, **kw)
+        res = evaluate(title, select(d, v.queries), d, "oxford", keep, positives=v.positives, junk=v.junk)
+        res.maps_shape = tuple(maps.shape[1:])
+        shown = Shown(list(v.frames), v.queries, v.positives, v.junk)
+        info = dict(source=v.source, frames=len(v.frames), scenes=int(v.scene.max() + 1), queries=len(v.queries))
+    elif kind == "cifar10":
+        from .stages import load_backbone_features
+
+        z = load_backbone_features()
+        if str(z["net"]) != net:
+            raise ValueError(f"the backbone cache holds {z['net']} maps, this run uses {net}")
+        tr = cache_subset(z["train_labels"], p["cifar_train_per_class"], p["seed"])
+        te = cache_subset(z["test_labels"], p["cifar_test_per_class"], p["seed"])
+        dq, ddb = describe(z["test_maps"][te], **kw), describe(z["train_maps"][tr], **kw)
+        res = evaluate(title, dq, ddb, "classes", (), query_labels=z["test_labels"][te],
+                       db_labels=z["train_labels"][tr])
+        res.maps_shape = tuple(z["train_maps"].shape[1:])
+        shown = None
+        info = dict(source=f"backbone stage cache ({z['net']} {z['layer']} at {int(z['size'])} px, CIFAR-10 JPEG)",
+                    database=len(tr), queries=len(te))
+    elif kind == "oxford5k":
+        from .data.oxford import load_oxford5k
+
+        o = load_oxford5k(p["oxford_root"], p["oxford_crop_query"], p["oxford_max_side"])
+        maps = maps_of(o.images, kind)
+        d_db = describe(maps, **kw)
+        dq = describe(maps_of(o.query_images, "oxford queries"), **kw)
+        res = evaluate(title, dq, d_db, "oxford", keep, positives=o.positives, junk=o.junk)
+        res.maps_shape = tuple(maps.shape[1:])
+        shown = None
+        info = dict(source=o.source, images=len(o.images), queries=len(o.queries), crop_query=o.crop_query)
+    else:
+        raise ValueError(f"unknown data set {kind!r}; known: {', '.join(SET_TITLES)}")
+    return res, shown, info
+
+
+def make_table(results: Sequence[SetResult], net: str, pyramids: dict | None = None):
+    """Tables 3/4 layout: descriptor, the paper's dims and mAP (Holidays, Oxford5K), ours per data set."""
+    import pandas as pd
+
+    si = stand_in(net)
+    rows = []
+    for n in results[0].mAP:
+        paper = PAPER_MAP.get(n, (None, None))
+        row = {"descriptor": n, "ours is": si.get(n, n), "dims (paper, AlexNet)": paper_dim(n, pyramids),
+               "dims (ours)": " / ".join(str(d) for d in dict.fromkeys(r.dims[n] for r in results)),
+               "paper Holidays": paper[0], "paper Oxford5K": paper[1]}
+        for r in results:
+            row[f"ours {r.name}"] = r.mAP[n]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def rank_agreement(results: Sequence[SetResult]) -> dict[str, float]:
+    """Spearman correlation between the paper's Holidays mAP and ours over the descriptors both have."""
+    from scipy.stats import spearmanr
+
+    out = {}
+    for r in results:
+        common = [n for n in r.mAP if PAPER_MAP.get(n, (None,))[0] is not None]
+        if len(common) >= 3:
+            out[r.name] = float(spearmanr([PAPER_MAP[n][0] for n in common], [r.mAP[n] for n in common])[0])
+    return out
+
+
+def gap_sentences(results: Sequence[SetResult]) -> list[str]:
+    """One generated sentence per claim of the paper, true for whatever numbers were computed."""
+    out = []
+    for r in results:
+        m = r.mAP
+        best = max(m, key=m.get)
+        s = f"{r.name}: best descriptor {best} ({m[best]:.4f}, {r.dims[best]}-d)."
+        pyr = [n for n in m if n.startswith("pyramid")]
+        if pyr and "max" in m:
+            bp = max(pyr, key=m.get)
+            s += (f" Best pyramid {bp} {m[bp]:.4f} vs global max {m['max']:.4f}: "
+                  f"{'pyramid ahead' if m[bp] > m['max'] else 'global max ahead or equal'} (paper: pyramids ahead).")
+        if pyr and "L5" in m:
+            bp = max(pyr, key=m.get)
+            s += (f" {bp} vs flattened L5 {m['L5']:.4f}: {'pyramid ahead' if m[bp] > m['L5'] else 'L5 ahead or equal'}"
+                  f" (paper: pyramids ahead by ~0.09 on Holidays).")
+        if "hybrid" in m and "max" in m:
+            s += (f" Hybrid {m['hybrid']:.4f} vs max {m['max']:.4f}: "
+                  f"{'hybrid ahead' if m['hybrid'] > m['max'] else 'max ahead or equal'}.")
+        if "fc6" in m and "fc7" in m and pyr:
+            bp = max(pyr, key=m.get)
+            fc = max(m["fc6"], m["fc7"])
+            s += (f" Best FC stand-in {fc:.4f} vs {bp}: {'pyramid ahead' if m[bp] > fc else 'FC stand-in ahead or equal'}"
+                  f" (paper: pyramids ahead of fc6/fc7).")
+        out.append(s)
+    return out

@@ -1,0 +1,393 @@
+"""pyramid stage: window/pyramid pooling vs loop references, the two AP rules vs hand-computed rankings,
+Holidays / Oxford5K loaders on fixtures in the official layouts, the video scene set, and the paper profile's
+code path (a randomly initialised AlexNet on fixtures)."""
+
+from __future__ import annotations
+
+import math
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from poolrep import pyramid as P
+from poolrep.data import holidays as H
+from poolrep.data import oxford as O
+from poolrep.data.fetch import DataError
+from poolrep.data.scenes import build_scene_set
+from poolrep.metrics.retrieval import (class_map, holidays_ap, holidays_map, oxford_ap, rank, trapezoid_ap)
+from poolrep.pooling.window import PYRAMIDS, WINDOWS, HybridPool, Window, WindowMaxPool
+
+# ---------------------------------------------------------------- windows
+
+
+def _loop_reference(x: np.ndarray, win: Window) -> np.ndarray:
+    """Slow reference: windows placed from the spec (ceil-scaled kernel, evenly spread starts), every cell read."""
+    n, c, h, w = x.shape
+    out = []
+    sizes = []
+    for size, k, npos in zip((h, w), win.kernel, win.positions):
+        kk = max(1, min(size, math.ceil(k * size / win.ref)))
+        starts = [0] if npos == 1 else [int(np.rint(i * (size - kk) / (npos - 1))) for i in range(npos)]
+        sizes.append([(s, s + kk) for s in starts])
+    for r0, r1 in sizes[0]:
+        for c0, c1 in sizes[1]:
+            b = np.full((n, c), -np.inf)
+            for i in range(r0, r1):
+                for j in range(c0, c1):
+                    b = np.maximum(b, x[:, :, i, j])
+            out.append(b)
+    return np.concatenate(out, axis=1)
+
+
+@pytest.mark.parametrize("hw", [(6, 6), (7, 7), (13, 13), (5, 9), (3, 3), (1, 2)])
+@pytest.mark.parametrize("name", [*WINDOWS, *PYRAMIDS])
+def test_window_equals_loop_reference(hw, name):
+    g = torch.Generator().manual_seed(hash((hw, name)) % 2**31)
+    x = torch.randn(2, 5, *hw, generator=g)
+    op = WindowMaxPool(name)
+    ref = np.concatenate([_loop_reference(x.numpy(), w) for w in op.windows], axis=1)
+    got = op(x).numpy()
+    assert got.shape == (2, 5 * op.bins)
+    np.testing.assert_array_equal(got, ref)
+
+
+@pytest.mark.parametrize("name,k,s", [("window1", 2, 2), ("window2", 4, 2), ("max", 6, 6)])
+def test_window_on_6x6_is_strided_max_pool(name, k, s):
+    x = torch.randn(3, 4, 6, 6)
+    ref = F.max_pool2d(x, k, s)  # N x C x nr x nc -> bin-major
+    ref = ref.flatten(2).transpose(1, 2).flatten(1)
+    torch.testing.assert_close(WindowMaxPool(name)(x), ref)
+
+
+def test_window3_is_the_half_maps():
+    x = torch.randn(2, 3, 6, 6)
+    want = torch.cat([x[:, :, :3].amax((2, 3)), x[:, :, 3:].amax((2, 3)),
+                      x[:, :, :, :3].amax((2, 3)), x[:, :, :, 3:].amax((2, 3))], 1)
+    torch.testing.assert_close(WindowMaxPool("window3")(x), want)
+
+
+def test_dimensions_match_the_paper_for_6x6x256():
+    x = torch.rand(1, 256, 6, 6)
+    dims = {n: WindowMaxPool(n)(x).shape[1] for n in [*WINDOWS, *PYRAMIDS]}
+    assert dims["max"] == 256 and dims["window1"] == 2304 and dims["window2"] == 1024 and dims["window3"] == 1024
+    assert dims["pyramid1"] == 3328  # the paper's Pyramid 1
+    assert HybridPool()(x).shape[1] == 512
+    assert P.paper_dim("L5") == 9216 and P.paper_dim("pyramid1") == 3328
+
+
+@pytest.mark.parametrize("size", [4, 6, 7, 9, 13])
+def test_windows_cover_the_map_and_keep_bins(size):
+    for name, wins in WINDOWS.items():
+        covered = np.zeros((size, size), bool)
+        for w in wins:
+            boxes = w.boxes(size, size)
+            assert len(boxes) == w.bins
+            for r0, r1, c0, c1 in boxes:
+                assert 0 <= r0 < r1 <= size and 0 <= c0 < c1 <= size
+                covered[r0:r1, c0:c1] = True
+        assert covered.all(), (name, size)
+
+
+def test_hybrid_is_max_then_mean():
+    x = torch.randn(2, 3, 4, 5)
+    torch.testing.assert_close(HybridPool()(x), torch.cat([x.amax((2, 3)), x.mean((2, 3))], 1))
+
+
+def test_window_bad_input():
+    with pytest.raises(ValueError, match="N x C x H x W"):
+        WindowMaxPool("window1")(torch.randn(3, 6, 6))
+    with pytest.raises(ValueError, match="unknown window or pyramid"):
+        WindowMaxPool("window9")
+    with pytest.raises(ValueError, match="larger than"):
+        Window((7, 7), (1, 1))
+    with pytest.raises(ValueError, match="positive"):
+        Window((0, 2), (1, 1))
+    with pytest.raises(ValueError, match="N x C x H x W"):
+        HybridPool()(torch.randn(2, 3))
+
+
+def test_custom_pyramid_from_params():
+    pyr = {"pyramid9": ["max", "window3"]}
+    assert WindowMaxPool("pyramid9", pyr).dim(256) == 256 * 5
+
+
+# ---------------------------------------------------------------- AP rules
+
+
+def test_holidays_ap_hand_computed_query_excluded():
+    # ranked [q=0, 5, 1, 2, 3], group {0, 1, 3}: the query is dropped -> [5, 1, 2, 3], positives at ranks 1, 3:
+    # (0/1 + 1/2)/2 * 1/2 + (1/3 + 2/4)/2 * 1/2 = 0.125 + 0.208333 = 1/3
+    assert holidays_ap([0, 5, 1, 2, 3], 0, [0, 1, 3]) == pytest.approx(1 / 3)
+    # the query anywhere in the list changes nothing
+    assert holidays_ap([5, 1, 0, 2, 3], 0, [0, 1, 3]) == pytest.approx(1 / 3)
+    # perfect ranking: 1; relevant image first then last of 4: (1+1)/2/2 + (1/3+2/4)/2/2
+    assert holidays_ap([0, 1, 3, 2], 0, [0, 1, 3]) == pytest.approx(1.0)
+    assert holidays_ap([1, 2, 4, 3], 0, [0, 1, 3]) == pytest.approx(0.5 + (1 / 3 + 0.5) / 4)
+    # a relevant image missing from the list contributes nothing (recall never reaches 1)
+    assert holidays_ap([1, 2], 0, [0, 1, 3]) == pytest.approx(0.5)
+
+
+def test_oxford_ap_hand_computed_with_junk():
+    # junk 9 skipped: [5, 1, 2, 3] -> 1/3 (as above)
+    assert oxford_ap([5, 1, 9, 2, 3], [1, 3], [9]) == pytest.approx(1 / 3)
+    # junk not declared: 1 at rank 1, 3 at rank 4: (0 + 1/2)/4 + (1/4 + 2/5)/4 = 0.2875
+    assert oxford_ap([5, 1, 9, 2, 3], [1, 3]) == pytest.approx(0.2875)
+    # a positive ranked first: precision starts at 1: (1 + 1)/2 * 1/2 + (1/2 + 2/3)/2 * 1/2
+    assert oxford_ap([1, 7, 3], [1, 3]) == pytest.approx(0.5 + (0.5 + 2 / 3) / 4)
+    # good + ok positives, junk first in the list
+    assert oxford_ap([9, 9, 3, 1], [1, 3], [9]) == pytest.approx(1.0)
+
+
+def test_ap_rules_agree_and_vectorised_form():
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        n = rng.integers(5, 30)
+        order = rng.permutation(n)
+        query = int(rng.integers(n))
+        group = set(rng.choice(n, rng.integers(2, n), replace=False).tolist()) | {query}
+        if len(group) < 2:
+            continue
+        h = holidays_ap(order, query, group)
+        assert h == pytest.approx(oxford_ap(order, group - {query}, [query]))
+        kept = [i for i in order if i != query]
+        rel = np.array([[i in group for i in kept]])
+        assert trapezoid_ap(rel)[0] == pytest.approx(h)
+
+
+def test_ap_errors():
+    with pytest.raises(ValueError, match="no relevant"):
+        holidays_ap([0, 1], 0, [0])
+    with pytest.raises(ValueError, match="no positive"):
+        oxford_ap([0, 1], [])
+    with pytest.raises(ValueError, match="Q x N"):
+        trapezoid_ap(np.ones(3, bool))
+
+
+def test_rank_is_cosine_order_and_maps():
+    db = torch.tensor([[1.0, 0.0], [0.0, 3.0], [2.0, 2.1]])
+    q = torch.tensor([[5.0, 0.1], [0.0, 1.0]])
+    np.testing.assert_array_equal(rank(q, db), [[0, 2, 1], [1, 2, 0]])
+    np.testing.assert_array_equal(rank(q, db.half(), chunk=1), [[0, 2, 1], [1, 2, 0]])
+    m, aps = holidays_map(np.array([[0, 1, 2], [1, 2, 0]]), [0, 1], [[0, 1], [1, 2]])
+    assert aps.tolist() == pytest.approx([1.0, 1.0]) and m == pytest.approx(1.0)
+    m, aps = class_map(np.array([[1, 0], [0, 1]]), np.array([0, 1]), np.array([0, 1]))
+    # query 0: [label 1, label 0] -> (0 + 1/2)/2 = 0.25; query 1: [label 0, label 1] -> 0.25
+    assert aps.tolist() == pytest.approx([0.25, 0.25])
+    with pytest.raises(ValueError, match="Q x D"):
+        rank(torch.zeros(2, 3), torch.zeros(4, 2))
+
+
+# ---------------------------------------------------------------- loaders
+
+
+def _jpg(path, seed, size=(40, 30)):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(path)
+
+
+HOL_NAMES = ["100000.jpg", "100001.jpg", "100100.jpg", "100101.jpg", "100102.jpg", "100200.jpg", "100201.jpg"]
+
+
+def _holidays_fixture(root):
+    for i, n in enumerate(HOL_NAMES):
+        _jpg(root / "jpg" / n, i, size=(40 + i, 30))
+        _jpg(root / "jpg_rotated" / n, i, size=(30, 40 + i))
+    (root / "eval_holidays").mkdir(parents=True, exist_ok=True)
+    (root / "eval_holidays" / "holidays_images.dat").write_text("\n".join(HOL_NAMES) + "\n")
+    return root
+
+
+def test_holidays_groundtruth_and_loader(tmp_path):
+    root = _holidays_fixture(tmp_path / "hol")
+    s = H.load_holidays(root)
+    assert s.names == HOL_NAMES
+    assert s.groups == [[0, 1], [2, 3, 4], [5, 6]]
+    assert s.images[1].shape == (30, 41, 3)
+    r = H.load_holidays(root, "rotated")
+    assert r.images[1].shape == (41, 30, 3)  # the upright release, same names
+    turned = H.load_holidays(root, "rotated", rotations={"100001.jpg": 90})
+    assert turned.images[1].shape == (41, 30, 3) and turned.images[0].shape == (30, 40, 3)
+    assert H.load_holidays(root, limit=2).groups == [[0, 1], [2, 3, 4]]
+    with pytest.raises(ValueError, match="unknown Holidays variant"):
+        H.load_holidays(root, "flipped")
+    with pytest.raises(DataError, match="not a query"):
+        H.groundtruth(["100001.jpg", "100000.jpg"])
+
+
+def test_holidays_from_official_archives(isolated_data, tmp_path):
+    data, cache = isolated_data
+    src = _holidays_fixture(tmp_path / "src")
+    (data / "holidays").mkdir()
+    with tarfile.open(data / "holidays" / "jpg1.tar.gz", "w:gz") as tf:
+        for n in HOL_NAMES[:4]:
+            tf.add(src / "jpg" / n, f"jpg/{n}")
+    with tarfile.open(data / "holidays" / "jpg2.tar.gz", "w:gz") as tf:
+        for n in HOL_NAMES[4:]:
+            tf.add(src / "jpg" / n, f"jpg/{n}")
+    with tarfile.open(data / "holidays" / "eval_holidays.tgz", "w:gz") as tf:
+        tf.add(src / "eval_holidays" / "holidays_images.dat", "eval_holidays/holidays_images.dat")
+    s = H.load_holidays()
+    assert len(s.images) == 7 and s.groups[1] == [2, 3, 4]
+    assert (cache / "holidays" / "jpg" / "100102.jpg").exists()
+
+
+OX_IMAGES = ["all_souls_000013", "all_souls_000026", "all_souls_000040", "radcliffe_000001", "christ_000002",
+             "magdalen_000003"]
+
+
+def _oxford_fixture(root):
+    for i, n in enumerate(OX_IMAGES):
+        _jpg(root / "images" / f"{n}.jpg", 10 + i, size=(60, 50))
+    gt = root / "gt"
+    gt.mkdir(parents=True)
+    (gt / "all_souls_1_query.txt").write_text("oxc1_all_souls_000013 10.5 5.0 40.2 30.0\n")
+    (gt / "all_souls_1_good.txt").write_text("all_souls_000013\nall_souls_000026\n")
+    (gt / "all_souls_1_ok.txt").write_text("all_souls_000040\n")
+    (gt / "all_souls_1_junk.txt").write_text("christ_000002\n")
+    (gt / "radcliffe_1_query.txt").write_text("oxc1_radcliffe_000001 0 0 60 50\n")
+    (gt / "radcliffe_1_good.txt").write_text("radcliffe_000001\n")
+    (gt / "radcliffe_1_ok.txt").write_text("")
+    (gt / "radcliffe_1_junk.txt").write_text("")
+    return root
+
+
+def test_oxford_groundtruth_and_loader(tmp_path):
+    root = _oxford_fixture(tmp_path / "ox")
+    q = O.read_groundtruth(root / "gt")
+    assert [x.name for x in q] == ["all_souls_1", "radcliffe_1"]
+    assert q[0].image == "all_souls_000013" and q[0].bbox == (10.5, 5.0, 40.2, 30.0)
+    s = O.load_oxford5k(root, crop_query=True)
+    names = s.names
+    assert s.positives[0] == [names.index(n) for n in ("all_souls_000013", "all_souls_000026", "all_souls_000040")]
+    assert s.junk[0] == [names.index("christ_000002")] and s.junk[1] == []
+    assert s.query_images[0].shape == (25, 31, 3)  # floor/ceil of the box: x 10..41, y 5..30
+    full = O.load_oxford5k(root, crop_query=False)
+    assert full.query_images[0].shape == (50, 60, 3) and not full.crop_query
+    (root / "gt" / "radcliffe_1_ok.txt").unlink()
+    with pytest.raises(DataError, match="radcliffe_1_ok.txt"):
+        O.read_groundtruth(root / "gt")
+
+
+def test_oxford_from_official_archives(isolated_data, tmp_path):
+    data, cache = isolated_data
+    src = _oxford_fixture(tmp_path / "src")
+    (data / "oxford5k").mkdir()
+    with tarfile.open(data / "oxford5k" / "oxbuild_images.tgz", "w:gz") as tf:
+        for n in OX_IMAGES:
+            tf.add(src / "images" / f"{n}.jpg", f"{n}.jpg")
+    with tarfile.open(data / "oxford5k" / "gt_files_170407.tgz", "w:gz") as tf:
+        for p in sorted((src / "gt").iterdir()):
+            tf.add(p, p.name)
+    s = O.load_oxford5k()
+    assert len(s.images) == 6 and len(s.queries) == 2
+
+
+# ---------------------------------------------------------------- video scenes
+
+
+def test_scene_set_gap_and_junk():
+    rng = np.random.default_rng(0)
+    a = np.repeat(rng.integers(0, 255, (1, 8, 8, 3), dtype=np.uint8), 7, axis=0)  # one scene of 7 frames
+    b = np.concatenate([np.zeros((4, 8, 8, 3), np.uint8), np.full((5, 8, 8, 3), 255, np.uint8)])  # a cut at 4
+    s = build_scene_set([a, b], ["a", "b"], step=2, threshold=50, min_len=3, max_len=10, gap=1)
+    assert s.queries == [3, 7 + 1, 7 + 6]
+    assert s.positives[0] == [0, 1, 5, 6] and s.junk[0] == [2, 3, 4]
+    assert s.positives[1] == [7 + 3] and s.junk[1] == [7 + 0, 7 + 1, 7 + 2]
+    assert s.frame_no[7:].tolist() == [0, 2, 4, 6, 8, 10, 12, 14, 16]
+    assert s.scene.tolist() == [0] * 7 + [1] * 4 + [2] * 5
+    with pytest.raises(ValueError, match="gap"):
+        build_scene_set([a], ["a"], 1, 50, 3, 10, gap=-1)
+    with pytest.raises(ValueError, match="no scene"):
+        build_scene_set([a[:3]], ["a"], 1, 50, 3, 10, gap=5)
+
+
+# ---------------------------------------------------------------- paper code path (random AlexNet)
+
+
+def _params(**kw):
+    p = dict(seed=0, size=224, batch_size=4, descriptors=list(P.DESCRIPTORS), pyramids=None, pairs_max_side=640,
+             holidays_root=None, holidays_max_side=64, holidays_limit=None, oxford_root=None,
+             oxford_crop_query=True, oxford_max_side=64, show_descriptor="pyramid1")
+    p.update(kw)
+    return p
+
+
+@pytest.fixture(scope="module")
+def alexnet():
+    import torchvision
+
+    torch.manual_seed(0)
+    return torchvision.models.alexnet(weights=None).eval()
+
+
+def test_paper_path_holidays_alexnet(tmp_path, alexnet):
+    root = _holidays_fixture(tmp_path / "hol")
+    for kind in ("holidays", "holidays_rotated"):
+        res, shown, info = P.run_dataset(kind, alexnet, "alexnet", _params(holidays_root=str(root)))
+        assert res.maps_shape == (256, 6, 6)
+        assert res.dims == {"L5": 9216, "fc6": 4096, "fc7": 4096, "max": 256, "hybrid": 512, "window1": 2304,
+                            "window2": 1024, "window3": 1024, "pyramid1": 3328, "pyramid2": 3328,
+                            "pyramid3": 3584, "pyramid4": 2304, "pyramid5": 4608}
+        assert all(0 < v <= 1 for v in res.mAP.values())
+        assert shown.queries == [0, 2, 5] and info["queries"] == 3
+        assert res.order["pyramid1"].shape == (3, 7)
+
+
+def test_paper_path_oxford_alexnet(tmp_path, alexnet):
+    root = _oxford_fixture(tmp_path / "ox")
+    res, _, info = P.run_dataset("oxford5k", alexnet, "alexnet",
+                                 _params(oxford_root=str(root), descriptors=["max", "pyramid1", "fc7"]))
+    assert res.dims == {"max": 256, "pyramid1": 3328, "fc7": 4096} and info["crop_query"]
+    assert all(0 < v <= 1 for v in res.mAP.values())
+
+
+def test_head_codes_match_the_networks_own_layers(alexnet):
+    import torchvision
+
+    x = torch.rand(2, 3, 224, 224)
+    pool5 = alexnet.features(x)
+    h = P.head_codes("alexnet", alexnet, pool5)
+    fc7 = alexnet.classifier[:6](torch.flatten(alexnet.avgpool(pool5), 1))
+    torch.testing.assert_close(h["fc7"], fc7)
+    mnet = torchvision.models.mobilenet_v2(weights=None).eval()
+    xm = torch.rand(1, 3, 96, 96)
+    h = P.head_codes("mobilenet_v2", mnet, mnet.features(xm))
+    torch.testing.assert_close(h["fc7"], mnet(xm))  # the logits of the whole network
+    assert h["fc6"].shape == (1, 1280) and h["fc7"].shape == (1, 1000)
+    with pytest.raises(ValueError, match="unknown backbone"):
+        P.head_codes("vgg", mnet, pool5)
+
+
+def test_describe_normalises_and_checks():
+    maps = torch.rand(3, 8, 6, 6)
+    d = P.describe(maps, ["L5", "max", "hybrid", "pyramid5"], dtype=torch.float32)
+    for v in d.values():
+        torch.testing.assert_close(v.norm(dim=1), torch.ones(3))
+    assert d["pyramid5"].shape[1] == 8 * 18
+    with pytest.raises(ValueError, match="unknown descriptor"):
+        P.describe(maps, ["nope"])
+    with pytest.raises(ValueError, match="fc6/fc7 need"):
+        P.describe(maps, ["fc6"])
+    with pytest.raises(ValueError, match="N x C x H x W"):
+        P.describe(torch.rand(3, 8), ["max"])
+    with pytest.raises(ValueError, match="unknown data set"):
+        P.run_dataset("imagenet", None, "alexnet", _params())
+
+
+def test_notebook_defaults_are_the_smoke_params():
+    import json
+
+    from poolrep import config, paths
+
+    nb = json.loads((paths.NOTEBOOKS / "pyramid.ipynb").read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+    ns: dict = {}
+    exec("".join(cell["source"]), ns)
+    want = config.resolve("pyramid", profile="smoke")
+    for k, v in want.items():
+        assert ns[k] == v, k
