@@ -235,3 +235,30 @@ def test_report_renders_in_headless_chromium(built, tmp_path):
     bad, _ = report.build(res, tmp_path / "bad", STAGES)
     r = _chromium(["--virtual-time-budget=5000", "--dump-dom", bad.resolve().as_uri()], tmp_path / "profile3")
     assert 'data-images-ok="false"' in r.stdout and 'data-images-loaded="2"' in r.stdout
+
+
+def test_benchmark_scripts_read_the_fixture(tmp_path):
+    """benchmarks/stages.py sums the recorded wall times; noop_repro.py refuses without dvc.lock (runs no dvc)."""
+    import sys
+
+    root = tmp_path
+    res = make_results(root)
+    (root / "dvc.yaml").write_text("stages:\n  backbone:\n    cmd: x\n    metrics: [results/backbone/metrics.json]\n"
+                                   "  autopool:\n    cmd: poolrep run autopool\n    metrics: [m.json]\n"
+                                   "  report:\n    cmd: poolrep report\n")
+    nb = {"cells": [], "metadata": {"papermill": {"duration": 20.0}}, "nbformat": 4, "nbformat_minor": 5}
+    (res / "autopool" / "notebook.ipynb").write_text(json.dumps(nb))
+    bench = Path(__file__).resolve().parents[1] / "benchmarks"
+    r = subprocess.run([sys.executable, str(bench / "stages.py"), "--root", str(root)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+            for line in r.stdout.splitlines() if line.startswith("| ")}
+    # columns: profile, started, own wall s, papermill s, counted s, in dvc.lock
+    assert rows["backbone"][2] == "44.8" and rows["autopool"][2:5] == ["12.5", "20.0", "20.0"]
+    assert rows["pyramid"][4] == "30.0" and rows["report"][0] == "(records no time)"
+    assert rows["TOTAL"][4] == "94.8"  # 44.8 + 20 (papermill's duration wins over the own 12.5) + 30
+    assert "INCOMPLETE; no time recorded for crosslayer" in r.stdout
+    r = subprocess.run([sys.executable, str(bench / "noop_repro.py"), "--root", str(root)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 1 and "dvc.lock is absent" in r.stdout
