@@ -167,7 +167,12 @@ def test_unknown_folders_and_dvc_stages_are_reported(tmp_path, monkeypatch):
     names = dict(report.expected_stages(res, tmp_path))
     assert list(names)[:7] == ["prepare", "backbone", *report.PAPERS]
     assert names["zoo"] == "paper" and names["extra"] == "paper" and "report" not in names
+    import pandas as pd
+
+    io.save_table(pd.DataFrame({"k": range(130), "v": [0.5] * 130}), res / "extra", "long")
     st = {s.name: s for s in report.read_all(res, report.expected_stages(res, tmp_path))}
+    html = report.stage_html(st["extra"])
+    assert html.count("<tr>") >= report.MAX_ROWS and "30 more rows (of 130) are only in tables/long.csv" in html
     assert st["zoo"].status == "missing" and st["prepare"].status == "missing" and st["extra"].status == "partial"
 
 

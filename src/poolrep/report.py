@@ -49,6 +49,7 @@ TITLES = {
 TARGET_PIPELINE_S = 60 * 60  # issue 8: the whole cpu pipeline under 60 minutes on the 2-core machine
 COMPARE_COLS = ("paper", "ours", "diff")
 MAX_METRICS = 300  # flattened metrics shown per stage (the rest is counted, not dropped silently)
+MAX_ROWS = 100  # rows shown per table; a longer table says how many rows are only in its CSV
 
 
 # --------------------------------------------------------------------------------------------- reading stages
@@ -197,7 +198,13 @@ def fmt_seconds(s: Any) -> str:
 
 
 def table_cells(df: pd.DataFrame) -> list[list[str]]:
-    return [[fmt(v, signed=(c == "diff")) for c, v in zip(df.columns, row)] for row in df.itertuples(index=False)]
+    return [[fmt(v, signed=(c == "diff")) for c, v in zip(df.columns, row)]
+            for row in df.head(MAX_ROWS).itertuples(index=False)]
+
+
+def rows_left_out(t: Table) -> str:
+    n = len(t.df) - MAX_ROWS
+    return f"{n} more rows (of {len(t.df)}) are only in tables/{t.name}.csv." if n > 0 else ""
 
 
 def data_rows(run: dict) -> list[dict[str, str]]:
@@ -389,6 +396,8 @@ def stage_html(s: Stage) -> str:
         out.append(f'<div class="prov">{e(prov)}</div>')
         out.append(_html_table(cols, table_cells(t.df), numeric, cls="results",
                                col_classes=[c if c in COMPARE_COLS else "" for c in cols]))
+        if rows_left_out(t):
+            out.append(f'<div class="note"><b>{e(rows_left_out(t))}</b></div>')
         if t.note:
             out.append(f'<div class="note">{e(t.note)}</div>')
     if s.figures:
@@ -470,6 +479,8 @@ def stage_md(s: Stage, out_dir: Path) -> str:
     for t in s.tables:
         out += [f"**{t.title or t.name}** (`{t.name}.csv`)", "", f"_{prov}_", "",
                 _md_table([str(c) for c in t.df.columns], table_cells(t.df)), ""]
+        if rows_left_out(t):
+            out += [f"**{rows_left_out(t)}**", ""]
         if t.note:
             out += [t.note, ""]
     if s.figures:
