@@ -148,9 +148,9 @@ def read_stage(results: Path, name: str, kind: str = "paper") -> Stage:
             st.metrics = json.loads(mpath.read_text())
             if not isinstance(st.metrics, dict):
                 raise ValueError("top level is not an object")
-        except (ValueError, OSError) as e:
+        except (ValueError, OSError) as err:
             st.metrics = None
-            st.problems.append(f"metrics.json unreadable ({e})")
+            st.problems.append(f"metrics.json unreadable ({err})")
     else:
         st.problems.append("metrics.json missing: the run's profile, device, data sources and wall time are unknown")
     if st.metrics is not None and not st.run:
@@ -158,8 +158,8 @@ def read_stage(results: Path, name: str, kind: str = "paper") -> Stage:
     for csv in csvs:
         try:
             df = pd.read_csv(csv)
-        except (ValueError, OSError) as e:  # pandas' EmptyDataError / ParserError are ValueErrors
-            st.problems.append(f"table {csv.name} unreadable ({e})")
+        except (ValueError, OSError) as err:  # pandas' EmptyDataError / ParserError are ValueErrors
+            st.problems.append(f"table {csv.name} unreadable ({err})")
             continue
         title, note = _md_title_note(csv.with_suffix(".md"))
         st.tables.append(Table(csv.stem, df, title, note))
