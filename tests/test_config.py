@@ -74,3 +74,10 @@ def test_notebook_defaults_equal_smoke_profile(nb):
     defaults = _notebook_defaults(nb)
     assert defaults.pop("out_dir", "absent") is None, "out_dir must default to None (scratch/)"
     assert defaults == smoke
+
+
+@pytest.mark.parametrize("nb", sorted(paths.NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_notebook_uses_the_project_kernel(nb):
+    """papermill, nbval and JupyterLab all pick the kernel from here: it must be the project's."""
+    meta = json.loads(nb.read_text())["metadata"]
+    assert meta.get("kernelspec", {}).get("name") == "poolrep", f"{nb.name}: jupytext --set-kernel poolrep {nb}"

@@ -1,7 +1,8 @@
 """Where the project's folders are.
 
-The repository root is the folder that holds ``dvc.yaml``: found from ``POOLREP_ROOT`` if set, else from this
-file (editable install, ``src/poolrep/paths.py``), else by walking up from the working directory. Notebooks
+The repository root is the folder that holds ``dvc.yaml`` and ``src/poolrep``: ``POOLREP_ROOT`` if set, else the
+nearest such folder above the working directory (so DVC experiments in temporary copies use their copy), else
+the checkout this file was installed from (editable install). Notebooks
 run from ``notebooks/`` (JupyterLab, papermill and nbval alike), so nothing here depends on the cwd.
 """
 
@@ -15,13 +16,15 @@ def _find_root() -> Path:
     env = os.environ.get("POOLREP_ROOT")
     if env:
         return Path(env).resolve()
+    # The working directory first: `dvc exp run --queue/--temp` runs stages in a temporary copy of the repo, and
+    # papermill/nbval run notebooks from notebooks/; both must read and write that copy, not the installed one.
+    cwd = Path.cwd().resolve()
+    for p in (cwd, *cwd.parents):
+        if (p / "dvc.yaml").exists() and (p / "src" / "poolrep").is_dir():
+            return p
     here = Path(__file__).resolve().parents[2]
     if (here / "dvc.yaml").exists():
         return here
-    cwd = Path.cwd().resolve()
-    for p in (cwd, *cwd.parents):
-        if (p / "dvc.yaml").exists():
-            return p
     raise RuntimeError(
         "cannot find the poolrep repository root (a folder with dvc.yaml); set POOLREP_ROOT to it"
     )
