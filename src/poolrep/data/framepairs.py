@@ -1,0 +1,77 @@
+"""Patch pairs from consecutive video frames (auto-pooling's training data): a patch at a random location of
+frame t and the patch at the same location of frame t+1.
+
+Pairs that straddle a scene cut (mean absolute frame difference above ``cut_threshold``) are never drawn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .video import frame_differences, read_frames
+
+
+@dataclass
+class Pairs:
+    a: np.ndarray  # uint8 N x p x p [x 3]: patch in frame t
+    b: np.ndarray  # same location in frame t+1
+    clip: np.ndarray  # clip index per pair
+    names: list[str]
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+    def split(self, n_first: int) -> tuple["Pairs", "Pairs"]:
+        return (Pairs(self.a[:n_first], self.b[:n_first], self.clip[:n_first], self.names),
+                Pairs(self.a[n_first:], self.b[n_first:], self.clip[n_first:], self.names))
+
+
+def load_clips(clips: list[Path], scale: float = 1.0, gray: bool = False, max_frames: int | None = None,
+               step: int = 1) -> list[np.ndarray]:
+    """Decode each clip (resized by ``scale``) into a uint8 frame array."""
+    import cv2
+
+    if scale <= 0:
+        raise ValueError("scale must be > 0")
+    out = []
+    for p in clips:
+        cap = cv2.VideoCapture(str(p))
+        w, h = cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)
+        cap.release()
+        size = None if scale == 1.0 or w == 0 else (max(1, round(w * scale)), max(1, round(h * scale)))
+        out.append(read_frames(p, size=size, gray=gray, max_frames=max_frames, step=step))
+    return out
+
+
+def sample_pairs(frames: list[np.ndarray], n: int, patch: int, seed: int = 0, cut_threshold: float = 40.0,
+                 names: list[str] | None = None) -> Pairs:
+    """``n`` pairs of ``patch x patch`` patches, drawn evenly over clips (each clip a ``T x H x W [x 3]`` array),
+    at uniformly random frame t (t, t+1 not across a cut) and location."""
+    if n < 1:
+        raise ValueError("n must be >= 1")
+    rng = np.random.default_rng(seed)
+    valid = []
+    for k, f in enumerate(frames):
+        if f.ndim not in (3, 4):
+            raise ValueError(f"clip {k}: expected T x H x W [x 3] frames, got shape {f.shape}")
+        if f.shape[1] < patch or f.shape[2] < patch:
+            raise ValueError(f"clip {k}: frames {f.shape[1]}x{f.shape[2]} smaller than the patch {patch}")
+        ok = np.flatnonzero(frame_differences(f) <= cut_threshold) if len(f) > 1 else np.array([], int)
+        valid.append(ok)
+    usable = [k for k, v in enumerate(valid) if len(v)]
+    if not usable:
+        raise ValueError("no pair of consecutive frames without a cut in any clip")
+    clip = np.array([usable[i % len(usable)] for i in range(n)])
+    rng.shuffle(clip)
+    a, b = [], []
+    for k in clip:
+        f = frames[k]
+        t = rng.choice(valid[k])
+        y = rng.integers(0, f.shape[1] - patch + 1)
+        x = rng.integers(0, f.shape[2] - patch + 1)
+        a.append(f[t, y:y + patch, x:x + patch])
+        b.append(f[t + 1, y:y + patch, x:x + patch])
+    return Pairs(np.stack(a), np.stack(b), clip, names or [f"clip{k}" for k in range(len(frames))])

@@ -1,0 +1,51 @@
+"""The invariance score of auto-pooling (Sukhbaatar, Makino & Aihara 2013):
+
+    score = mean_{random pairs (i, j)} ||z_i - z_j|| / mean_{temporal neighbours} ||z_t - z_t+1||
+
+i.e. how much farther apart the codes of unrelated inputs are than the codes of consecutive frames. Higher is
+more invariant; it does not change when all codes are scaled, so raw features and pooled codes compare directly.
+Here the neighbour pairs are ``(a[i], b[i])`` and the random pairs are ``(a[i], a[perm(i)])`` over a random
+derangement of the first frames (``n_random`` of them, default all).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def _as2d(x, name):
+    x = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x)
+    if x.ndim == 4:
+        x = x.reshape(x.shape[0], -1)
+    if x.ndim != 2:
+        raise ValueError(f"{name}: expected N x D codes, got shape {tuple(x.shape)}")
+    return x.double()
+
+
+def derangement(n: int, seed: int = 0) -> np.ndarray:
+    """A random permutation of range(n) with no fixed point (n >= 2)."""
+    if n < 2:
+        raise ValueError("need at least 2 items for random pairs")
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n)
+    # rotate the cycle through a random order: perm[k] -> perm[k+1] has no fixed point
+    out = np.empty(n, dtype=int)
+    out[perm] = np.roll(perm, -1)
+    return out
+
+
+def invariance_score(a, b, seed: int = 0, random_pairs: np.ndarray | None = None) -> float:
+    """``a``, ``b``: codes of the first and second frame of each pair (N x D). ``random_pairs``: optional
+    index array j(i) for the random pairs ``(a[i], a[j(i)])`` (default: a random derangement)."""
+    a, b = _as2d(a, "a"), _as2d(b, "b")
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    j = derangement(len(a), seed) if random_pairs is None else np.asarray(random_pairs)
+    if len(j) != len(a):
+        raise ValueError("random_pairs must have one index per pair")
+    near = (a - b).norm(dim=1).mean()
+    far = (a - a[torch.as_tensor(j)]).norm(dim=1).mean()
+    if near == 0:
+        return float("inf")
+    return float(far / near)

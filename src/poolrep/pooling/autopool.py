@@ -1,0 +1,224 @@
+"""Auto-pooling (Sukhbaatar, Makino & Aihara 2013): a learned non-negative pooling matrix.
+
+Features ``x`` (D-d, non-negative) are pooled by ``z = P x`` with ``P >= 0`` (K x D). P is learned from pairs of
+temporally adjacent inputs ``(x_t, x_t+1)`` by minimising, averaged over pairs,
+
+    C(P) = 0.5 ||x_t - P^T P x_t||^2 + 0.5 ||x_t+1 - P^T P x_t+1||^2 + lambda * 0.5 ||P x_t - P x_t+1||^2
+
+(reconstruction through the pooled code, plus an invariance term that pulls the pooled codes of neighbours
+together). Non-negativity is kept by projection: after each step ``P <- max(P, 0)`` (the author's code clips
+at 0). The gradient is analytic (:func:`cost_and_grad`; checked against autograd in the tests): with
+``Z = X P^T`` and ``E = Z P - X`` for a batch ``X`` (B x D),
+
+    dC/dP = (Z_t^T E_t + (E_t P^T)^T X_t + same for t+1 + lambda (Z_t - Z_t+1)^T (X_t - X_t+1)) / B
+
+which costs ``22 B K D`` flops per batch of B pairs (five K x D x B products per frame, one for the invariance
+term); :func:`train_autopool` reports the achieved GFLOP/s from that count.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+
+def _flat(x: torch.Tensor, D: int, what: str = "x") -> torch.Tensor:
+    if x.ndim == 4:
+        x = x.reshape(x.shape[0], -1)
+    if x.ndim != 2 or x.shape[1] != D:
+        raise ValueError(f"{what}: expected N x {D} features (or N x C x H x W maps with C*H*W = {D}), "
+                         f"got shape {tuple(x.shape)}")
+    return x
+
+
+class AutoPool(nn.Module):
+    """``z = P x``: ``N x D`` (or ``N x C x H x W``, flattened in C, H, W order) -> ``N x K``. ``P`` (K x D) must
+    be non-negative."""
+
+    def __init__(self, P: torch.Tensor):
+        super().__init__()
+        P = torch.as_tensor(P)
+        if P.ndim != 2:
+            raise ValueError(f"P must be K x D, got shape {tuple(P.shape)}")
+        if not P.is_floating_point():
+            raise ValueError(f"P must be a floating-point tensor, got {P.dtype}")
+        if (P < 0).any():
+            raise ValueError("P must be non-negative")
+        self.P = nn.Buffer(P)
+
+    @property
+    def K(self) -> int:
+        return self.P.shape[0]
+
+    @property
+    def D(self) -> int:
+        return self.P.shape[1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = _flat(x, self.D)
+        return x.to(self.P.dtype) @ self.P.T
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """``P^T P x``."""
+        return self.forward(x) @ self.P
+
+
+def cost(P: torch.Tensor, xa: torch.Tensor, xb: torch.Tensor, lam: float) -> torch.Tensor:
+    """The auto-pooling cost averaged over the B pairs ``(xa[i], xb[i])`` (autograd-friendly reference)."""
+    D = P.shape[1]
+    xa, xb = _flat(xa, D, "xa"), _flat(xb, D, "xb")
+    if xa.shape != xb.shape:
+        raise ValueError(f"xa and xb must have the same shape, got {tuple(xa.shape)} and {tuple(xb.shape)}")
+    za, zb = xa @ P.T, xb @ P.T
+    rec = 0.5 * ((za @ P - xa) ** 2).sum() + 0.5 * ((zb @ P - xb) ** 2).sum()
+    inv = 0.5 * lam * ((za - zb) ** 2).sum()
+    return (rec + inv) / xa.shape[0]
+
+
+def cost_and_grad(P: torch.Tensor, xa: torch.Tensor, xb: torch.Tensor, lam: float):
+    """``(cost, dcost/dP, parts)`` with the analytic gradient (see the module docstring); ``parts`` holds the
+    reconstruction and invariance terms (per pair)."""
+    D = P.shape[1]
+    xa, xb = _flat(xa, D, "xa"), _flat(xb, D, "xb")
+    if xa.shape != xb.shape:
+        raise ValueError(f"xa and xb must have the same shape, got {tuple(xa.shape)} and {tuple(xb.shape)}")
+    B = xa.shape[0]
+    X = torch.cat([xa, xb])  # 2B x D
+    Z = X @ P.T  # 2B x K
+    E = Z @ P - X  # 2B x D
+    dz, dx = Z[:B] - Z[B:], xa - xb
+    # one product with inner dimension 5B instead of five thin ones (P is read 3x and the gradient written once):
+    # grad = Z^T E + (E P^T)^T X + lam dz^T dx
+    grad = torch.cat([Z, E @ P.T, lam * dz]).T @ torch.cat([E, X, dx])
+    rec = 0.5 * float((E * E).sum())
+    inv = 0.5 * float((dz * dz).sum())
+    grad /= B
+    total = (rec + lam * inv) / B
+    return total, grad, {"reconstruction": rec / B, "invariance": inv / B}
+
+
+def flops_per_batch(B: int, K: int, D: int) -> int:
+    """Multiply-adds x 2 of one gradient evaluation on B pairs (see the module docstring)."""
+    return 22 * B * K * D
+
+
+def init_P(K: int, D: int, x_sample: torch.Tensor | None = None, seed: int = 0, device="cpu") -> torch.Tensor:
+    """Random non-negative ``P`` (uniform), scaled so that ``P^T P x`` best matches ``x`` in least squares on
+    ``x_sample`` (``s^2 = <x, A x> / ||A x||^2`` with ``A = P0^T P0``), so training starts at a sensible scale."""
+    g = torch.Generator().manual_seed(seed)
+    P = torch.rand(K, D, generator=g).to(device)
+    if x_sample is not None:
+        x = _flat(x_sample.to(device=device, dtype=P.dtype), D, "x_sample")
+        ax = (x @ P.T) @ P
+        s2 = float((x * ax).sum() / (ax * ax).sum().clamp_min(1e-30))
+        P *= max(s2, 1e-12) ** 0.5
+    else:
+        P /= float(np.sqrt(K * D))
+    return P
+
+
+@dataclass
+class TrainLog:
+    cost: list[float] = field(default_factory=list)  # mean cost per epoch
+    reconstruction: list[float] = field(default_factory=list)
+    invariance: list[float] = field(default_factory=list)
+    seconds: float = 0.0  # time in gradient evaluations and updates (features excluded)
+    feature_seconds: float = 0.0  # time computing the features of the pairs (streamed)
+    gflop: float = 0.0
+    steps: int = 0
+
+    @property
+    def gflops(self) -> float:
+        """Achieved GFLOP/s of the P updates."""
+        return self.gflop / self.seconds if self.seconds > 0 else float("nan")
+
+
+def _sync(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def train_autopool(
+    batches: Callable[[int], Iterable[tuple[torch.Tensor, torch.Tensor]]],
+    K: int,
+    D: int,
+    lam: float,
+    epochs: int = 1,
+    lr: float = 1e-3,
+    optimizer: str = "adam",
+    seed: int = 0,
+    device="cpu",
+    P0: torch.Tensor | None = None,
+    progress: bool = True,
+    desc: str = "AutoPool",
+) -> tuple[AutoPool, TrainLog]:
+    """Projected gradient training of ``P`` on streamed pairs.
+
+    ``batches(epoch)`` yields ``(xa, xb)`` feature batches (computed on the fly by the caller, e.g. from frame
+    patches with :func:`poolrep.sae.conv_features`), on ``device``. ``optimizer``: ``"sgd"`` (plain projected
+    gradient descent, ``P <- max(P - lr g, 0)``) or ``"adam"`` (Adam step, then the same projection; a faster
+    first-order method, our choice for the short cpu runs; its ``lr`` is relative to the mean initial entry of P,
+    so it does not depend on the feature scale). ``P0``: start (default :func:`init_P` scaled on the
+    first batch).
+    """
+    if optimizer not in ("sgd", "adam"):
+        raise ValueError(f"unknown optimizer {optimizer!r}; use 'sgd' or 'adam'")
+    if lam < 0:
+        raise ValueError("lambda must be >= 0")
+    log = TrainLog()
+    P = None if P0 is None else P0.to(device=device, dtype=torch.float32).clamp_min(0).clone()
+    m = v = scale = None
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    t = 0
+    for ep in range(epochs):
+        tot = rec = inv = 0.0
+        nb = 0
+        it = iter(batches(ep))
+        bar = tqdm(desc=f"{desc} epoch {ep + 1}/{epochs}", leave=False, disable=not progress)
+        while True:
+            t0 = time.perf_counter()
+            try:
+                xa, xb = next(it)
+            except StopIteration:
+                break
+            xa = _flat(xa.to(device=device, dtype=torch.float32), D, "xa")
+            xb = _flat(xb.to(device=device, dtype=torch.float32), D, "xb")
+            _sync(device)
+            t1 = time.perf_counter()
+            log.feature_seconds += t1 - t0
+            if P is None:
+                P = init_P(K, D, torch.cat([xa, xb]), seed=seed, device=device)
+            if scale is None:
+                scale = float(P.mean()) if optimizer == "adam" else 1.0
+            c, g, parts = cost_and_grad(P, xa, xb, lam)
+            t += 1
+            if optimizer == "sgd":
+                P.sub_(lr * g)
+            else:
+                if m is None:
+                    m, v = torch.zeros_like(P), torch.zeros_like(P)
+                m.mul_(b1).add_(g, alpha=1 - b1)
+                v.mul_(b2).addcmul_(g, g, value=1 - b2)
+                step = lr * scale * (1 - b2 ** t) ** 0.5 / (1 - b1 ** t)
+                P.addcdiv_(m, v.sqrt().add_(eps), value=-step)
+            P.clamp_(min=0)
+            _sync(device)
+            log.seconds += time.perf_counter() - t1
+            log.gflop += flops_per_batch(xa.shape[0], K, D) / 1e9
+            log.steps += 1
+            tot, rec, inv, nb = tot + c, rec + parts["reconstruction"], inv + parts["invariance"], nb + 1
+            bar.update(1)
+            bar.set_postfix(cost=f"{c:.4g}")
+        bar.close()
+        if nb == 0:
+            raise ValueError("train_autopool: batches() yielded no data")
+        log.cost.append(tot / nb)
+        log.reconstruction.append(rec / nb)
+        log.invariance.append(inv / nb)
+    return AutoPool(P), log

@@ -1,0 +1,257 @@
+"""Auto-pooling stage: the cost and its gradient, projection, spatial pooling as a 0/1 P, the invariance score,
+the SAE and whitening, conv features against a loop, frame pairs, and clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from poolrep import sae as saelib
+from poolrep.data.framepairs import sample_pairs
+from poolrep.metrics.invariance import derangement, invariance_score
+from poolrep.pooling.autopool import AutoPool, cost, cost_and_grad, flops_per_batch, init_P, train_autopool
+from poolrep.pooling.spatial import MultiGridPool, SpatialPool, grid_edges, grid_matrix, n_features
+
+
+def _rand(*s, seed=0):
+    return torch.rand(*s, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+# ------------------------------------------------------------------------------------------ auto-pooling cost
+
+
+def test_cost_matches_loop_reference():
+    P, xa, xb, lam = _rand(4, 9), _rand(3, 9, seed=1), _rand(3, 9, seed=2), 0.7
+    ref = 0.0
+    for a, b in zip(xa, xb):
+        ref += 0.5 * float(((a - P.T @ (P @ a)) ** 2).sum()) + 0.5 * float(((b - P.T @ (P @ b)) ** 2).sum())
+        ref += lam * 0.5 * float(((P @ a - P @ b) ** 2).sum())
+    ref /= 3
+    assert float(cost(P, xa, xb, lam)) == pytest.approx(ref, rel=1e-12)
+    c, _, parts = cost_and_grad(P, xa, xb, lam)
+    assert c == pytest.approx(ref, rel=1e-12)
+    assert parts["reconstruction"] + lam * parts["invariance"] == pytest.approx(ref, rel=1e-12)
+
+
+@pytest.mark.parametrize("lam", [0.0, 1.0, 5.0])
+def test_gradient_matches_autograd(lam):
+    P = _rand(5, 12).requires_grad_(True)
+    xa, xb = _rand(7, 12, seed=3), _rand(7, 12, seed=4)
+    cost(P, xa, xb, lam).backward()
+    _, g, _ = cost_and_grad(P.detach(), xa, xb, lam)
+    assert torch.allclose(g, P.grad, atol=1e-10, rtol=1e-9)
+
+
+def test_gradient_finite_difference():
+    P, xa, xb = _rand(3, 6), _rand(4, 6, seed=5), _rand(4, 6, seed=6)
+    _, g, _ = cost_and_grad(P, xa, xb, 2.0)
+    E = torch.zeros_like(P)
+    E[1, 4] = 1e-6
+    fd = (float(cost(P + E, xa, xb, 2.0)) - float(cost(P - E, xa, xb, 2.0))) / 2e-6
+    assert fd == pytest.approx(float(g[1, 4]), rel=1e-5)
+
+
+def test_flop_count():
+    assert flops_per_batch(2, 3, 5) == 22 * 2 * 3 * 5
+
+
+def _batches(xa, xb, bs):
+    def f(epoch):
+        for s in range(0, len(xa), bs):
+            yield xa[s:s + bs], xb[s:s + bs]
+    return f
+
+
+@pytest.mark.parametrize("opt", ["sgd", "adam"])
+def test_training_keeps_P_nonnegative_and_lowers_cost(opt):
+    x = _rand(64, 20, seed=7).float()
+    xb = (x + 0.05 * _rand(64, 20, seed=8).float()).clamp(min=0)
+    P0 = init_P(6, 20, torch.cat([x, xb]), seed=0)
+    c0 = float(cost(P0, x, xb, 1.0))
+    lr = 0.005 if opt == "sgd" else 0.2
+    m, log = train_autopool(_batches(x, xb, 16), 6, 20, 1.0, epochs=15, lr=lr, optimizer=opt, P0=P0,
+                            progress=False)
+    assert float(m.P.min()) >= 0
+    assert float(cost(m.P, x, xb, 1.0)) < c0
+    assert log.steps == 15 * 4 and log.gflop > 0
+
+
+def test_projection_clips_at_zero():
+    # a huge step drives entries negative before projection; they must end at exactly 0
+    x = _rand(8, 10, seed=9).float()
+    m, _ = train_autopool(_batches(x, x, 8), 3, 10, 0.0, epochs=1, lr=1e6, optimizer="sgd",
+                          P0=torch.full((3, 10), 0.5), progress=False)
+    assert float(m.P.min()) == 0.0
+
+
+def test_autopool_of_grid_matrix_equals_sum_pooling():
+    x = _rand(2, 3, 7, 7, seed=10).float()
+    for g in (1, 2, 3):
+        P = grid_matrix(g, 3, 7, 7)
+        assert torch.allclose(AutoPool(P)(x), SpatialPool(g, "sum")(x), atol=1e-5)
+
+
+def test_autopool_errors():
+    with pytest.raises(ValueError, match="non-negative"):
+        AutoPool(-torch.ones(2, 3))
+    with pytest.raises(ValueError, match="K x D"):
+        AutoPool(torch.ones(3))
+    with pytest.raises(ValueError, match="floating"):
+        AutoPool(torch.ones(2, 3, dtype=torch.int64))
+    with pytest.raises(ValueError, match="N x 6"):
+        AutoPool(torch.ones(2, 6))(torch.ones(4, 5))
+    with pytest.raises(ValueError, match="same shape"):
+        cost_and_grad(torch.ones(2, 6), torch.ones(4, 6), torch.ones(3, 6), 1.0)
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        train_autopool(_batches(torch.ones(2, 3), torch.ones(2, 3), 2), 2, 3, 1.0, optimizer="lbfgs")
+
+
+# ------------------------------------------------------------------------------------------ spatial pooling
+
+
+def _loop_pool(x, g, op):
+    N, C, H, W = x.shape
+    ey, ex = grid_edges(H, g), grid_edges(W, g)
+    out = torch.zeros(N, C, g, g)
+    for n in range(N):
+        for c in range(C):
+            for i in range(g):
+                for j in range(g):
+                    blk = x[n, c, ey[i]:ey[i + 1], ex[j]:ex[j + 1]]
+                    out[n, c, i, j] = blk.sum() if op == "sum" else blk.max()
+    return out.reshape(N, -1)
+
+
+@pytest.mark.parametrize("op", ["sum", "max"])
+@pytest.mark.parametrize("g", [1, 2, 3, 4])
+def test_spatial_pool_matches_loop(op, g):
+    x = _rand(2, 3, 27, 27, seed=g).float()
+    assert torch.allclose(SpatialPool(g, op)(x), _loop_pool(x, g, op), atol=1e-4)
+
+
+def test_grid_edges_coates_quadrants_and_multigrid():
+    assert grid_edges(27, 2).tolist() == [0, 14, 27]
+    x = _rand(2, 5, 27, 27).float()
+    y = MultiGridPool([1, 2, 3])(x)
+    assert y.shape == (2, n_features([1, 2, 3], 5)) == (2, 70)
+    assert torch.allclose(y[:, :5], x.sum(dim=(2, 3)), atol=1e-4)
+
+
+def test_spatial_errors():
+    with pytest.raises(ValueError, match="unknown op"):
+        SpatialPool(2, "mean")
+    with pytest.raises(ValueError, match="N x C x H x W"):
+        SpatialPool(2)(torch.ones(3, 4, 5))
+    with pytest.raises(ValueError, match="between 1"):
+        SpatialPool(9)(torch.ones(1, 1, 4, 4))
+
+
+# ------------------------------------------------------------------------------------------ invariance score
+
+
+def test_invariance_score_hand_case():
+    a = np.array([[0.0, 0.0], [4.0, 0.0]])
+    b = np.array([[1.0, 0.0], [4.0, 1.0]])  # neighbour distances 1 and 1
+    # random pairs (0 -> 1, 1 -> 0): distances 4 and 4 -> score 4
+    assert invariance_score(a, b, random_pairs=np.array([1, 0])) == pytest.approx(4.0)
+    # scale invariant
+    assert invariance_score(3 * a, 3 * b, random_pairs=np.array([1, 0])) == pytest.approx(4.0)
+    assert invariance_score(a, a) == float("inf")
+
+
+def test_derangement_has_no_fixed_point():
+    for n in (2, 3, 10, 101):
+        d = derangement(n, seed=n)
+        assert sorted(d.tolist()) == list(range(n)) and (d != np.arange(n)).all()
+    with pytest.raises(ValueError):
+        derangement(1)
+
+
+def test_invariance_errors():
+    with pytest.raises(ValueError, match="same shape"):
+        invariance_score(np.ones((3, 2)), np.ones((2, 2)))
+    with pytest.raises(ValueError, match="N x D"):
+        invariance_score(np.ones(3), np.ones(3))
+
+
+# ------------------------------------------------------------------------------------------ SAE and features
+
+
+def test_contrast_normalize_and_zca():
+    p = np.random.default_rng(0).uniform(0, 255, (500, 12)).astype(np.float32)
+    n = saelib.contrast_normalize(p, 10.0)
+    assert torch.allclose(n.mean(1), torch.zeros(500), atol=1e-4)
+    ref = (p[0] - p[0].mean()) / np.sqrt(p[0].var(ddof=1) + 10)
+    assert np.allclose(n[0].numpy(), ref, atol=1e-4)
+    z = saelib.ZCA.fit(n, eps=1e-6)
+    w = z(n).double()
+    cov = torch.cov(w.T)
+    # whitened: identity covariance on the non-null subspace (contrast normalisation removes one direction)
+    ev = torch.linalg.eigvalsh(cov)
+    assert torch.allclose(ev[1:], torch.ones(11, dtype=torch.float64), atol=1e-2)
+    assert torch.allclose(z.W, z.W.T, atol=1e-5)
+    with pytest.raises(ValueError, match="fitted on 12"):
+        z(torch.ones(3, 5))
+
+
+def test_sae_cost_decreases_on_tiny_batch():
+    x = torch.randn(200, 16, generator=torch.Generator().manual_seed(0))
+    sae = saelib.SparseAutoencoder(16, 8, seed=0)
+    hist = sae.fit(x, iters=30, progress=False)
+    assert hist[-1] < 0.5 * hist[0]
+    h = sae.encode(x)
+    assert h.shape == (200, 8) and float(h.min()) >= 0 and float(h.max()) <= 1
+    with pytest.raises(ValueError, match="N x 16"):
+        sae.encode(torch.ones(3, 15))
+    with pytest.raises(ValueError, match="rho"):
+        saelib.SparseAutoencoder(4, 2, rho=0)
+
+
+def _tiny_model(size=3, channels=3, hidden=4):
+    pt = saelib.sample_patches(np.random.default_rng(0).integers(0, 256, (20, 10, 10, channels), dtype=np.uint8),
+                               300, size, 0)
+    zca = saelib.ZCA.fit(saelib.contrast_normalize(pt), 0.1)
+    return saelib.PatchModel(size, channels, zca, saelib.SparseAutoencoder(size * size * channels, hidden, seed=1))
+
+
+def test_conv_features_match_patch_loop():
+    model = _tiny_model()
+    imgs = np.random.default_rng(1).integers(0, 256, (2, 8, 7, 3), dtype=np.uint8)
+    f = saelib.conv_features(imgs, model)
+    assert f.shape == (2, 4, 6, 5)
+    for n, y, x in [(0, 0, 0), (1, 5, 4), (0, 2, 3)]:
+        p = imgs[n, y:y + 3, x:x + 3].reshape(1, -1).astype(np.float32)
+        with torch.no_grad():
+            ref = model.encode_patches(torch.from_numpy(p))[0]
+        assert torch.allclose(f[n, :, y, x], ref, atol=1e-5)
+    with pytest.raises(ValueError, match="N x H x W x 3"):
+        saelib.conv_features(imgs[..., :1], model)
+    assert model.filters().shape == (4, 3, 3, 3)
+
+
+def test_sample_patches_shapes_and_errors():
+    imgs = np.arange(2 * 5 * 5, dtype=np.uint8).reshape(2, 5, 5)
+    p = saelib.sample_patches(imgs, 7, 3, 0)
+    assert p.shape == (7, 9) and p.dtype == np.float32
+    with pytest.raises(ValueError, match="larger"):
+        saelib.sample_patches(imgs, 1, 6)
+
+
+# ------------------------------------------------------------------------------------------ frame pairs
+
+
+def test_sample_pairs_same_location_and_no_cut():
+    rng = np.random.default_rng(0)
+    # clip: frame t is a constant image of value t (tiny motion), except a cut between frames 3 and 4
+    vals = [0, 1, 2, 3, 200, 201, 202]
+    clip = np.stack([np.full((12, 12), v, np.uint8) for v in vals])
+    clip[:, 5, 5] = rng.integers(0, 255, len(vals))
+    pr = sample_pairs([clip], 200, 4, seed=0, cut_threshold=20.0)
+    assert pr.a.shape == (200, 4, 4) and pr.b.shape == (200, 4, 4)
+    d = pr.b.astype(int) - pr.a.astype(int)
+    # apart from the noise pixel, the second frame is the first + 1: consecutive frames, never across the cut
+    assert (np.median(d.reshape(200, -1), axis=1) == 1).all()
+    assert set(pr.clip.tolist()) == {0}
+    with pytest.raises(ValueError, match="smaller than the patch"):
+        sample_pairs([clip], 3, 20)
