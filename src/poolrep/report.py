@@ -234,7 +234,7 @@ def data_rows(run: dict) -> list[dict[str, str]]:
         elif reduced or "subset" in src.lower() or "reduced" in src.lower():
             size = "reduced"
         else:
-            size = "as recorded"
+            size = "not marked reduced"
         details = ", ".join(f"{k}={_short(v)}" for k, v in what.items() if k not in ("source", "substitute", "reduced"))
         rows.append({"data": name, "kind": kind, "source": src, "substitute for": str(sub) if sub else "",
                      "size": size, "details": details})
@@ -514,6 +514,8 @@ def build(results: str | os.PathLike | None = None, out: str | os.PathLike | Non
     st = read_all(results, stages)
     html_path = io.write_text(out / "index.html", build_html(st))
     md_path = io.write_text(out / "report.md", build_md(st, out))
+    for p in (html_path, md_path):  # mkstemp made them 0600; a report is meant to be read (and served)
+        p.chmod(0o644)
     for s in st:
         print(f"[report] {s.name:12s} {s.status.upper():8s} tables={len(s.tables)} figures={len(s.figures)}"
               + (f"  ({'; '.join(s.problems)})" if s.problems and s.status != "missing" else ""))
