@@ -12,6 +12,8 @@ weight formulas; the entropy pool shares the head's classifier).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -142,7 +144,7 @@ def augment(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor
 def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int, lr: float,
           weight_decay: float = 5e-4, seed: int = 0, device: torch.device | str = "cpu", images: bool = True,
           desc: str = "train") -> list[float]:
-    """SGD (momentum 0.9, Nesterov) with a one-cycle learning-rate schedule; mini-batches and augmentation
+    """SGD (momentum 0.9, Nesterov), learning rate warmed up linearly over 15% of the steps then cosine-decayed; mini-batches and augmentation
     (crop + flip, only when ``images``) are drawn from one generator seeded with ``seed``, so a run is repeatable.
     ``x`` stays on the cpu (any dtype; batches are moved and cast to float32). Returns the mean loss per epoch."""
     if len(x) != len(y) or len(x) == 0:
@@ -154,7 +156,10 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, ba
     model.to(device).train()
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
     steps = epochs * ((len(x) + batch_size - 1) // batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.25)
+    warm = max(1, int(0.15 * steps))
+    # linear warm-up then cosine decay (torch's OneCycleLR divides by zero on schedules of a few steps)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: (t + 1) / warm if t < warm else
+                                              0.5 * (1 + math.cos(math.pi * (t - warm) / max(1, steps - warm))))
     losses = []
     bar = tqdm(range(epochs), desc=desc, leave=False)
     for _ in bar:
@@ -211,3 +216,55 @@ def weight_stats(w: torch.Tensor) -> dict[str, float]:
     flat = w.flatten(1)
     ent = -(flat * flat.clamp(min=1e-12).log()).sum(1) / np.log(flat.shape[1])
     return {"max_weight": float(flat.max(1).values.mean()), "rel_entropy": float(ent.mean())}
+
+
+# --- experiment helpers used by notebooks/entropy.ipynb -------------------------------------------------------
+
+def fit_cifar(pooling: str, seed: int, x_train: torch.Tensor, y_train: torch.Tensor, *, widths, blocks: int,
+              epochs: int, batch_size: int, lr: float, weight_decay: float, temperature: float = 1.0,
+              device: torch.device | str = "cpu") -> Net:
+    """A ``cifar_net`` with ``pooling``, initialised from ``seed`` and trained from scratch (same schedule for all)."""
+    torch.manual_seed(seed)
+    net = cifar_net(pooling, int(y_train.max()) + 1, widths, blocks, temperature)
+    train(net, x_train, y_train, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+          seed=seed, device=device, images=True, desc=f"{pooling} s{seed}")
+    return net.cpu().eval()
+
+
+def fit_head(pooling: str, seed: int, maps: torch.Tensor, labels: torch.Tensor, *, epochs: int, batch_size: int,
+             lr: float, weight_decay: float, temperature: float = 1.0, dropout: float = 0.0,
+             device: torch.device | str = "cpu") -> PoolHead:
+    """A ``PoolHead`` trained on frozen backbone maps (only the head learns; no augmentation)."""
+    torch.manual_seed(seed)
+    head = PoolHead(pooling, maps.shape[1], int(labels.max()) + 1, temperature, dropout)
+    train(head, maps, labels, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
+          device=device, images=False, desc=f"head {pooling} s{seed}")
+    return head.cpu().eval()
+
+
+def summarise(df, by=("network", "pooling"), value: str = "accuracy"):
+    """Mean, sample std (ddof=1; 0 for one seed), min, max and number of seeds of ``value`` per group."""
+    g = df.groupby(list(by), sort=False)[value]
+    out = g.agg(mean="mean", std=lambda v: float(v.std(ddof=1)) if len(v) > 1 else 0.0, min="min", max="max",
+                seeds="count").reset_index()
+    return out
+
+
+@torch.no_grad()
+def cam_agreement(cam: torch.Tensor, weights: torch.Tensor) -> float:
+    """Mean over images of the Spearman rank correlation between a CAM and a weight map (both ``N x h x w``):
+    does the pooling weight the locations the GAP model's CAM highlights?"""
+    from scipy.stats import spearmanr
+
+    if cam.shape != weights.shape:
+        raise ValueError(f"cam {tuple(cam.shape)} and weights {tuple(weights.shape)} differ")
+    rs = [spearmanr(a.flatten().numpy(), b.flatten().numpy()).statistic for a, b in zip(cam, weights)]
+    rs = [r for r in rs if np.isfinite(r)]
+    return float(np.mean(rs)) if rs else float("nan")
+
+
+@torch.no_grad()
+def maps_of(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Last feature maps of a ``Net`` (``model.body``) for images ``x``, on the cpu."""
+    model.eval()
+    return torch.cat([model.body(x[i:i + batch_size].float()) for i in range(0, len(x), batch_size)])
