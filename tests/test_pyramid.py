@@ -391,3 +391,20 @@ def test_notebook_defaults_are_the_smoke_params():
     want = config.resolve("pyramid", profile="smoke")
     for k, v in want.items():
         assert ns[k] == v, k
+
+
+def test_figures_and_table_layout():
+    r1 = P.SetResult("a", (), {"max": 256, "pyramid1": 3328}, {"max": 0.5, "pyramid1": 0.6})
+    r2 = P.SetResult("b", (), {"max": 256, "pyramid1": 3328}, {"max": 0.7, "pyramid1": 0.4})
+    fig = P.plot_map_vs_dim([r1, r2], P.PAPER_MAP, {n: P.paper_dim(n) for n in P.PAPER_MAP})
+    assert len(fig.axes) == 3
+    imgs = [np.zeros((8, 8, 3), np.uint8)] * 6
+    fig = P.plot_topk(imgs, [0, 1], np.array([[0, 2, 3, 4, 5, 1], [1, 0, 2, 3, 4, 5]]), [[2], [0]], k=3,
+                      skip=[[], [2]])
+    assert len(fig.axes) == 8 and fig.axes[1].get_title() == "#1"
+    t = P.make_table([r1, r2], "alexnet")
+    assert list(t["descriptor"]) == ["max", "pyramid1"]
+    assert t.loc[1, "paper Holidays"] == 0.7732 and t.loc[1, "ours b"] == 0.4
+    assert t.loc[1, "dims (paper, AlexNet)"] == 3328
+    s = P.gap_sentences([r1, r2])
+    assert "pyramid ahead" in s[0] and "global max ahead" in s[1]

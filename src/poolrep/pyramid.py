@@ -189,26 +189,34 @@ def cache_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
 
 
 def plot_map_vs_dim(results: Sequence[SetResult], paper: dict[str, tuple] | None = None, paper_dims=None):
-    """mAP against descriptor dimension (log scale), one panel per set; the paper's Holidays points as a
-    reference where given."""
+    """mAP against descriptor dimension (log scale), one panel per set, plus a panel with the paper's AlexNet
+    numbers (Holidays, Oxford5K) where given."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(results), figsize=(4.6 * len(results), 3.8), squeeze=False)
+    extra = int(bool(paper and paper_dims))
+    n_pan = len(results) + extra
+    fig, axes = plt.subplots(1, n_pan, figsize=(4.6 * n_pan, 3.8), squeeze=False)
     for ax, r in zip(axes[0], results):
         for n in r.mAP:
             kind = "o" if n.startswith("pyramid") else "s" if n.startswith("window") else "^"
             ax.scatter(r.dims[n], r.mAP[n], marker=kind, s=36)
             ax.annotate(n.replace("pyramid", "P").replace("window", "W"), (r.dims[n], r.mAP[n]), fontsize=7,
                         xytext=(3, 3), textcoords="offset points")
-        if paper and paper_dims:
-            pts = [(paper_dims[n], paper[n][0]) for n in r.mAP if n in paper and n in paper_dims and paper[n][0]]
-            if pts:
-                ax.scatter(*zip(*pts), marker="x", c="k", s=30, label="paper, AlexNet on Holidays")
-                ax.legend(fontsize=7, loc="lower right")
+        ax.set_title(f"ours: {r.name}", fontsize=9)
+    if extra:
+        ax = axes[0][-1]
+        for j, (label, mk) in enumerate((("Holidays", "x"), ("Oxford5K", "+"))):
+            pts = [(n, paper_dims[n], v[j]) for n, v in paper.items() if v[j] is not None and n in paper_dims]
+            ax.scatter([d for _, d, _ in pts], [m for _, _, m in pts], marker=mk, c="k" if j == 0 else "tab:red",
+                       s=36, label=label)
+            for n, d, m in pts:
+                ax.annotate(n.replace("pyramid", "P"), (d, m), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.legend(fontsize=7)
+        ax.set_title("paper: AlexNet ImageNet (Tables 3/4)", fontsize=9)
+    for ax in axes[0]:
         ax.set_xscale("log")
         ax.set_xlabel("descriptor dimension")
         ax.set_ylabel("mAP")
-        ax.set_title(r.name, fontsize=9)
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
