@@ -25,6 +25,18 @@ def test_atomic_path_leaves_nothing_on_error(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
 
 
+def test_atomic_files_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        p = io.write_text(tmp_path / "b.txt", "x")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(p.stat().st_mode) == 0o644
+
+
 def test_table_csv_and_markdown(tmp_path):
     df = io.paper_vs_ours([{"method": "AP K=400", "paper": 64.6, "ours": 60.1},
                            {"method": "SP 2x2", "paper": None, "ours": 55.0}])

@@ -24,6 +24,8 @@ def _copy_tree(dst: Path) -> None:
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=paths.ROOT, check=True,
                            capture_output=True, text=True).stdout.split("\n")
     for f in filter(None, files):
+        if f.split("/")[0] in ("results", "cache", "data", "scratch"):  # outputs and inputs: the copy makes its own
+            continue
         src = paths.ROOT / f
         if src.is_file():
             (dst / f).parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,193 @@
+"""The pooling zoo: every operator of the five papers, plus global average, max and GeM, on one backbone.
+
+All operators read the same ImageNet MobileNetV2 maps (the ``backbone`` stage: last block ``features.18``,
+1280 x 6 x 6 at 192 px, and the block before it, ``features.17``, 320 x 6 x 6) and are evaluated the same way:
+a linear probe on CIFAR-10 and instance/scene retrieval, with their output dimension and pooling time per image.
+
+Some operators need more than the maps; each gets it here, in the most direct form the backbone allows:
+- auto-pooling learns its non-negative P from consecutive frames of the mirror's real videos. With 1280 x 36
+  inputs a full P (K x 46,080) is out of reach on 2 cores, so P pools the 36 locations and is shared by all
+  channels (``SharedAutoPool``): learned pooling regions against the fixed grids of spatial pooling.
+- entropy pooling uses the backbone's own ImageNet classifier (1000 classes) at every location.
+- attention pooling is trained with a linear softmax head on the CIFAR-10 training maps (labels used).
+- cross-layer pooling takes ``features.17`` as layer t (PCA-reduced 3x3 neighbourhoods) and ``features.18`` as t+1.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .pooling.attention import SpatialAttentionPool
+from .pooling.autopool import train_autopool
+from .pooling.crosslayer import CrossLayerPool, fit_pca, sample_local_features
+from .pooling.entropy import EntropyPool
+from .pooling.global_pool import GeM, GlobalAvgPool, GlobalMaxPool
+from .pooling.group_l2 import GroupL2Pool
+from .pooling.spatial import MultiGridPool, SpatialPool
+from .pooling.window import HybridPool, WindowMaxPool
+
+
+class SharedAutoPool(nn.Module):
+    """Auto-pooling over locations, shared by channels: ``N x C x H x W -> N x C*K``, ``z_c = P x_c`` with
+    ``x_c`` the ``H*W`` values of channel c and ``P >= 0`` (K x H*W) learned by ``train_autopool``."""
+
+    def __init__(self, P: torch.Tensor):
+        super().__init__()
+        if P.ndim != 2 or (P < 0).any():
+            raise ValueError("P must be a non-negative K x (H*W) matrix")
+        self.P = nn.Buffer(P.float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[2] * x.shape[3] != self.P.shape[1]:
+            raise ValueError(f"expected N x C x H x W maps with H*W = {self.P.shape[1]}, got {tuple(x.shape)}")
+        n, c = x.shape[:2]
+        return (x.reshape(n, c, -1).float() @ self.P.T).reshape(n, -1)
+
+
+class CrossLayerOnBoth(nn.Module):
+    """Adapter: the zoo calls ``op(last, prev)``; cross-layer pooling wants ``(layer t, layer t+1)``."""
+
+    def __init__(self, cross: CrossLayerPool):
+        super().__init__()
+        self.cross = cross
+
+    def forward(self, last: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
+        return self.cross(prev, last)
+
+
+@dataclass
+class Op:
+    name: str
+    paper: str  # which paper (or "reference")
+    module: str  # where the operator lives
+    pool: nn.Module
+    two_layers: bool = False  # needs (last, prev) maps
+    learned: str = "none"  # what it learned from, if anything
+
+
+def learn_shared_autopool(pairs_a: np.ndarray, pairs_b: np.ndarray, K: int, lam: float, epochs: int, lr: float,
+                          batch: int, seed: int, device) -> tuple[SharedAutoPool, dict]:
+    """Train P (K x H*W) on maps of consecutive frames: every channel of every pair is one training pair."""
+    n, c, h, w = pairs_a.shape
+    xa = torch.as_tensor(pairs_a, dtype=torch.float32).reshape(n * c, h * w)
+    xb = torch.as_tensor(pairs_b, dtype=torch.float32).reshape(n * c, h * w)
+    keep = (xa.sum(1) + xb.sum(1)) > 0  # channels silent in both frames carry no information about P
+    xa, xb = xa[keep], xb[keep]
+
+    def batches(ep):
+        g = torch.Generator().manual_seed(seed + ep)
+        order = torch.randperm(len(xa), generator=g)
+        for s in range(0, len(order), batch):
+            i = order[s : s + batch]
+            yield xa[i], xb[i]
+
+    ap, log = train_autopool(batches, K=K, D=h * w, lam=lam, epochs=epochs, lr=lr, seed=seed, device=device,
+                             desc="zoo auto-pooling")
+    return SharedAutoPool(ap.P.cpu()), {"pairs": int(len(xa)), "cost": log.cost, "seconds": log.seconds}
+
+
+def train_attention(train_maps: np.ndarray, labels: np.ndarray, epochs: int, lr: float, batch: int, seed: int,
+                    device) -> SpatialAttentionPool:
+    """Spatial attention pooling trained with a linear softmax head on labelled maps (the head is discarded)."""
+    torch.manual_seed(seed)
+    c = train_maps.shape[1]
+    att = SpatialAttentionPool(c).to(device)
+    head = nn.Linear(c, int(labels.max()) + 1).to(device)
+    opt = torch.optim.Adam([*att.parameters(), *head.parameters()], lr=lr)
+    x_all = torch.as_tensor(train_maps)
+    y_all = torch.as_tensor(labels)
+    g = torch.Generator().manual_seed(seed)
+    for _ in tqdm(range(epochs), desc="zoo attention", leave=False):
+        for i in torch.randperm(len(x_all), generator=g).split(batch):
+            x, y = x_all[i].to(device).float(), y_all[i].to(device)
+            loss = nn.functional.cross_entropy(head(att(x)), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return att.cpu().eval()
+
+
+def build_ops(p: dict, train_maps, train_prev, train_labels, video_pairs, classifier: nn.Linear, device) -> tuple[list[Op], dict]:
+    """The zoo's operators, each configured from params ``p``; returns (ops, info about what was learned)."""
+    info = {}
+    ops = [
+        Op("global average (GAP)", "reference", "pooling.global_pool", GlobalAvgPool()),
+        Op("global max", "reference", "pooling.global_pool", GlobalMaxPool()),
+        Op(f"GeM p={p['gem_p']:g}", "reference", "pooling.global_pool", GeM(p["gem_p"])),
+        Op("spatial sum 2x2", "auto-pooling (SP baseline)", "pooling.spatial", SpatialPool(2, "sum")),
+        Op("spatial sum 1x1+2x2", "auto-pooling (SP baseline)", "pooling.spatial", MultiGridPool((1, 2), "sum")),
+    ]
+    a, b = video_pairs
+    t0 = time.perf_counter()
+    ap, ap_info = learn_shared_autopool(a, b, p["autopool_k"], p["autopool_lam"], p["autopool_epochs"],
+                                        p["autopool_lr"], p["autopool_batch"], p["seed"], device)
+    info["autopool"] = {**ap_info, "train_s": time.perf_counter() - t0}
+    ops.append(Op(f"auto-pooling K={p['autopool_k']} (shared over channels)", "auto-pooling", "pooling.autopool",
+                  ap, learned=f"{len(a)} consecutive-frame pairs of real video"))
+    ops.append(Op(f"L2 group pooling ({p['l2_group']} ch, {p['l2_kernel']}x{p['l2_kernel']})", "slow features",
+                  "pooling.group_l2", GroupL2Pool(p["l2_group"], p["l2_kernel"])))
+    ops += window_ops(p)
+    t0 = time.perf_counter()
+    local = sample_local_features(train_prev, 3, 3, p["cross_pca_samples"], p["seed"])
+    mean, comp, _ = fit_pca(local, p["cross_pca_dim"], p["seed"])
+    info["crosslayer"] = {"pca_dim": p["cross_pca_dim"], "pca_samples": len(local), "fit_s": time.perf_counter() - t0}
+    ops.append(Op(f"cross-layer (17 -> 18, PCA {p['cross_pca_dim']})", "cross-layer", "pooling.crosslayer",
+                  CrossLayerOnBoth(CrossLayerPool(mean, comp, normalise_sum=True)), two_layers=True,
+                  learned="PCA on CIFAR-10 training maps"))
+    ops.append(Op("entropy (ImageNet classifier, linear weights)", "entropy", "pooling.entropy",
+                  EntropyPool(classifier, "linear"), learned="none (backbone's own classifier)"))
+    ops.append(Op(f"entropy (ImageNet classifier, softmax T={p['entropy_t']:g})", "entropy", "pooling.entropy",
+                  EntropyPool(classifier, "softmax", p["entropy_t"]), learned="none (backbone's own classifier)"))
+    t0 = time.perf_counter()
+    att = train_attention(train_maps, train_labels, p["attention_epochs"], p["attention_lr"], p["attention_batch"],
+                          p["seed"], device)
+    info["attention"] = {"train_s": time.perf_counter() - t0}
+    ops.append(Op("spatial attention", "entropy (baseline)", "pooling.attention", att,
+                  learned="CIFAR-10 training labels"))
+    return ops, info
+
+
+def window_ops(p: dict) -> list[Op]:
+    """Sliding-window and pyramid max pooling and hybrid pooling (Jose et al.), windows named in params."""
+    ops = [Op(f"window max {w}", "pyramid", "pooling.window", WindowMaxPool(w)) for w in p["windows"]]
+    return ops + [Op("hybrid max+avg", "pyramid", "pooling.window", HybridPool())]
+
+
+@torch.inference_mode()
+def apply(op: Op, last: np.ndarray, prev: np.ndarray | None, batch: int = 100, device="cpu") -> tuple[np.ndarray, float]:
+    """Pooled descriptors (float32 N x D) and the pooling time per image in milliseconds (after one warm-up)."""
+    pool = op.pool.to(device).eval()
+
+    def run(s):
+        x = torch.as_tensor(last[s : s + batch]).to(device).float()
+        if op.two_layers:
+            return pool(x, torch.as_tensor(prev[s : s + batch]).to(device).float())
+        return pool(x)
+
+    run(0)  # warm-up
+    out, t = [], 0.0
+    for s in range(0, len(last), batch):
+        t0 = time.perf_counter()
+        r = run(s)
+        if torch.device(device).type == "cuda":
+            torch.cuda.synchronize()
+        t += time.perf_counter() - t0
+        out.append(r.cpu().numpy())
+    return np.concatenate(out).astype(np.float32), 1000 * t / len(last)
+
+
+def linear_probe(xtr: np.ndarray, ytr: np.ndarray, xte: np.ndarray, yte: np.ndarray, alpha: float) -> float:
+    """Accuracy of a ridge linear classifier (scikit-learn; closed form, so the same cost and no convergence
+    tuning for every operator) on standardised descriptors."""
+    from sklearn.linear_model import RidgeClassifier
+    from sklearn.preprocessing import StandardScaler
+
+    sc = StandardScaler().fit(xtr)
+    clf = RidgeClassifier(alpha=alpha).fit(sc.transform(xtr), ytr)
+    return float((clf.predict(sc.transform(xte)) == yte).mean())
