@@ -2,7 +2,8 @@
 
 Runs the notebook with its own defaults (the smoke profile) through papermill on the ``poolrep`` kernel, then
 writes it back with outputs kept only in cells that contain ``# NBVAL_CHECK_OUTPUT`` (what nbval --nbval-lax
-compares) and every other output and execution count stripped, so the committed notebook stays small and diffs
+compares; those cells are numbered 1, 2, ... since nbval rejects an unrun cell with outputs) and every other output
+and execution count stripped, so the committed notebook stays small and diffs
 stay readable.
 """
 
@@ -18,6 +19,22 @@ import papermill as pm
 MARK = "# NBVAL_CHECK_OUTPUT"
 
 
+def number_checked(nb) -> None:
+    """Give the cells that keep outputs an execution count (nbval refuses an 'unrun' cell with outputs)."""
+    n = 0
+    for c in nb.cells:
+        if c.cell_type != "code":
+            continue
+        if c.get("outputs"):
+            n += 1
+            c.execution_count = n
+            for o in c.outputs:
+                if "execution_count" in o:
+                    o["execution_count"] = n
+        else:
+            c.execution_count = None
+
+
 def refresh(path: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / path.name
@@ -29,18 +46,23 @@ def refresh(path: Path) -> None:
     for c in src.cells:
         if c.cell_type != "code":
             continue
-        c.execution_count = None
         c.outputs = [o for o in outputs.get(c.source, []) if o.get("output_type") != "display_data"] if MARK in c.source else []
-        for o in c.outputs:
-            if "execution_count" in o:
-                o["execution_count"] = None
         c.metadata.pop("papermill", None)
         c.metadata.pop("execution", None)
+    number_checked(src)
     src.metadata["kernelspec"] = {"name": "poolrep", "display_name": "Python (poolrep)", "language": "python"}
     nbformat.write(src, path)
     print(f"refreshed {path}")
 
 
 if __name__ == "__main__":
-    for p in sys.argv[1:]:
-        refresh(Path(p))
+    args = sys.argv[1:]
+    if args and args[0] == "--renumber":  # fix execution counts only, without running
+        for p in args[1:]:
+            nb = nbformat.read(p, as_version=4)
+            number_checked(nb)
+            nbformat.write(nb, p)
+            print(f"renumbered {p}")
+    else:
+        for p in args:
+            refresh(Path(p))

@@ -1,7 +1,7 @@
 """Feature maps from a pretrained backbone, batched, with a progress bar, on whatever device is given.
 
 ``extractor(backbone, layers)`` wraps torchvision's ``create_feature_extractor`` (named graph nodes, e.g.
-``features.18`` for MobileNetV2's last conv block, ``features.10`` for AlexNet's pool5); ``extract`` runs it over
+``features.18`` for MobileNetV2's last conv block, ``features.12`` for AlexNet's pool5); ``extract`` runs it over
 uint8 images, resizing to ``size`` and normalising with the weights' ImageNet mean and std.
 """
 
