@@ -266,6 +266,10 @@ def test_pr_hand_cases_truncated():
     r3 = pr.pr_from_relevance(np.array([[1, 1], [0, 1]]), [2, 1], "all")
     assert r3.auc == pytest.approx((1.0 + 0.5) / 2)
     np.testing.assert_allclose(r3.recall, [0.25, 1.0])
+    # 'retrieved': base = relevant among the k returned (2): R = .5, .5, 1, 1 -> area .5*1 + .5*2/3
+    r4 = pr.pr_from_relevance(np.array([[1, 0, 1, 0], [0, 0, 0, 0]]), [4, 4], "retrieved")
+    np.testing.assert_allclose(r4.per_query_auc, [0.5 + 0.5 * 2 / 3, 0.0])
+    np.testing.assert_allclose(r4.recall, [0.25, 0.25, 0.5, 0.5])
     with pytest.raises(ValueError, match="recall_base"):
         pr.pr_from_relevance(rel, [4], "some")
     with pytest.raises(ValueError, match="at least one relevant"):
