@@ -12,13 +12,13 @@ from PIL import Image
 
 from poolrep.data.cub import LazyImages, load_cub200, read_cub
 from poolrep.data.fetch import DataError
+from poolrep.features import extractor
 from poolrep.pooling.crosslayer import (
     CrossLayerPool,
     DirectPool,
     PostProcess,
     centre_weights,
     column_subset,
-    feature_extractor,
     fit_pca,
     linear_kernel,
     local_features,
@@ -258,7 +258,7 @@ def test_paper_profile_alexnet_path(tmp_path, isolated_data):
     torch.manual_seed(0)
     archive, _ = make_cub_archive(tmp_path)
     tr, te = load_cub200("train", archive=archive), load_cub200("test", archive=archive)
-    fx, mean, std = feature_extractor("alexnet", ["features.9", "features.11"], pretrained=False)
+    fx, mean, std = extractor("alexnet", ["features.9", "features.11"], pretrained=False)
     maps = feats.extract(fx, mean, std, tr.images(224), 224, batch_size=4, device="cpu")
     assert maps["features.9"].shape == (6, 256, 13, 13) and maps["features.11"].shape == (6, 256, 13, 13)
     m, comp, _ = fit_pca(sample_local_features(maps["features.9"], 3, 3, 500), 16)
@@ -272,4 +272,4 @@ def test_paper_profile_alexnet_path(tmp_path, isolated_data):
     acc = svm_accuracy(linear_kernel(Ztr, Ztr), tr.labels, linear_kernel(Zte, Ztr), te.labels)
     assert 0.0 <= acc <= 100.0
     with pytest.raises(ValueError, match="backbone"):
-        feature_extractor("vgg16", ["x"], pretrained=False)
+        extractor("vgg16", ["x"], pretrained=False)

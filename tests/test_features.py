@@ -43,14 +43,16 @@ def test_extract_batches_in_order_and_lists_of_sizes():
 ])
 def test_backbone_layer_names_give_the_papers_shapes(net, shape_last, shape_prev):
     """With random weights (no download): the named nodes exist and have the expected shapes at 192/224 px."""
-    import torchvision.models as tvm
-    from torchvision.models.feature_extraction import create_feature_extractor
-
-    model = getattr(tvm, net)(weights=None).eval()
     nodes = [features.PREV_CONV[net], features.LAST_CONV[net]]
-    fx = create_feature_extractor(model, return_nodes={n: n for n in nodes})
+    fx, mean, std = features.extractor(net, nodes, pretrained=False)
+    assert mean.shape == (1, 3, 1, 1) and float(std[0, 0]) == pytest.approx(0.229)
     size = 192 if net == "mobilenet_v2" else 224
     with torch.no_grad():
         out = fx(torch.zeros(1, 3, size, size))
     assert tuple(out[nodes[1]].shape[1:]) == shape_last
     assert tuple(out[nodes[0]].shape[1:]) == shape_prev
+
+
+def test_extractor_unknown_backbone():
+    with pytest.raises(ValueError, match="unknown backbone 'vgg16'"):
+        features.extractor("vgg16", ["x"], pretrained=False)

@@ -22,13 +22,27 @@ LAST_CONV = {"mobilenet_v2": "features.18", "alexnet": "features.12"}
 PREV_CONV = {"mobilenet_v2": "features.17", "alexnet": "features.9"}
 
 
-def extractor(backbone: str, layers: Sequence[str]):
+# torchvision's ImageNet weights all normalise with these (``weights.transforms().mean/std``).
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def extractor(backbone: str, layers: Sequence[str], pretrained: bool = True, model: torch.nn.Module | None = None):
+    """``(fx, mean, std)``: a module returning ``{layer: maps}`` and the input normalisation.
+
+    ``pretrained`` loads the ImageNet weights offline (``load_backbone``); ``pretrained=False`` builds torchvision's
+    randomly initialised model (tests of the paper profile's AlexNet path, whose weights are not offline);
+    ``model`` wraps a model the caller already has (e.g. to reuse its classifier layers too).
+    """
+    import torchvision.models as tvm
     from torchvision.models.feature_extraction import create_feature_extractor
 
-    model, weights = load_backbone(backbone)
-    fx = create_feature_extractor(model, return_nodes={l: l for l in layers}).eval()
-    mean = torch.tensor(weights.transforms().mean).view(1, 3, 1, 1)
-    std = torch.tensor(weights.transforms().std).view(1, 3, 1, 1)
+    if backbone not in LAST_CONV:
+        raise ValueError(f"unknown backbone {backbone!r}; known: {', '.join(LAST_CONV)}")
+    if model is None:
+        model = load_backbone(backbone)[0] if pretrained else getattr(tvm, backbone)(weights=None)
+    fx = create_feature_extractor(model.eval(), return_nodes={l: l for l in layers}).eval()
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     return fx, mean, std
 
 

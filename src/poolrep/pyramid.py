@@ -20,8 +20,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .features import LAST_CONV, extract, extractor
 from .metrics.retrieval import class_map, holidays_map, l2n, oxford_map, rank
 from .pooling.window import PYRAMIDS, WINDOWS, HybridPool, WindowMaxPool
+
+CONV_NODE = LAST_CONV  # the maps every descriptor pools (AlexNet: pool5 = features.12)
 
 DESCRIPTORS = ("L5", "fc6", "fc7", "max", "hybrid", "window1", "window2", "window3",
                "pyramid1", "pyramid2", "pyramid3", "pyramid4", "pyramid5")
@@ -35,8 +38,6 @@ PAPER_MAP = {
 # Dimensions the paper states for AlexNet (the rest follow from the windows: C x bins, C = 256).
 PAPER_DIMS = {"L5": 9216, "fc6": 4096, "fc7": 4096, "max": 256, "hybrid": 512, "pyramid1": 3328}
 
-MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet, as torchvision's weights transforms
-CONV_NODE = {"mobilenet_v2": "features.18", "alexnet": "features.12"}  # AlexNet pool5 = features.12
 
 
 def stand_in(net: str) -> dict[str, str]:
@@ -121,16 +122,8 @@ def describe(maps, names: Sequence[str] = DESCRIPTORS, pyramids: dict | None = N
 def conv_maps(model: nn.Module, net: str, images, size: int, batch_size: int = 32, device="cpu",
               desc: str = "conv maps") -> np.ndarray:
     """Last-conv maps (float16 N x C x h x w) of uint8 images (array or list of any sizes, squashed to size)."""
-    from torchvision.models.feature_extraction import create_feature_extractor
-
-    from .features import extract
-
-    if net not in CONV_NODE:
-        raise ValueError(f"unknown backbone {net!r}; known: {', '.join(CONV_NODE)}")
-    node = CONV_NODE[net]
-    fx = create_feature_extractor(model.eval(), return_nodes={node: node}).eval()
-    mean, std = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
-    return extract(fx, mean, std, images, size, batch_size, device, desc=desc)[node]
+    fx, mean, std = extractor(net, [LAST_CONV[net]], model=model)
+    return extract(fx, mean, std, images, size, batch_size, device, desc=desc)[LAST_CONV[net]]
 
 
 @dataclass

@@ -17,7 +17,6 @@ through a precomputed linear kernel (sums of kernels = kernels of concatenated r
 
 from __future__ import annotations
 
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -297,26 +296,6 @@ def column_subset(K: int, D: int, d: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------ backbones
-
-
-def feature_extractor(backbone: str, layers: Sequence[str], pretrained: bool = True):
-    """(fx, mean, std) for ``backbone``'s ``layers``. ``pretrained=False`` builds torchvision's randomly
-    initialised model (tests of the paper's AlexNet path, whose weights are not offline) with ImageNet
-    mean/std; otherwise ``poolrep.features.extractor`` (ImageNet weights, offline from the mirror)."""
-    if pretrained:
-        from ..features import extractor
-
-        return extractor(backbone, layers)
-    import torchvision.models as tvm
-    from torchvision.models.feature_extraction import create_feature_extractor
-
-    if backbone not in ("alexnet", "mobilenet_v2"):
-        raise ValueError(f"unknown backbone {backbone!r}; use 'alexnet' or 'mobilenet_v2'")
-    model = getattr(tvm, backbone)(weights=None).eval()
-    fx = create_feature_extractor(model, return_nodes={l: l for l in layers}).eval()
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    return fx, mean, std
 
 
 # ------------------------------------------------------------------------------------------ stage helpers
