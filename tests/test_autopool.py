@@ -77,6 +77,19 @@ def test_training_keeps_P_nonnegative_and_lowers_cost(opt):
     assert log.steps == 15 * 4 and log.gflop > 0
 
 
+def test_init_P_scale_and_sparse_start():
+    x = _rand(10, 30, seed=11).float()
+    P = init_P(5, 30, x, seed=0)
+    assert float(P.min()) >= 0 and (P > 0).all()
+    ax = (x @ P.T) @ P
+    # least-squares scale: <x, P^T P x> = ||P^T P x||^2
+    assert float((x * ax).sum()) == pytest.approx(float((ax * ax).sum()), rel=1e-4)
+    Ps = init_P(50, 2000, None, seed=0, members=2)
+    assert float((Ps > 0).float().mean()) == pytest.approx(2 / 50, abs=0.005)
+    with pytest.raises(ValueError, match="members"):
+        init_P(5, 30, members=0)
+
+
 def test_projection_clips_at_zero():
     # a huge step drives entries negative before projection; they must end at exactly 0
     x = _rand(8, 10, seed=9).float()

@@ -162,9 +162,9 @@ class PatchModel:
         return self.sae.encode(self.zca(contrast_normalize(patches, self.eps_cn)))
 
     def filters(self) -> np.ndarray:
-        """The encoder's filters in pixel order, ``hidden x size x size [x C]``: rows of ``W1 @ W_zca^T`` (what a
-        raw, contrast-normalised patch is correlated with), for display."""
-        w = (self.sae.W1.detach().cpu() @ self.zca.W.cpu().T).numpy()
+        """The features' decoder atoms (columns of ``W2``, in whitened patch space, as UFLDL displays a linear
+        decoder's features) in pixel order, ``hidden x size x size [x C]``, for display."""
+        w = self.sae.W2.detach().cpu().T.numpy()
         shape = (self.size, self.size) + ((self.channels,) if self.channels > 1 else ())
         return w.reshape(-1, *shape)
 

@@ -108,11 +108,22 @@ def flops_per_batch(B: int, K: int, D: int) -> int:
     return 22 * B * K * D
 
 
-def init_P(K: int, D: int, x_sample: torch.Tensor | None = None, seed: int = 0, device="cpu") -> torch.Tensor:
+def init_P(K: int, D: int, x_sample: torch.Tensor | None = None, seed: int = 0, device="cpu",
+           members: float | None = None) -> torch.Tensor:
     """Random non-negative ``P`` (uniform), scaled so that ``P^T P x`` best matches ``x`` in least squares on
-    ``x_sample`` (``s^2 = <x, A x> / ||A x||^2`` with ``A = P0^T P0``), so training starts at a sensible scale."""
+    ``x_sample`` (``s^2 = <x, A x> / ||A x||^2`` with ``A = P0^T P0``), so training starts at a sensible scale.
+
+    ``members=None``: dense uniform entries. A dense non-negative start has nearly identical rows (each is the
+    mean plus noise), so every row gets nearly the same gradient and the rows separate only slowly; ``members=m``
+    keeps each entry with probability ``m / K`` (each feature starts in about m random pools), which breaks
+    that symmetry (our choice for short runs; the paper only says P starts random)."""
     g = torch.Generator().manual_seed(seed)
-    P = torch.rand(K, D, generator=g).to(device)
+    P = torch.rand(K, D, generator=g)
+    if members is not None:
+        if members <= 0:
+            raise ValueError("members must be > 0")
+        P *= (torch.rand(K, D, generator=g) < min(1.0, members / K)).float()
+    P = P.to(device)
     if x_sample is not None:
         x = _flat(x_sample.to(device=device, dtype=P.dtype), D, "x_sample")
         ax = (x @ P.T) @ P
@@ -155,6 +166,7 @@ def train_autopool(
     seed: int = 0,
     device="cpu",
     P0: torch.Tensor | None = None,
+    init_members: float | None = None,
     progress: bool = True,
     desc: str = "AutoPool",
 ) -> tuple[AutoPool, TrainLog]:
@@ -165,7 +177,7 @@ def train_autopool(
     gradient descent, ``P <- max(P - lr g, 0)``) or ``"adam"`` (Adam step, then the same projection; a faster
     first-order method, our choice for the short cpu runs; its ``lr`` is relative to the mean initial entry of P,
     so it does not depend on the feature scale). ``P0``: start (default :func:`init_P` scaled on the
-    first batch).
+    first batch, with ``members=init_members``).
     """
     if optimizer not in ("sgd", "adam"):
         raise ValueError(f"unknown optimizer {optimizer!r}; use 'sgd' or 'adam'")
@@ -193,7 +205,7 @@ def train_autopool(
             t1 = time.perf_counter()
             log.feature_seconds += t1 - t0
             if P is None:
-                P = init_P(K, D, torch.cat([xa, xb]), seed=seed, device=device)
+                P = init_P(K, D, torch.cat([xa, xb]), seed=seed, device=device, members=init_members)
             if scale is None:
                 scale = float(P.mean()) if optimizer == "adam" else 1.0
             c, g, parts = cost_and_grad(P, xa, xb, lam)
