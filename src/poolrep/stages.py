@@ -24,10 +24,15 @@ def prepare() -> None:
 def load_backbone_features() -> dict[str, np.ndarray]:
     """The ``backbone`` stage's output: ``{train,test}_{maps,prev_maps,labels,index}`` (maps: the last conv block,
     float16 N x C x h x w; prev_maps: the block before it, for cross-layer pooling; index: into the full CIFAR-10
-    split, for showing the images), plus ``net``, ``layer``, ``prev_layer``, ``size``."""
+    split, for showing the images), plus ``net``, ``layer``, ``prev_layer``, ``size``.
+
+    In the pipeline the ``backbone`` stage makes the file first; a notebook run by hand or by nbval on a fresh
+    checkout builds it here, on demand, with params.yaml's current profile (as ``load_cifar10`` decodes on demand).
+    """
     path = paths.CACHE / BACKBONE_FILE
     if not path.exists():
-        raise FileNotFoundError(f"{path} missing: run `dvc repro backbone` (or `poolrep backbone`) first")
+        print(f"{path} missing: building it now (the backbone stage's work)")
+        backbone()
     z = np.load(path, allow_pickle=False)
     return {k: z[k] for k in z.files}
 
