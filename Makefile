@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 export PYTHONUNBUFFERED := 1
 export MPLBACKEND := Agg
+# dvc runs stage commands (`poolrep run ...`) through the shell: the venv's tools must be on PATH.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: setup repro test test-fast lab clean-scratch
 

@@ -44,9 +44,12 @@ def test_dvc_repro_smoke(tmp_path):
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for p in ("dvc.lock",):
         (root / p).unlink(missing_ok=True)
-    env = {**os.environ, "POOLREP_ROOT": str(root), "DVC_NO_ANALYTICS": "1", "MPLBACKEND": "Agg"}
-    env.pop("POOLREP_DATA_DIR", None)
     bindir = Path(sys.executable).parent
+    # dvc runs each stage's `poolrep ...` through the shell: the environment's tools must be on PATH, as
+    # `make` arranges for a user (the venv need not be activated).
+    env = {**os.environ, "POOLREP_ROOT": str(root), "DVC_NO_ANALYTICS": "1", "MPLBACKEND": "Agg",
+           "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("POOLREP_DATA_DIR", None)
     run = lambda *cmd: subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)  # noqa: E731
     r = run(str(bindir / "poolrep"), "fetch", "--all-offline")
     assert r.returncode == 0, r.stderr
