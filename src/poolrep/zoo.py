@@ -182,12 +182,17 @@ def apply(op: Op, last: np.ndarray, prev: np.ndarray | None, batch: int = 100, d
     return np.concatenate(out).astype(np.float32), 1000 * t / len(last)
 
 
-def linear_probe(xtr: np.ndarray, ytr: np.ndarray, xte: np.ndarray, yte: np.ndarray, alpha: float) -> float:
-    """Accuracy of a ridge linear classifier (scikit-learn; closed form, so the same cost and no convergence
-    tuning for every operator) on standardised descriptors."""
-    from sklearn.linear_model import RidgeClassifier
+def linear_probe(xtr: np.ndarray, ytr: np.ndarray, xte: np.ndarray, yte: np.ndarray,
+                 alphas=(0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)) -> tuple[float, float]:
+    """(accuracy, chosen alpha) of a ridge linear classifier on standardised descriptors (scikit-learn).
+
+    Ridge has a closed form, so every operator gets the same cost and no convergence tuning; its regularisation
+    is chosen per operator by efficient leave-one-out on the training set (``RidgeClassifierCV``), since one fixed
+    alpha would favour some descriptor dimensions over others.
+    """
+    from sklearn.linear_model import RidgeClassifierCV
     from sklearn.preprocessing import StandardScaler
 
     sc = StandardScaler().fit(xtr)
-    clf = RidgeClassifier(alpha=alpha).fit(sc.transform(xtr), ytr)
-    return float((clf.predict(sc.transform(xte)) == yte).mean())
+    clf = RidgeClassifierCV(alphas=alphas).fit(sc.transform(xtr), ytr)
+    return float((clf.predict(sc.transform(xte)) == yte).mean()), float(clf.alpha_)
