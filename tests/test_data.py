@@ -295,3 +295,28 @@ def test_pairs_loader_on_fixture(isolated_data, monkeypatch):
     s = pairs.load_pairs(max_side=32)
     assert s.names == ["a1.png", "a2.png", "d.png"] and s.groups == [[0, 1]]
     assert max(s.images[0].shape[:2]) == 32
+
+
+@pytest.mark.parametrize("with_filter", [True, False])
+def test_safe_extractall_refuses_escaping_members(tmp_path, monkeypatch, with_filter):
+    from poolrep.data.fetch import safe_extractall
+
+    if not with_filter:  # Python < 3.11.4 (Debian's 3.11.2) has no extraction filter: the hand-made check runs
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    good = tmp_path / "good.tar"
+    with tarfile.open(good, "w") as tar:
+        b = b"ok"
+        ti = tarfile.TarInfo("top/a.txt")
+        ti.size = len(b)
+        tar.addfile(ti, io.BytesIO(b))
+    with tarfile.open(good) as tar:
+        safe_extractall(tar, tmp_path / "out")
+    assert (tmp_path / "out" / "top" / "a.txt").read_bytes() == b"ok"
+    evil = tmp_path / "evil.tar"
+    with tarfile.open(evil, "w") as tar:
+        ti = tarfile.TarInfo("../escaped.txt")
+        ti.size = 1
+        tar.addfile(ti, io.BytesIO(b"x"))
+    with tarfile.open(evil) as tar, pytest.raises((DataError, tarfile.TarError)):
+        safe_extractall(tar, tmp_path / "out2")
+    assert not (tmp_path / "escaped.txt").exists()

@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from .. import paths
-from .fetch import DataError, ensure_file
+from .fetch import DataError, ensure_file, safe_extractall
 from .registry import get
 
 INDEX_FILES = ("images.txt", "image_class_labels.txt", "train_test_split.txt", "classes.txt")
@@ -138,7 +138,7 @@ def unpack(archive: str | Path, dest: str | Path) -> Path:
         dest.mkdir(parents=True, exist_ok=True)
         try:
             with tarfile.open(archive, "r:*") as tar:
-                tar.extractall(dest, filter="data")
+                safe_extractall(tar, dest)
         except (tarfile.TarError, EOFError, OSError) as e:
             raise DataError(f"{archive}: not a readable CUB-200-2011 archive ({e}); delete it and fetch again") from e
         marker.write_text(archive.name + "\n")

@@ -112,6 +112,30 @@ def _download(url: str, dest: Path, timeout: float = 60.0) -> None:
                 bar.update(len(chunk))
 
 
+def safe_extractall(tar, dest: str | Path) -> None:
+    """``tar.extractall(dest)`` that refuses members escaping ``dest`` (absolute paths, ``..``, links out).
+
+    Python >= 3.11.4 has the ``filter="data"`` extraction filter; older 3.11 builds (Debian's 3.11.2) do not, so
+    there the same check is made by hand before extracting.
+    """
+    import tarfile
+
+    dest = Path(dest)
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(dest, filter="data")
+        return
+    root = dest.resolve()
+    for m in tar.getmembers():
+        target = (root / m.name).resolve()
+        if m.issym() or m.islnk():
+            link = (target.parent / m.linkname).resolve()
+            if not link.is_relative_to(root):
+                raise DataError(f"archive member {m.name} links outside {dest}: refusing to extract")
+        if not target.is_relative_to(root) or m.isdev():
+            raise DataError(f"archive member {m.name} would be written outside {dest}: refusing to extract")
+    tar.extractall(dest)
+
+
 def fetch(name: str, download: bool = True) -> Path:
     """All files of data set ``name`` in ``data/``; returns the folder that holds them (``data/``)."""
     for f in get(name).files:

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from .. import paths
-from .fetch import DataError, ensure_file
+from .fetch import DataError, ensure_file, safe_extractall
 from .pairs import ImageSet
 from .registry import get
 
@@ -63,7 +63,7 @@ def read_image_list(path: str | Path) -> list[str]:
 def _extract(archive: Path, dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     with tarfile.open(archive) as tf:
-        tf.extractall(dest, filter="data")
+        safe_extractall(tf, dest)
 
 
 def prepare(root: str | Path | None = None) -> Path:

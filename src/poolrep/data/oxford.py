@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from .. import paths
-from .fetch import DataError, ensure_file
+from .fetch import DataError, ensure_file, safe_extractall
 from .registry import get
 
 
@@ -89,7 +89,7 @@ def prepare(root: str | Path | None = None) -> tuple[Path, Path]:
             f = next(v for k, v in files.items() if k.startswith(key))
             d.mkdir(parents=True, exist_ok=True)
             with tarfile.open(ensure_file(f)) as tf:
-                tf.extractall(d, filter="data")
+                safe_extractall(tf, d)
     return dest / "images", dest / "gt"
 
 
