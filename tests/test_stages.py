@@ -19,3 +19,14 @@ def test_backbone_features_built_on_demand(tmp_path, monkeypatch):
     assert calls == [None] and f["train_maps"].shape == (2, 3, 1, 1)
     assert stages.load_backbone_features()["train_labels"].tolist() == [0, 1]
     assert calls == [None]  # second call reads the cache
+
+
+def test_backbone_rows_balanced_and_bounded():
+    labels = np.repeat(np.arange(3), 5)
+    rows = stages.backbone_rows(labels, 2, seed=0)
+    assert np.bincount(labels[rows]).tolist() == [2, 2, 2]
+    assert np.array_equal(rows, stages.backbone_rows(labels, 2, seed=0))
+    import pytest
+
+    with pytest.raises(ValueError, match="holds 5 images per class, 6 asked for"):
+        stages.backbone_rows(labels, 6, seed=0)

@@ -170,17 +170,6 @@ def pyramid_defs(params_pyramids: dict | None) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def cache_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
-    """Class-balanced rows of the cached backbone maps; ValueError if the cache holds fewer per class."""
-    from .data.cifar import balanced_indices
-
-    have = np.bincount(labels).min()
-    if per_class > have:
-        raise ValueError(f"the backbone cache holds {have} images per class, {per_class} asked for: "
-                         f"rerun the backbone stage with a larger profile or lower cifar_*_per_class")
-    return balanced_indices(labels, per_class, seed)
-
-
 def plot_map_vs_dim(results: Sequence[SetResult], paper: dict[str, tuple] | None = None, paper_dims=None):
     """mAP against descriptor dimension (log scale), one panel per set, plus a panel with the paper's AlexNet
     numbers (Holidays, Oxford5K) where given."""
@@ -296,13 +285,13 @@ def run_dataset(kind: str, model: nn.Module, net: str, p: dict, device="cpu") ->
         shown = Shown(list(v.frames), v.queries, v.positives, v.junk)
         info = dict(source=v.source, frames=len(v.frames), scenes=int(v.scene.max() + 1), queries=len(v.queries))
     elif kind == "cifar10":
-        from .stages import load_backbone_features
+        from .stages import backbone_rows, load_backbone_features
 
         z = load_backbone_features()
         if str(z["net"]) != net:
             raise ValueError(f"the backbone cache holds {z['net']} maps, this run uses {net}")
-        tr = cache_subset(z["train_labels"], p["cifar_train_per_class"], p["seed"])
-        te = cache_subset(z["test_labels"], p["cifar_test_per_class"], p["seed"])
+        tr = backbone_rows(z["train_labels"], p["cifar_train_per_class"], p["seed"])
+        te = backbone_rows(z["test_labels"], p["cifar_test_per_class"], p["seed"])
         dq, ddb = describe(z["test_maps"][te], **kw), describe(z["train_maps"][tr], **kw)
         res = evaluate(title, dq, ddb, "classes", (), query_labels=z["test_labels"][te],
                        db_labels=z["train_labels"][tr])

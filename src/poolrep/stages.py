@@ -37,6 +37,16 @@ def load_backbone_features() -> dict[str, np.ndarray]:
     return {k: z[k] for k in z.files}
 
 
+def backbone_rows(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    """Class-balanced rows of the cached backbone maps (``balanced_indices``); a clear error naming the fix when the
+    cache holds fewer images per class than asked for."""
+    have = int(np.bincount(labels).min())
+    if per_class > have:
+        raise ValueError(f"the backbone cache holds {have} images per class, {per_class} asked for: "
+                         f"rerun the backbone stage with a larger profile or ask for fewer per class")
+    return balanced_indices(labels, per_class, seed)
+
+
 def backbone(profile: str | None = None) -> None:
     """ImageNet-pretrained last-conv maps of a class-balanced CIFAR-10 subset, shared by pyramid, entropy, zoo."""
     from .features import LAST_CONV, PREV_CONV, extract, extractor
