@@ -10,7 +10,9 @@ Target (issue 8): auto-pooling training at >= 50 % of the matrix-product rate on
   image shifted by one pixel (a stand-in for "temporally adjacent"; the rate of dense products does not depend
   on the values). K and the batch sizes are options; defaults are the paper's K = 400 and batches of 256 and
   1024 pairs (the rate depends strongly on the batch: the per-step Adam update and projection over the K x D
-  matrix are memory-bound and are amortised over more pairs). 4096 pairs per repeat.
+  matrix are memory-bound and are amortised over more pairs). 4096 pairs per repeat. The trainer reuses its
+  K x D gradient and 5B x D work buffers and steps with torch's fused Adam: fresh K x D temporaries each step
+  (page faults) had held the stage's setting at 33 % of the matmul rate.
 - the stage's own setting, read from params.yaml (``autopool`` block, cpu profile): K = ``ks[0]``, B =
   ``batch_pairs``, D = ``hidden * (33 - patch)^2`` (the conv features' size, 72,900 for the paper's 100 units);
   the inputs are the same real pixels tiled up to D (only the shapes matter for the rate), ``--stage-steps``

@@ -77,6 +77,43 @@ def test_training_keeps_P_nonnegative_and_lowers_cost(opt):
     assert log.steps == 15 * 4 and log.gflop > 0
 
 
+def test_gradient_buffers_give_the_same_result():
+    P, xa, xb = _rand(4, 9), _rand(3, 9, seed=1), _rand(3, 9, seed=2)
+    c, g, parts = cost_and_grad(P, xa, xb, 0.7)
+    out, work = torch.full_like(P, 7.0), torch.full((15, 9), -3.0, dtype=P.dtype)
+    c2, g2, parts2 = cost_and_grad(P, xa, xb, 0.7, out=out, work=work)
+    assert g2.data_ptr() == out.data_ptr()
+    assert c2 == pytest.approx(c, rel=1e-12) and parts2 == pytest.approx(parts, rel=1e-12)
+    assert torch.allclose(out, g, rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match="out must have P's shape"):
+        cost_and_grad(P, xa, xb, 0.7, out=torch.zeros(4, 8, dtype=P.dtype))
+    with pytest.raises(ValueError, match="contiguous 15 x 9"):
+        cost_and_grad(P, xa, xb, 0.7, work=torch.zeros(12, 9, dtype=P.dtype))
+
+
+def test_adam_training_matches_a_hand_written_projected_adam():
+    # slow reference: Adam (Kingma & Ba, torch's eps placement) on the analytic gradient, lr relative to mean(P0),
+    # then P <- max(P, 0); three uneven batches so the short last batch is covered too
+    x = _rand(40, 12, seed=12).float()
+    xb = (x + 0.1 * _rand(40, 12, seed=13).float()).clamp(min=0)
+    P0 = init_P(5, 12, torch.cat([x, xb]), seed=0)
+    lr, lam = 0.1, 0.5
+    m, _ = train_autopool(_batches(x, xb, 16), 5, 12, lam, epochs=2, lr=lr, optimizer="adam", P0=P0, progress=False)
+    P, mo, v, t = P0.clone(), torch.zeros_like(P0), torch.zeros_like(P0), 0
+    step_lr = lr * float(P0.mean())
+    for _ in range(2):
+        for s in range(0, 40, 16):
+            _, g, _ = cost_and_grad(P, x[s:s + 16], xb[s:s + 16], lam)
+            t += 1
+            mo = 0.9 * mo + 0.1 * g
+            v = 0.999 * v + 0.001 * g * g
+            mhat, vhat = mo / (1 - 0.9 ** t), v / (1 - 0.999 ** t)
+            P = (P - step_lr * mhat / (vhat.sqrt() + 1e-8)).clamp(min=0)
+    assert t == 6
+    assert torch.allclose(m.P, P, rtol=1e-4, atol=1e-7)
+    assert not torch.allclose(m.P, P0, atol=1e-4)  # it did move
+
+
 def test_init_P_scale_and_sparse_start():
     x = _rand(10, 30, seed=11).float()
     P = init_P(5, 30, x, seed=0)

@@ -81,24 +81,37 @@ def cost(P: torch.Tensor, xa: torch.Tensor, xb: torch.Tensor, lam: float) -> tor
     return (rec + inv) / xa.shape[0]
 
 
-def cost_and_grad(P: torch.Tensor, xa: torch.Tensor, xb: torch.Tensor, lam: float):
+def cost_and_grad(P: torch.Tensor, xa: torch.Tensor, xb: torch.Tensor, lam: float, out: torch.Tensor | None = None,
+                  work: torch.Tensor | None = None):
     """``(cost, dcost/dP, parts)`` with the analytic gradient (see the module docstring); ``parts`` holds the
-    reconstruction and invariance terms (per pair)."""
+    reconstruction and invariance terms (per pair).
+
+    ``out`` (K x D) receives the gradient and ``work`` (5B x D) holds ``[E; X; X_t - X_t+1]``; both optional.
+    The training loop passes them because on the CPU a fresh tensor this large (117 MB for the gradient at the
+    stage's K = 400, D = 72,900) is a fresh mmap, and its page faults cost about as much as the products."""
     D = P.shape[1]
     xa, xb = _flat(xa, D, "xa"), _flat(xb, D, "xb")
     if xa.shape != xb.shape:
         raise ValueError(f"xa and xb must have the same shape, got {tuple(xa.shape)} and {tuple(xb.shape)}")
     B = xa.shape[0]
-    X = torch.cat([xa, xb])  # 2B x D
+    if out is not None and out.shape != P.shape:
+        raise ValueError(f"out must have P's shape {tuple(P.shape)}, got {tuple(out.shape)}")
+    if work is None:
+        work = P.new_empty(5 * B, D)
+    elif work.shape != (5 * B, D) or not work.is_contiguous():
+        raise ValueError(f"work must be a contiguous {5 * B} x {D} tensor, got {tuple(work.shape)}")
+    E, X, dx = work[:2 * B], work[2 * B:4 * B], work[4 * B:]
+    X[:B], X[B:] = xa, xb
+    torch.sub(xa, xb, out=dx)
     Z = X @ P.T  # 2B x K
-    E = Z @ P - X  # 2B x D
-    dz, dx = Z[:B] - Z[B:], xa - xb
+    torch.addmm(X, Z, P, beta=-1, out=E)  # E = Z P - X
+    dz = Z[:B] - Z[B:]
     # one product with inner dimension 5B instead of five thin ones (P is read 3x and the gradient written once):
-    # grad = Z^T E + (E P^T)^T X + lam dz^T dx
-    grad = torch.cat([Z, E @ P.T, lam * dz]).T @ torch.cat([E, X, dx])
-    rec = 0.5 * float((E * E).sum())
-    inv = 0.5 * float((dz * dz).sum())
-    grad /= B
+    # grad = (Z^T E + (E P^T)^T X + lam dz^T dx) / B, the 1/B applied on the small 5B x K side
+    left = torch.cat([Z, E @ P.T, lam * dz]).div_(B).T
+    grad = torch.mm(left, work, out=out)
+    rec = 0.5 * float(torch.linalg.vector_norm(E) ** 2)
+    inv = 0.5 * float(torch.linalg.vector_norm(dz) ** 2)
     total = (rec + lam * inv) / B
     return total, grad, {"reconstruction": rec / B, "invariance": inv / B}
 
@@ -174,7 +187,7 @@ def train_autopool(
 
     ``batches(epoch)`` yields ``(xa, xb)`` feature batches (computed on the fly by the caller, e.g. from frame
     patches with :func:`poolrep.sae.conv_features`), on ``device``. ``optimizer``: ``"sgd"`` (plain projected
-    gradient descent, ``P <- max(P - lr g, 0)``) or ``"adam"`` (Adam step, then the same projection; a faster
+    gradient descent, ``P <- max(P - lr g, 0)``) or ``"adam"`` (``torch.optim.Adam``, fused, then the same projection; a faster
     first-order method, our choice for the short cpu runs; its ``lr`` is relative to the mean initial entry of P,
     so it does not depend on the feature scale). ``P0``: start (default :func:`init_P` scaled on the
     first batch, with ``members=init_members``).
@@ -185,9 +198,8 @@ def train_autopool(
         raise ValueError("lambda must be >= 0")
     log = TrainLog()
     P = None if P0 is None else P0.to(device=device, dtype=torch.float32).clamp_min(0).clone()
-    m = v = scale = None
-    b1, b2, eps = 0.9, 0.999, 1e-8
-    t = 0
+    opt = None
+    grad = work = None
     for ep in range(epochs):
         tot = rec = inv = 0.0
         nb = 0
@@ -206,19 +218,20 @@ def train_autopool(
             log.feature_seconds += t1 - t0
             if P is None:
                 P = init_P(K, D, torch.cat([xa, xb]), seed=seed, device=device, members=init_members)
-            if scale is None:
-                scale = float(P.mean()) if optimizer == "adam" else 1.0
-            c, g, parts = cost_and_grad(P, xa, xb, lam)
-            t += 1
-            if optimizer == "sgd":
-                P.sub_(lr * g)
+            if grad is None:
+                grad = torch.empty_like(P)  # reused every step (see cost_and_grad's ``out``)
+                if optimizer == "adam":
+                    # torch's own Adam, fused: one pass over P, m, v and the gradient; a hand-written update
+                    # allocated K x D temporaries each step and took longer than the gradient itself
+                    P.grad = grad
+                    opt = torch.optim.Adam([P], lr=lr * float(P.mean()), fused=True)
+            if work is None or work.shape[0] != 5 * xa.shape[0]:  # the last batch of an epoch may be short
+                work = P.new_empty(5 * xa.shape[0], D)
+            c, _, parts = cost_and_grad(P, xa, xb, lam, out=grad, work=work)
+            if opt is None:
+                P.add_(grad, alpha=-lr)
             else:
-                if m is None:
-                    m, v = torch.zeros_like(P), torch.zeros_like(P)
-                m.mul_(b1).add_(g, alpha=1 - b1)
-                v.mul_(b2).addcmul_(g, g, value=1 - b2)
-                step = lr * scale * (1 - b2 ** t) ** 0.5 / (1 - b1 ** t)
-                P.addcdiv_(m, v.sqrt().add_(eps), value=-step)
+                opt.step()
             P.clamp_(min=0)
             _sync(device)
             log.seconds += time.perf_counter() - t1
