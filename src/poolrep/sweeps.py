@@ -62,12 +62,31 @@ def parse_exp_show(doc: list, stage: str) -> pd.DataFrame:
 
 
 def experiments(stage: str, timeout: float = 120) -> pd.DataFrame:
+    """The stage's rows of ``dvc exp show --json`` (see :func:`parse_exp_show`). Where dvc cannot be asked (not
+    installed, or the repository is locked while ``dvc repro`` runs), the table is empty and ``.attrs["why"]``
+    says why, so a notebook can print the reason instead of an empty table."""
     dvc = _dvc()
     if dvc is None:
-        return pd.DataFrame()
+        return _empty("dvc is not installed in this environment")
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     r = subprocess.run([dvc, "exp", "show", "--json"], cwd=paths.ROOT, env=env, capture_output=True, text=True,
                        timeout=timeout)
     if r.returncode != 0 or not r.stdout.strip():
-        return pd.DataFrame()
-    return parse_exp_show(json.loads(r.stdout), stage)
+        return _empty(f"`dvc exp show` failed (exit {r.returncode}): {(r.stderr or r.stdout).strip()[-300:]}")
+    df = parse_exp_show(json.loads(r.stdout), stage)
+    if df.empty:
+        return _empty(f"no experiment or commit has parameters or metrics for {stage!r}")
+    return df
+
+
+def _empty(why: str) -> pd.DataFrame:
+    df = pd.DataFrame()
+    df.attrs["why"] = why
+    return df
+
+
+def varying(df: pd.DataFrame, prefix: str) -> list[str]:
+    """Columns starting with ``prefix`` (``"param."`` or ``"metric."``) whose value differs between rows:
+    the swept parameters, and the metrics the sweep moved."""
+    cols = [c for c in df.columns if c.startswith(prefix)]
+    return [c for c in cols if df[c].astype(str).nunique(dropna=False) > 1]
