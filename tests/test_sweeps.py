@@ -17,9 +17,17 @@ def test_parse_exp_show_flattens_params_and_metrics():
                {"name": "exp-2", "revs": [_entry("fff0002", "exp-2", 1.0, 0.62)]}]}]
     df = parse_exp_show(doc, "autopool")
     assert df["experiment"].tolist() == ["workspace", "main", "exp-1", "exp-2"]
+    assert df["kind"].tolist() == ["workspace", "commit", "experiment", "experiment"]
+    assert df["profile"].tolist() == ["cpu"] * 4
     assert df["param.lam"].tolist() == [0.1, 0.1, 0.5, 1.0]
     assert df["metric.acc.k400"].tolist() == [0.5, 0.5, 0.6, 0.62]
     assert "param.smoke.lam" not in df and "metric.run.seed" not in df and "param.ks" not in df
+
+
+def test_profile_is_the_one_that_made_the_metrics():
+    e = _entry("abc1234def", "main", 0.1, 0.5)
+    e["data"]["metrics"]["results/autopool/metrics.json"]["data"]["run"]["profile"] = "smoke"
+    assert parse_exp_show([e], "autopool")["profile"].tolist() == ["smoke"]  # params say cpu
 
 
 def test_parse_exp_show_other_stage_is_empty():

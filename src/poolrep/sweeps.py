@@ -36,28 +36,32 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 
 
 def parse_exp_show(doc: list, stage: str) -> pd.DataFrame:
-    """Rows of ``dvc exp show --json`` output (DVC 3 layout) for one stage: name, rev, params, metrics."""
+    """Rows of ``dvc exp show --json`` output (DVC 3 layout) for one stage: name, kind (workspace, commit or
+    experiment), rev, profile, params, metrics."""
     rows = []
     metrics_file = f"results/{stage}/metrics.json"
 
-    def visit(entry, name):
+    def visit(entry, name, kind):
         data = (entry.get("data") or {}) if isinstance(entry, dict) else {}
         params = (data.get("params") or {}).get("params.yaml", {}).get("data", {})
         metrics = (data.get("metrics") or {}).get(metrics_file, {}).get("data", {})
         if stage not in params and not metrics:
             return
-        row = {"experiment": name or entry.get("name") or entry.get("rev", "")[:7], "rev": entry.get("rev", "")}
-        row["profile"] = params.get("profile")
+        row = {"experiment": name or entry.get("name") or entry.get("rev", "")[:7], "kind": kind,
+               "rev": entry.get("rev", "")}
+        # the profile that made the metrics (their run log), else the one params.yaml selects
+        row["profile"] = (metrics.get("run") or {}).get("profile") or params.get("profile")
         row.update({f"param.{k}": v for k, v in _flatten({x: y for x, y in params.get(stage, {}).items()
                                                             if x not in ("smoke", "cpu", "paper")}).items()})
         row.update({f"metric.{k}": v for k, v in _flatten({k: v for k, v in metrics.items() if k != "run"}).items()})
         rows.append(row)
 
     for commit in doc:
-        visit(commit, "workspace" if commit.get("rev") == "workspace" else commit.get("name"))
+        ws = commit.get("rev") == "workspace"
+        visit(commit, "workspace" if ws else commit.get("name"), "workspace" if ws else "commit")
         for exp in commit.get("experiments") or []:
             for rev in exp.get("revs") or []:
-                visit(rev, exp.get("name") or rev.get("name"))
+                visit(rev, exp.get("name") or rev.get("name"), "experiment")
     return pd.DataFrame(rows)
 
 
