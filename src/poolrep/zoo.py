@@ -183,7 +183,7 @@ def apply(op: Op, last: np.ndarray, prev: np.ndarray | None, batch: int = 100, d
 
 
 def linear_probe(xtr: np.ndarray, ytr: np.ndarray, xte: np.ndarray, yte: np.ndarray,
-                 alphas=(0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)) -> tuple[float, float]:
+                 alphas=(0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0, 1000000.0)) -> tuple[float, float]:
     """(accuracy, chosen alpha) of a ridge linear classifier on standardised descriptors (scikit-learn).
 
     Ridge has a closed form, so every operator gets the same cost and no convergence tuning; its regularisation
