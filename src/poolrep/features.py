@@ -73,10 +73,27 @@ def extract(
     """Run ``fx`` over ``images`` (uint8 array N x H x W x 3, or a list of arrays of any size, each resized).
 
     Returns {layer: array N x C x h x w} stored as ``dtype`` (float16 halves the memory of cached maps).
+
+    Every visible GPU is used, two ways, both PyTorch's own:
+    - in a torchrun worker (a ``torch.distributed`` group is up, see :mod:`poolrep.distributed`), this process
+      extracts only its contiguous shard on its own GPU, and the shards are gathered in order: rank 0 gets the
+      whole result, the other ranks ``{}``;
+    - in one process (a notebook) with several GPUs and ``device="cuda"``, ``torch.nn.DataParallel`` splits each
+      batch across them.
     """
-    device = torch.device(device)
+    from .distributed import gather, local_device, rank_world, shard
+
+    rank, world = rank_world()
+    if world > 1:
+        part = _extract(fx, mean, std, images[shard(len(images), rank, world)], size, batch_size,
+                        local_device(torch.device(device)), dtype, f"{desc} [rank {rank}/{world}]", parallel=False)
+        return gather(part, rank, world)
+    return _extract(fx, mean, std, images, size, batch_size, torch.device(device), dtype, desc, parallel=True)
+
+
+def _extract(fx, mean, std, images, size, batch_size, device: torch.device, dtype, desc, parallel: bool):
     fx = fx.to(device)
-    if device.type == "cuda" and device.index is None and torch.cuda.device_count() > 1:
+    if parallel and device.type == "cuda" and device.index is None and torch.cuda.device_count() > 1:
         # Every visible GPU, through PyTorch's own data-parallel wrapper (batches are split across GPUs).
         fx = torch.nn.DataParallel(fx)
     mean, std = mean.to(device), std.to(device)

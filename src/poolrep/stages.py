@@ -48,10 +48,26 @@ def backbone_rows(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
 
 
 def backbone(profile: str | None = None) -> None:
-    """ImageNet-pretrained last-conv maps of a class-balanced CIFAR-10 subset, shared by pyramid, entropy, zoo."""
-    from .features import LAST_CONV, PREV_CONV, extract, extractor
+    """ImageNet-pretrained last-conv maps of a class-balanced CIFAR-10 subset, shared by pyramid, entropy, zoo.
+
+    ``extract_procs`` > 1 (``"auto"``: one per visible GPU) re-runs this stage as that many torchrun workers,
+    each extracting a shard of the images (see :mod:`poolrep.distributed`); rank 0 writes the cache."""
+    from .distributed import group, in_worker, launch, procs
 
     p = config.resolve("backbone", profile=profile)
+    n = procs(p["extract_procs"])
+    if n > 1 and not in_worker():
+        rc = launch(["backbone", *(["--profile", profile] if profile else [])], n)
+        if rc != 0:
+            raise RuntimeError(f"backbone: the {n} torchrun workers failed (exit {rc}); their output is above")
+        return
+    with group() as (rank, world):
+        _backbone(p, rank, world)
+
+
+def _backbone(p: dict, rank: int, world: int) -> None:
+    from .features import LAST_CONV, PREV_CONV, extract, extractor
+
     run = RunLog("backbone", seed=p["seed"], profile=p["profile"]).start()
     tr_all, te_all = load_cifar10("train"), load_cifar10("test")
     idx = {"train": balanced_indices(tr_all.labels, p["train_per_class"], p["seed"]),
@@ -66,8 +82,11 @@ def backbone(profile: str | None = None) -> None:
         for name, split in (("train", tr), ("test", te)):
             maps = extract(fx, mean, std, split.images, p["size"], p["batch_size"], run.torch_device,
                            desc=f"{p['net']} {name}")
-            out[f"{name}_maps"], out[f"{name}_prev_maps"] = maps[layer], maps[prev]
-            out[f"{name}_labels"], out[f"{name}_index"] = split.labels, idx[name]
+            if rank == 0:
+                out[f"{name}_maps"], out[f"{name}_prev_maps"] = maps[layer], maps[prev]
+                out[f"{name}_labels"], out[f"{name}_index"] = split.labels, idx[name]
+    if rank != 0:  # the other workers only extract their shards; rank 0 writes
+        return
     with io.atomic_path(paths.CACHE / BACKBONE_FILE) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **out, net=np.array(p["net"]), layer=np.array(layer), prev_layer=np.array(prev),
@@ -76,4 +95,5 @@ def backbone(profile: str | None = None) -> None:
     n = len(tr) + len(te)
     io.save_json(paths.RESULTS / "backbone" / "metrics.json", {"net": p["net"], "layer": layer, "size": p["size"],
                                                 "map_shape": list(out["train_maps"].shape[1:]), "images": n,
+                                                "processes": world,
                                                 "images_per_s": n / info["timings_s"]["extract"], "run": info})
