@@ -61,10 +61,15 @@ def rank_world() -> tuple[int, int]:
     return 0, 1
 
 
+def _worker_gpu() -> int:
+    """This torchrun worker's GPU: ``LOCAL_RANK``, wrapped over the visible GPUs."""
+    return int(os.environ.get("LOCAL_RANK", "0")) % max(1, torch.cuda.device_count())
+
+
 def local_device(device: torch.device) -> torch.device:
     """Inside a group, a bare ``cuda`` means this worker's own GPU (``cuda:LOCAL_RANK``)."""
     if device.type == "cuda" and device.index is None and rank_world()[1] > 1:
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % max(1, torch.cuda.device_count()))
+        return torch.device("cuda", _worker_gpu())
     return device
 
 
@@ -77,7 +82,7 @@ def group() -> Iterator[tuple[int, int]]:
         yield rank_world()
         return
     if torch.cuda.is_available():
-        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]) % torch.cuda.device_count())
+        torch.cuda.set_device(_worker_gpu())
     dist.init_process_group("gloo")
     try:
         yield dist.get_rank(), dist.get_world_size()
