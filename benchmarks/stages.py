@@ -3,13 +3,14 @@
 Target (issue 8): the whole ``cpu`` pipeline (shared stages + five papers + report) under 60 minutes on the
 2-core machine.
 
-Sources, per stage in dvc.yaml order:
-- ``results/<stage>/metrics.json`` -> ``run.wall_time_s``: the stage's own clock, from ``RunLog.start()`` to
-  ``run.finish()`` (inside the notebook: no kernel start-up, no papermill overhead);
-- ``results/<stage>/notebook.ipynb`` -> ``metadata.papermill.duration``: the whole notebook run as papermill
-  timed it (kernel start-up included), when the stage is a notebook;
+Sources, per stage in dvc.yaml order, from ``results/<stage>/run.json`` (the one file per stage that holds
+stamps and timings):
+- ``wall_time_s``: the stage's own clock, from ``RunLog.start()`` to ``run.finish()`` (inside the notebook: no
+  kernel start-up, no papermill overhead);
+- ``notebook_s``: the whole notebook run as ``poolrep run`` timed it (kernel start-up included), when the stage
+  is a notebook;
 - ``dvc.lock`` holds no times (only hashes), so it is used only to say whether the stage has been run by DVC.
-The total uses the papermill duration where there is one (closer to what ``dvc repro`` costs), else the stage's
+The total uses the notebook duration where there is one (closer to what ``dvc repro`` costs), else the stage's
 own wall time. Stages whose runs used different profiles are flagged: a mixed total is not a cpu-profile total.
 """
 
@@ -55,21 +56,16 @@ def main(argv=None) -> int:
         lock = (yaml.safe_load((root / "dvc.lock").read_text()) or {}).get("stages", {})
     rows, total, profiles, missing = [], 0.0, set(), []
     for name, records in stage_names(root):
-        m, wall, dur, profile, started = root / "results" / name / "metrics.json", None, None, "\u2014", "\u2014"
+        m, wall, dur, profile, started = root / "results" / name / "run.json", None, None, "\u2014", "\u2014"
         if m.exists():
             try:
-                run = json.loads(m.read_text()).get("run") or {}
+                run = json.loads(m.read_text())
             except ValueError:
                 run = {}
             wall, profile, started = run.get("wall_time_s"), run.get("profile", "\u2014"), run.get("started", "\u2014")
+            dur = run.get("notebook_s")
             if run.get("profile"):
                 profiles.add(run["profile"])
-        nb = root / "results" / name / "notebook.ipynb"
-        if nb.exists():
-            try:
-                dur = json.loads(nb.read_text()).get("metadata", {}).get("papermill", {}).get("duration")
-            except ValueError:
-                dur = None
         used = dur if isinstance(dur, (int, float)) else wall if isinstance(wall, (int, float)) else None
         if used is None and records:
             missing.append(name)
@@ -80,7 +76,7 @@ def main(argv=None) -> int:
         rows.append([name, profile, started, _fmt(wall), _fmt(dur), _fmt(used),
                      "yes" if name in lock else "no"])
     rows.append(["TOTAL", ", ".join(sorted(profiles)) or "\u2014", "", "", "", _fmt(total), ""])
-    print(table(rows, ["stage", "profile", "started", "own wall s", "papermill s", "counted s", "in dvc.lock"],
+    print(table(rows, ["stage", "profile", "started", "own wall s", "notebook s", "counted s", "in dvc.lock"],
                 title="Stage wall times (last recorded run of each stage)"))
     print()
     verdict = "MET" if total <= TARGET_S and not missing else ("MISSED" if total > TARGET_S else "INCOMPLETE")

@@ -87,3 +87,22 @@ def test_notebook_uses_the_project_kernel(nb):
     """papermill, nbval and JupyterLab all pick the kernel from here: it must be the project's."""
     meta = json.loads(nb.read_text())["metadata"]
     assert meta.get("kernelspec", {}).get("name") == "poolrep", f"{nb.name}: jupytext --set-kernel poolrep {nb}"
+
+
+def _keys(node, path=""):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield f"{path}.{k}".lstrip("."), str(k)
+            yield from _keys(v, f"{path}.{k}")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _keys(v, f"{path}[{i}]")
+
+
+def test_no_params_key_is_named_size_or_nfiles():
+    """DVC's run-cache key leaves out every key called ``size`` or ``nfiles`` (dvc/stage/cache.py), so a stage whose
+    such parameter changed would be served its old outputs. No key may carry those names, at any depth."""
+    bad = [path for path, k in _keys(config.load()) if k in ("size", "nfiles")]
+    assert not bad, f"rename these params keys (DVC's run-cache ignores them): {bad}"
+    # and the check itself finds one nested deep in a profile overlay
+    assert [p for p, k in _keys({"s": {"paper": {"x": [{"size": 1}]}}}) if k == "size"] == ["s.paper.x[0].size"]

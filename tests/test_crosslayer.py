@@ -13,19 +13,10 @@ from PIL import Image
 from poolrep.data.cub import LazyImages, load_cub200, read_cub
 from poolrep.data.fetch import DataError
 from poolrep.features import extractor
-from poolrep.pooling.crosslayer import (
-    CrossLayerPool,
-    DirectPool,
-    PostProcess,
-    centre_weights,
-    column_subset,
-    fit_pca,
-    linear_kernel,
-    local_features,
-    pool_batched,
-    sample_local_features,
-    svm_accuracy,
-)
+from poolrep.features import apply_batched
+from poolrep.papers.crosslayer import DirectPool, PostProcess, column_subset, fit_pca, linear_kernel, \
+    sample_local_features, svm_accuracy
+from poolrep.pooling.crosslayer import CrossLayerPool, centre_weights, local_features
 
 
 def loop_reference(mt, mt1, mean, comp, m=3, n=3):
@@ -165,15 +156,15 @@ def test_pca_and_batched_pooling_float16():
     assert comp.shape == (8, 36) and np.all(np.diff(evr) <= 1e-7)
     np.testing.assert_allclose(comp @ comp.T, np.eye(8), atol=1e-4)
     pool = CrossLayerPool(mean, comp)
-    R = pool_batched(pool, mt, mt1, batch_size=2)
+    R = apply_batched(pool, mt, mt1, batch_size=2, dtype=np.float16)
     assert R.dtype == np.float16 and R.shape == (5, 24)
     full = pool(torch.as_tensor(mt).float(), torch.as_tensor(mt1).float()).numpy()
     np.testing.assert_allclose(R.astype(np.float32), full, rtol=2e-3, atol=2e-3)
     # the first d PCA dims of every P_k are the d-dim cross-layer representation
     pool4 = CrossLayerPool(mean, comp[:4])
     np.testing.assert_allclose(full[:, column_subset(3, 8, 4)], pool4(torch.as_tensor(mt).float(), torch.as_tensor(mt1).float()).numpy(), rtol=1e-4, atol=1e-4)
-    S = pool_batched(DirectPool(pool, "sum"), mt, batch_size=2, dtype=np.float32)
-    M = pool_batched(DirectPool(pool, "max"), mt, batch_size=2, dtype=np.float32)
+    S = apply_batched(DirectPool(pool, "sum"), mt, batch_size=2, dtype=np.float32)
+    M = apply_batched(DirectPool(pool, "max"), mt, batch_size=2, dtype=np.float32)
     proj = pool.project(torch.as_tensor(mt).float()).numpy()
     np.testing.assert_allclose(S, proj.sum(1), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(M, proj.max(1), rtol=1e-5)
@@ -263,10 +254,10 @@ def test_paper_profile_alexnet_path(tmp_path, isolated_data):
     assert maps["features.9"].shape == (6, 256, 13, 13) and maps["features.11"].shape == (6, 256, 13, 13)
     m, comp, _ = fit_pca(sample_local_features(maps["features.9"], 3, 3, 500), 16)
     pool = CrossLayerPool(m, comp, normalise_sum=True)
-    R = pool_batched(pool, maps["features.9"], maps["features.11"], batch_size=4)
+    R = apply_batched(pool, maps["features.9"], maps["features.11"], batch_size=4, dtype=np.float16)
     assert R.shape == (6, 256 * 16) and np.isfinite(R.astype(np.float32)).all()
     mte = feats.extract(fx, mean, std, te.images(224), 224, batch_size=4, device="cpu")
-    Rte = pool_batched(pool, mte["features.9"], mte["features.11"], batch_size=4)
+    Rte = apply_batched(pool, mte["features.9"], mte["features.11"], batch_size=4, dtype=np.float16)
     pp = PostProcess().fit(R)
     Ztr, Zte = pp.transform(R, l2=False), pp.transform(Rte, l2=False)
     acc = svm_accuracy(linear_kernel(Ztr, Ztr), tr.labels, linear_kernel(Zte, Ztr), te.labels)

@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from poolrep import cnn
+from poolrep.metrics.classification import accuracy
+from poolrep.papers import entropy as cnn
 from poolrep.pooling.attention import SpatialAttentionPool
 from poolrep.pooling.entropy import EntropyPool, entropy_from_logits, entropy_from_probs, entropy_weights
 
@@ -255,7 +256,7 @@ def test_training_is_deterministic_and_learns():
         torch.manual_seed(5)
         head = cnn.PoolHead("entropy_softmax", 4, c)
         losses.append(cnn.train(head, x, y, epochs=15, batch_size=16, lr=0.5, seed=7, images=False))
-        accs.append(cnn.accuracy(head, x, y))
+        accs.append(accuracy(head, x, y))
     assert losses[0] == losses[1]
     assert losses[0][-1] < losses[0][0]
     assert accs[0] > 0.9

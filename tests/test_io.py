@@ -52,11 +52,21 @@ def test_table_csv_and_markdown(tmp_path):
         io.paper_vs_ours([{"method": "x", "ours": 1}])
 
 
-def test_metrics_json_is_strict(tmp_path):
+def test_metrics_json_is_strict_and_stamps_go_to_run_json(tmp_path):
+    run = {"stage": "x", "profile": "cpu", "seed": 0, "started": "2026-12-01T10:00:00", "wall_time_s": 3.5,
+           "timings_s": {"a": 1.25}}
     io.save_metrics(tmp_path, {"acc": np.float32(0.5), "n": np.int64(3), "bad": float("nan"),
-                               "arr": np.arange(2)}, run={"seed": 0})
+                               "arr": np.arange(2)}, run=run)
     doc = json.loads((tmp_path / "metrics.json").read_text())
-    assert doc == {"acc": 0.5, "n": 3, "bad": None, "arr": [0, 1], "run": {"seed": 0}}
+    # the numbers and the run's identity only: a rerun computing the same numbers writes the same bytes
+    assert doc == {"acc": 0.5, "n": 3, "bad": None, "arr": [0, 1], "run": {"stage": "x", "profile": "cpu", "seed": 0}}
+    assert json.loads((tmp_path / "run.json").read_text()) == run
+
+
+def test_markdown_tables_leave_missing_numbers_empty(tmp_path):
+    io.save_table(io.paper_vs_ours([{"method": "a", "paper": None, "ours": 1.5}]), tmp_path, "t")
+    md = (tmp_path / "tables" / "t.md").read_text()
+    assert "nan" not in md.lower() and "| a        |         |    1.5 |        |" in md
 
 
 def test_figure_png(tmp_path):

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from poolrep import pyramid as P
+from poolrep.papers import pyramid as P
 from poolrep.data import holidays as H
 from poolrep.data import oxford as O
 from poolrep.data.fetch import DataError

@@ -1,5 +1,6 @@
-"""The report stage: every table and figure of every stage lands in one offline HTML page (and report.md), a
-missing stage is listed as missing, and a real browser (headless Chromium) renders it with every image loaded."""
+"""The report stage: the claims ledger first (results/claims.md, the README's counts, the top of the page), then
+every table and figure of every stage in one offline HTML page (and report.md); a missing stage is listed as
+missing, and a real browser (headless Chromium) renders it with every image loaded."""
 
 from __future__ import annotations
 
@@ -29,8 +30,20 @@ def _run_block(stage: str, profile: str = "cpu", wall: float = 12.5) -> dict:
     return {"stage": stage, "profile": profile, "seed": 7, "device": "cpu (2 threads, x86_64)",
             "versions": {"python": "3.11.7", "torch": "2.14.1"}, "started": "2026-11-24T15:00:00+0000",
             "timings_s": {"train": 3.25}, "wall_time_s": wall,
-            "data": {"cifar10": {"source": "CIFAR-10 JPEG re-encoding (mirror) [20/class subset]", "train": 200},
-                     "holidays": {"source": "pairs/ (mirror)", "substitute": "INRIA Holidays (not available)"}}}
+            "data": {"cifar10": {"source": "CIFAR-10 JPEG re-encoding (mirror) [20/class subset]", "train": 200,
+                                 "test": 10000, "full": {"train": 50000, "test": 10000}},
+                     "holidays": {"source": "pairs/ (mirror)", "substitute": "INRIA Holidays (not available)"}},
+            "git": {"commit": "0123456789abcdef0123", "dirty": True}, "params": {"lam": 1.0, "ks": [400, 800]}}
+
+
+def _claims() -> list[dict]:
+    from poolrep import claims as C
+
+    est = C.Estimate(2.5, 0.5, 4.5, "paired bootstrap over 1,000 test images (9999 resamples)")
+    return [C.greater("ap_beats_sp", "autopool", "\"AP outperformed SP\"", "Table 1", "AP - SP", est, unit="points",
+                      setting="cpu; CIFAR-10 subset", why="").as_dict(),
+            C.not_testable("voc", "autopool", "\"SOTA on VOC\"", "Abstract", "mIoU", setting="cpu",
+                           why="VOC is not here.").as_dict()]
 
 
 def _figure(out: Path, name: str, color: str) -> None:
@@ -51,14 +64,16 @@ def make_results(root: Path) -> Path:
                   title="Table 2: sweep")
     _figure(a, "curve", "red")
     _figure(a, "regions", "blue")
-    io.save_metrics(a, {"table1": {"AP K=400": 60.125}}, _run_block("autopool"))
+    io.save_metrics(a, {"table1": {"AP K=400": 60.125}, "curve": list(range(20)), "claims": _claims()},
+                    _run_block("autopool"))
+    (a / "notebook.ipynb").write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
     p = res / "pyramid"
     io.save_table(io.paper_vs_ours([{"method": "2x2", "paper": 0.5, "ours": 0.25}]), p, "map", title="mAP")
     _figure(p, "pr_curve", "green")
     io.save_metrics(p, {"map": 0.25}, _run_block("pyramid", wall=30.0))
     c = res / "crosslayer"  # partial: a table but no metrics.json and no figure
     io.save_table(io.paper_vs_ours([{"method": "x", "paper": 3.0, "ours": 2.5}]), c, "t", title="Cross")
-    io.save_json(res / "backbone" / "metrics.json", {"net": "mobilenet_v2", "run": _run_block("backbone", wall=44.8)})
+    io.save_metrics(res / "backbone", {"net": "mobilenet_v2"}, _run_block("backbone", wall=44.8))
     return res
 
 
@@ -119,13 +134,19 @@ def test_html_has_every_table_figure_and_the_missing_stage(built):
     assert p.sections == {"backbone": "ok", "autopool": "ok", "slowfeat": "missing", "pyramid": "ok",
                           "crosslayer": "partial"}
     assert {i["data-figure"] for i in p.imgs} == FIGURES
-    for img in p.imgs:
+    for img in p.imgs:  # the committed page links the committed figures (small, stable in git)
+        src = html_path.parent / img["src"]
+        assert not img["src"].startswith(("data:", "/", "http")) and src.resolve().is_file()
+        assert src.resolve() == next(res.glob(f"*/figures/{img['data-figure']}")).resolve()
+    # the standalone page inlines the same figures byte for byte
+    st = _Collect()
+    st.feed((html_path.parent / "standalone.html").read_text())
+    assert {i["data-figure"] for i in st.imgs} == FIGURES
+    for img in st.imgs:
         assert img["src"].startswith("data:image/png;base64,")
-        im = Image.open(_io.BytesIO(base64.b64decode(img["src"].split(",", 1)[1])))
-        assert im.format == "PNG" and im.size[0] > 10
-        name = img["data-figure"]
-        src = next(res.glob(f"*/figures/{name}"))
-        assert base64.b64decode(img["src"].split(",", 1)[1]) == src.read_bytes()
+        data = base64.b64decode(img["src"].split(",", 1)[1])
+        assert Image.open(_io.BytesIO(data)).format == "PNG"
+        assert data == next(res.glob(f"*/figures/{img['data-figure']}")).read_bytes()
     # no external resource anywhere: no http(s) in src/href, no url() in CSS, no <link>
     assert not [u for u in p.urls if re.match(r"\s*(https?:)?//", u, re.I)]
     assert not re.search(r"url\(\s*['\"]?(https?:)?//", text, re.I)
@@ -139,12 +160,61 @@ def test_html_has_every_table_figure_and_the_missing_stage(built):
     j = cells.index("SP 2x2 <b>")
     assert cells[j:j + 4] == ["SP 2x2 <b>", "\u2014", "55", "\u2014"]
     assert "Table 1: CIFAR-10 accuracy" in text and "substitute note: JPEG CIFAR-10" in text
-    # provenance: profile, seed, device, versions, data kind, wall times
+    # provenance: profile, seed, device, versions, commit, data kind and size from the recorded counts, wall times
     for s in ("profile cpu", "seed 7", "cpu (2 threads, x86_64)", "2.14.1", "substitute", "mirror copy",
-              "INRIA Holidays (not available)", "12.5 s", "44.8 s", "reduced"):
+              "INRIA Holidays (not available)", "12.5 s", "44.8 s", "reduced: train 200 of 50,000",
+              "0123456789ab + uncommitted changes", "Effective parameters"):
         assert s in text, s
     assert "87.3 s over 3 of 5 stages" in text  # 12.5 + 30 + 44.8; slowfeat and crosslayer have none
     assert 'data-images-ok' in text  # the self-check script
+    # lists are shown in full, not collapsed; the executed notebook is linked
+    assert "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]" in text
+    nb = [u for u in p.urls if u.endswith("notebook.ipynb")]
+    assert len(nb) == 1 and (html_path.parent / nb[0]).resolve() == (res / "autopool" / "notebook.ipynb").resolve()
+
+
+def test_the_page_opens_with_the_claims_and_claims_md_is_written(built):
+    res, html_path, md_path = built
+    text = html_path.read_text()
+    assert text.index('id="claims"') < text.index("<h2>Summary</h2>") < text.index('id="stage-')
+    assert "2 claims: 1 reproduced, 0 not reproduced, 0 inconclusive, 1 not testable here." in text
+    assert "2.5 [0.5, 4.5] points" in text and "st-reproduced" in text
+    cm = (res / "claims.md").read_text()
+    assert cm.startswith("# Claims ledger")
+    assert "| Sukhbaatar et al. 2013 (000) | \"AP outperformed SP\" (Table 1) `ap_beats_sp` | 2.5 [0.5, 4.5] points " \
+           "|  | reproduced |" in cm
+    assert "| not testable here |" in cm and "Why: VOC is not here." in cm
+    assert "The 95 % interval [0.5, 4.5] points lies entirely > 0." in cm
+    assert "## Claims" in md_path.read_text()
+
+
+def test_readme_block_is_rewritten_from_the_claims(tmp_path):
+    res = make_results(tmp_path)
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\nbefore\n<!-- claims:begin -->\nold\n<!-- claims:end -->\nafter\n")
+    report.build(res, tmp_path / "out", STAGES, readme=readme)
+    text = readme.read_text()
+    assert "before" in text and "after" in text and "old" not in text
+    assert "**2 claims** in the last `cpu` run: **1** reproduced, **0** not reproduced, **0** inconclusive, " \
+           "**1** not testable here." in text
+    plain = tmp_path / "PLAIN.md"
+    plain.write_text("no markers\n")
+    report.build(res, tmp_path / "out", STAGES, readme=plain)
+    assert plain.read_text() == "no markers\n"
+
+
+def test_no_absolute_path_of_this_machine_reaches_the_page(tmp_path, monkeypatch):
+    from poolrep import paths
+
+    res = make_results(tmp_path)
+    run = json.loads((res / "autopool" / "run.json").read_text())
+    run["data"]["videos"] = {"source": f"{paths.ROOT}/data/videos", "clips": ["bikes.mp4"]}
+    io.save_json(res / "autopool" / "run.json", run)
+    monkeypatch.setenv("POOLREP_DATA_MIRROR", "/srv/some/where/shared/datasets")
+    assert report.local_paths("/srv/some/where/shared/datasets/videos/a.mp4") == "$POOLREP_DATA_MIRROR/videos/a.mp4"
+    html_path, md_path = report.build(res, tmp_path / "out", STAGES)
+    for f in (html_path, md_path, res / "claims.md"):
+        assert str(paths.ROOT) not in f.read_text(), f
 
 
 def test_markdown_has_the_same_content(built):
@@ -188,7 +258,8 @@ def test_cli_report_writes_into_results(tmp_path, monkeypatch):
     first = (res / "report" / "index.html").read_bytes()
     assert report.main([]) == 0
     assert (res / "report" / "index.html").read_bytes() == first
-    assert sorted(p.name for p in (res / "report").iterdir()) == ["index.html", "report.md"]
+    assert sorted(p.name for p in (res / "report").iterdir()) == ["index.html", "report.md", "standalone.html"]
+    assert (res / "claims.md").exists()
 
 
 def test_unreadable_inputs_are_reported_not_skipped(tmp_path):
@@ -255,18 +326,18 @@ def test_benchmark_scripts_read_the_fixture(tmp_path):
     (root / "dvc.yaml").write_text("stages:\n  backbone:\n    cmd: x\n    metrics: [results/backbone/metrics.json]\n"
                                    "  autopool:\n    cmd: poolrep run autopool\n    metrics: [m.json]\n"
                                    "  report:\n    cmd: poolrep report\n")
-    nb = {"cells": [], "metadata": {"papermill": {"duration": 20.0}}, "nbformat": 4, "nbformat_minor": 5}
-    (res / "autopool" / "notebook.ipynb").write_text(json.dumps(nb))
+    run = json.loads((res / "autopool" / "run.json").read_text())
+    io.save_json(res / "autopool" / "run.json", {**run, "notebook_s": 20.0})
     bench = Path(__file__).resolve().parents[1] / "benchmarks"
     r = subprocess.run([sys.executable, str(bench / "stages.py"), "--root", str(root)], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, r.stderr
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
             for line in r.stdout.splitlines() if line.startswith("| ")}
-    # columns: profile, started, own wall s, papermill s, counted s, in dvc.lock
+    # columns: profile, started, own wall s, notebook s, counted s, in dvc.lock
     assert rows["backbone"][2] == "44.8" and rows["autopool"][2:5] == ["12.5", "20.0", "20.0"]
     assert rows["pyramid"][4] == "30.0" and rows["report"][0] == "(records no time)"
-    assert rows["TOTAL"][4] == "94.8"  # 44.8 + 20 (papermill's duration wins over the own 12.5) + 30
+    assert rows["TOTAL"][4] == "94.8"  # 44.8 + 20 (the notebook's duration wins over the own 12.5) + 30
     assert "INCOMPLETE; no time recorded for crosslayer" in r.stdout
     r = subprocess.run([sys.executable, str(bench / "noop_repro.py"), "--root", str(root)], capture_output=True,
                        text=True, timeout=60)

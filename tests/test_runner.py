@@ -21,9 +21,14 @@ def _notebook(path, body: str):
 
 
 BODY = """
-import json, pathlib
+import sys
+from poolrep import io
 assert not fail, "asked to fail"
-pathlib.Path(out_dir, "metrics.json").write_text(json.dumps({"n": n, "profile": profile}))
+print("\\r 40%|####      | 2/5 [00:01<00:01, 2.0it/s]", file=sys.stderr)
+print("[time] toy step: 1.2 s", file=sys.stderr)
+print("a warning that stays", file=sys.stderr)
+io.save_metrics(out_dir, {"n": n, "profile": profile}, {"stage": "toy", "profile": profile, "seed": 0,
+                                                       "wall_time_s": 0.1})
 """
 
 
@@ -41,17 +46,26 @@ def project(tmp_path, monkeypatch):
 def test_run_passes_params_and_swaps_results(project):
     root, doc = project
     final = runner.run("toy", results=root / "results")
-    assert json.loads((final / "metrics.json").read_text()) == {"n": 7, "profile": "cpu"}
-    assert (final / "notebook.ipynb").exists()
+    ident = {"stage": "toy", "profile": "cpu", "seed": 0}
+    assert json.loads((final / "metrics.json").read_text()) == {"n": 7, "profile": "cpu", "run": ident}
+    run = json.loads((final / "run.json").read_text())
+    assert run["params"] == {"n": 7, "fail": False, "profile": "cpu"} and run["notebook_s"] > 0 and "commit" in run["git"]
+    # the committed notebook carries no timestamps, durations, absolute paths or progress bars; warnings stay
+    nb = json.loads((final / "notebook.ipynb").read_text())
+    text = json.dumps([nb["metadata"]] + [[c["metadata"], c.get("outputs")] for c in nb["cells"]])
+    for volatile in ("start_time", "end_time", "duration", "input_path", "iopub", "[time]", "it/s", str(root)):
+        assert volatile not in text, volatile
+    assert "a warning that stays" in text
     final = runner.run("toy", profile="smoke", results=root / "results")
-    assert json.loads((final / "metrics.json").read_text()) == {"n": 2, "profile": "smoke"}
+    assert json.loads((final / "metrics.json").read_text()) == {"n": 2, "profile": "smoke",
+                                                                 "run": {**ident, "profile": "smoke"}}
     assert not (root / "results" / ".staging" / "toy").exists()
 
     doc["toy"]["fail"] = True
     with pytest.raises(Exception, match="asked to fail"):
         runner.run("toy", results=root / "results")
     # previous results untouched; failed notebook kept aside
-    assert json.loads((final / "metrics.json").read_text()) == {"n": 2, "profile": "smoke"}
+    assert json.loads((final / "metrics.json").read_text())["n"] == 2
     assert (root / "results" / ".failed" / "toy.ipynb").exists()
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from poolrep import slowfeat as sf
-from poolrep import toy
+from poolrep.papers import slowfeat as sf
+from poolrep.papers import slowfeat as toy
 from poolrep.data.video import cut_scenes, frame_differences
 from poolrep.metrics import pr
 from poolrep.pooling.group_l2 import GroupL2Pool
@@ -179,20 +179,6 @@ def test_greedy_stack_and_supervised_shapes():
     d = sf.SupervisedNet()
     f = d.stage_features(torch.zeros(1, 3, 32, 32))
     assert f[0][0].numel() == 4096 and f[1][0].numel() == 1024
-
-
-def test_zca_whitens():
-    rng = np.random.default_rng(0)
-    a = rng.normal(size=(5, 5))
-    x = rng.normal(size=(4000, 5)) @ a
-    z = sf.ZCA(eps=1e-6).fit(x).transform(x.astype(np.float32))
-    cov = np.cov(z.T, bias=True)
-    np.testing.assert_allclose(cov, np.eye(5), atol=2e-3)
-    # ZCA is symmetric (rotates back): W = W^T
-    zca = sf.ZCA(1e-6).fit(x)
-    np.testing.assert_allclose(zca.W, zca.W.T, atol=1e-5)
-    with pytest.raises(ValueError, match="fitted on 5-d"):
-        zca.transform(np.zeros((2, 4), np.float32))
 
 
 def test_patch_pairs_same_location():

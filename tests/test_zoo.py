@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from poolrep import zoo
+from poolrep.papers import zoo
 from poolrep.pooling.crosslayer import CrossLayerPool
 from poolrep.pooling.global_pool import GlobalAvgPool
 

@@ -71,10 +71,9 @@ def main(argv: list[str] | None = None) -> int:
             backbone(profile=a.profile)
             return 0
         if a.cmd == "report":
-            from .report import build
+            from .report import main as report_main
 
-            build()
-            return 0
+            return report_main([])
     except (DataError, KeyError, ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"poolrep {a.cmd}: error: {e}", file=sys.stderr)
         return 2

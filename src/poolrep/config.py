@@ -68,3 +68,14 @@ def check_keys(params: dict, allowed: set[str] | list[str], where: str) -> None:
         raise ParamsError(
             f"unknown parameter(s) {', '.join(unknown)} for {where}; it accepts: {', '.join(sorted(allowed))}"
         )
+
+
+def collect(stage: str, namespace: dict) -> dict[str, Any]:
+    """A notebook's parameters as one dict (what it passes to its paper module): every key ``stage`` declares in
+    params.yaml, plus ``profile``, read from the notebook's namespace (its ``parameters`` cell, as papermill
+    injected or as the defaults). A declared key the notebook does not define is an error."""
+    keys = list(resolve(stage, profile="smoke"))
+    missing = [k for k in keys if k not in namespace]
+    if missing:
+        raise ParamsError(f"notebook for {stage!r} does not define {', '.join(missing)} (declared in params.yaml)")
+    return {k: namespace[k] for k in keys}

@@ -51,10 +51,40 @@ def versions() -> dict[str, str]:
     }
 
 
+def git_state(root=None) -> dict[str, Any]:
+    """The commit the code ran at and whether the tracked files differed from it (``dirty``); ``unknown`` outside
+    a git checkout."""
+    import subprocess
+
+    from . import paths
+
+    root = root or paths.ROOT
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=30)
+        if head.returncode != 0:
+            return {"commit": "unknown"}
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "src", "notebooks",
+                                "params.yaml", "dvc.yaml"], cwd=root, capture_output=True, text=True, timeout=30)
+        return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": "unknown"}
+
+
 def describe(dev: torch.device) -> str:
     if dev.type == "cuda":
         return f"cuda:{torch.cuda.get_device_name(dev)}"
     return f"cpu ({torch.get_num_threads()} threads, {platform.processor() or platform.machine()})"
+
+
+TIME_PREFIX = "[time] "
+
+
+def _log(line: str) -> None:
+    """Durations go to the process's own stderr (the terminal of ``dvc repro``/``poolrep run``); in a kernel,
+    ipykernel also copies that stream into the notebook, where ``poolrep run`` removes the lines starting with
+    ``TIME_PREFIX`` (see ``runner.clean``), so the committed notebook stays the same when a rerun computes the same
+    numbers. They are recorded in run.json too."""
+    print(line, file=sys.__stderr__ or sys.stderr, flush=True)
 
 
 @dataclass
@@ -98,7 +128,7 @@ class RunLog:
         t0 = time.perf_counter()
         yield
         self.info.setdefault("timings_s", {})[step] = round(time.perf_counter() - t0, 3)
-        print(f"[{self.stage}] {step}: {time.perf_counter() - t0:.1f} s")
+        _log(f"{TIME_PREFIX}{self.stage} {step}: {time.perf_counter() - t0:.1f} s")
 
     @property
     def elapsed(self) -> float:
@@ -107,7 +137,7 @@ class RunLog:
     def finish(self) -> dict[str, Any]:
         """Stamp the wall time; returns ``info`` for the metrics JSON."""
         self.info["wall_time_s"] = round(self.elapsed, 2)
-        print(f"[{self.stage}] done in {self.info['wall_time_s']:.1f} s")
+        _log(f"{TIME_PREFIX}{self.stage} done in {self.info['wall_time_s']:.1f} s")
         return self.info
 
     def __enter__(self) -> "RunLog":

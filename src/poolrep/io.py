@@ -66,12 +66,20 @@ def save_json(path: str | os.PathLike, obj: Any) -> Path:
     return write_text(path, json.dumps(_jsonable(obj), indent=2, sort_keys=True) + "\n")
 
 
-def save_metrics(out_dir: str | os.PathLike, metrics: dict, run: dict | None = None) -> Path:
-    """``<out_dir>/metrics.json``: the stage's numbers, plus the run log under ``run``."""
+def save_metrics(out_dir: str | os.PathLike, metrics: dict, run: dict | None = None) -> None:
+    """``<out_dir>/metrics.json``: the stage's numbers (and claims), the same for every rerun that computes the same
+    numbers; with ``run`` (``RunLog.finish()``), also ``<out_dir>/run.json``: how this run was made (device,
+    versions, data sources, parameters, git commit, start time, wall times). metrics.json keeps only the run's
+    identity under ``run`` (stage, profile, seed), so DVC experiments can tell profiles apart; everything that
+    changes from one rerun to the next lives in run.json."""
     doc = dict(metrics)
     if run is not None:
-        doc["run"] = run
-    return save_json(Path(out_dir) / "metrics.json", doc)
+        doc["run"] = {k: run.get(k) for k in RUN_IDENTITY}
+        save_json(Path(out_dir) / "run.json", run)
+    save_json(Path(out_dir) / "metrics.json", doc)  # returns nothing: a notebook's last line shows no path
+
+
+RUN_IDENTITY = ("stage", "profile", "seed")
 
 
 def save_table(
@@ -89,7 +97,8 @@ def save_table(
     md = []
     if title:
         md += [f"### {title}", ""]
-    md.append(df.to_markdown(index=False, floatfmt=floatfmt))
+    # a number the paper does not give (NaN/None) is an empty cell, not "nan"
+    md.append(df.astype(object).where(df.notna(), None).to_markdown(index=False, floatfmt=floatfmt, missingval=""))
     if note:
         md += ["", note]
     write_text(tdir / f"{name}.md", "\n".join(md) + "\n")

@@ -1,19 +1,26 @@
-"""The ``report`` stage: one static HTML page (and the same content as Markdown) from every stage's outputs.
+"""The ``report`` stage: the claims ledger and one static HTML page (and the same content as Markdown) from every
+stage's outputs.
 
-For each paper stage (``results/<paper>/``): its tables (the paper's number, ours and the difference, exactly the
-columns of the CSV), its figures, the profile and the source of its data (``metrics.json`` -> ``run.data``:
-official data, a mirror copy, a substitute, a reduced size), and the run's device, versions, seed and wall
-times. The shared stages (``prepare``, ``backbone``) get their run block too. A stage whose outputs are missing is
-listed as MISSING, and one with only part of them as PARTIAL with what is lacking; nothing is skipped silently.
+- ``results/claims.md``: every stage's claims (``metrics.json`` -> ``claims``, see :mod:`poolrep.claims`) in one
+  table (paper, claim, ours with its 95 % interval, the paper's number, status), with the count per status; the
+  README's counts (between ``<!-- claims:begin -->`` and ``<!-- claims:end -->``) are rewritten from the same
+  numbers by ``poolrep report``.
+- ``results/report/index.html`` (committed): opens with the claims table, then for each stage its run (profile,
+  seed, device, git commit, the ``dvc.lock`` hashes of its outputs, wall times, effective parameters, a link to
+  its executed notebook), its data sources (official data, mirror copy or substitute; reduced or full size,
+  decided from the sizes the stage recorded against the full data set's), its tables and its figures. Figures are
+  linked by relative path (``../<stage>/figures/x.png``), so the page is small and a rerun that changes no number
+  changes almost nothing in git; ``standalone.html`` (a DVC output, not committed) is the same page with every
+  figure inlined, for sharing as one file.
+- ``results/report/report.md``: the same sections in Markdown (figures as relative links).
 
-``results/report/index.html`` renders offline: the CSS is inline, every figure is an inline ``data:image/png``
-URI, and there is no external URL at all. A tiny inline script stamps ``data-images-loaded`` /
-``data-images-ok`` on ``<html>`` once the images have decoded, which the browser test reads back.
-``results/report/report.md`` holds the same sections; its figures are relative links to the stages' PNGs (a
-Markdown file with megabytes of base64 is unreadable, and GitHub does not render data URIs anyway).
+A stage whose outputs are missing is listed as MISSING, one with only part of them as PARTIAL with what is
+lacking; nothing is skipped silently. The pages render offline (inline CSS, no external URL); a tiny inline
+script stamps ``data-images-loaded`` / ``data-images-ok`` on ``<html>`` once the images have decoded, which the
+browser test reads back. Paths of this machine never appear: sources are shown relative to the repository.
 
 Run: ``poolrep report`` (what dvc.yaml calls) or ``python -m poolrep.report [--results DIR] [--out DIR]``.
-The output is deterministic for given inputs (no build timestamp), so an unchanged pipeline gives the same page.
+The output is deterministic for given inputs (no build timestamp).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import html
 import json
 import math
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import claims as ledger
 from . import io, paths
 
 PAPERS = ("autopool", "slowfeat", "pyramid", "crosslayer", "entropy")
@@ -46,10 +55,15 @@ TITLES = {
     "prepare": "Shared: CIFAR-10 decoding",
     "backbone": "Shared: ImageNet MobileNetV2 feature maps",
 }
-TARGET_PIPELINE_S = 60 * 60  # issue 8: the whole cpu pipeline under 60 minutes on the 2-core machine
+PAPER_OF = {  # the papers, in the order of ../shared/papers (000..004)
+    "autopool": "Sukhbaatar et al. 2013 (000)", "slowfeat": "Goroshin et al. 2015 (001)",
+    "pyramid": "Jose et al. 2018 (002)", "crosslayer": "Liu et al. 2015 (003)", "entropy": "Wan et al. 2019 (004)",
+}
+TARGET_PIPELINE_S = 60 * 60  # the whole cpu pipeline under 60 minutes on the 2-core machine
 COMPARE_COLS = ("paper", "ours", "diff")
 MAX_METRICS = 300  # flattened metrics shown per stage (the rest is counted, not dropped silently)
 MAX_ROWS = 100  # rows shown per table; a longer table says how many rows are only in its CSV
+README_BEGIN, README_END = "<!-- claims:begin -->", "<!-- claims:end -->"
 
 
 # --------------------------------------------------------------------------------------------- reading stages
@@ -67,14 +81,26 @@ class Stage:
     kind: str  # "paper" | "shared"
     folder: Path
     metrics: dict | None = None
+    run_log: dict | None = None  # run.json
     tables: list[Table] = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     files: int = 0  # output files found (readable or not): none at all means the stage is missing
+    lock: dict = field(default_factory=dict)  # dvc.lock's entry for the stage
 
     @property
     def run(self) -> dict:
-        return (self.metrics or {}).get("run") or {}
+        """How the run was made: run.json, else the (older) ``run`` block of metrics.json."""
+        return self.run_log or (self.metrics or {}).get("run") or {}
+
+    @property
+    def claims(self) -> list[dict]:
+        return list((self.metrics or {}).get("claims") or [])
+
+    @property
+    def notebook(self) -> Path | None:
+        nb = self.folder / "notebook.ipynb"
+        return nb if nb.exists() else None
 
     @property
     def status(self) -> str:
@@ -85,8 +111,8 @@ class Stage:
     @property
     def title(self) -> str:
         """The notebook's first ``# heading`` when the run left one, else a short default."""
-        nb = self.folder / "notebook.ipynb"
-        if nb.exists():
+        nb = self.notebook
+        if nb is not None:
             try:
                 for cell in json.loads(nb.read_text()).get("cells", []):
                     if cell.get("cell_type") == "markdown":
@@ -135,26 +161,33 @@ def _md_title_note(md: Path) -> tuple[str, str]:
     return title, note
 
 
-def read_stage(results: Path, name: str, kind: str = "paper") -> Stage:
-    st = Stage(name, kind, results / name)
+def _read_json(path: Path, st: Stage) -> dict | None:
+    try:
+        doc = json.loads(path.read_text())
+        if not isinstance(doc, dict):
+            raise ValueError("top level is not an object")
+        return doc
+    except (ValueError, OSError) as err:
+        st.problems.append(f"{path.name} unreadable ({err})")
+        return None
+
+
+def read_stage(results: Path, name: str, kind: str = "paper", lock: dict | None = None) -> Stage:
+    st = Stage(name, kind, results / name, lock=(lock or {}).get(name) or {})
     if not st.folder.is_dir():
         return st
-    mpath = st.folder / "metrics.json"
+    mpath, rpath = st.folder / "metrics.json", st.folder / "run.json"
     csvs = sorted((st.folder / "tables").glob("*.csv"))
     st.figures = sorted((st.folder / "figures").glob("*.png"))
-    st.files = int(mpath.exists()) + len(csvs) + len(st.figures)
+    st.files = int(mpath.exists()) + int(rpath.exists()) + len(csvs) + len(st.figures)
     if mpath.exists():
-        try:
-            st.metrics = json.loads(mpath.read_text())
-            if not isinstance(st.metrics, dict):
-                raise ValueError("top level is not an object")
-        except (ValueError, OSError) as err:
-            st.metrics = None
-            st.problems.append(f"metrics.json unreadable ({err})")
+        st.metrics = _read_json(mpath, st)
     else:
-        st.problems.append("metrics.json missing: the run's profile, device, data sources and wall time are unknown")
-    if st.metrics is not None and not st.run:
-        st.problems.append("metrics.json has no `run` block: profile, device and data sources unknown")
+        st.problems.append("metrics.json missing: the run's numbers and claims are unknown")
+    if rpath.exists():
+        st.run_log = _read_json(rpath, st)
+    if (st.metrics is not None or st.run_log is not None) and not st.run:
+        st.problems.append("no run.json (nor a `run` block): profile, device and data sources unknown")
     for csv in csvs:
         try:
             df = pd.read_csv(csv)
@@ -171,10 +204,26 @@ def read_stage(results: Path, name: str, kind: str = "paper") -> Stage:
     return st
 
 
-def read_all(results: Path | None = None, stages: list[tuple[str, str]] | None = None) -> list[Stage]:
+def read_lock(root: Path) -> dict:
+    """dvc.lock's stages (empty when there is none)."""
+    lock = root / "dvc.lock"
+    if not lock.exists():
+        return {}
+    import yaml
+
+    try:
+        return (yaml.safe_load(lock.read_text()) or {}).get("stages") or {}
+    except yaml.YAMLError:
+        return {}
+
+
+def read_all(results: Path | None = None, stages: list[tuple[str, str]] | None = None,
+             root: Path | None = None) -> list[Stage]:
     results = Path(results) if results else paths.RESULTS
-    stages = stages if stages is not None else expected_stages(results)
-    return [read_stage(results, n, k) for n, k in stages]
+    root = root or results.parent
+    stages = stages if stages is not None else expected_stages(results, root)
+    lock = read_lock(root)
+    return [read_stage(results, n, k, lock) for n, k in stages]
 
 
 # ------------------------------------------------------------------------------------------------ formatting
@@ -197,8 +246,20 @@ def fmt_seconds(s: Any) -> str:
     return f"{s:.1f} s" if s < 120 else f"{s / 60:.1f} min ({s:.0f} s)"
 
 
+def local_paths(s: str) -> str:
+    """``s`` with this machine's absolute paths replaced: the repository root by ``.``, the data mirror by
+    ``$POOLREP_DATA_MIRROR``, any other absolute path under the user's tree by its last two parts."""
+    from .data.fetch import mirror_dir
+
+    out = str(s)
+    for base, name in ((mirror_dir(), "$POOLREP_DATA_MIRROR"), (paths.ROOT, ".")):
+        if base is not None:
+            out = out.replace(str(base), name)
+    return re.sub(r"(?<![\w.$])/(?:[\w.-]+/)+([\w.-]+/[\w.-]+)", r".../\1", out)
+
+
 def table_cells(df: pd.DataFrame) -> list[list[str]]:
-    return [[fmt(v, signed=(c == "diff")) for c, v in zip(df.columns, row)]
+    return [[local_paths(fmt(v, signed=(c == "diff"))) for c, v in zip(df.columns, row)]
             for row in df.head(MAX_ROWS).itertuples(index=False)]
 
 
@@ -207,18 +268,30 @@ def rows_left_out(t: Table) -> str:
     return f"{n} more rows (of {len(t.df)}) are only in tables/{t.name}.csv." if n > 0 else ""
 
 
+def size_of(what: dict) -> str:
+    """Reduced or full size, from the sizes the stage recorded against the full data set's (``full``: {name:
+    full count}; for a substitute, the substitute's own full size). An older ``reduced`` flag is read as such."""
+    full = what.get("full")
+    if isinstance(full, dict) and full:
+        cut = [f"{k} {what.get(k)} of {v:,}" for k, v in full.items()
+               if isinstance(what.get(k), (int, float)) and what.get(k) < v]
+        return "reduced: " + ", ".join(cut) if cut else "full size"
+    reduced = what.get("reduced")
+    if reduced:
+        return f"reduced: {reduced}" if not isinstance(reduced, bool) else "reduced"
+    return "size not compared"
+
+
 def data_rows(run: dict) -> list[dict[str, str]]:
     """One row per data set of ``run.data``: its kind (official / mirror copy / substitute), size and details.
 
     kind: ``substitute`` when the stage recorded ``substitute=...`` (the paper's data was not available), else
-    ``mirror copy`` when the source names the offline mirror, else ``official``. size: ``reduced`` when the stage
-    recorded ``reduced=...`` or its source says ``subset``/``reduced``; the stage's profile (shown with every
-    table) says whether the experiment sizes were cut from the paper's.
+    ``mirror copy`` when the source names the offline mirror, else ``official``; size: see :func:`size_of`.
     """
     rows = []
     for name, what in (run.get("data") or {}).items():
         what = what if isinstance(what, dict) else {"source": what}
-        src = str(what.get("source", "\u2014"))
+        src = local_paths(str(what.get("source", "\u2014")))
         sub = what.get("substitute")
         if sub:
             kind = "substitute"
@@ -228,46 +301,60 @@ def data_rows(run: dict) -> list[dict[str, str]]:
             kind = "mirror copy"
         else:
             kind = "official"
-        reduced = what.get("reduced")
-        if reduced and not isinstance(reduced, bool):
-            size = f"reduced: {reduced}"
-        elif reduced or "subset" in src.lower() or "reduced" in src.lower():
-            size = "reduced"
-        else:
-            size = "not marked reduced"
-        details = ", ".join(f"{k}={_short(v)}" for k, v in what.items() if k not in ("source", "substitute", "reduced"))
+        details = ", ".join(f"{k}={_short(v)}" for k, v in what.items()
+                            if k not in ("source", "substitute", "reduced", "full"))
         rows.append({"data": name, "kind": kind, "source": src, "substitute for": str(sub) if sub else "",
-                     "size": size, "details": details})
+                     "size": size_of(what), "details": local_paths(details)})
     return rows
 
 
-def _short(v: Any, n: int = 120) -> str:
+def _short(v: Any, n: int = 160) -> str:
     s = v if isinstance(v, str) else json.dumps(v, default=str)
     return s if len(s) <= n else s[: n - 1] + "\u2026"
 
 
 def flat_metrics(m: dict | None, prefix: str = "") -> list[tuple[str, str]]:
+    """Every number of metrics.json (but the run identity and the claims, shown elsewhere), lists in full."""
     out: list[tuple[str, str]] = []
     for k, v in (m or {}).items():
-        if not prefix and k == "run":
+        if not prefix and k in ("run", "claims"):
             continue
         key = f"{prefix}{k}"
         if isinstance(v, dict):
             out += flat_metrics(v, key + ".")
-        elif isinstance(v, list) and len(v) > 12:
-            out.append((key, f"[{len(v)} values]"))
+        elif isinstance(v, list):
+            out.append((key, "[" + ", ".join(fmt(x) if isinstance(x, (int, float)) and not isinstance(x, bool)
+                                             else str(x) for x in v) + "]"))
         else:
-            out.append((key, fmt(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else _short(v)))
+            out.append((key, fmt(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)))
     return out
+
+
+def lock_rows(st: Stage) -> list[list[str]]:
+    """``[output path, md5]`` of the stage's outputs as dvc.lock records them."""
+    rows = []
+    for o in (st.lock.get("outs") or []):
+        if isinstance(o, dict) and o.get("path"):
+            rows.append([str(o["path"]), str(o.get("md5") or o.get("hash") or "\u2014")])
+    return rows
+
+
+def commit_of(run: dict) -> str:
+    g = run.get("git") or {}
+    c = str(g.get("commit", "\u2014"))
+    return (c[:12] if len(c) >= 12 else c) + (" + uncommitted changes" if g.get("dirty") else "")
 
 
 def summary_rows(stages: list[Stage]) -> list[dict[str, str]]:
     rows = []
     for s in stages:
         r = s.run
+        counts = ledger.counts(s.claims) if s.claims else {}
         rows.append({"stage": s.name, "kind": s.kind, "status": s.status.upper(),
                      "profile": str(r.get("profile", "\u2014")), "seed": fmt(r.get("seed")),
-                     "device": str(r.get("device", "\u2014")), "wall time": fmt_seconds(r.get("wall_time_s")),
+                     "device": str(r.get("device", "\u2014")), "commit": commit_of(r),
+                     "wall time": fmt_seconds(r.get("wall_time_s")),
+                     "claims": ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "\u2014",
                      "tables": str(len(s.tables)), "figures": str(len(s.figures))})
     return rows
 
@@ -293,7 +380,25 @@ def totals_sentence(t: dict) -> str:
     return s
 
 
-# ------------------------------------------------------------------------------------------------------ HTML
+# ------------------------------------------------------------------------------------------------- claims
+def all_claims(stages: list[Stage]) -> list[dict]:
+    return [c for s in stages for c in s.claims]
+
+
+def claims_frame(claims: list[dict]) -> pd.DataFrame:
+    """The claims table: paper, id, claim, source, test, ours (value [95 % interval]), the paper's number,
+    status, setting, why."""
+    t = ledger.table(claims)
+    t.insert(0, "paper", [PAPER_OF.get(s, s) for s in t.pop("stage")])
+    return t
+
+
+def counts_sentence(claims: list[dict]) -> str:
+    c = ledger.counts(claims)
+    return (f"{len(claims)} claims: " + ", ".join(f"{v} {k}" for k, v in c.items()) + "."
+            if claims else "No claims recorded yet (no stage has run).")
+
+
 CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#1d1d1f;
  margin:0;background:#f6f7f9}
@@ -313,6 +418,8 @@ figure{margin:12px 0;display:inline-block;vertical-align:top;max-width:100%}
 figure img{max-width:100%;height:auto;border:1px solid #e0e0e0}figcaption{font-size:12.5px;color:#555}
 code{background:#f1f3f5;padding:0 3px}details{margin:6px 0}summary{cursor:pointer;color:#333}
 nav a{margin-right:10px}
+td.st-reproduced{background:#e3f4e4}td.st-not-reproduced{background:#fde3e1}td.st-inconclusive{background:#fff4d6}
+td.st-not-testable-here{background:#eef0f3}table.claims td{font-size:12.5px}
 """
 
 CHECK_SCRIPT = """
@@ -327,16 +434,17 @@ e = html.escape
 
 
 def _html_table(header: list[str], rows: list[list[str]], numeric: set[int] | None = None,
-                cls: str = "", col_classes: list[str] | None = None) -> str:
+                cls: str = "", col_classes: list[str] | None = None, cell_classes: list[list[str]] | None = None) -> str:
     numeric = numeric or set()
     col_classes = col_classes or [""] * len(header)
     out = [f'<table class="{e(cls)}"><thead><tr>']
     out += [f'<th class="{e(c)}">{e(h)}</th>' for h, c in zip(header, col_classes)]
     out.append("</tr></thead><tbody>")
-    for row in rows:
+    for r, row in enumerate(rows):
+        extra = cell_classes[r] if cell_classes else [""] * len(row)
         out.append("<tr>" + "".join(
-            f'<td class="{e(" ".join(x for x in (col_classes[i], "num" if i in numeric else "") if x))}">{e(v)}</td>'
-            for i, v in enumerate(row)) + "</tr>")
+            f'<td class="{e(" ".join(x for x in (col_classes[i], "num" if i in numeric else "", extra[i]) if x))}">'
+            f'{e(v)}</td>' for i, v in enumerate(row)) + "</tr>")
     out.append("</tbody></table>")
     return "".join(out)
 
@@ -351,7 +459,7 @@ def _dict_table(rows: list[dict[str, str]], cls: str = "") -> str:
 def _provenance(s: Stage) -> str:
     r = s.run
     if not r:
-        return "provenance unknown (no run block in metrics.json)"
+        return "provenance unknown (no run.json)"
     data = "; ".join(f"{d['data']}: {d['kind']}, {d['size']}" for d in data_rows(r)) or "no data sources recorded"
     return f"profile {r.get('profile', '?')} \u00b7 seed {r.get('seed', '?')} \u00b7 data: {data}"
 
@@ -360,7 +468,36 @@ def _png_uri(p: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(p.read_bytes()).decode("ascii")
 
 
-def stage_html(s: Stage) -> str:
+def _rel(p: Path, out_dir: Path) -> str:
+    return Path(os.path.relpath(p, out_dir)).as_posix()
+
+
+def _claims_html(claims: list[dict], cls: str = "claims") -> str:
+    if not claims:
+        return '<p class="note">No claims recorded.</p>'
+    t = claims_frame(claims)
+    cols = list(t.columns)
+    rows = [[str(v) for v in row] for row in t.itertuples(index=False)]
+    st_i = cols.index("status")
+    cell_cls = [["" if i != st_i else "st-" + row[st_i].replace(" ", "-") for i in range(len(cols))] for row in rows]
+    return _html_table(cols, rows, cls=cls, cell_classes=cell_cls)
+
+
+def _run_rows(s: Stage) -> list[list[str]]:
+    r = s.run
+    rows = [["profile", str(r.get("profile", "\u2014"))], ["seed", fmt(r.get("seed"))],
+            ["device", str(r.get("device", "\u2014"))], ["git commit", commit_of(r)],
+            ["started", str(r.get("started", "\u2014"))], ["wall time", fmt_seconds(r.get("wall_time_s"))]]
+    if r.get("notebook_s") is not None:
+        rows.append(["notebook run (papermill)", fmt_seconds(r.get("notebook_s"))])
+    rows += [[f"version: {k}", str(v)] for k, v in (r.get("versions") or {}).items()]
+    rows += [[f"step time: {k}", fmt_seconds(v)] for k, v in (r.get("timings_s") or {}).items()]
+    rows += [[f"dvc.lock md5: {path}", md5] for path, md5 in lock_rows(s)]
+    return rows
+
+
+def stage_html(s: Stage, out_dir: Path | None = None, inline: bool = True) -> str:
+    out_dir = out_dir or s.folder.parent / "report"
     out = [f'<section id="stage-{e(s.name)}" data-stage="{e(s.name)}" data-status="{s.status}">',
            f'<h2>{e(s.title)} <code>{e(s.name)}</code> <span class="status {s.status}">{s.status.upper()}</span></h2>']
     if s.status == "missing":
@@ -371,15 +508,19 @@ def stage_html(s: Stage) -> str:
     if s.problems:
         out.append('<div class="partial-box"><b>PARTIAL:</b><ul>' +
                    "".join(f"<li>{e(p)}</li>" for p in s.problems) + "</ul></div>")
+    if s.notebook is not None:
+        out.append(f'<p>Executed notebook: <a href="{e(_rel(s.notebook, out_dir))}">{e(s.name)}/notebook.ipynb</a></p>')
+    if s.claims:
+        out.append("<h3>Claims</h3>" + _claims_html(s.claims))
     r = s.run
     if r:
         out.append("<h3>Run</h3>")
-        rows = [["profile", str(r.get("profile", "\u2014"))], ["seed", fmt(r.get("seed"))],
-                ["device", str(r.get("device", "\u2014"))], ["started", str(r.get("started", "\u2014"))],
-                ["wall time", fmt_seconds(r.get("wall_time_s"))]]
-        rows += [[f"version: {k}", str(v)] for k, v in (r.get("versions") or {}).items()]
-        rows += [[f"step time: {k}", fmt_seconds(v)] for k, v in (r.get("timings_s") or {}).items()]
-        out.append(_html_table(["", "value"], rows, cls="run"))
+        out.append(_html_table(["", "value"], _run_rows(s), cls="run"))
+        if r.get("params"):
+            out.append("<details><summary>Effective parameters</summary>")
+            out.append(_html_table(["parameter", "value"], [[k, _short(v, 400)] for k, v in r["params"].items()],
+                                   cls="params"))
+            out.append("</details>")
         out.append("<h3>Data sources</h3>")
         out.append(_dict_table(data_rows(r), cls="data") or '<p class="note">No data sources recorded.</p>')
     if s.tables:
@@ -387,7 +528,7 @@ def stage_html(s: Stage) -> str:
     prov = _provenance(s)
     if r and r.get("profile") != "paper":
         out.append(f'<p class="note">Profile <b>{e(str(r.get("profile")))}</b>: experiment sizes are cut from the '
-                   "paper's (the notebook names each cut).</p>")
+                   "paper's (the data sources above say which, and each table's note names its cuts).</p>")
     for t in s.tables:
         cols = [str(c) for c in t.df.columns]
         numeric = {i for i, c in enumerate(t.df.columns) if pd.api.types.is_numeric_dtype(t.df[c])}
@@ -399,41 +540,50 @@ def stage_html(s: Stage) -> str:
         if rows_left_out(t):
             out.append(f'<div class="note"><b>{e(rows_left_out(t))}</b></div>')
         if t.note:
-            out.append(f'<div class="note">{e(t.note)}</div>')
+            out.append(f'<div class="note">{e(local_paths(t.note))}</div>')
     if s.figures:
         out.append("<h3>Figures</h3><div>")
         for f in s.figures:
-            out.append(f'<figure><img src="{_png_uri(f)}" alt="{e(s.name)}: {e(f.stem)}" data-figure="{e(f.name)}">'
+            src = _png_uri(f) if inline else _rel(f, out_dir)
+            out.append(f'<figure><img src="{e(src)}" alt="{e(s.name)}: {e(f.stem)}" data-figure="{e(f.name)}">'
                        f'<figcaption>{e(f.name)}</figcaption></figure>')
         out.append("</div>")
     fm = flat_metrics(s.metrics)
     if fm:
         more = f" (first {MAX_METRICS} of {len(fm)})" if len(fm) > MAX_METRICS else ""
         out.append(f"<details><summary>All numbers in metrics.json{more}</summary>")
-        out.append(_html_table(["key", "value"], [list(x) for x in fm[:MAX_METRICS]], {1}, cls="metrics"))
+        out.append(_html_table(["key", "value"], [[k, local_paths(v)] for k, v in fm[:MAX_METRICS]], {1},
+                               cls="metrics"))
         out.append("</details>")
     out.append("</section>")
     return "\n".join(out)
 
 
-def build_html(stages: list[Stage]) -> str:
+def build_html(stages: list[Stage], out_dir: Path | None = None, inline: bool = True) -> str:
     t = totals(stages)
     summ = summary_rows(stages)
     missing = [s.name for s in stages if s.status == "missing"]
+    claims = all_claims(stages)
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
              "<title>poolrep: replication report</title>", f"<style>{CSS}</style></head><body><main>",
              "<h1>poolrep: replication report</h1>",
-             '<p class="note">Five papers on pooling of image features, re-run by this workspace. Each table puts '
-             "the paper's number, ours and the difference (ours \u2212 paper) side by side; \u2014 means not "
-             "reported / not computed. Every number of ours comes from the stage's last run, whose profile, data "
-             "sources and device are listed with it.</p>",
+             '<p class="note">Five papers on pooling of image features, re-run by this workspace. The claims come '
+             "first: each paper's claim, quoted, tested on our numbers with a 95 % interval; then each stage's run, "
+             "data, tables (the paper's number, ours and the difference, ours \u2212 paper, side by side; \u2014 "
+             "means not reported / not computed) and figures.</p>",
              "<nav>" + " ".join(f'<a href="#stage-{e(s.name)}">{e(s.name)}</a>' for s in stages) + "</nav>",
+             '<h2 id="claims">Claims</h2>', f'<p><b>{e(counts_sentence(claims))}</b></p>',
+             '<p class="note">Status: <i>reproduced</i> = the interval lies on the claimed side; <i>not '
+             "reproduced</i> = it excludes the claim; <i>inconclusive</i> = it straddles the bound; <i>not testable "
+             "here</i> = the data, weights or sizes needed are not on this machine (our number, where there is one, "
+             "is shown but not judged).</p>",
+             _claims_html(claims),
              "<h2>Summary</h2>", _dict_table(summ, cls="summary"), f'<p class="note">{e(totals_sentence(t))}</p>']
     if missing:
         parts.append(f'<div class="missing-box"><b>Missing stages:</b> {e(", ".join(missing))} '
                      "(no outputs under results/; listed below).</div>")
-    parts += [stage_html(s) for s in stages]
+    parts += [stage_html(s, out_dir, inline) for s in stages]
     parts.append(f"</main><script>{CHECK_SCRIPT}</script></body></html>")
     return "\n".join(parts) + "\n"
 
@@ -453,6 +603,27 @@ def _md_dicts(rows: list[dict[str, str]]) -> str:
     return _md_table(list(rows[0]), [list(r.values()) for r in rows]) if rows else ""
 
 
+def claims_md(claims: list[dict], title: str = "# Claims ledger") -> str:
+    """``results/claims.md``: one table (paper, claim, ours with interval, paper's number, status), then each
+    claim's test, setting and why."""
+    out = [title, "", counts_sentence(claims), "",
+           "Every row is computed by the last `dvc repro` from that stage's own numbers (`metrics.json` -> `claims`). "
+           "Status: reproduced = the 95 % interval lies on the claimed side; not reproduced = it excludes the claim; "
+           "inconclusive = it straddles the bound; not testable here = the data, weights or sizes needed are not on "
+           "this machine.", ""]
+    if not claims:
+        return "\n".join(out) + "\n"
+    t = claims_frame(claims).rename(columns={"paper's number": "paper_number"})
+    out.append(_md_table(["paper", "claim", "ours [95 % interval]", "paper's number", "status"],
+                         [[r.paper, f"{r.claim} ({r.source}) `{r.id}`", r.ours, r.paper_number, r.status]
+                          for r in t.itertuples(index=False)]))
+    out += ["", "## Test, setting and why, per claim", ""]
+    for r in t.itertuples(index=False):
+        out += [f"- `{r.id}` ({r.paper}, **{r.status}**): test `{r.test}`. Setting: {local_paths(r.setting)}. "
+                f"Why: {r.why}"]
+    return "\n".join(out) + "\n"
+
+
 def stage_md(s: Stage, out_dir: Path) -> str:
     out = [f"## {s.title} (`{s.name}`): {s.status.upper()}", ""]
     if s.status == "missing":
@@ -461,42 +632,45 @@ def stage_md(s: Stage, out_dir: Path) -> str:
         return "\n".join(out)
     if s.problems:
         out += ["**PARTIAL:**", ""] + [f"- {p}" for p in s.problems] + [""]
+    if s.notebook is not None:
+        out += [f"Executed notebook: [{s.name}/notebook.ipynb]({_rel(s.notebook, out_dir)})", ""]
+    if s.claims:
+        t = claims_frame(s.claims).rename(columns={"paper's number": "paper_number"})
+        out += ["### Claims", "", _md_table(["claim", "ours [95 % interval]", "paper's number", "status"],
+                                            [[f"`{r.id}`: {r.claim}", r.ours, r.paper_number, r.status]
+                                             for r in t.itertuples(index=False)]), ""]
     r = s.run
     if r:
-        rows = [["profile", str(r.get("profile", "\u2014"))], ["seed", fmt(r.get("seed"))],
-                ["device", str(r.get("device", "\u2014"))], ["started", str(r.get("started", "\u2014"))],
-                ["wall time", fmt_seconds(r.get("wall_time_s"))]]
-        rows += [[f"version: {k}", str(v)] for k, v in (r.get("versions") or {}).items()]
-        rows += [[f"step time: {k}", fmt_seconds(v)] for k, v in (r.get("timings_s") or {}).items()]
-        out += ["### Run", "", _md_table(["", "value"], rows), "", "### Data sources", ""]
+        out += ["### Run", "", _md_table(["", "value"], _run_rows(s)), "", "### Data sources", ""]
         out += [_md_dicts(data_rows(r)) or "No data sources recorded.", ""]
     if s.tables:
         out += ["### Tables", ""]
     prov = _provenance(s)
     if r and r.get("profile") != "paper":
-        out += [f"Profile **{r.get('profile')}**: experiment sizes are cut from the paper's (the notebook names "
-                "each cut).", ""]
+        out += [f"Profile **{r.get('profile')}**: experiment sizes are cut from the paper's (the data sources above "
+                "say which, and each table's note names its cuts).", ""]
     for t in s.tables:
         out += [f"**{t.title or t.name}** (`{t.name}.csv`)", "", f"_{prov}_", "",
                 _md_table([str(c) for c in t.df.columns], table_cells(t.df)), ""]
         if rows_left_out(t):
             out += [f"**{rows_left_out(t)}**", ""]
         if t.note:
-            out += [t.note, ""]
+            out += [local_paths(t.note), ""]
     if s.figures:
         out += ["### Figures", ""]
         for f in s.figures:
-            rel = Path(os.path.relpath(f, out_dir)).as_posix()
-            out += [f"![{s.name}: {f.stem}]({rel})", ""]
+            out += [f"![{s.name}: {f.stem}]({_rel(f, out_dir)})", ""]
     return "\n".join(out)
 
 
 def build_md(stages: list[Stage], out_dir: Path) -> str:
     t = totals(stages)
+    claims = all_claims(stages)
     parts = ["# poolrep: replication report", "",
-             "Each table puts the paper's number, ours and the difference (ours \u2212 paper) side by side; "
-             "\u2014 means not reported / not computed. Figures are linked from the stages' folders; "
-             "`index.html` beside this file embeds them and renders offline.", "",
+             "The claims come first; then each stage: its run, data, tables (the paper's number, ours and the "
+             "difference, ours \u2212 paper, side by side; \u2014 means not reported / not computed) and figures "
+             "(linked from the stages' folders).", "",
+             claims_md(claims, "## Claims").rstrip(), "",
              "## Summary", "", _md_dicts(summary_rows(stages)), "", totals_sentence(t), ""]
     missing = [s.name for s in stages if s.status == "missing"]
     if missing:
@@ -505,30 +679,62 @@ def build_md(stages: list[Stage], out_dir: Path) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
+def readme_block(claims: list[dict]) -> str:
+    c = ledger.counts(claims)
+    return (f"{README_BEGIN}\n**{len(claims)} claims** in the last `cpu` run: "
+            + ", ".join(f"**{v}** {k}" for k, v in c.items())
+            + ". The table is in [`results/claims.md`](results/claims.md) and at the top of "
+              "[`results/report/index.html`](results/report/index.html).\n" + README_END)
+
+
+def update_readme(readme: Path, claims: list[dict]) -> bool:
+    """Rewrite the README's block between the claims markers (the counts per status); False if it has none."""
+    text = readme.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        return False
+    a, b = text.index(README_BEGIN), text.index(README_END) + len(README_END)
+    new = text[:a] + readme_block(claims) + text[b:]
+    if new != text:
+        io.write_text(readme, new)
+    return True
+
+
 # ------------------------------------------------------------------------------------------------- the stage
 def build(results: str | os.PathLike | None = None, out: str | os.PathLike | None = None,
-          stages: list[tuple[str, str]] | None = None) -> tuple[Path, Path]:
-    """Write ``<out>/index.html`` and ``<out>/report.md`` (atomically) from ``results``; returns both paths."""
+          stages: list[tuple[str, str]] | None = None, readme: str | os.PathLike | None = None
+          ) -> tuple[Path, Path]:
+    """Write ``<out>/index.html`` (figures linked), ``<out>/standalone.html`` (figures inlined), ``<out>/report.md``
+    and ``<results>/claims.md`` (atomically) from ``results``; rewrite the claims counts in ``readme`` when given.
+    Returns the paths of index.html and report.md."""
     results = Path(results) if results else paths.RESULTS
     out = Path(out) if out else results / "report"
     st = read_all(results, stages)
-    html_path = io.write_text(out / "index.html", build_html(st))
+    claims = all_claims(st)
+    html_path = io.write_text(out / "index.html", build_html(st, out, inline=False))
+    standalone = io.write_text(out / "standalone.html", build_html(st, out, inline=True))
     md_path = io.write_text(out / "report.md", build_md(st, out))
-    for p in (html_path, md_path):  # mkstemp made them 0600; a report is meant to be read (and served)
+    claims_path = io.write_text(results / "claims.md", claims_md(claims))
+    for p in (html_path, standalone, md_path, claims_path):  # a report is meant to be read (and served)
         p.chmod(0o644)
+    if readme is not None and not update_readme(Path(readme), claims):
+        print(f"[report] {readme} has no {README_BEGIN} ... {README_END} block: claims counts not written there")
     for s in st:
-        print(f"[report] {s.name:12s} {s.status.upper():8s} tables={len(s.tables)} figures={len(s.figures)}"
-              + (f"  ({'; '.join(s.problems)})" if s.problems and s.status != "missing" else ""))
-    print(f"[report] wrote {html_path} and {md_path}")
+        print(f"[report] {s.name:12s} {s.status.upper():8s} tables={len(s.tables)} figures={len(s.figures)} "
+              f"claims={len(s.claims)}" + (f"  ({'; '.join(s.problems)})" if s.problems and s.status != "missing" else ""))
+    print(f"[report] {counts_sentence(claims)}")
+    print(f"[report] wrote {local_paths(str(html_path))}, standalone.html, report.md and {local_paths(str(claims_path))}")
     return html_path, md_path
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m poolrep.report", description=__doc__.split("\n")[0])
     ap.add_argument("--results", help="the stages' results folder (default: results/)")
-    ap.add_argument("--out", help="where index.html and report.md go (default: results/report/)")
+    ap.add_argument("--out", help="where index.html, standalone.html and report.md go (default: results/report/)")
     a = ap.parse_args(argv)
-    build(a.results, a.out)
+    results = Path(a.results) if a.results else paths.RESULTS
+    # the README's counts describe the repository's own results, never a copy elsewhere
+    own = results.resolve() == (paths.ROOT / "results").resolve() and a.out is None
+    build(results, a.out, readme=paths.ROOT / "README.md" if own else None)
     return 0
 
 

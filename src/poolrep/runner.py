@@ -4,15 +4,22 @@ Parameters come from params.yaml (``config.resolve``) and must all be names in t
 (an unknown key is an error before anything runs). The notebook writes into a staging folder; only when it has
 run to the end does the staging folder replace ``results/<stage>/``, so a failed run leaves the previous
 results untouched. The failed notebook is kept as ``results/.failed/<stage>.ipynb`` for inspection.
+
+The executed notebook is committed to git (a clone shows it), so before the swap it is cleaned of what changes
+from one identical rerun to the next (:func:`clean`): papermill's and nbclient's timestamps and durations, absolute
+paths, progress bars and the ``[time]`` lines of the run log. The run's effective parameters and git commit are
+added to its ``run.json`` (the one file per stage that holds stamps and timings).
 """
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import time
 from pathlib import Path
 
-from . import config, paths
+from . import config, device, io, paths
 
 KERNEL = "poolrep"
 
@@ -66,6 +73,8 @@ def run(stage: str, profile: str | None = None, results: Path | None = None) -> 
             print(f"[run] {stage} failed; the executed notebook is at {failed}")
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    clean(out_nb, {str(staging): f"results/{stage}"})
+    _add_provenance(staging / "run.json", params, notebook_s=round(time.perf_counter() - t0, 2))
     old = results / ".staging" / f"{stage}.old"
     if final.exists():
         shutil.rmtree(old, ignore_errors=True)
@@ -74,3 +83,48 @@ def run(stage: str, profile: str | None = None, results: Path | None = None) -> 
     shutil.rmtree(old, ignore_errors=True)
     print(f"[run] {stage} finished in {time.perf_counter() - t0:.1f} s")
     return final
+
+
+_PROGRESS = re.compile(r"\r|\d+%\|.*\|\s*\d+/\d+|^" + re.escape(device.TIME_PREFIX))
+_VOLATILE_NB_META = ("start_time", "end_time", "duration", "input_path", "output_path", "environment_variables")
+
+
+def clean(nb_path: Path, replace: dict[str, str] | None = None) -> None:
+    """Remove from an executed notebook what differs between two runs that compute the same numbers: cell and
+    notebook timing metadata (papermill, nbclient), absolute input/output paths, and the stderr lines of progress
+    bars and of the run log's ``[time]`` durations (other stderr text, such as warnings, stays). ``replace``: text
+    replaced everywhere (the staging folder's absolute path by ``results/<stage>``)."""
+    text = nb_path.read_text()
+    for old, new in (replace or {}).items():
+        text = text.replace(json.dumps(old)[1:-1], json.dumps(new)[1:-1])
+    nb = json.loads(text)
+    meta = nb.get("metadata", {}).get("papermill")
+    if isinstance(meta, dict):
+        for k in _VOLATILE_NB_META:
+            meta.pop(k, None)
+    for cell in nb.get("cells", []):
+        cell.get("metadata", {}).pop("papermill", None)
+        cell.get("metadata", {}).pop("execution", None)
+        outs = []
+        for o in cell.get("outputs", []):
+            if o.get("output_type") == "stream" and o.get("name") == "stderr":
+                text = "".join(o.get("text", ""))
+                keep = [l for l in text.splitlines(keepends=True) if not _PROGRESS.search(l)]
+                if not keep:
+                    continue
+                o["text"] = keep
+            outs.append(o)
+        if "outputs" in cell:
+            cell["outputs"] = outs
+    io.write_text(nb_path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+
+def _add_provenance(run_json: Path, params: dict, notebook_s: float) -> None:
+    """Add the effective parameters, the git state and the notebook's duration to the run.json it wrote."""
+    if not run_json.exists():
+        raise RuntimeError(f"{run_json} missing: the notebook must end with io.save_metrics(out, metrics, run.finish())")
+    doc = json.loads(run_json.read_text())
+    doc["params"] = params
+    doc["git"] = device.git_state()
+    doc["notebook_s"] = notebook_s
+    io.save_json(run_json, doc)

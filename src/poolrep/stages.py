@@ -6,8 +6,8 @@ import numpy as np
 
 from . import config, io, paths
 from .data import source_of
-from .data.cifar import balanced_indices, load_cifar10
-from .device import RunLog
+from .data.cifar import FULL_SIZE, balanced_indices, load_cifar10
+from .device import RunLog, git_state
 
 BACKBONE_FILE = "backbone_cifar10.npz"
 
@@ -16,15 +16,16 @@ def prepare() -> None:
     """Decode CIFAR-10 once (cache/cifar10.npz) and record what was decoded (cache/prepare.json)."""
     run = RunLog("prepare", seed=0, profile=config.load().get("profile", "cpu")).start()
     tr, te = load_cifar10("train"), load_cifar10("test")
-    run.data("cifar10", source=tr.source, train=len(tr), test=len(te))
-    io.save_json(paths.RESULTS / "prepare" / "metrics.json", {"cifar10": {"train": len(tr), "test": len(te), "source": tr.source,
-                                                           "classes": list(tr.classes)}, "run": run.finish()})
+    run.data("cifar10", source=tr.source, train=len(tr), test=len(te), full=FULL_SIZE)
+    io.save_metrics(paths.RESULTS / "prepare", {"cifar10": {"train": len(tr), "test": len(te), "source": tr.source,
+                                                            "classes": list(tr.classes)}},
+                    {**run.finish(), "git": git_state()})
 
 
 def load_backbone_features() -> dict[str, np.ndarray]:
     """The ``backbone`` stage's output: ``{train,test}_{maps,prev_maps,labels,index}`` (maps: the last conv block,
     float16 N x C x h x w; prev_maps: the block before it, for cross-layer pooling; index: into the full CIFAR-10
-    split, for showing the images), plus ``net``, ``layer``, ``prev_layer``, ``size``.
+    split, for showing the images), plus ``net``, ``layer``, ``prev_layer``, ``input_px``.
 
     In the pipeline the ``backbone`` stage makes the file first; a notebook run by hand or by nbval on a fresh
     checkout builds it here, on demand, with params.yaml's current profile (as ``load_cifar10`` decodes on demand).
@@ -73,14 +74,14 @@ def _backbone(p: dict, rank: int, world: int) -> None:
     idx = {"train": balanced_indices(tr_all.labels, p["train_per_class"], p["seed"]),
            "test": balanced_indices(te_all.labels, p["test_per_class"], p["seed"])}
     tr, te = tr_all.subset(p["train_per_class"], p["seed"]), te_all.subset(p["test_per_class"], p["seed"])
-    run.data("cifar10", source=tr.source, train=len(tr), test=len(te))
+    run.data("cifar10", source=tr.source, train=len(tr), test=len(te), full=FULL_SIZE)
     run.data(p["net"], source=source_of(p["net"]), note="ImageNet weights via torchvision's weights API")
     layer, prev = LAST_CONV[p["net"]], PREV_CONV[p["net"]]
     fx, mean, std = extractor(p["net"], [prev, layer])
     out = {}
     with run.timed("extract"):
         for name, split in (("train", tr), ("test", te)):
-            maps = extract(fx, mean, std, split.images, p["size"], p["batch_size"], run.torch_device,
+            maps = extract(fx, mean, std, split.images, p["input_px"], p["batch_size"], run.torch_device,
                            desc=f"{p['net']} {name}")
             if rank == 0:
                 out[f"{name}_maps"], out[f"{name}_prev_maps"] = maps[layer], maps[prev]
@@ -90,10 +91,11 @@ def _backbone(p: dict, rank: int, world: int) -> None:
     with io.atomic_path(paths.CACHE / BACKBONE_FILE) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **out, net=np.array(p["net"]), layer=np.array(layer), prev_layer=np.array(prev),
-                     size=np.array(p["size"]))
+                     input_px=np.array(p["input_px"]))
     info = run.finish()
     n = len(tr) + len(te)
-    io.save_json(paths.RESULTS / "backbone" / "metrics.json", {"net": p["net"], "layer": layer, "size": p["size"],
-                                                "map_shape": list(out["train_maps"].shape[1:]), "images": n,
-                                                "processes": world,
-                                                "images_per_s": n / info["timings_s"]["extract"], "run": info})
+    info["images_per_s"] = n / info["timings_s"]["extract"]  # a timing: run.json, not metrics.json
+    io.save_metrics(paths.RESULTS / "backbone", {"net": p["net"], "layer": layer, "input_px": p["input_px"],
+                                                 "map_shape": list(out["train_maps"].shape[1:]), "images": n,
+                                                 "processes": world},
+                    {**info, "params": p, "git": git_state()})

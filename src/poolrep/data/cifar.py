@@ -31,6 +31,10 @@ CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "hors
 IMG_EXT = (".jpg", ".jpeg", ".png")
 
 
+# Images in the full CIFAR-10 splits (what a subset is compared with to say "reduced")
+FULL_SIZE = {"train": 50000, "test": 10000}
+
+
 @dataclass
 class Split:
     images: np.ndarray  # uint8, N x 32 x 32 x 3 (HWC, RGB)

@@ -143,14 +143,22 @@ def fetch(name: str, download: bool = True) -> Path:
     return data_dir()
 
 
+def shown_path(p: Path | None) -> str:
+    """A path as run logs show it: relative to the repository (``../shared/datasets``), never this machine's
+    absolute path."""
+    if p is None:
+        return ""
+    return os.path.relpath(p, paths.ROOT)
+
+
 def source_of(name: str) -> str:
     """Where ``name`` comes from, for run logs: 'data/' if all files are already there, else mirror or url."""
     ds = get(name)
     if all((data_dir() / f.relpath).exists() for f in ds.files):
-        return "data/ (fetched earlier" + (f"; mirror {mirror_dir()}" if mirror_dir() else "") + ")"
+        return "data/ (fetched earlier" + (f"; mirror {shown_path(mirror_dir())}" if mirror_dir() else "") + ")"
     m = mirror_dir()
     if m and all((m / f.relpath).exists() for f in ds.files):
-        return f"mirror {m}"
+        return f"mirror {shown_path(m)}"
     return "official URL"
 
 

@@ -35,17 +35,31 @@ def derangement(n: int, seed: int = 0) -> np.ndarray:
     return out
 
 
-def invariance_score(a, b, seed: int = 0, random_pairs: np.ndarray | None = None) -> float:
-    """``a``, ``b``: codes of the first and second frame of each pair (N x D). ``random_pairs``: optional
-    index array j(i) for the random pairs ``(a[i], a[j(i)])`` (default: a random derangement)."""
+def invariance_parts(a, b, seed: int = 0, random_pairs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair i: ``near_i = ||a_i - b_i||`` (temporal neighbours) and ``far_i = ||a_i - a_j(i)||`` (random pairs),
+    float64. The score is ``mean(far) / mean(near)``; kept per pair so that its interval can be bootstrapped over
+    the pairs."""
     a, b = _as2d(a, "a"), _as2d(b, "b")
     if a.shape != b.shape:
         raise ValueError(f"a and b must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
     j = derangement(len(a), seed) if random_pairs is None else np.asarray(random_pairs)
     if len(j) != len(a):
         raise ValueError("random_pairs must have one index per pair")
-    near = (a - b).norm(dim=1).mean()
-    far = (a - a[torch.as_tensor(j)]).norm(dim=1).mean()
-    if near == 0:
+    near = (a - b).norm(dim=1)
+    far = (a - a[torch.as_tensor(j)]).norm(dim=1)
+    return near.numpy(), far.numpy()
+
+
+def score_of(near, far, axis: int = -1):
+    """``mean(far) / mean(near)`` along ``axis`` (vectorised, for bootstrap resamples)."""
+    return np.mean(far, axis=axis) / np.mean(near, axis=axis)
+
+
+def invariance_score(a, b, seed: int = 0, random_pairs: np.ndarray | None = None) -> float:
+    """``a``, ``b``: codes of the first and second frame of each pair (N x D). ``random_pairs``: optional
+    index array j(i) for the random pairs ``(a[i], a[j(i)])`` (default: a random derangement)."""
+    near, far = invariance_parts(a, b, seed, random_pairs)
+    near_m = torch.as_tensor(near).mean()
+    if near_m == 0:
         return float("inf")
-    return float(far / near)
+    return float(torch.as_tensor(far).mean() / near_m)

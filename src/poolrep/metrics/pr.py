@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..normalize import l2_normalize
+
 
 @dataclass
 class PR:
@@ -57,8 +59,7 @@ def cosine_neighbours(queries, database, k: int, exclude: np.ndarray | None = No
     n_avail = len(d) - (exclude is not None)
     if not 1 <= k <= n_avail:
         raise ValueError(f"k={k} must be in [1, {n_avail}] for a database of {len(d)} items")
-    q = q / q.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    d = d / d.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    q, d = l2_normalize(q), l2_normalize(d)
     sim = (q @ d.T).double()
     if exclude is not None:
         ex = torch.as_tensor(np.asarray(exclude), dtype=torch.long)

@@ -26,6 +26,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
+from ..normalize import l2_normalize
+
 
 def holidays_ap(ranked: Sequence, query, relevant: Iterable) -> float:
     """INRIA Holidays AP of one query. ``ranked``: database ids, best first (may include the query)."""
@@ -85,27 +87,16 @@ def trapezoid_ap(relevant: np.ndarray, n_relevant: np.ndarray | None = None) -> 
     return np.where(rel, (p0 + p1) / 2.0, 0.0).sum(1) / n
 
 
-def mean_ap(aps: Iterable[float]) -> float:
-    aps = np.asarray(list(aps), dtype=float)
-    if aps.size == 0:
-        raise ValueError("no APs to average")
-    return float(aps.mean())
-
-
-def l2n(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
-    return x / x.norm(dim=1, keepdim=True).clamp_min(eps)
-
-
 def rank(queries: torch.Tensor, database: torch.Tensor, chunk: int = 1024) -> np.ndarray:
     """Database indices sorted by Euclidean distance of L2-normalised descriptors (= by cosine similarity,
     descending), ``Q x N``. Ties keep database order (stable sort). The database may be float16; it is
     normalised and multiplied in float32 chunks of ``chunk`` rows (memory stays ~ Q x N)."""
     if queries.ndim != 2 or database.ndim != 2 or queries.shape[1] != database.shape[1]:
         raise ValueError(f"descriptors must be Q x D and N x D, got {tuple(queries.shape)} and {tuple(database.shape)}")
-    q = l2n(queries.float())
+    q = l2_normalize(queries.float())
     sims = torch.empty(len(q), len(database), dtype=torch.float32, device=q.device)
     for s in range(0, len(database), chunk):
-        sims[:, s : s + chunk] = q @ l2n(database[s : s + chunk].to(q.device).float()).T
+        sims[:, s : s + chunk] = q @ l2_normalize(database[s : s + chunk].to(q.device).float()).T
     return torch.sort(-sims, dim=1, stable=True).indices.cpu().numpy()
 
 

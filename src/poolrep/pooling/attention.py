@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .helpers import check_maps
+
 
 class SpatialAttentionPool(nn.Module):
     """``N x D x H x W -> N x D``: softmax-normalised learned 1x1-conv location scores times the features."""
@@ -33,10 +35,7 @@ class SpatialAttentionPool(nn.Module):
 
     def weights(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised location weights ``N x H x W``."""
-        if x.ndim != 4:
-            raise ValueError(f"expected feature maps N x C x H x W, got shape {tuple(x.shape)}")
-        if x.shape[1] != self.score.in_channels:
-            raise ValueError(f"feature maps have {x.shape[1]} channels, expected {self.score.in_channels}")
+        check_maps(x, channels=self.score.in_channels)
         n, _, h, w = x.shape
         a = self.score(x).reshape(n, h * w) / self.temperature
         return torch.softmax(a, dim=1).reshape(n, h, w)

@@ -186,7 +186,7 @@ def train_autopool(
     """Projected gradient training of ``P`` on streamed pairs.
 
     ``batches(epoch)`` yields ``(xa, xb)`` feature batches (computed on the fly by the caller, e.g. from frame
-    patches with :func:`poolrep.sae.conv_features`), on ``device``. ``optimizer``: ``"sgd"`` (plain projected
+    patches with :func:`poolrep.papers.autopool.conv_features`), on ``device``. ``optimizer``: ``"sgd"`` (plain projected
     gradient descent, ``P <- max(P - lr g, 0)``) or ``"adam"`` (``torch.optim.Adam``, fused, then the same projection; a faster
     first-order method, our choice for the short cpu runs; its ``lr`` is relative to the mean initial entry of P,
     so it does not depend on the feature scale). ``P0``: start (default :func:`init_P` scaled on the

@@ -35,14 +35,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .helpers import check_maps
+
 WEIGHTINGS = ("linear", "softmax")
-
-
-def _check(x: torch.Tensor, d: int | None = None) -> None:
-    if x.ndim != 4:
-        raise ValueError(f"expected feature maps N x C x H x W, got shape {tuple(x.shape)}")
-    if d is not None and x.shape[1] != d:
-        raise ValueError(f"feature maps have {x.shape[1]} channels, the classifier expects {d}")
 
 
 def entropy_from_logits(z: torch.Tensor, dim: int = 1) -> torch.Tensor:
@@ -92,7 +87,7 @@ class EntropyPool(nn.Module):
 
     def location_scores(self, x: torch.Tensor) -> torch.Tensor:
         """Class scores at every location, ``N x C x H x W`` (the classifier as a 1x1 conv)."""
-        _check(x, self.classifier.in_features)
+        check_maps(x, channels=self.classifier.in_features, channels_of="the classifier expects")
         w = self.classifier.weight[:, :, None, None]
         return F.conv2d(x, w, self.classifier.bias)
 

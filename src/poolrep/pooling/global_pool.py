@@ -5,17 +5,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
-def _check(x: torch.Tensor) -> None:
-    if x.ndim != 4:
-        raise ValueError(f"expected feature maps N x C x H x W, got shape {tuple(x.shape)}")
+from .helpers import check_maps
 
 
 class GlobalAvgPool(nn.Module):
     """Mean over all locations: ``N x C x H x W -> N x C``."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check(x)
+        check_maps(x)
         return x.mean(dim=(2, 3))
 
 
@@ -23,7 +20,7 @@ class GlobalMaxPool(nn.Module):
     """Max over all locations: ``N x C x H x W -> N x C``."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check(x)
+        check_maps(x)
         return x.amax(dim=(2, 3))
 
 
@@ -40,5 +37,5 @@ class GeM(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check(x)
+        check_maps(x)
         return x.clamp(min=self.eps).pow(self.p).mean(dim=(2, 3)).pow(1.0 / self.p)

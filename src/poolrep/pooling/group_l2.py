@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .helpers import check_maps
+
 
 class GroupL2Pool(nn.Module):
     """L2 pooling over ``group`` consecutive channels and ``kernel x kernel`` non-overlapping windows."""
@@ -28,8 +30,7 @@ class GroupL2Pool(nn.Module):
         self.group, self.kernel, self.eps = int(group), int(kernel), float(eps)
 
     def _check(self, x: torch.Tensor) -> None:
-        if x.ndim != 4:
-            raise ValueError(f"expected feature maps N x C x H x W, got shape {tuple(x.shape)}")
+        check_maps(x)
         n, c, h, w = x.shape
         if c % self.group:
             raise ValueError(f"{c} channels cannot be split into groups of {self.group}")

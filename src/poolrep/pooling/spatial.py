@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .helpers import check_maps
+
 OPS = ("sum", "max")
 
 
@@ -37,8 +39,7 @@ class SpatialPool(nn.Module):
         self.grid, self.op = int(grid), op
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4:
-            raise ValueError(f"expected feature maps N x C x H x W, got shape {tuple(x.shape)}")
+        check_maps(x)
         N, C, H, W = x.shape
         ey, ex = grid_edges(H, self.grid), grid_edges(W, self.grid)
         cells = []

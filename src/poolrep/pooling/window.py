@@ -38,6 +38,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .helpers import check_maps
+
 
 @dataclass(frozen=True)
 class Window:
@@ -97,13 +99,6 @@ PYRAMIDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _check(x: torch.Tensor) -> None:
-    if not isinstance(x, torch.Tensor) or x.ndim != 4:
-        raise ValueError(f"expected feature maps N x C x H x W, got shape {tuple(getattr(x, 'shape', ()))}")
-    if x.shape[2] < 1 or x.shape[3] < 1:
-        raise ValueError(f"empty feature map {tuple(x.shape)}")
-
-
 class WindowMaxPool(nn.Module):
     """Max pooling over the bins of one or more windows, concatenated: ``N x C x H x W -> N x (C * bins)``.
 
@@ -123,7 +118,7 @@ class WindowMaxPool(nn.Module):
         return channels * self.bins
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check(x)
+        check_maps(x)
         h, w = x.shape[-2:]
         parts = []
         for win in self.windows:
@@ -139,7 +134,7 @@ class HybridPool(nn.Module):
     """Global max and global average, concatenated: ``[max_ij x | mean_ij x]``, ``N x C x H x W -> N x 2C``."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check(x)
+        check_maps(x)
         return torch.cat([x.amax(dim=(2, 3)), x.mean(dim=(2, 3))], dim=1)
 
 

@@ -23,14 +23,16 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .pooling.attention import SpatialAttentionPool
-from .pooling.autopool import train_autopool
-from .pooling.crosslayer import CrossLayerPool, fit_pca, sample_local_features
-from .pooling.entropy import EntropyPool
-from .pooling.global_pool import GeM, GlobalAvgPool, GlobalMaxPool
-from .pooling.group_l2 import GroupL2Pool
-from .pooling.spatial import MultiGridPool, SpatialPool
-from .pooling.window import HybridPool, WindowMaxPool
+from ..features import apply_batched
+from ..pooling.attention import SpatialAttentionPool
+from ..pooling.autopool import train_autopool
+from ..pooling.crosslayer import CrossLayerPool
+from .crosslayer import fit_pca, sample_local_features
+from ..pooling.entropy import EntropyPool
+from ..pooling.global_pool import GeM, GlobalAvgPool, GlobalMaxPool
+from ..pooling.group_l2 import GroupL2Pool
+from ..pooling.spatial import MultiGridPool, SpatialPool
+from ..pooling.window import HybridPool, WindowMaxPool
 
 
 class SharedAutoPool(nn.Module):
@@ -159,27 +161,10 @@ def window_ops(p: dict) -> list[Op]:
     return ops + [Op("hybrid max+avg", "pyramid", "pooling.window", HybridPool())]
 
 
-@torch.inference_mode()
 def apply(op: Op, last: np.ndarray, prev: np.ndarray | None, batch: int = 100, device="cpu") -> tuple[np.ndarray, float]:
     """Pooled descriptors (float32 N x D) and the pooling time per image in milliseconds (after one warm-up)."""
-    pool = op.pool.to(device).eval()
-
-    def run(s):
-        x = torch.as_tensor(last[s : s + batch]).to(device).float()
-        if op.two_layers:
-            return pool(x, torch.as_tensor(prev[s : s + batch]).to(device).float())
-        return pool(x)
-
-    run(0)  # warm-up
-    out, t = [], 0.0
-    for s in range(0, len(last), batch):
-        t0 = time.perf_counter()
-        r = run(s)
-        if torch.device(device).type == "cuda":
-            torch.cuda.synchronize()
-        t += time.perf_counter() - t0
-        out.append(r.cpu().numpy())
-    return np.concatenate(out).astype(np.float32), 1000 * t / len(last)
+    return apply_batched(op.pool, last, prev if op.two_layers else None, batch_size=batch, device=device,
+                         dtype=np.float32, timed=True)
 
 
 def linear_probe(xtr: np.ndarray, ytr: np.ndarray, xte: np.ndarray, yte: np.ndarray,
@@ -196,3 +181,136 @@ def linear_probe(xtr: np.ndarray, ytr: np.ndarray, xte: np.ndarray, yte: np.ndar
     sc = StandardScaler().fit(xtr)
     clf = RidgeClassifierCV(alphas=alphas).fit(sc.transform(xtr), ytr)
     return float((clf.predict(sc.transform(xte)) == yte).mean()), float(clf.alpha_)
+
+
+# ------------------------------------------------------------------------------------------------- the stage
+
+
+def inputs(p: dict, bb: dict, device, run) -> dict:
+    """Everything the operators are evaluated on besides the cached CIFAR-10 maps ``bb``: the ``pairs/`` photographs'
+    maps, consecutive-frame pairs of the mirror's clips (auto-pooling's training data) and the video scene set of the
+    ``pyramid`` stage (defined once, by its parameters), all through the same network at ``p['input_px']``."""
+    from .. import config
+    from ..data import source_of
+    from ..data.pairs import load_pairs
+    from ..data.scenes import video_scene_set
+    from ..data.video import clips, read_frames
+    from ..features import LAST_CONV, PREV_CONV, extract, extractor
+
+    net, size = str(bb["net"]), p["input_px"]
+    fx, mean, std = extractor(net, [PREV_CONV[net], LAST_CONV[net]])
+    pairs = load_pairs()
+    run.data("pairs", source=source_of("pairs"), images=len(pairs.images), substitute="stands in for INRIA Holidays")
+    pm = extract(fx, mean, std, pairs.images, size, 16, device, desc="pairs")
+
+    rng = np.random.default_rng(p["seed"])
+    pa, pb = [], []
+    per_clip = max(1, p["autopool_pairs"] // 4)
+    for clip in clips():
+        fr = read_frames(clip, size=(size, size), max_frames=p["video_frames"] * 4)
+        t = np.sort(rng.choice(len(fr) - 1, min(per_clip, len(fr) - 1), replace=False))
+        m = extract(fx, mean, std, np.concatenate([fr[t], fr[t + 1]]), size, 32, device, desc=clip.name)[LAST_CONV[net]]
+        pa.append(m[: len(t)])
+        pb.append(m[len(t):])
+    run.data("videos", source=source_of("videos"), pairs=sum(len(a) for a in pa),
+             note="consecutive frames of the four real clips, for auto-pooling's P")
+
+    pyr = config.resolve("pyramid", profile=p["profile"])
+    scenes = video_scene_set(clips(), (size, size), pyr["video_step"], pyr["video_threshold"], pyr["video_min_len"],
+                             pyr["video_max_len"], pyr["video_gap"], pyr["video_max_frames"])
+    run.data("video scenes", source=scenes.source, frames=len(scenes.frames), queries=len(scenes.queries),
+             substitute="scene retrieval cut from real video, as in the pyramid stage")
+    sm = extract(fx, mean, std, scenes.frames, size, 32, device, desc="scene frames")
+    return {"pairs": pairs, "pairs_maps": (pm[LAST_CONV[net]], pm[PREV_CONV[net]]),
+            "video_pairs": (np.concatenate(pa), np.concatenate(pb)), "scenes": scenes,
+            "scene_maps": (sm[LAST_CONV[net]], sm[PREV_CONV[net]])}
+
+
+def evaluate(ops: list[Op], bb: dict, inp: dict, probe_alphas, device):
+    """One row per operator: dimension, CIFAR-10 linear-probe accuracy and class-retrieval mAP, and the mAP of the
+    two retrieval substitutes (``pairs/`` under the Holidays protocol, the video scenes under Oxford's). Returns
+    ``(table, pooling milliseconds per image by operator)``: the times go to run.json, not the table (they differ
+    from one identical run to the next)."""
+    import pandas as pd
+
+    from ..metrics.retrieval import class_map, holidays_map, oxford_map, rank
+
+    pairs, scenes = inp["pairs"], inp["scenes"]
+    q_idx = [g[0] for g in pairs.groups]
+    rows, times = [], {}
+    for op in ops:
+        xtr, t_ms = apply(op, bb["train_maps"], bb["train_prev_maps"], device=device)
+        xte, t_ms = apply(op, bb["test_maps"], bb["test_prev_maps"], device=device)
+        xpr, _ = apply(op, *inp["pairs_maps"], device=device)
+        acc, alpha = linear_probe(xtr, bb["train_labels"], xte, bb["test_labels"], probe_alphas)
+        # rank() compares L2-normalised descriptors (Euclidean = cosine)
+        cls_map, _ = class_map(rank(torch.as_tensor(xte), torch.as_tensor(xtr)), bb["test_labels"], bb["train_labels"])
+        d = torch.as_tensor(xpr)
+        hol_map, _ = holidays_map(rank(d[q_idx], d), q_idx, pairs.groups)
+        xsc, _ = apply(op, *inp["scene_maps"], device=device)
+        ds = torch.as_tensor(xsc)
+        scene_map, _ = oxford_map(rank(ds[scenes.queries], ds), scenes.positives, scenes.junk)
+        times[op.name] = t_ms
+        rows.append({"operator": op.name, "paper": op.paper, "module": op.module, "dim": xtr.shape[1],
+                     "cifar10_probe_acc": acc, "probe_alpha": alpha, "cifar10_class_mAP": cls_map,
+                     "pairs_mAP": hol_map, "video_scene_mAP": scene_map, "learned_from": op.learned})
+    table = pd.DataFrame(rows)
+    if not table[["cifar10_probe_acc", "cifar10_class_mAP", "pairs_mAP", "video_scene_mAP"]].apply(
+            lambda c: c.between(0, 1).all()).all() or not (table["dim"] > 0).all():
+        raise AssertionError("a score outside [0, 1] or an empty descriptor")
+    return table, times
+
+
+def plot_tradeoffs(table, title: str):
+    """Linear-probe accuracy and instance-retrieval mAP against descriptor dimension."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
+    for ax, col, lab in zip(axes, ["cifar10_probe_acc", "pairs_mAP"],
+                            ["CIFAR-10 linear probe accuracy", "pairs mAP (Holidays protocol)"]):
+        sns.scatterplot(data=table, x="dim", y=col, hue="paper", s=70, ax=ax)
+        for _, r in table.iterrows():
+            ax.annotate(r.operator.split(" (")[0][:22], (r["dim"], r[col]), fontsize=6, xytext=(3, 3),
+                        textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_xlabel("descriptor dimension")
+        ax.set_ylabel(lab)
+        ax.legend(fontsize=6)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_learned(ops: list[Op], inp: dict):
+    """Auto-pooling's P (one map per pooled unit over the locations), and entropy / attention weights on a few
+    ``pairs/`` photographs."""
+    import matplotlib.pyplot as plt
+
+    pairs = inp["pairs"]
+    q_idx = [g[0] for g in pairs.groups]
+    ap = next(o for o in ops if o.module == "pooling.autopool").pool
+    ent = next(o for o in ops if o.name.startswith("entropy (ImageNet classifier, linear")).pool
+    att = next(o for o in ops if o.module == "pooling.attention").pool
+    k = ap.P.shape[0]
+    side = int(round(ap.P.shape[1] ** 0.5))
+    show = q_idx[:3]
+    fig, axes = plt.subplots(2, max(k, 2 * len(show)), figsize=(2.2 * max(k, 2 * len(show)), 4.6), squeeze=False)
+    for a in axes.ravel():
+        a.axis("off")
+    for i in range(k):
+        axes[0, i].imshow(ap.P[i].reshape(side, side).numpy(), cmap="viridis")
+        axes[0, i].set_title(f"P row {i}", fontsize=8)
+    with torch.no_grad():
+        x = torch.as_tensor(inp["pairs_maps"][0][show]).float()
+        we, wa = ent.weights(x).numpy(), att.weights(x).numpy()
+    for j, i in enumerate(show):
+        img = pairs.images[i]
+        for c, (w, lab) in enumerate([(we[j], "entropy"), (wa[j], "attention")]):
+            ax = axes[1, 2 * j + c]
+            ax.imshow(img)
+            ax.imshow(np.kron(w, np.ones((img.shape[0] // side + 1, img.shape[1] // side + 1)))[: img.shape[0],
+                      : img.shape[1]], alpha=0.5, cmap="magma")
+            ax.set_title(f"{pairs.names[i][:14]}: {lab}", fontsize=7)
+    fig.tight_layout()
+    return fig

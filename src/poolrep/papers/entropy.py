@@ -1,5 +1,8 @@
-"""A small ResNet-style CIFAR network with a swappable global pooling head, its deterministic training loop,
-evaluation, and class activation maps (CAM, Zhou et al. 2016).
+"""Entropy-based feature pooling (Wan et al., ICCV 2019): the ``entropy`` stage's experiment. The operator is
+:class:`poolrep.pooling.entropy.EntropyPool`; here are the networks it is plugged into, their deterministic
+training loop, and the class activation maps (CAM, Zhou et al. 2016) its weight maps are compared with.
+
+A small ResNet-style CIFAR network with a swappable global pooling head.
 
 The network is ``body`` (images -> last feature maps ``N x D x h x w``) followed by a ``PoolHead`` (pooling ->
 ``N x D`` -> one ``nn.Linear`` classifier). The head is also used alone on cached backbone maps (the frozen
@@ -20,9 +23,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .pooling.attention import SpatialAttentionPool
-from .pooling.entropy import EntropyPool
-from .pooling.global_pool import GlobalAvgPool, GlobalMaxPool
+from ..features import apply_batched
+from ..pooling.attention import SpatialAttentionPool
+from ..pooling.entropy import EntropyPool
+from ..pooling.global_pool import GlobalAvgPool, GlobalMaxPool
 
 POOLINGS = ("gap", "gmp", "attention", "entropy_linear", "entropy_softmax")
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
@@ -183,18 +187,6 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, ba
     return losses
 
 
-@torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 256, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Logits for ``x`` (in batches, eval mode), on the cpu."""
-    model.to(device).eval()
-    return torch.cat([model(x[i:i + batch_size].to(device).float()).cpu() for i in range(0, len(x), batch_size)])
-
-
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256,
-             device: torch.device | str = "cpu") -> float:
-    return float((predict(model, x, batch_size, device).argmax(1) == y).float().mean())
-
-
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 ``N x H x W x 3`` -> float ``N x 3 x H x W`` in [0, 1]."""
     if images.ndim != 4 or images.shape[-1] != 3:
@@ -263,8 +255,176 @@ def cam_agreement(cam: torch.Tensor, weights: torch.Tensor) -> float:
     return float(np.mean(rs)) if rs else float("nan")
 
 
-@torch.no_grad()
 def maps_of(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """Last feature maps of a ``Net`` (``model.body``) for images ``x``, on the cpu."""
     model.eval()
-    return torch.cat([model.body(x[i:i + batch_size].float()) for i in range(0, len(x), batch_size)])
+    return apply_batched(model.body, x, batch_size=batch_size)
+
+
+# --- the stage ------------------------------------------------------------------------------------------------
+
+
+def pool_names(temperature: float) -> dict[str, str]:
+    return {"gap": "GAP", "gmp": "GMP", "attention": "spatial attention",
+            "entropy_linear": "entropy (log C - H, normalised)",
+            "entropy_softmax": f"entropy (softmax(-H/T), T={temperature:g})"}
+
+
+def train_all(p: dict, data: dict, device) -> tuple[list[dict], dict, dict]:
+    """Every pooling in ``p['poolings']`` x every seed on both networks: the CIFAR ResNet from scratch on
+    ``data['cifar']`` = (x_tr, y_tr, x_te, y_te) and the head on the frozen MobileNetV2 maps ``data['maps']``.
+    Returns (rows of test accuracy, per (network, pooling) the items x seeds 0/1 correctness, first-seed CIFAR
+    models, first-seed heads)."""
+    from ..metrics.classification import correct
+
+    x_tr, y_tr, x_te, y_te = data["cifar"]
+    m_tr, my_tr, m_te, my_te = data["maps"]
+    rows, cifar_models, head_models, hits = [], {}, {}, {}
+    for s in p["seeds"]:
+        for pname in p["poolings"]:
+            net = fit_cifar(pname, s, x_tr, y_tr, widths=p["widths"], blocks=p["blocks"], epochs=p["epochs"],
+                            batch_size=p["batch_size"], lr=p["lr"], weight_decay=p["weight_decay"],
+                            temperature=p["temperature"], device=device)
+            c = correct(net, x_te, y_te, device=device)
+            hits.setdefault(("CIFAR ResNet (scratch)", pname), []).append(c)
+            acc = float(torch.as_tensor(c).float().mean())
+            rows.append({"network": "CIFAR ResNet (scratch)", "pooling": pname, "seed": s, "accuracy": acc})
+            if s == p["seeds"][0]:
+                cifar_models[pname] = net.cpu()
+            print(f"CIFAR ResNet  {pname:16s} seed {s}: top-1 {acc:.4f}")
+    for s in p["seeds"]:
+        for pname in p["poolings"]:
+            head = fit_head(pname, s, m_tr, my_tr, epochs=p["head_epochs"], batch_size=p["head_batch_size"],
+                            lr=p["head_lr"], weight_decay=p["head_weight_decay"], temperature=p["temperature"],
+                            dropout=p["head_dropout"], device=device)
+            c = correct(head, m_te, my_te, device=device)
+            hits.setdefault(("MobileNetV2 ImageNet (head only)", pname), []).append(c)
+            acc = float(torch.as_tensor(c).float().mean())
+            rows.append({"network": "MobileNetV2 ImageNet (head only)", "pooling": pname, "seed": s, "accuracy": acc})
+            if s == p["seeds"][0]:
+                head_models[pname] = head.cpu()
+            print(f"MobileNetV2   {pname:16s} seed {s}: top-1 {acc:.4f}")
+    return rows, {k: np.stack(v, axis=1) for k, v in hits.items()}, cifar_models, head_models
+
+
+WEIGHTED = ("attention", "entropy_linear", "entropy_softmax")
+
+
+def maps_and_weights(models: dict, feats_of, weighted) -> dict[str, torch.Tensor]:
+    """CAM of the GAP model (its predicted class) and each weighted pooling's own weights, on all test items."""
+    with torch.no_grad():
+        f_gap = feats_of(models["gap"])
+        head_gap = models["gap"].head if isinstance(models["gap"], Net) else models["gap"]
+        cls = head_gap(f_gap).argmax(1)
+        out = {"gap": head_gap.cam(f_gap, cls)}
+        for pname in weighted:
+            m = models[pname]
+            h = m.head if isinstance(m, Net) else m
+            out[pname] = h.location_weights(feats_of(m))
+    return out
+
+
+def weight_figure(images: np.ndarray, labels, mm: dict, idx, title: str, classes, names: dict, weighted):
+    """Each column a test image: the image, the GAP model's CAM and each weighted pooling's weights, upsampled and
+    min-max scaled per map."""
+    import matplotlib.pyplot as plt
+
+    rows_ = ["gap"] + list(weighted)
+    fig, axes = plt.subplots(len(rows_) + 1, len(idx), figsize=(1.6 * len(idx), 1.6 * (len(rows_) + 1)),
+                             squeeze=False)
+    size = images.shape[1:3]
+    for j, k in enumerate(idx):
+        axes[0, j].imshow(images[k])
+        axes[0, j].set_title(classes[int(labels[k])], fontsize=8)
+        for r, pname in enumerate(rows_, start=1):
+            up = upsample(mm[pname][k:k + 1], size)[0]
+            axes[r, j].imshow(images[k])
+            axes[r, j].imshow(up, cmap="jet", alpha=0.5, vmin=0, vmax=1)
+    for r, pname in enumerate(["image"] + rows_):
+        axes[r, 0].set_ylabel({"image": "image", "gap": "GAP: CAM"}.get(pname, names.get(pname, pname)).replace(" (", "\n("),
+                              fontsize=7)
+    for a in axes.flat:
+        a.set_xticks([])
+        a.set_yticks([])
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def verdict_sentences(summary, loc, names: dict) -> list[str]:
+    """One sentence per pooling and network (difference to GAP against the seed spread), then one per weight map."""
+    gap_ref = summary[summary.pooling == "gap"].set_index("network")
+    sentences = []
+    for r in summary.itertuples():
+        if r.pooling == "gap":
+            continue
+        g = gap_ref.loc[r.network]
+        d = r.mean - g["mean"]
+        spread = max(r.std, g["std"])
+        verdict = ("above GAP by more than the seed spread" if d > spread else
+                   "below GAP by more than the seed spread" if d < -spread else "within the seed spread of GAP")
+        if r.pooling.startswith("entropy"):
+            verdict += (": agrees with the paper's claim" if d > spread else
+                        ": contradicts the paper's claim at our sizes" if d < -spread else
+                        ": inconclusive for the paper's claim")
+        sentences.append(f"{r.network}, {names[r.pooling]}: {100 * r.mean:.2f}% vs GAP {100 * g['mean']:.2f}% "
+                         f"({100 * d:+.2f} pts; spread {100 * spread:.2f} pts over {int(r.seeds)} seeds) -> {verdict}.")
+    for r in loc.itertuples():
+        sentences.append(f"{r.network}, {r.pooling}: weight maps rank-correlate {r.agreement_with_gap_cam:+.2f} with "
+                         f"the GAP CAM; largest weight {r.max_weight:.3f} vs uniform {r.uniform_max_weight:.3f}.")
+    return sentences
+
+
+# --- claims ---------------------------------------------------------------------------------------------------
+ABSTRACT = "Wan et al. (ICCV 2019), abstract"
+
+
+def claims(hits: dict, p: dict, sizes: dict) -> list:
+    """The abstract's claims, evaluated on this run (see :mod:`poolrep.claims`). ``hits[(network, pooling)]``: test
+    items x seeds 0/1 correctness; each ordering is the paired difference of the per-item mean over seeds."""
+    from .. import claims as C
+
+    stage = "entropy"
+    nets = {"CIFAR ResNet (scratch)": (f"a ResNet (widths {list(p['widths'])}, {p['blocks']} block(s)/stage) trained "
+                                       f"from scratch on {sizes['cifar_train']:,} CIFAR-10 images for {p['epochs']} "
+                                       f"epochs, {sizes['cifar_test']:,} test images"),
+            "MobileNetV2 ImageNet (head only)": (f"the frozen ImageNet MobileNetV2 with a trained head on "
+                                                 f"{sizes['head_train']:,} CIFAR-10 images, {sizes['head_test']:,} "
+                                                 f"test images")}
+    base = (f"profile {p['profile']}; CIFAR-10 (JPEG copy) instead of ImageNet; {len(p['seeds'])} seeds; "
+            "entropy weights w = (log C - H) normalised (our formula: the abstract gives none)")
+    ent = "entropy_linear"
+    out = []
+    for net, short in (("CIFAR ResNet (scratch)", "resnet"), ("MobileNetV2 ImageNet (head only)", "mobilenet")):
+        if (net, ent) not in hits:
+            continue
+        setting = f"{base}; {nets[net]}"
+        for other, cid, quote in (
+                ("gap", "beats_gap", "\"such a location-adaptive feature weighting mechanism helps the network to "
+                                     "concentrate on semantically important image regions, leading to improvements "
+                                     "in the large-scale classification\""),
+                ("gmp", "beats_gmp", "\"outperforming recently proposed pooling methods and attention mechanisms in "
+                                     "ImageNet classification\""),
+                ("attention", "beats_attention", "\"outperforming recently proposed pooling methods and attention "
+                                                 "mechanisms in ImageNet classification\"")):
+            if (net, other) not in hits:
+                continue
+            est = C.paired_bootstrap(hits[(net, ent)], hits[(net, other)], seed=p["seed"], scale=100,
+                                     what="test images (mean over seeds)")
+            out.append(C.greater(f"{cid}_{short}", stage, quote, ABSTRACT,
+                                 f"accuracy(entropy) - accuracy({other}), {net}", est, unit="points",
+                                 setting=setting, why=""))
+    out.append(C.not_testable(
+        "localisation", stage, "\"the generated feature weights can be utilized in visual tasks such as "
+        "weakly-supervised object localization\"", ABSTRACT, "localisation of the weight maps", setting=base,
+        why="No image set with object boxes is on this machine (the abstract names none); the weight maps are shown, "
+            "not scored."))
+    out.append(C.not_testable(
+        "voc_segmentation", stage, "\"achieving state-of-the-arts in weakly-supervised semantic segmentation on "
+        "PASCAL VOC 2012 dataset\"", ABSTRACT, "weakly-supervised segmentation on VOC 2012", setting=base,
+        why="PASCAL VOC 2012 is not on this machine, and no segmentation network is part of this workspace."))
+    out.append(C.not_testable(
+        "imagenet", stage, "\"outperforming recently proposed pooling methods and attention mechanisms in ImageNet "
+        "classification\"", ABSTRACT, "ImageNet top-1", setting=base,
+        why="ImageNet training data is not on this machine; the orderings above are on CIFAR-10 instead."))
+    return C.check_unique(out)

@@ -1,0 +1,107 @@
+"""The claims ledger (poolrep.claims): statuses follow from the interval and the test, on synthetic numbers on
+both sides of every kind of claim; intervals come from scipy's bootstrap, paired over the items."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from poolrep import claims as C
+
+KW = dict(setting="synthetic", why="")
+
+
+def _claim(test, est, bound=0.0):
+    if test == "greater":
+        return C.greater("x", "s", "q", "src", "A - B", est, bound=bound, **KW)
+    if test == "less":
+        return C.less("x", "s", "q", "src", "A - B", est, bound=bound, **KW)
+    return C.within("x", "s", "q", "src", "A", est, bound, **KW)
+
+
+@pytest.mark.parametrize("test,interval,bound,status", [
+    ("greater", (0.5, 1.0, 1.5), 0.0, "reproduced"),
+    ("greater", (-1.5, -1.0, -0.5), 0.0, "not reproduced"),
+    ("greater", (-0.5, 0.2, 0.9), 0.0, "inconclusive"),
+    ("greater", (0.0, 0.0, 0.0), 0.0, "not reproduced"),  # equal is not better
+    ("greater", (0.5, 1.0, 1.5), 1.0, "inconclusive"),  # a bound other than zero
+    ("less", (-1.5, -1.0, -0.5), 0.0, "reproduced"),
+    ("less", (0.5, 1.0, 1.5), 0.0, "not reproduced"),
+    ("less", (-0.1, 0.005, 0.02), 0.01, "inconclusive"),
+    ("less", (-0.02, -0.01, 0.005), 0.01, "reproduced"),  # "no significant gain" within a margin
+    ("within", (64.0, 64.5, 65.0), (63.6, 65.6), "reproduced"),
+    ("within", (40.0, 42.0, 44.0), (63.6, 65.6), "not reproduced"),
+    ("within", (70.0, 71.0, 72.0), (63.6, 65.6), "not reproduced"),
+    ("within", (62.0, 64.0, 66.0), (63.6, 65.6), "inconclusive"),
+])
+def test_status_follows_from_the_interval(test, interval, bound, status):
+    lo, v, hi = interval
+    c = _claim(test, C.Estimate(v, lo, hi, "synthetic"), bound)
+    assert c.status == status
+    assert c.status in C.STATUSES
+    # the why sentence is generated from the same interval, so it cannot contradict the status
+    assert c.why and (f"{lo:.4g}" in c.why or f"{v:.4g}" in c.why)
+
+
+def test_not_testable_keeps_our_number_and_the_papers_but_never_judges():
+    ours = C.Estimate(42.0, 40.0, 44.0, "bootstrap")
+    c = C.not_testable("t1", "autopool", "64.6 %", "Table 1", "accuracy", ours=ours, unit="%", paper=64.6,
+                       setting="cpu", why="Reduced sizes.")
+    assert c.status == "not testable here" and c.value == 42.0 and c.paper == 64.6 and c.why == "Reduced sizes."
+    row = C.table([c]).iloc[0]
+    assert row["ours"] == "42 [40, 44] %" and row["paper's number"] == "64.6 %" and row["status"] == "not testable here"
+    assert C.not_testable("t2", "s", "q", "src", "y", setting="x", why="No data.").value is None
+
+
+def test_paired_bootstrap_on_synthetic_items_on_both_sides():
+    rng = np.random.default_rng(0)
+    n = 2000
+    base = rng.random(n) < 0.6
+    better = base | (rng.random(n) < 0.15)  # right on every item base gets right, and more
+    est = C.paired_bootstrap(better, base, scale=100, what="test images")
+    assert est.lo > 0 and est.value == pytest.approx(100 * (better.mean() - base.mean()))
+    assert C.greater("b", "s", "q", "src", "A - B", est, **KW).status == "reproduced"
+    rev = C.paired_bootstrap(base, better, scale=100)
+    assert rev.hi < 0 and C.greater("b", "s", "q", "src", "A - B", rev, **KW).status == "not reproduced"
+    noise = rng.random(n) < 0.6
+    tie = C.paired_bootstrap(noise, np.roll(noise, 1), scale=100)
+    assert tie.lo < 0 < tie.hi and C.greater("b", "s", "q", "src", "A - B", tie, **KW).status == "inconclusive"
+
+
+def test_pairing_narrows_the_interval():
+    """The same resample for both sides: a shared per-item effect cancels in the paired difference."""
+    rng = np.random.default_rng(1)
+    item = rng.normal(size=500)  # per-item difficulty shared by both methods
+    a, b = item + 0.1, item + rng.normal(0, 0.05, 500)
+    paired = C.paired_bootstrap(a, b)
+    unpaired_width = C.bootstrap_mean(a).hi - C.bootstrap_mean(a).lo
+    assert (paired.hi - paired.lo) < 0.2 * unpaired_width and paired.lo > 0
+
+
+def test_seeds_are_averaged_per_item_and_results_repeat():
+    x = np.array([[1, 0, 1], [1, 1, 1], [0, 0, 0], [1, 0, 0]], dtype=float)  # items x seeds
+    e1 = C.bootstrap_mean(x, seed=3)
+    assert e1.value == pytest.approx(np.mean([2 / 3, 1, 0, 1 / 3]))
+    assert C.bootstrap_mean(x, seed=3) == e1  # same seed, same interval
+    const = C.bootstrap_mean(np.ones(10))
+    assert (const.lo, const.value, const.hi) == (1.0, 1.0, 1.0)
+
+
+def test_bad_input_is_refused():
+    with pytest.raises(ValueError, match="same items"):
+        C.paired_bootstrap(np.ones(5), np.ones(6))
+    with pytest.raises(ValueError, match="at least 2"):
+        C.bootstrap_mean([1.0])
+    with pytest.raises(ValueError, match="does not contain"):
+        C.Estimate(5.0, 0.0, 1.0, "x")
+    with pytest.raises(ValueError, match="unknown test"):
+        C.Claim("x", "s", "q", "src", "bigger", "A", 0.0, 1.0, 0.0, 2.0, "", "", None, "", "")
+    with pytest.raises(ValueError, match="used twice"):
+        est = C.exact(1.0)
+        C.check_unique([_claim("greater", est), _claim("greater", est)])
+
+
+def test_counts_list_every_status():
+    cs = [_claim("greater", C.exact(1.0)), _claim("greater", C.exact(-1.0)),
+          C.not_testable("t", "s", "q", "src", "y", setting="x", why="w").as_dict()]
+    assert C.counts(cs) == {"reproduced": 1, "not reproduced": 1, "inconclusive": 0, "not testable here": 1}

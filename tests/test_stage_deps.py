@@ -1,0 +1,46 @@
+"""dvc.yaml lists, for every stage, exactly the package files the stage imports (tools/stage_deps.py), so a change
+to any imported file reruns its stage and a file it no longer imports does not."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import stage_deps  # noqa: E402
+
+
+def test_every_stage_lists_exactly_what_it_imports():
+    bad = stage_deps.check()
+    assert not bad, "dvc.yaml deps differ from the imports (run `python tools/stage_deps.py`): " + repr(bad)
+
+
+def test_closure_follows_relative_lazy_imports_and_parent_packages():
+    files = {p.relative_to(stage_deps.SRC).as_posix() for p in stage_deps.closure({"poolrep.papers.zoo"})}
+    # zoo imports papers.crosslayer relatively, which imports pooling.crosslayer; data.video only lazily (inside
+    # a function); every parent package's __init__ runs too
+    assert {"poolrep/papers/zoo.py", "poolrep/papers/crosslayer.py", "poolrep/pooling/crosslayer.py",
+            "poolrep/data/video.py", "poolrep/papers/__init__.py", "poolrep/__init__.py"} <= files
+    assert "poolrep/report.py" not in files
+
+
+def test_imports_in_resolves_from_imports_of_modules():
+    tree = ast.parse("from poolrep import io, paths\nfrom poolrep.papers import autopool\nimport numpy\n"
+                     "def f():\n    from ..data.cifar import load_cifar10\n")
+    got = stage_deps.imports_in(tree, "poolrep.papers.x")
+    assert got == {"poolrep", "poolrep.io", "poolrep.paths", "poolrep.papers", "poolrep.papers.autopool",
+                   "poolrep.data.cifar"}
+
+
+def test_check_reports_a_missing_and_a_stale_dependency(tmp_path):
+    doc = yaml.safe_load((stage_deps.ROOT / "dvc.yaml").read_text())
+    deps = doc["stages"]["report"]["deps"]
+    deps.remove("src/poolrep/report.py")
+    deps.append("src/poolrep/papers/zoo.py")
+    bad_yaml = tmp_path / "dvc.yaml"
+    bad_yaml.write_text(yaml.safe_dump(doc))
+    bad = stage_deps.check(bad_yaml)
+    assert bad == {"report": {"missing": ["src/poolrep/report.py"], "extra": ["src/poolrep/papers/zoo.py"]}}
