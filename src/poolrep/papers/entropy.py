@@ -273,7 +273,7 @@ def pool_names(temperature: float) -> dict[str, str]:
 def train_all(p: dict, data: dict, device) -> tuple[list[dict], dict, dict]:
     """Every pooling in ``p['poolings']`` x every seed on both networks: the CIFAR ResNet from scratch on
     ``data['cifar']`` = (x_tr, y_tr, x_te, y_te) and the head on the frozen MobileNetV2 maps ``data['maps']``.
-    Returns (rows of test accuracy, per (network, pooling) the items x seeds 0/1 correctness, first-seed CIFAR
+    Returns (rows of test accuracy in %, per (network, pooling) the items x seeds 0/1 correctness, first-seed CIFAR
     models, first-seed heads)."""
     from ..metrics.classification import correct
 
@@ -287,11 +287,11 @@ def train_all(p: dict, data: dict, device) -> tuple[list[dict], dict, dict]:
                             temperature=p["temperature"], device=device)
             c = correct(net, x_te, y_te, device=device)
             hits.setdefault(("CIFAR ResNet (scratch)", pname), []).append(c)
-            acc = float(torch.as_tensor(c).float().mean())
+            acc = 100.0 * float(c.mean())
             rows.append({"network": "CIFAR ResNet (scratch)", "pooling": pname, "seed": s, "accuracy": acc})
             if s == p["seeds"][0]:
                 cifar_models[pname] = net.cpu()
-            print(f"CIFAR ResNet  {pname:16s} seed {s}: top-1 {acc:.4f}")
+            print(f"CIFAR ResNet  {pname:16s} seed {s}: top-1 {acc:.2f} %")
     for s in p["seeds"]:
         for pname in p["poolings"]:
             head = fit_head(pname, s, m_tr, my_tr, epochs=p["head_epochs"], batch_size=p["head_batch_size"],
@@ -299,11 +299,11 @@ def train_all(p: dict, data: dict, device) -> tuple[list[dict], dict, dict]:
                             dropout=p["head_dropout"], device=device)
             c = correct(head, m_te, my_te, device=device)
             hits.setdefault(("MobileNetV2 ImageNet (head only)", pname), []).append(c)
-            acc = float(torch.as_tensor(c).float().mean())
+            acc = 100.0 * float(c.mean())
             rows.append({"network": "MobileNetV2 ImageNet (head only)", "pooling": pname, "seed": s, "accuracy": acc})
             if s == p["seeds"][0]:
                 head_models[pname] = head.cpu()
-            print(f"MobileNetV2   {pname:16s} seed {s}: top-1 {acc:.4f}")
+            print(f"MobileNetV2   {pname:16s} seed {s}: top-1 {acc:.2f} %")
     return rows, {k: np.stack(v, axis=1) for k, v in hits.items()}, cifar_models, head_models
 
 
@@ -367,8 +367,8 @@ def verdict_sentences(summary, loc, names: dict) -> list[str]:
             verdict += (": agrees with the paper's claim" if d > spread else
                         ": contradicts the paper's claim at our sizes" if d < -spread else
                         ": inconclusive for the paper's claim")
-        sentences.append(f"{r.network}, {names[r.pooling]}: {100 * r.mean:.2f}% vs GAP {100 * g['mean']:.2f}% "
-                         f"({100 * d:+.2f} pts; spread {100 * spread:.2f} pts over {int(r.seeds)} seeds) -> {verdict}.")
+        sentences.append(f"{r.network}, {names[r.pooling]}: {r.mean:.2f}% vs GAP {g['mean']:.2f}% "
+                         f"({d:+.2f} pts; spread {spread:.2f} pts over {int(r.seeds)} seeds) -> {verdict}.")
     for r in loc.itertuples():
         sentences.append(f"{r.network}, {r.pooling}: weight maps rank-correlate {r.agreement_with_gap_cam:+.2f} with "
                          f"the GAP CAM; largest weight {r.max_weight:.3f} vs uniform {r.uniform_max_weight:.3f}.")
