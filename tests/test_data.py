@@ -7,6 +7,7 @@ import hashlib
 import http.server
 import io
 import json
+import os
 import pickle
 import tarfile
 import threading
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from poolrep import paths
 from poolrep.data import DataError, File, ensure_file, fetch
 from poolrep.data import cifar, registry, video
 from poolrep.data.fetch import MIRROR_ENV, verify
@@ -57,12 +59,17 @@ def make_folder_tree(root: Path, classes=("cat", "dog"), n=3, ext=".png", seed=0
     return imgs
 
 
+def verified(path: Path) -> File:
+    """A registry entry for a fixture archive, with its checksum (``read_official`` unpickles only verified files)."""
+    return File(relpath=path.name, url=None, sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+
+
 # ---------- CIFAR-10, official layout ----------
 
 def test_official_archive_decodes_rows_as_chw(tmp_path):
     arc = tmp_path / "cifar-10-python.tar.gz"
     x, y = make_official_archive(arc)
-    splits = cifar.read_official(arc)
+    splits = cifar.read_official(arc, expected=verified(arc))
     tr, te = splits["train"], splits["test"]
     assert tr.images.shape == (30, 32, 32, 3) and te.images.shape == (6, 32, 32, 3)
     assert tr.images.dtype == np.uint8 and tr.labels.dtype == np.int64
@@ -77,7 +84,7 @@ def test_official_archive_corrupt_and_incomplete(tmp_path):
     bad = tmp_path / "cifar-10-python.tar.gz"
     bad.write_bytes(b"not a tarball at all")
     with pytest.raises(DataError, match="not a readable CIFAR-10"):
-        cifar.read_official(bad)
+        cifar.read_official(bad, expected=verified(bad))
     part = tmp_path / "part.tar.gz"
     with tarfile.open(part, "w:gz") as tar:
         b = pickle.dumps({b"data": np.zeros((1, 3072), np.uint8), b"labels": [0]})
@@ -85,7 +92,7 @@ def test_official_archive_corrupt_and_incomplete(tmp_path):
         ti.size = len(b)
         tar.addfile(ti, io.BytesIO(b))
     with pytest.raises(DataError, match="missing data_batch_2"):
-        cifar.read_official(part)
+        cifar.read_official(part, expected=verified(part))
 
 
 # ---------- CIFAR-10, image-folder layout (directory and tar) ----------
@@ -234,6 +241,57 @@ def test_download_from_file_url(isolated_data, tmp_path):
     assert ensure_file(f).read_bytes() == b"abc"
 
 
+def test_first_fetch_records_a_checksum_that_later_copies_must_match(isolated_data, http_server, tmp_path,
+                                                                     monkeypatch):
+    data, _ = isolated_data
+    www, base = http_server
+    (www / "jpg1.tar.gz").write_bytes(b"the official bytes")
+    mirror = tmp_path / "mirror"
+    (mirror / "oxford5k").mkdir(parents=True)
+    (mirror / "oxford5k" / "gt.tgz").write_bytes(b"the mirror's bytes")
+    hol = File("holidays/jpg1.tar.gz", base + "jpg1.tar.gz")
+    gt = File("oxford5k/gt.tgz", base + "gt.tgz")  # not served: must come from the mirror
+    monkeypatch.setitem(registry.REGISTRY, "holidays", registry.Dataset("holidays", "fixture", (hol,)))
+    monkeypatch.setitem(registry.REGISTRY, "oxford5k", registry.Dataset("oxford5k", "fixture", (gt,)))
+    fetch("holidays")
+    monkeypatch.setenv(MIRROR_ENV, str(mirror))
+    fetch("oxford5k")
+    want = hashlib.sha256(b"the official bytes").hexdigest()
+    rec = json.loads((data / "checksums.json").read_text())
+    assert rec == {"holidays/jpg1.tar.gz": {"sha256": want, "source": base + "jpg1.tar.gz"},
+                   "oxford5k/gt.tgz": {"sha256": hashlib.sha256(b"the mirror's bytes").hexdigest(),
+                                       "source": "mirror " + os.path.relpath(mirror / "oxford5k" / "gt.tgz",
+                                                                             paths.ROOT)}}
+    # a later corrupt copy in data/ is caught, naming the file and the recorded checksum
+    dest = data / "holidays" / "jpg1.tar.gz"
+    dest.write_bytes(b"the official bytes, truncated or changed")
+    with pytest.raises(DataError, match="does not match") as e:
+        ensure_file(hol)
+    assert str(dest) in str(e.value) and want in str(e.value) and "checksums.json" in str(e.value)
+    # a later download that serves other bytes is refused too, and leaves nothing in data/
+    dest.unlink()
+    (www / "jpg1.tar.gz").write_bytes(b"other bytes upstream")
+    with pytest.raises(DataError, match="does not match") as e:
+        ensure_file(hol)
+    assert want in str(e.value) and not dest.exists()
+    assert sorted(p.name for p in (data / "holidays").iterdir()) == []
+    assert json.loads((data / "checksums.json").read_text()) == rec  # the record is not rewritten
+
+
+def test_corrupt_mirror_copy_error_names_the_mirror_file(isolated_data, tmp_path, monkeypatch):
+    data, _ = isolated_data
+    mirror = tmp_path / "mirror"
+    (mirror / "sub").mkdir(parents=True)
+    (mirror / "sub" / "b.bin").write_bytes(b"tampered")
+    monkeypatch.setenv(MIRROR_ENV, str(mirror))
+    with pytest.raises(DataError) as e:
+        ensure_file(File("sub/b.bin", None, sha256=hashlib.sha256(b"original").hexdigest()))
+    msg = str(e.value)
+    assert msg.startswith(f"{mirror / 'sub' / 'b.bin'}: sha256 ")
+    assert f"replace {mirror / 'sub' / 'b.bin'} with a good copy" in msg and "partial" not in msg
+    assert not (data / "sub" / "b.bin").exists()
+
+
 def test_sha256_prefix_as_torchvision_names_files(tmp_path):
     p = tmp_path / "w.pth"
     p.write_bytes(b"w")
@@ -298,10 +356,10 @@ def test_pairs_loader_on_fixture(isolated_data, monkeypatch):
 
 
 @pytest.mark.parametrize("with_filter", [True, False])
-def test_safe_extractall_refuses_escaping_members(tmp_path, monkeypatch, with_filter):
-    from poolrep.data.fetch import safe_extractall
+def test_safe_unpack_refuses_escaping_members(tmp_path, monkeypatch, with_filter):
+    from poolrep.data.fetch import safe_unpack
 
-    if not with_filter:  # Python < 3.11.4 (Debian's 3.11.2) has no extraction filter: the hand-made check runs
+    if not with_filter:  # Python < 3.11.4 (Debian's 3.11.2) has no extraction filter; the unpacking must not care
         monkeypatch.delattr(tarfile, "data_filter", raising=False)
     good = tmp_path / "good.tar"
     with tarfile.open(good, "w") as tar:
@@ -309,14 +367,13 @@ def test_safe_extractall_refuses_escaping_members(tmp_path, monkeypatch, with_fi
         ti = tarfile.TarInfo("top/a.txt")
         ti.size = len(b)
         tar.addfile(ti, io.BytesIO(b))
-    with tarfile.open(good) as tar:
-        safe_extractall(tar, tmp_path / "out")
+    assert safe_unpack(good, tmp_path / "out") == tmp_path / "out"
     assert (tmp_path / "out" / "top" / "a.txt").read_bytes() == b"ok"
     evil = tmp_path / "evil.tar"
     with tarfile.open(evil, "w") as tar:
         ti = tarfile.TarInfo("../escaped.txt")
         ti.size = 1
         tar.addfile(ti, io.BytesIO(b"x"))
-    with tarfile.open(evil) as tar, pytest.raises((DataError, tarfile.TarError)):
-        safe_extractall(tar, tmp_path / "out2")
-    assert not (tmp_path / "escaped.txt").exists()
+    with pytest.raises(DataError, match="'..' component"):
+        safe_unpack(evil, tmp_path / "out2")
+    assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "out2").exists()

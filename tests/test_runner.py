@@ -80,3 +80,177 @@ def test_unknown_param_fails_before_running(project):
 def test_missing_notebook(project):
     with pytest.raises(FileNotFoundError, match="no notebook"):
         runner.notebook_for("nothere")
+
+
+# ---------- issue 15: pipeline integrity under faults ----------
+
+import fcntl  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+from poolrep import device  # noqa: E402
+
+
+@pytest.fixture
+def no_git(monkeypatch):
+    """run.json's git state without calling git on the repository (another session may be using its index)."""
+    monkeypatch.setattr(device, "git_state", lambda root=None: {"commit": "test"})
+
+
+def _snapshot(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None for p in sorted(folder.rglob("*"))}
+
+
+def test_run_keeps_the_dot_files_it_did_not_write(project, no_git):
+    root, doc = project
+    final = runner.run("toy", results=root / "results")
+    (final / ".gitignore").write_text("/big.bin\n")  # git-tracked, not written by the notebook
+    (final / ".keep").mkdir()
+    (final / ".keep" / "note").write_text("kept")
+    (final / "stale.txt").write_text("not a dot-file: dropped as before")
+    final = runner.run("toy", profile="smoke", results=root / "results")
+    assert (final / ".gitignore").read_text() == "/big.bin\n" and (final / ".keep" / "note").read_text() == "kept"
+    assert not (final / "stale.txt").exists()
+    assert json.loads((final / "metrics.json").read_text())["n"] == 2  # the new run's own files
+
+
+def test_a_second_run_of_a_stage_fails_at_once(project, no_git):
+    root, doc = project
+    lock = root / "results" / ".staging" / "toy.lock"
+    staging = root / "results" / ".staging" / "toy"
+    staging.mkdir(parents=True)
+    (staging / "metrics.json").write_text("the other run's, half written")
+    with open(lock, "a") as held:  # another `poolrep run toy` holds the lock
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(RuntimeError, match="another run of the stage 'toy' is in progress") as e:
+            runner.run("toy", results=root / "results")
+        assert str(lock) in str(e.value)
+        assert (staging / "metrics.json").read_text() == "the other run's, half written"  # not touched
+        assert not (root / "results" / "toy").exists()
+    final = runner.run("toy", results=root / "results")  # released: runs
+    assert json.loads((final / "metrics.json").read_text())["n"] == 7
+
+
+def test_out_of_range_param_fails_before_running(project):
+    root, doc = project
+    doc["toy"]["n"] = -3
+    with pytest.raises(config.ParamsError, match=r"toy.n = -3: -3 is out of range; it must be >= 0"):
+        runner.run("toy", results=root / "results")
+    assert not (root / "results").exists()
+
+
+def test_cli_run_notebook_error_is_one_line(project, monkeypatch, capsys):
+    from poolrep import cli
+
+    root, doc = project
+    monkeypatch.setattr(paths, "ROOT", root)
+    monkeypatch.setattr(paths, "RESULTS", root / "results")
+    doc["toy"]["fail"] = True
+    assert cli.main(["run", "toy"]) == 2
+    err = capsys.readouterr().err
+    line = ("poolrep run toy: error in the notebook: AssertionError: asked to fail "
+            "(executed notebook kept at results/.failed/toy.ipynb)")
+    assert [ln for ln in err.splitlines() if ln.startswith("poolrep")] == [line]
+    assert "Traceback" not in err
+    assert (root / "results" / ".failed" / "toy.ipynb").exists()
+
+
+def test_no_swap_once_the_parent_is_gone(project, monkeypatch, no_git):
+    root, doc = project
+    final = runner.run("toy", results=root / "results")
+    before = _snapshot(final)
+    gone, clean, real = [], runner.clean, os.getppid()
+    monkeypatch.setattr(os, "getppid", lambda: 1 if gone else real)
+    # the parent dies while the notebook runs (seen from here: after it, before the swap)
+    monkeypatch.setattr(runner, "clean", lambda *a, **k: (gone.append(1), clean(*a, **k))[1])
+    doc["toy"]["n"] = 8
+    gone_msg = f"the parent process {real} \\(dvc, or what started this run\\) is gone: not swapping"
+    with pytest.raises(RuntimeError, match=gone_msg):
+        runner.run("toy", results=root / "results")
+    assert gone and _snapshot(final) == before
+    assert not (root / "results" / ".staging" / "toy").exists()
+
+
+SLOW_BODY = """
+import os, time
+from poolrep import io
+started = os.environ["POOLREP_TEST_STARTED"]
+with open(started + ".tmp", "w") as f:
+    f.write(str(os.getpid()))
+os.replace(started + ".tmp", started)
+time.sleep(300)
+io.save_metrics(out_dir, {"n": n, "profile": profile}, {"stage": "toy", "profile": profile, "seed": 0})
+"""
+
+# what dvc is to `poolrep run`: its parent, which the test kills
+PARENT = """
+import os, subprocess, sys, time
+p = subprocess.Popen([sys.executable, "-m", "poolrep.cli", "run", "toy"])
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write(str(p.pid))
+os.replace(sys.argv[1] + ".tmp", sys.argv[1])
+time.sleep(600)
+"""
+
+
+def _wait(cond, timeout: float) -> bool:
+    """Poll ``cond`` until true or ``timeout`` seconds passed (a generous bound: not a timing test)."""
+    end = time.monotonic() + timeout
+    while not cond() and time.monotonic() < end:
+        time.sleep(0.2)
+    return bool(cond())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (exited, not yet reaped by its new parent) is not alive
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_poolrep_run_dies_with_its_parent(tmp_path, sig):
+    proj = tmp_path / "proj"
+    (proj / "notebooks").mkdir(parents=True)
+    _notebook(proj / "notebooks" / "toy.ipynb", SLOW_BODY)
+    (proj / "params.yaml").write_text("profile: cpu\ntoy:\n  n: 7\n  fail: false\n  smoke:\n    n: 2\n")
+    prev = proj / "results" / "toy"
+    (prev / "figures").mkdir(parents=True)
+    (prev / "metrics.json").write_text('{"n": 1}\n')
+    (prev / ".gitignore").write_text("/x\n")
+    (prev / "figures" / "a.png").write_bytes(b"\x89PNG previous")
+    before = _snapshot(prev)
+    started, pidfile, log = tmp_path / "started", tmp_path / "runner.pid", tmp_path / "log.txt"
+    env = {**os.environ, "POOLREP_ROOT": str(proj), "POOLREP_TEST_STARTED": str(started)}
+    runner_pid = kernel_pid = None
+    with open(log, "wb") as out:
+        parent = subprocess.Popen([sys.executable, "-c", PARENT, str(pidfile)], env=env, cwd=proj, stdout=out,
+                                  stderr=subprocess.STDOUT)
+    try:
+        assert _wait(lambda: (started.exists() and pidfile.exists()) or parent.poll() is not None, 300)
+        assert parent.poll() is None, log.read_text()
+        runner_pid, kernel_pid = int(pidfile.read_text()), int(started.read_text())
+        assert _alive(runner_pid)  # the notebook is running
+        parent.send_signal(sig)
+        parent.wait(timeout=60)
+        assert _wait(lambda: not _alive(runner_pid), 120), "poolrep run lived on after its parent died:\n" + \
+            log.read_text()
+        assert _snapshot(prev) == before  # previous results untouched, nothing swapped in
+        assert not (proj / "results" / ".staging" / "toy").exists()
+        assert "poolrep run toy: terminated by signal 15" in log.read_text()
+    finally:
+        for pid in (runner_pid, kernel_pid):
+            if pid and _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()

@@ -1,24 +1,8 @@
-"""Shared stages: the backbone cache is read when present and built on demand when missing (fresh checkouts)."""
+"""Shared stages: class-balanced rows of the backbone cache (its on-demand build is tested in test_integrity.py)."""
 
 import numpy as np
 
-from poolrep import paths, stages
-
-
-def test_backbone_features_built_on_demand(tmp_path, monkeypatch):
-    monkeypatch.setattr(paths, "CACHE", tmp_path)
-    calls = []
-
-    def fake_backbone(profile=None):
-        calls.append(profile)
-        np.savez(tmp_path / stages.BACKBONE_FILE, train_maps=np.ones((2, 3, 1, 1), np.float16),
-                 train_labels=np.array([0, 1]))
-
-    monkeypatch.setattr(stages, "backbone", fake_backbone)
-    f = stages.load_backbone_features()
-    assert calls == [None] and f["train_maps"].shape == (2, 3, 1, 1)
-    assert stages.load_backbone_features()["train_labels"].tolist() == [0, 1]
-    assert calls == [None]  # second call reads the cache
+from poolrep import stages
 
 
 def test_backbone_rows_balanced_and_bounded():

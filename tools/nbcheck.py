@@ -1,5 +1,8 @@
 """Refresh a notebook's checked outputs: ``python tools/nbcheck.py notebooks/NAME.ipynb [...]``.
 
+``--sync-params`` first rewrites the notebook's ``parameters`` cell from params.yaml's smoke profile (the one
+place parameters are defined; tests/test_config.py checks the two agree), ``--renumber`` only renumbers.
+
 Runs the notebook with its own defaults (the smoke profile) through papermill on the ``poolrep`` kernel, then
 writes it back with outputs kept only in cells that contain ``# NBVAL_CHECK_OUTPUT`` (what nbval --nbval-lax
 compares; those cells are numbered 1, 2, ... since nbval rejects an unrun cell with outputs) and every other output
@@ -35,6 +38,21 @@ def number_checked(nb) -> None:
             c.execution_count = None
 
 
+KERNELSPEC = {"name": "poolrep", "display_name": "Python (poolrep)", "language": "python"}
+
+
+def sync_params(path: Path) -> None:
+    """The ``parameters`` cell := the stage's smoke values from params.yaml (plus ``out_dir = None``)."""
+    from poolrep import config
+
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    params = config.resolve(path.stem, profile="smoke")
+    cell.source = "\n".join(f"{k} = {v!r}" for k, v in params.items()) + "\nout_dir = None"
+    nb.metadata["kernelspec"] = KERNELSPEC  # jupytext round trips drop it
+    nbformat.write(nb, path)
+
+
 def refresh(path: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / path.name
@@ -50,7 +68,7 @@ def refresh(path: Path) -> None:
         c.metadata.pop("papermill", None)
         c.metadata.pop("execution", None)
     number_checked(src)
-    src.metadata["kernelspec"] = {"name": "poolrep", "display_name": "Python (poolrep)", "language": "python"}
+    src.metadata["kernelspec"] = KERNELSPEC
     nbformat.write(src, path)
     print(f"refreshed {path}")
 
@@ -63,6 +81,10 @@ if __name__ == "__main__":
             number_checked(nb)
             nbformat.write(nb, p)
             print(f"renumbered {p}")
+    elif args and args[0] == "--sync-params":
+        for p in args[1:]:
+            sync_params(Path(p))
+            print(f"parameters of {p} := params.yaml's smoke profile")
     else:
         for p in args:
             refresh(Path(p))

@@ -1,12 +1,12 @@
 """``poolrep``: the project's command line.
 
-  poolrep fetch NAME... | --all       bring data sets / weights into data/ (mirror, then official URL)
-  poolrep list                        the registry, and what is available offline
-  poolrep run STAGE [--profile P]     run a paper's notebook with papermill (what dvc.yaml calls)
-  poolrep prepare                     decode CIFAR-10 once into cache/ (shared stage)
-  poolrep backbone                    ImageNet MobileNetV2 last-conv maps of a CIFAR-10 subset (shared stage)
-  poolrep params STAGE [--profile P]  print a stage's effective parameters
-  poolrep report                      results/report/index.html + report.md from every stage's outputs
+  poolrep fetch NAME... | --all-offline   bring data sets / weights into data/ (mirror, then official URL)
+  poolrep list                            the registry, and what is available offline
+  poolrep run STAGE [--profile P]         run a paper's notebook with papermill (what dvc.yaml calls)
+  poolrep prepare                         decode CIFAR-10 once into cache/ (shared stage)
+  poolrep backbone                        ImageNet MobileNetV2 last-conv maps of a CIFAR-10 subset (shared stage)
+  poolrep params STAGE [--profile P]      print a stage's effective parameters
+  poolrep report                          results/report/index.html + report.md from every stage's outputs
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sys
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="poolrep", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fetch", help="bring data sets into data/")
@@ -37,7 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("backbone", help="MobileNetV2 feature maps of CIFAR-10 into cache/")
     b.add_argument("--profile", choices=("smoke", "cpu", "paper"))
     sub.add_parser("report", help="one HTML page + Markdown from every stage's results")
-    a = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parser().parse_args(argv)
 
     from .data import DataError
 
@@ -56,10 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(config.resolve(a.stage, profile=a.profile), indent=2))
             return 0
         if a.cmd == "run":
-            from .runner import run
-
-            run(a.stage, profile=a.profile)
-            return 0
+            return _run(a)
         if a.cmd == "prepare":
             from .stages import prepare
 
@@ -78,6 +79,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"poolrep {a.cmd}: error: {e}", file=sys.stderr)
         return 2
     return 1
+
+
+def _run(a) -> int:
+    """``poolrep run``: an error in the notebook is one line (the executed notebook holds the traceback)."""
+    from papermill.exceptions import PapermillExecutionError
+
+    from .data.fetch import shown_path
+    from .runner import Terminated, failed_notebook, run
+
+    try:
+        run(a.stage, profile=a.profile)
+    except PapermillExecutionError as e:
+        print(f"poolrep run {a.stage}: error in the notebook: {e.ename}: {e.evalue} "
+              f"(executed notebook kept at {shown_path(failed_notebook(a.stage))})", file=sys.stderr)
+        return 2
+    except Terminated as e:
+        print(f"poolrep run {a.stage}: {e}; the previous results are untouched", file=sys.stderr)
+        return 128 + 15
+    return 0
 
 
 def _fetch(a) -> int:

@@ -3,7 +3,13 @@
 Parameters come from params.yaml (``config.resolve``) and must all be names in the notebook's ``parameters`` cell
 (an unknown key is an error before anything runs). The notebook writes into a staging folder; only when it has
 run to the end does the staging folder replace ``results/<stage>/``, so a failed run leaves the previous
-results untouched. The failed notebook is kept as ``results/.failed/<stage>.ipynb`` for inspection.
+results untouched. The failed notebook is kept as ``results/.failed/<stage>.ipynb`` for inspection. Dot-files of
+the previous folder that the run did not write (a git-tracked ``.gitignore``) are carried over into the new one.
+
+One run of a stage at a time: a run holds ``results/.staging/<stage>.lock`` (a second one fails at once). A run
+dies with its parent (``dvc``): on Linux it asks for SIGTERM when the parent dies, SIGTERM stops it through the same
+clean-up as a failure, and it swaps nothing in once its parent is gone, so results never change behind the back of
+a ``dvc.lock`` that does not know them.
 
 The executed notebook is committed to git (a clone shows it), so before the swap it is cleaned of what changes
 from one identical rerun to the next (:func:`clean`): papermill's and nbclient's timestamps and durations, absolute
@@ -13,11 +19,18 @@ added to its ``run.json`` (the one file per stage that holds stamps and timings)
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import re
 import shutil
+import signal
+import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from . import config, device, io, paths
 
@@ -43,6 +56,16 @@ def check_kernel() -> None:
         ) from None
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived (or the parent died): a BaseException, so no ``except Exception`` on the way swallows it
+    and the run's clean-up (staging removed, failed notebook kept) runs as for a failure."""
+
+
+def failed_notebook(stage: str, results: Path | None = None) -> Path:
+    """Where a failed run keeps its executed notebook."""
+    return (results or paths.RESULTS) / ".failed" / f"{stage}.ipynb"
+
+
 def run(stage: str, profile: str | None = None, results: Path | None = None) -> Path:
     import papermill as pm
 
@@ -54,35 +77,125 @@ def run(stage: str, profile: str | None = None, results: Path | None = None) -> 
     results = results or paths.RESULTS
     final = results / stage
     staging = results / ".staging" / stage
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
-    out_nb = staging / "notebook.ipynb"
-    print(f"[run] {stage}: profile={params['profile']} -> {final}")
-    t0 = time.perf_counter()
-    try:
-        pm.execute_notebook(
-            str(nb), str(out_nb), parameters={**params, "out_dir": str(staging)}, kernel_name=KERNEL,
-            cwd=str(paths.NOTEBOOKS), progress_bar=True, log_output=False,
-        )
-    except BaseException:
-        failed = results / ".failed" / f"{stage}.ipynb"
-        failed.parent.mkdir(parents=True, exist_ok=True)
-        if out_nb.exists():
-            shutil.move(str(out_nb), failed)
-            print(f"[run] {stage} failed; the executed notebook is at {failed}")
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    clean(out_nb, {str(staging): f"results/{stage}"})
-    _add_provenance(staging / "run.json", params, notebook_s=round(time.perf_counter() - t0, 2))
-    old = results / ".staging" / f"{stage}.old"
+    with _exclusive(results / ".staging" / f"{stage}.lock", stage), _dies_with_parent() as parent:
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir(parents=True)
+        out_nb = staging / "notebook.ipynb"
+        print(f"[run] {stage}: profile={params['profile']} -> {final}")
+        t0 = time.perf_counter()
+        try:
+            pm.execute_notebook(
+                str(nb), str(out_nb), parameters={**params, "out_dir": str(staging)}, kernel_name=KERNEL,
+                cwd=str(paths.NOTEBOOKS), progress_bar=True, log_output=False,
+            )
+        except BaseException:
+            failed = failed_notebook(stage, results)
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            if out_nb.exists():
+                shutil.move(str(out_nb), failed)
+                print(f"[run] {stage} failed; the executed notebook is at {failed}")
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        try:
+            clean(out_nb, {str(staging): f"results/{stage}"})
+            _add_provenance(staging / "run.json", params, notebook_s=round(time.perf_counter() - t0, 2))
+            with _no_sigterm():  # a SIGTERM now waits until the swap is whole
+                if os.getppid() != parent:
+                    raise RuntimeError(f"{stage}: the parent process {parent} (dvc, or what started this run) is "
+                                       f"gone: not swapping the new results in; {final} is left as it was")
+                _swap(staging, final, results / ".staging" / f"{stage}.old")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    print(f"[run] {stage} finished in {time.perf_counter() - t0:.1f} s")
+    return final
+
+
+def _swap(staging: Path, final: Path, old: Path) -> None:
+    """Put ``staging`` in the place of ``final``, carrying over the dot-files of ``final`` it does not have."""
     if final.exists():
+        for p in final.iterdir():
+            if p.name.startswith(".") and not os.path.lexists(staging / p.name):
+                if p.is_dir() and not p.is_symlink():
+                    shutil.copytree(p, staging / p.name, symlinks=True)
+                else:
+                    shutil.copy2(p, staging / p.name, follow_symlinks=False)
         shutil.rmtree(old, ignore_errors=True)
         final.rename(old)
     staging.rename(final)
     shutil.rmtree(old, ignore_errors=True)
-    print(f"[run] {stage} finished in {time.perf_counter() - t0:.1f} s")
-    return final
+
+
+@contextmanager
+def _exclusive(lock: Path, stage: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock`` for the duration; a RuntimeError at once if another run holds it."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"another run of the stage {stage!r} is in progress (it holds the lock {lock}); "
+                               f"wait for it to finish, or stop it") from None
+        yield
+
+
+_PR_SET_PDEATHSIG, _PR_GET_PDEATHSIG = 1, 2
+
+
+def _pdeathsig(sig: int | None = None) -> int | None:
+    """Linux only: set the signal this process gets when its parent dies (``sig``), returning the previous one;
+    None where that is not possible (not Linux, no libc)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        prev = ctypes.c_int(0)
+        if libc.prctl(_PR_GET_PDEATHSIG, ctypes.byref(prev), 0, 0, 0) != 0:
+            return None
+        if sig is not None and libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0) != 0:
+            return None
+        return prev.value
+    except (OSError, AttributeError):
+        return None
+
+
+@contextmanager
+def _dies_with_parent() -> Iterator[int]:
+    """For the duration: SIGTERM on the parent's death (Linux), and SIGTERM raises :class:`Terminated`. Yields the
+    parent's pid, for the check before the swap."""
+    parent = os.getppid()
+    main = threading.current_thread() is threading.main_thread()  # signal handlers: main thread only
+    prev_handler = None
+    if main:
+        def on_term(signum, frame):
+            raise Terminated(f"terminated by signal {signum} (SIGTERM: stopped, or the parent died)")
+
+        prev_handler = signal.signal(signal.SIGTERM, on_term)
+    prev_sig = _pdeathsig(signal.SIGTERM)
+    try:
+        if os.getppid() != parent:  # the parent died before the death signal was asked for
+            raise Terminated(f"the parent process {parent} died before the run started")
+        yield parent
+    finally:
+        if prev_sig is not None:
+            _pdeathsig(prev_sig)
+        if main:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if prev_handler is None else prev_handler)
+
+
+@contextmanager
+def _no_sigterm() -> Iterator[None]:
+    """SIGTERM blocked for the duration (delivered after it), so it cannot interrupt a swap halfway."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    prev = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, prev)
 
 
 _PROGRESS = re.compile(r"\r|\d+%\|.*\|\s*\d+/\d+|^" + re.escape(device.TIME_PREFIX))

@@ -24,8 +24,8 @@ from tqdm.auto import tqdm
 
 from .. import paths
 from ..io import atomic_path
-from .fetch import DataError, available, ensure_file
-from .registry import get
+from .fetch import DataError, available, ensure_file, verify
+from .registry import File, get
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 IMG_EXT = (".jpg", ".jpeg", ".png")
@@ -71,9 +71,20 @@ def balanced_indices(labels: np.ndarray, per_class: int, seed: int = 0) -> np.nd
     return np.concatenate(out)
 
 
-def read_official(archive: str | Path) -> dict[str, Split]:
-    """Decode ``cifar-10-python.tar.gz``; raises DataError naming the archive if it is unreadable."""
+def read_official(archive: str | Path, expected: File | None = None) -> dict[str, Split]:
+    """Decode ``cifar-10-python.tar.gz``; raises DataError naming the archive if it is unreadable.
+
+    Its members are pickles (unpickling runs code), so the archive is first checked against the registry's
+    official CIFAR-10 checksum, or against ``expected`` (tests' fixture archives); a mismatch, or an ``expected``
+    without a checksum, is a DataError before anything is unpickled."""
     archive = Path(archive)
+    want = expected or get("cifar10").files[0]
+    if not (want.sha256 or want.md5):
+        raise DataError(f"{archive}: no checksum to verify it against ({want.relpath}); refusing to unpickle it")
+    try:
+        verify(archive, want)
+    except OSError as e:
+        raise DataError(f"{archive}: cannot read it ({e})") from e
     batches: dict[str, dict] = {}
     try:
         with tarfile.open(archive, "r:gz") as tar:

@@ -15,7 +15,6 @@ and resized on the fly (``CubSplit.images(size)``), so the 11,788 photos never s
 
 from __future__ import annotations
 
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -24,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from .. import paths
-from .fetch import DataError, ensure_file, safe_extractall
+from .fetch import DataError, ensure_file, safe_unpack
 from .registry import get
 
 INDEX_FILES = ("images.txt", "image_class_labels.txt", "train_test_split.txt", "classes.txt")
@@ -131,18 +130,9 @@ def read_cub(folder: str | Path, check_files: bool = True) -> dict[str, CubSplit
 
 
 def unpack(archive: str | Path, dest: str | Path) -> Path:
-    """Unpack ``CUB_200_2011.tgz`` into ``dest`` once (a marker file records completion); returns the root."""
-    archive, dest = Path(archive), Path(dest)
-    marker = dest / ".unpacked"
-    if not marker.exists():
-        dest.mkdir(parents=True, exist_ok=True)
-        try:
-            with tarfile.open(archive, "r:*") as tar:
-                safe_extractall(tar, dest)
-        except (tarfile.TarError, EOFError, OSError) as e:
-            raise DataError(f"{archive}: not a readable CUB-200-2011 archive ({e}); delete it and fetch again") from e
-        marker.write_text(archive.name + "\n")
-    return find_root(dest)
+    """Unpack ``CUB_200_2011.tgz`` into ``dest`` once, all or nothing (if ``dest`` exists, it is complete);
+    returns the root."""
+    return find_root(safe_unpack(archive, dest))
 
 
 def load_cub200(split: str = "train", archive: str | Path | None = None) -> CubSplit:

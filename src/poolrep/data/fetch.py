@@ -3,23 +3,36 @@
 The mirror is a folder with the same layout as ``data/``, named by the one setting ``POOLREP_DATA_MIRROR``
 (this machine: ``../shared/datasets``). Every copy or download goes to a temporary file in ``data/``, is checked
 against the registry's checksum, and only then is moved into place: nothing partial is ever left behind.
+
+A registry file without a checksum (Holidays, Oxford5K: their hosts publish none) gets one at its first fetch:
+its sha256 is recorded in ``data/checksums.json`` with where it came from, and every later copy is checked
+against it, so a corrupt or swapped copy is caught as it would be for a registered checksum.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import fcntl
 import hashlib
+import json
 import os
 import shutil
+import tarfile
+import tempfile
 import urllib.request
+import zlib
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator, Sequence
 
 from tqdm.auto import tqdm
 
 from .. import paths
-from ..io import atomic_path
+from ..io import atomic_path, save_json
 from .registry import File, get
 
 MIRROR_ENV = "POOLREP_DATA_MIRROR"
+CHECKSUMS = "checksums.json"
 
 
 class DataError(RuntimeError):
@@ -43,44 +56,123 @@ def _hash(path: Path, algo: str) -> str:
     return h.hexdigest()
 
 
-def verify(path: Path, f: File) -> None:
-    """Raise DataError if ``path`` does not match ``f``'s checksum (no checksum known: nothing to check)."""
+_FIX = "Delete it and run `poolrep fetch` again"
+
+
+def verify(path: Path, f: File, name: str | Path | None = None, fix: str | None = None, origin: str = "") -> None:
+    """Raise DataError if ``path`` does not match ``f``'s checksum (no checksum known: nothing to check).
+
+    ``name``: what the message calls the file when ``path`` is a temporary copy (the mirror file, the URL);
+    ``fix``: what to do about it; ``origin``: where the expected checksum comes from (then shown in full)."""
     for algo, want in (("sha256", f.sha256), ("md5", f.md5)):
         if want:
             got = _hash(path, algo)
             if not got.startswith(want.lower()):
-                raise DataError(
-                    f"{path}: {algo} {got[:16]}... does not match the expected {want[:16]}... "
-                    f"(corrupt or truncated). Delete it and run `poolrep fetch` again"
-                    + (f", or check the copy in ${MIRROR_ENV}" if mirror_dir() else "")
-                )
+                shown = f"the {want} {origin}" if origin else f"the expected {want[:16]}..."
+                if fix is None:
+                    fix = _FIX + (f", or check the copy in ${MIRROR_ENV}" if mirror_dir() else "")
+                raise DataError(f"{name or path}: {algo} {got[:16]}... does not match {shown} "
+                                f"(corrupt or truncated). {fix}")
+
+
+# ---------- checksums recorded at first fetch (files the registry has no checksum for) ----------
+
+def _checksums_path() -> Path:
+    return data_dir() / CHECKSUMS
+
+
+def recorded(relpath: str) -> dict | None:
+    """``{"sha256", "source"}`` recorded for ``relpath`` at its first fetch, or None."""
+    p = _checksums_path()
+    if not p.exists():
+        return None
+    try:
+        doc = json.loads(p.read_text())
+    except ValueError as e:
+        raise DataError(f"{p}: not valid JSON ({e}); restore it from data.dvc or delete it") from e
+    return doc.get(relpath)
+
+
+@contextmanager
+def _checksums_lock() -> Iterator[None]:
+    """Two fetches in parallel must not lose each other's record (read-modify-write of one JSON file). The lock is
+    on the data/ folder itself, so no lock file joins the DVC-tracked data/."""
+    folder = data_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _record(relpath: str, sha256: str, source: str) -> None:
+    with _checksums_lock():
+        p = _checksums_path()
+        doc = json.loads(p.read_text()) if p.exists() else {}
+        old = doc.get(relpath, {}).get("sha256")
+        if old and old != sha256:  # another process fetched it first, from a source that served other bytes
+            raise DataError(f"{source}: sha256 {sha256[:16]}... differs from the {old} recorded for {relpath} in "
+                            f"{p} meanwhile; delete the file and the record, then `poolrep fetch` again")
+        doc[relpath] = {"sha256": sha256, "source": source}
+        save_json(p, doc)  # atomic: a temporary file moved into place
+
+
+def _expected(f: File) -> tuple[File, str]:
+    """``f`` with the checksum to check against: the registry's, else the one recorded at first fetch (and a note
+    saying so for messages), else none."""
+    if f.sha256 or f.md5:
+        return f, ""
+    rec = recorded(f.relpath)
+    if rec is None:
+        return f, ""
+    return dataclasses.replace(f, sha256=rec["sha256"]), (
+        f"recorded in {_checksums_path()} at its first fetch (from {rec.get('source', 'unknown')})")
+
+
+def _place(f: File, dest: Path, src: Path | None) -> None:
+    """Copy the mirror file ``src`` (or download ``f.url`` if None) to ``dest`` through a checked temporary file;
+    a file without any checksum gets its sha256 recorded."""
+    want, origin = _expected(f)
+    with atomic_path(dest) as tmp:
+        if src is not None:
+            shutil.copyfile(src, tmp)
+            verify(tmp, want, name=src, origin=origin,
+                   fix=f"The mirror copy is bad: replace {src} with a good copy (${MIRROR_ENV}), "
+                       f"then run `poolrep fetch` again")
+            source = f"mirror {shown_path(src)}"
+        else:
+            _download(f.url, tmp)
+            verify(tmp, want, name=f.url, origin=origin,
+                   fix="The download is corrupt or the file changed at its source; try again later")
+            source = f.url
+        if not (want.sha256 or want.md5):
+            _record(f.relpath, _hash(tmp, "sha256"), source)
 
 
 _verified: set[tuple[str, int, float]] = set()
 
 
-def ensure_file(f: File, download: bool = True) -> Path:
-    """Path of ``f`` in ``data/``, fetching it if needed. Verified once per process (size+mtime memo)."""
+def ensure_file(f: File, download: bool = True, memo: bool = True) -> Path:
+    """Path of ``f`` in ``data/``, fetching it if needed. Verified once per process (size+mtime memo), or on
+    every call with ``memo=False`` (files that are loaded as code-bearing pickles)."""
     dest = data_dir() / f.relpath
     if dest.exists():
         st = dest.stat()
         key = (str(dest), st.st_size, st.st_mtime)
-        if key not in _verified:
-            verify(dest, f)
+        if not memo or key not in _verified:
+            want, origin = _expected(f)
+            verify(dest, want, origin=origin)
             _verified.add(key)
         return dest
     mirror = mirror_dir()
     if mirror is not None and (mirror / f.relpath).exists():
-        src = mirror / f.relpath
-        with atomic_path(dest) as tmp:
-            shutil.copyfile(src, tmp)
-            verify(tmp, f)
+        _place(f, dest, mirror / f.relpath)
         return dest
     if download and f.url:
         try:
-            with atomic_path(dest) as tmp:
-                _download(f.url, tmp)
-                verify(tmp, f)
+            _place(f, dest, None)
         except DataError:
             raise
         except Exception as e:  # network errors of any kind: one clear message
@@ -112,28 +204,86 @@ def _download(url: str, dest: Path, timeout: float = 60.0) -> None:
                 bar.update(len(chunk))
 
 
-def safe_extractall(tar, dest: str | Path) -> None:
-    """``tar.extractall(dest)`` that refuses members escaping ``dest`` (absolute paths, ``..``, links out).
+# ---------- archives ----------
 
-    Python >= 3.11.4 has the ``filter="data"`` extraction filter; older 3.11 builds (Debian's 3.11.2) do not, so
-    there the same check is made by hand before extracting.
-    """
-    import tarfile
+def safe_unpack(archives: str | Path | Sequence[str | Path], dest: str | Path) -> Path:
+    """Unpack one or more tar archives into the folder ``dest``, all or nothing; returns ``dest``.
 
+    If ``dest`` exists it is complete: everything is unpacked into a temporary folder beside it
+    (``<dest>.partial-XXXX``) that is renamed to ``dest`` only when every member is out, so a failure or an
+    interruption never leaves a half-unpacked ``dest``. Only regular files and folders are unpacked, by hand
+    (never ``tar.extractall``, whose guards differ between Python 3.11 builds): a link, device or FIFO, an
+    absolute name or a ``..`` component is refused with a DataError naming the archive and the member, and
+    every file is written at a path checked to lie inside the temporary folder."""
+    archives = [Path(archives)] if isinstance(archives, (str, os.PathLike)) else [Path(a) for a in archives]
     dest = Path(dest)
-    if hasattr(tarfile, "data_filter"):
-        tar.extractall(dest, filter="data")
-        return
-    root = dest.resolve()
-    for m in tar.getmembers():
-        target = (root / m.name).resolve()
-        if m.issym() or m.islnk():
-            link = (target.parent / m.linkname).resolve()
-            if not link.is_relative_to(root):
-                raise DataError(f"archive member {m.name} links outside {dest}: refusing to extract")
-        if not target.is_relative_to(root) or m.isdev():
-            raise DataError(f"archive member {m.name} would be written outside {dest}: refusing to extract")
-    tar.extractall(dest)
+    if dest.is_dir():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{dest.name}.partial-", dir=dest.parent))
+    try:
+        for archive in archives:
+            _unpack_one(archive, tmp)
+        umask = os.umask(0)  # mkdtemp makes 0700; give the folder the permissions a plain mkdir would have
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)
+        try:
+            os.rename(tmp, dest)
+        except OSError:
+            if not dest.is_dir():  # not a concurrent unpack that finished first
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def _unpack_one(archive: Path, root: Path) -> None:
+    top = root.resolve()
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            for m in tar:
+                parts = _member_parts(archive, m)
+                if not parts:
+                    continue
+                target = top.joinpath(*parts)
+                if m.isdir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    _inside(archive, m, target.resolve(), top)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _inside(archive, m, target.parent.resolve(), top)
+                if target.is_symlink() or target.is_dir():
+                    raise DataError(f"{archive}: member {m.name!r} would replace a folder or link; refusing to unpack")
+                src = tar.extractfile(m)
+                with src, open(target, "wb") as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
+    except DataError:
+        raise
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
+        raise DataError(f"{archive}: not a readable archive, or it cannot be unpacked into {root.parent} ({e}); "
+                        f"delete it and fetch again") from e
+
+
+def _member_parts(archive: Path, m: tarfile.TarInfo) -> list[str]:
+    """The member's path components; a DataError for anything but a regular file or folder at a relative path
+    without ``..``."""
+    if not (m.isreg() or m.isdir()):
+        kind = ("a symlink" if m.issym() else "a hardlink" if m.islnk() else "a device" if m.isdev()
+                else "a FIFO" if m.isfifo() else f"of type {m.type!r}")
+        raise DataError(f"{archive}: member {m.name!r} is {kind}; only regular files and folders are unpacked, "
+                        f"refusing to unpack")
+    name = m.name
+    if name.startswith("/"):
+        raise DataError(f"{archive}: member {name!r} has an absolute path; refusing to unpack")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise DataError(f"{archive}: member {name!r} has a '..' component; refusing to unpack")
+    return parts
+
+
+def _inside(archive: Path, m: tarfile.TarInfo, resolved: Path, top: Path) -> None:
+    if not resolved.is_relative_to(top):
+        raise DataError(f"{archive}: member {m.name!r} would be written outside the destination; refusing to unpack")
 
 
 def fetch(name: str, download: bool = True) -> Path:

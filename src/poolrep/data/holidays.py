@@ -15,14 +15,13 @@ official archive we can name with certainty: put its images, same names, in ``ho
 
 from __future__ import annotations
 
-import tarfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from .. import paths
-from .fetch import DataError, ensure_file, safe_extractall
+from .fetch import DataError, ensure_file, safe_unpack
 from .pairs import ImageSet
 from .registry import get
 
@@ -60,21 +59,15 @@ def read_image_list(path: str | Path) -> list[str]:
     return names
 
 
-def _extract(archive: Path, dest: Path) -> None:
-    dest.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive) as tf:
-        safe_extractall(tf, dest)
-
-
 def prepare(root: str | Path | None = None) -> Path:
     """Folder holding ``jpg/`` and ``holidays_images.dat``: ``root`` if given, else the registry's archives
-    (fetched into data/holidays/) unpacked once into cache/holidays/."""
+    (fetched into data/holidays/) unpacked once into cache/holidays/ (all three or nothing: if the folder
+    exists, it is complete)."""
     if root is not None:
         return Path(root)
     dest = paths.CACHE / "holidays"
-    if not (dest / "jpg").is_dir() or not list((dest).rglob("holidays_images.dat")):
-        for f in get("holidays").files:
-            _extract(ensure_file(f), dest)
+    if not dest.is_dir():
+        safe_unpack([ensure_file(f) for f in get("holidays").files], dest)
     return dest
 
 

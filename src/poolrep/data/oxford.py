@@ -11,7 +11,6 @@ choice in ``OxfordSet.crop_query`` (param ``oxford_crop_query``). The full query
 
 from __future__ import annotations
 
-import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from .. import paths
-from .fetch import DataError, ensure_file, safe_extractall
+from .fetch import DataError, ensure_file, safe_unpack
 from .registry import get
 
 
@@ -75,7 +74,7 @@ def read_groundtruth(gt_dir: str | Path) -> list[OxfordQuery]:
 
 def prepare(root: str | Path | None = None) -> tuple[Path, Path]:
     """(image folder, ground-truth folder): under ``root`` if given, else the registry's archives unpacked once
-    into cache/oxford5k/{images,gt}/."""
+    into cache/oxford5k/{images,gt}/ (each all or nothing: if the folder exists, it is complete)."""
     if root is not None:
         root = Path(root)
         img = root / "images" if (root / "images").is_dir() else root
@@ -85,11 +84,9 @@ def prepare(root: str | Path | None = None) -> tuple[Path, Path]:
     files = {Path(f.relpath).name: f for f in get("oxford5k").files}
     for sub, key in (("images", "oxbuild_images"), ("gt", "gt_files")):
         d = dest / sub
-        if not d.is_dir() or not any(d.iterdir()):
+        if not d.is_dir():
             f = next(v for k, v in files.items() if k.startswith(key))
-            d.mkdir(parents=True, exist_ok=True)
-            with tarfile.open(ensure_file(f)) as tf:
-                safe_extractall(tf, d)
+            safe_unpack(ensure_file(f), d)
     return dest / "images", dest / "gt"
 
 

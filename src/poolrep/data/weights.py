@@ -1,20 +1,17 @@
-"""Pretrained weights through torchvision's own weights API, offline.
+"""Pretrained weights, offline, loaded only from the checksum-verified registry file.
 
-torchvision downloads ``weights.url`` into ``<torch hub dir>/checkpoints/<file name>`` and loads it from there if
-present. We fetch the registered file into ``data/weights/`` (from the mirror, or its official URL, with checksum),
-then place it in the hub checkpoint folder, so ``torchvision.models.mobilenet_v2(weights=...)`` loads without
-a network.
+We fetch the registered file into ``data/weights/`` (from the mirror, or its official URL, with checksum), build
+the torchvision model without weights and load the state dict from that file with ``weights_only=True``. Nothing
+goes through torch's hub folder: torchvision would load whatever file of the right name sits there with
+``weights_only=False`` (a planted pickle runs code), and nothing there is checked against our registry.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import torch
 
-from ..io import atomic_path
 from .fetch import ensure_file
 from .registry import get
 
@@ -25,32 +22,23 @@ BACKBONES = {
 }
 
 
-def place_in_hub(name: str) -> Path:
-    """Fetch the weights of ``name`` and put them where torchvision looks; returns the checkpoint path."""
-    f = get(name).files[0]
-    src = ensure_file(f)
-    dest = Path(torch.hub.get_dir()) / "checkpoints" / Path(f.relpath).name
-    if not dest.exists() or dest.stat().st_size != src.stat().st_size:
-        with atomic_path(dest) as tmp:
-            try:
-                os.link(src, tmp.with_suffix(".lnk"))
-                os.replace(tmp.with_suffix(".lnk"), tmp)
-            except OSError:
-                shutil.copyfile(src, tmp)
-    return dest
-
-
 def load_backbone(name: str):
-    """(model in eval mode, weights enum) for ``name`` in BACKBONES, ImageNet weights loaded offline."""
+    """(model in eval mode, weights enum) for ``name`` in BACKBONES, ImageNet weights loaded offline.
+
+    The file's checksum is verified on every call (no per-process memo: weights files are small, and the file is
+    read right after), and it is unpickled with ``weights_only=True`` (tensors and containers only)."""
     import torchvision.models as tvm
 
     if name not in BACKBONES:
         raise KeyError(f"unknown backbone {name!r}; known: {', '.join(BACKBONES)}")
     builder, enum_name, member = BACKBONES[name]
     weights = getattr(getattr(tvm, enum_name), member)
+    f = get(name).files[0]
     expected = Path(weights.url).name
-    if Path(get(name).files[0].relpath).name != expected:
+    if Path(f.relpath).name != expected:
         raise RuntimeError(f"registry file for {name} does not match torchvision's {expected}")
-    place_in_hub(name)
-    model = getattr(tvm, builder)(weights=weights)
+    path = ensure_file(f, memo=False)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model = getattr(tvm, builder)(weights=None, num_classes=len(weights.meta["categories"]))
+    model.load_state_dict(state)
     return model.eval(), weights
