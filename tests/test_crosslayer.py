@@ -264,3 +264,43 @@ def test_paper_profile_alexnet_path(tmp_path, isolated_data):
     assert 0.0 <= acc <= 100.0
     with pytest.raises(ValueError, match="backbone"):
         extractor("vgg16", ["x"], pretrained=False)
+
+
+def test_sampled_local_features_are_the_same_rows_without_building_them_all():
+    rng = np.random.default_rng(3)
+    maps = rng.normal(size=(7, 4, 6, 5)).astype(np.float32)
+    full = local_features(torch.as_tensor(maps), 3, 3).reshape(-1, 4 * 9).numpy()  # every neighbourhood
+    idx = np.sort(np.random.default_rng(11).choice(len(full), 25, replace=False))
+    got = sample_local_features(maps, 3, 3, max_samples=25, seed=11, batch=2)  # 2 images at a time
+    np.testing.assert_array_equal(got, full[idx])
+    np.testing.assert_array_equal(sample_local_features(maps, 3, 3, max_samples=10_000), full)  # all when fewer
+
+
+def test_svm_C_is_chosen_by_cross_validation_on_the_training_set_only():
+    from poolrep.papers.crosslayer import svm_correct
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 5))
+    y = (X[:, 0] > 0).astype(int) + 2 * (X[:, 1] > 0).astype(int)
+    Xte = rng.normal(size=(40, 5))
+    yte = (Xte[:, 0] > 0).astype(int) + 2 * (Xte[:, 1] > 0).astype(int)
+    K, Kte = X @ X.T, Xte @ X.T
+    c1, C1 = svm_correct(K, y, Kte, yte, Cs=[0.001, 1.0, 100.0], seed=0)
+    assert C1 in (1.0, 100.0) and c1.dtype == bool and c1.mean() > 0.8  # a tiny C underfits: not chosen
+    # the choice never looks at the test labels: scrambling them changes the score, not the C
+    _, C2 = svm_correct(K, y, Kte, rng.permutation(yte), Cs=[0.001, 1.0, 100.0], seed=0)
+    assert C2 == C1
+    assert svm_correct(K, y, Kte, yte, Cs=[10.0])[1] == 10.0
+
+
+def test_quantize_levels_clip_and_reconstruct():
+    from poolrep.papers.crosslayer import quantize
+
+    z = np.array([[-5.0, -1.0, -0.1, 0.1, 1.0, 5.0]], np.float32)
+    q1 = quantize(z, 1, np.full(6, 2.0))  # 2 levels: the sign, at +-1 (the centres of [-2, 0) and [0, 2))
+    np.testing.assert_array_equal(q1, [[-1, -1, -1, 1, 1, 1]])
+    q2 = quantize(z, 2, np.full(6, 2.0))  # 4 levels: centres -1.5, -0.5, 0.5, 1.5
+    np.testing.assert_array_equal(q2, [[-1.5, -0.5, -0.5, 0.5, 1.5, 1.5]])
+    assert len(np.unique(quantize(np.linspace(-3, 3, 1000)[None], 4, np.array([2.0])))) == 16
+    with pytest.raises(ValueError, match="bits"):
+        quantize(z, 0, np.ones(6))

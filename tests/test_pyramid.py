@@ -74,9 +74,22 @@ def test_dimensions_match_the_paper_for_6x6x256():
     x = torch.rand(1, 256, 6, 6)
     dims = {n: WindowMaxPool(n)(x).shape[1] for n in [*WINDOWS, *PYRAMIDS]}
     assert dims["max"] == 256 and dims["window1"] == 2304 and dims["window2"] == 1024 and dims["window3"] == 1024
-    assert dims["pyramid1"] == 3328  # the paper's Pyramid 1
+    # Table 2's compositions give exactly Table 3's dimensions
+    assert [dims[f"pyramid{i}"] for i in range(1, 6)] == [3328, 2048, 1280, 3584, 2304]
+    assert PYRAMIDS == {"pyramid1": ("window1", "window3"), "pyramid2": ("window2", "window3"),
+                        "pyramid3": ("max", "window3"), "pyramid4": ("max", "window1", "window2"),
+                        "pyramid5": ("max", "window2", "window3")}
     assert HybridPool()(x).shape[1] == 512
     assert P.paper_dim("L5") == 9216 and P.paper_dim("pyramid1") == 3328
+    # the table's paper column is computed from the compositions in use, so a changed composition shows
+    assert all(P.paper_dim(n) == dims[n] for n in PYRAMIDS)
+    assert P.paper_dim("pyramid2", {"pyramid2": ["window1", "window2"]}) == 3328
+
+
+def test_params_yaml_uses_the_papers_pyramids():
+    from poolrep import config
+
+    assert {k: tuple(v) for k, v in config.resolve("pyramid", profile="cpu")["pyramids"].items()} == PYRAMIDS
 
 
 @pytest.mark.parametrize("size", [4, 6, 7, 9, 13])
@@ -306,11 +319,29 @@ def test_scene_set_gap_and_junk():
         build_scene_set([a[:3]], ["a"], 1, 50, 3, 10, gap=5)
 
 
+def test_scene_set_cuts_on_every_frame_and_leaves_gaps_between_segments():
+    """Cuts are found on the unsampled frames; a long shot becomes segments separated by frames of no scene."""
+    rng = np.random.default_rng(1)
+    shot1 = np.repeat(rng.integers(0, 255, (1, 4, 4, 3), dtype=np.uint8), 30, axis=0)
+    shot2 = np.repeat(rng.integers(0, 255, (1, 4, 4, 3), dtype=np.uint8), 12, axis=0)
+    raw = np.concatenate([shot1, shot2])  # a cut at frame 30 (big difference), 42 frames
+    sampled = raw[::3]  # 14 sampled frames: raw 0, 3, ..., 39
+    s = build_scene_set([sampled], ["c"], step=3, threshold=50, min_len=2, max_len=4, gap=0, segment_gap=6,
+                        cut_frames=[raw])
+    # shot 1 (raw 0-29): segments of 12 raw frames every 12 + 6: raw [0, 12) and [18, 30);
+    # shot 2 (raw 30-41): [30, 42); in sampled frames (every 3rd): [0, 4), [6, 10), [10, 14)
+    assert s.scene.tolist() == [0] * 4 + [-1] * 2 + [1] * 4 + [2] * 4
+    assert s.segment_gaps == [6]
+    assert all(s.scene[q] == s.scene[p] for q, ps in zip(s.queries, s.positives) for p in ps)
+    with pytest.raises(ValueError, match="segment_gap"):
+        build_scene_set([sampled], ["c"], 3, 50, 2, 4, 0, segment_gap=-1, cut_frames=[raw])
+
+
 # ---------------------------------------------------------------- paper code path (random AlexNet)
 
 
 def _params(**kw):
-    p = dict(seed=0, size=224, batch_size=4, descriptors=list(P.DESCRIPTORS), pyramids=None, pairs_max_side=640,
+    p = dict(seed=0, input_px=224, batch_size=4, descriptors=list(P.DESCRIPTORS), pyramids=None, pairs_max_side=640,
              holidays_root=None, holidays_max_side=64, holidays_limit=None, oxford_root=None,
              oxford_crop_query=True, oxford_max_side=64, show_descriptor="pyramid1")
     p.update(kw)
@@ -330,9 +361,10 @@ def test_paper_path_holidays_alexnet(tmp_path, alexnet):
     for kind in ("holidays", "holidays_rotated"):
         res, shown, info = P.run_dataset(kind, alexnet, "alexnet", _params(holidays_root=str(root)))
         assert res.maps_shape == (256, 6, 6)
+        # Table 3's dimensions, every descriptor
         assert res.dims == {"L5": 9216, "fc6": 4096, "fc7": 4096, "max": 256, "hybrid": 512, "window1": 2304,
-                            "window2": 1024, "window3": 1024, "pyramid1": 3328, "pyramid2": 3328,
-                            "pyramid3": 3584, "pyramid4": 2304, "pyramid5": 4608}
+                            "window2": 1024, "window3": 1024, "pyramid1": 3328, "pyramid2": 2048,
+                            "pyramid3": 1280, "pyramid4": 3584, "pyramid5": 2304}
         assert all(0 < v <= 1 for v in res.mAP.values())
         assert shown.queries == [0, 2, 5] and info["queries"] == 3
         assert res.order["pyramid1"].shape == (3, 7)
@@ -368,7 +400,7 @@ def test_describe_normalises_and_checks():
     d = P.describe(maps, ["L5", "max", "hybrid", "pyramid5"], dtype=torch.float32)
     for v in d.values():
         torch.testing.assert_close(v.norm(dim=1), torch.ones(3))
-    assert d["pyramid5"].shape[1] == 8 * 18
+    assert d["pyramid5"].shape[1] == 8 * 9  # MAX (1 bin) + Window2 (4) + Window3 (4)
     with pytest.raises(ValueError, match="unknown descriptor"):
         P.describe(maps, ["nope"])
     with pytest.raises(ValueError, match="fc6/fc7 need"):
@@ -379,23 +411,11 @@ def test_describe_normalises_and_checks():
         P.run_dataset("imagenet", None, "alexnet", _params())
 
 
-def test_notebook_defaults_are_the_smoke_params():
-    import json
-
-    from poolrep import config, paths
-
-    nb = json.loads((paths.NOTEBOOKS / "pyramid.ipynb").read_text())
-    cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
-    ns: dict = {}
-    exec("".join(cell["source"]), ns)
-    want = config.resolve("pyramid", profile="smoke")
-    for k, v in want.items():
-        assert ns[k] == v, k
-
-
 def test_figures_and_table_layout():
-    r1 = P.SetResult("a", (), {"max": 256, "pyramid1": 3328}, {"max": 0.5, "pyramid1": 0.6})
-    r2 = P.SetResult("b", (), {"max": 256, "pyramid1": 3328}, {"max": 0.7, "pyramid1": 0.4})
+    r1 = P.SetResult("a", (), {"max": 256, "pyramid1": 3328}, {"max": 0.5, "pyramid1": 0.6},
+                     {"max": np.array([0.4, 0.6]), "pyramid1": np.array([0.6, 0.6])})
+    r2 = P.SetResult("b", (), {"max": 256, "pyramid1": 3328}, {"max": 0.7, "pyramid1": 0.4},
+                     {"max": np.array([0.7, 0.7]), "pyramid1": np.array([0.2, 0.6])})
     fig = P.plot_map_vs_dim([r1, r2], P.PAPER_MAP, {n: P.paper_dim(n) for n in P.PAPER_MAP})
     assert len(fig.axes) == 3
     imgs = [np.zeros((8, 8, 3), np.uint8)] * 6
@@ -404,7 +424,9 @@ def test_figures_and_table_layout():
     assert len(fig.axes) == 8 and fig.axes[1].get_title() == "#1"
     t = P.make_table([r1, r2], "alexnet")
     assert list(t["descriptor"]) == ["max", "pyramid1"]
-    assert t.loc[1, "paper Holidays"] == 0.7732 and t.loc[1, "ours b"] == 0.4
+    assert t.loc[1, "paper T3 Holidays"] == 0.7732 and t.loc[1, "paper T3 Oxford5K"] == 0.4477
+    assert t.loc[1, "paper T4 (Places) Holidays"] == 0.7543 and t.loc[1, "ours b"] == 0.4
+    assert t.loc[1, "95% CI b"] == "[0.200, 0.600]" and t.loc[0, "95% CI a"] == "[0.400, 0.600]"
     assert t.loc[1, "dims (paper, AlexNet)"] == 3328
     s = P.gap_sentences([r1, r2])
     assert "pyramid ahead" in s[0] and "global max ahead" in s[1]

@@ -30,6 +30,31 @@ PREV_CONV = {"mobilenet_v2": "features.17", "alexnet": "features.9"}
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
+def load_model(backbone: str, weights_file: str | None = None) -> torch.nn.Module:
+    """The backbone in eval mode: torchvision's ImageNet weights (offline, checksummed: ``load_backbone``), or,
+    with ``weights_file``, a state dict for the same torchvision architecture (e.g. an AlexNet trained on Places,
+    the paper's Table 4), loaded with ``weights_only=True`` (no code runs from the file)."""
+    import torchvision.models as tvm
+
+    if backbone not in LAST_CONV:
+        raise ValueError(f"unknown backbone {backbone!r}; known: {', '.join(LAST_CONV)}")
+    if weights_file is None:
+        return load_backbone(backbone)[0]
+    from pathlib import Path
+
+    from .data import DataError
+
+    path = Path(weights_file)
+    if not path.is_file():
+        raise DataError(f"weights file {path} not found (parameter weights_file; null uses the ImageNet weights)")
+    model = getattr(tvm, backbone)(weights=None)
+    try:
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as e:  # a wrong architecture or a file that is no state dict: one clear message
+        raise DataError(f"{path} is not a {backbone} state dict ({type(e).__name__}: {e})") from e
+    return model.eval()
+
+
 def extractor(backbone: str, layers: Sequence[str], pretrained: bool = True, model: torch.nn.Module | None = None):
     """``(fx, mean, std)``: a module returning ``{layer: maps}`` and the input normalisation.
 

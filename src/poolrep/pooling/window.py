@@ -8,7 +8,7 @@ position ``(r, c)``; each bin is the channel-wise maximum over the window:
 
 and a window descriptor is its bins concatenated bin-major (``[b_0 | b_1 | ...]``, D = C * #bins). A *pyramid*
 concatenates several window descriptors. The paper defines its windows on AlexNet's 6 x 6 pool5 grid (its
-Table 2):
+Table 1, "Sliding window sizes and corresponding strides"):
 
     MAX      6x6, one bin                          (256-d for 256 channels)
     Window1  2x2 stride 2  -> 3x3 = 9 bins         (2,304-d)
@@ -80,7 +80,8 @@ class Window:
         return [(r0, r1, c0, c1) for r0, r1 in rows for c0, c1 in cols]
 
 
-# The paper's windows (Table 2), on its 6 x 6 reference grid.
+# The paper's windows (Table 1; MAX: "max-pooling applied to the full 6x6 spatial map", Table 2), on its 6 x 6
+# reference grid.
 WINDOWS: dict[str, tuple[Window, ...]] = {
     "max": (Window((6, 6), (6, 6)),),
     "window1": (Window((2, 2), (2, 2)),),
@@ -88,14 +89,15 @@ WINDOWS: dict[str, tuple[Window, ...]] = {
     "window3": (Window((3, 6), (3, 6)), Window((6, 3), (6, 3))),
 }
 
-# Pyramids as lists of window names. Only Pyramid 1's dimension (3,328 for 256 channels) is given in our brief;
-# P2-P5 are our reading of Table 2 and can be overridden from params.yaml (``pyramid.pyramids``).
+# The paper's pyramids, Table 2 ("Pyramid models"): Pyramid 1 = Window1 + Window3, Pyramid 2 = Window2 + Window3,
+# Pyramid 3 = MAX + Window3, Pyramid 4 = MAX + Window1 + Window2, Pyramid 5 = MAX + Window2 + Window3. With the
+# windows above they give exactly Table 3's dimensions for 6x6x256: 3,328 / 2,048 / 1,280 / 3,584 / 2,304.
 PYRAMIDS: dict[str, tuple[str, ...]] = {
     "pyramid1": ("window1", "window3"),
-    "pyramid2": ("window1", "window2"),
-    "pyramid3": ("max", "window1", "window2"),
-    "pyramid4": ("max", "window2", "window3"),
-    "pyramid5": ("max", "window1", "window2", "window3"),
+    "pyramid2": ("window2", "window3"),
+    "pyramid3": ("max", "window3"),
+    "pyramid4": ("max", "window1", "window2"),
+    "pyramid5": ("max", "window2", "window3"),
 }
 
 
