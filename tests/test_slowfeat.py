@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import math
 
 import numpy as np
@@ -11,7 +10,7 @@ import torch
 
 from poolrep.papers import slowfeat as sf
 from poolrep.papers import slowfeat as toy
-from poolrep.data.video import cut_scenes, frame_differences
+from poolrep.data.video import cut_scenes, decorrelation_lag, frame_differences
 from poolrep.metrics import pr
 from poolrep.pooling.group_l2 import GroupL2Pool
 
@@ -215,7 +214,25 @@ def test_cut_scenes_known_cuts():
     assert cut_scenes(v, threshold=50, min_len=2, max_len=5) == [(0, 5), (5, 10), (10, 15), (15, 17), (18, 23), (23, 25)]
     assert cut_scenes(v, threshold=50, min_len=3, max_len=5) == [(0, 5), (5, 10), (10, 15), (18, 23)]
     assert cut_scenes(v[:1], threshold=50) == []
+    # with a gap, segments of a long shot are separated by frames that belong to no scene
+    assert cut_scenes(v, threshold=50, min_len=2, max_len=4, gap=2) == [(0, 4), (5, 9), (11, 15), (18, 22)]
+    with pytest.raises(ValueError, match="gap"):
+        cut_scenes(v, threshold=50, gap=-1)
 
+
+def test_decorrelation_lag_is_read_off_the_frames():
+    """A slow drift decorrelates later than fast noise; a constant clip never gets there (the cap)."""
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (16, 16, 3)).astype(np.float64)
+    noise = rng.integers(0, 255, (200, 16, 16, 3)).astype(np.float64)
+    w = np.linspace(0, 1, 200)[:, None, None, None]
+    drift = ((1 - w) * base + w * noise[-1]).astype(np.uint8)  # moves steadily from one image to another
+    fast = noise.astype(np.uint8)  # every frame unrelated to the next
+    assert decorrelation_lag(fast, 40) == 1
+    lag = decorrelation_lag(drift, 200)
+    # random pairs differ on average by a third of the full drift: half of that is reached at about 1/6 of 199
+    assert 25 <= lag <= 45
+    assert decorrelation_lag(np.repeat(base[None].astype(np.uint8), 50, 0), 20) == 20
 
 # ----------------------------------------------------------------------------------- PR / AUC
 
@@ -252,14 +269,27 @@ def test_pr_hand_cases_truncated():
     r3 = pr.pr_from_relevance(np.array([[1, 1], [0, 1]]), [2, 1], "all")
     assert r3.auc == pytest.approx((1.0 + 0.5) / 2)
     np.testing.assert_allclose(r3.recall, [0.25, 1.0])
-    # 'retrieved': base = relevant among the k returned (2): R = .5, .5, 1, 1 -> area .5*1 + .5*2/3
-    r4 = pr.pr_from_relevance(np.array([[1, 0, 1, 0], [0, 0, 0, 0]]), [4, 4], "retrieved")
-    np.testing.assert_allclose(r4.per_query_auc, [0.5 + 0.5 * 2 / 3, 0.0])
-    np.testing.assert_allclose(r4.recall, [0.25, 0.25, 0.5, 0.5])
+    # the top-40 protocol: a query whose 5 relevant items are among 40 neighbours reaches recall 1 only with
+    # 'all' (base 5) or 'top_k' (base min(5, 40) = 5); with 5,000 relevant, 'all' ends at 40/5,000 at best
+    rel40 = np.zeros((1, 40), bool)
+    rel40[0, :40] = True
+    assert pr.pr_from_relevance(rel40, [5000], "all").recall[-1] == pytest.approx(40 / 5000)
+    assert pr.pr_from_relevance(rel40, [5000], "top_k").recall[-1] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="recall_base"):
-        pr.pr_from_relevance(rel, [4], "some")
+        pr.pr_from_relevance(rel, [4], "retrieved")  # removed: its base depended on the ranking being scored
     with pytest.raises(ValueError, match="at least one relevant"):
         pr.pr_from_relevance(rel, [0], "all")
+
+
+def test_chance_level_of_a_random_ranking():
+    # every item relevant: any ranking is perfect; half relevant, whole list: the expected AP is about 0.5
+    assert pr.chance_auc([9], 9, k=9, recall_base="all") == pytest.approx(1.0)
+    assert pr.chance_auc([50], 100, k=100, draws=400) == pytest.approx(0.5, abs=0.03)
+    # 4 relevant among 1,000, top 40, recall over all 4: E[AUC] = sum_k dR_k P_k ~ (40/1000) * (4/1000) x ...
+    low = pr.chance_auc([4] * 20, 1000, k=40)
+    assert 0 <= low < 0.01
+    # a real ranking that puts the relevant items first is far above chance
+    assert pr.pr_from_relevance(np.array([[1, 1, 1, 1] + [0] * 36]), [4], "all").auc == pytest.approx(1.0)
 
 
 def test_temporal_protocol_hand_case():
@@ -305,21 +335,3 @@ def test_toy_render_changes_with_each_angle():
     assert len(pairs) == 12 and len(np.unique(ids)) == 9
     with pytest.raises(ValueError, match="size"):
         toy.render(0, 0, 4)
-
-
-# ----------------------------------------------------------------------------------- notebook defaults
-
-
-def test_notebook_defaults_equal_smoke_params():
-    import nbformat
-
-    from poolrep import config, paths
-
-    nb = nbformat.read(paths.NOTEBOOKS / "slowfeat.ipynb", as_version=4)
-    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    defaults = {}
-    for node in ast.parse(cell.source).body:
-        defaults[node.targets[0].id] = ast.literal_eval(node.value)
-    smoke = config.resolve("slowfeat", profile="smoke")
-    assert {k: defaults[k] for k in smoke} == smoke
-    assert set(defaults) - set(smoke) == {"out_dir"}

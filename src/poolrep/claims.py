@@ -61,27 +61,30 @@ def _per_item(x) -> np.ndarray:
     return x
 
 
-def bootstrap(statistic, *samples, seed: int = 0, scale: float = 1.0, what: str = "items") -> Estimate:
+def bootstrap(statistic, *samples, seed: int = 0, scale: float = 1.0, what: str = "items",
+              paired: bool = True) -> Estimate:
     """``statistic(*samples, axis=-1)`` (x ``scale``) with a 95 % percentile bootstrap interval from resampling the
     items: every sample holds one value per item (or items x seeds), and all are resampled together (scipy's
-    ``paired=True``), so a comparison computed inside ``statistic`` is paired. The statistic must be vectorised
-    (reduce along ``axis``)."""
+    ``paired=True``), so a comparison computed inside ``statistic`` is paired. ``paired=False``: the samples hold
+    different items (e.g. the pool groups of two models) and each is resampled on its own. The statistic must be
+    vectorised (reduce along ``axis``)."""
     from scipy.stats import bootstrap as sp_bootstrap
 
     xs = [_per_item(s) for s in samples]
-    if len({len(x) for x in xs}) != 1:
+    if paired and len({len(x) for x in xs}) != 1:
         raise ValueError(f"paired samples need the same items: lengths {[len(x) for x in xs]}")
     v = float(statistic(*xs, axis=-1))
     if all(np.all(x == x[0]) for x in xs):  # every resample is the same: the interval is the point
         lo = hi = v
     else:
         r = sp_bootstrap(tuple(xs), statistic, n_resamples=N_RESAMPLES, batch=500, vectorized=True,
-                         paired=len(xs) > 1, method="percentile", confidence_level=CONFIDENCE,
+                         paired=paired and len(xs) > 1, method="percentile", confidence_level=CONFIDENCE,
                          rng=np.random.default_rng(seed))
         lo, hi = float(r.confidence_interval.low), float(r.confidence_interval.high)
         lo, hi = min(lo, v), max(hi, v)  # a percentile interval of a skewed statistic can miss the point by a hair
-    kind = "paired bootstrap" if len(xs) > 1 else "bootstrap"
-    return Estimate(scale * v, scale * lo, scale * hi, f"{kind} over {len(xs[0]):,} {what} ({N_RESAMPLES} resamples)")
+    kind = "paired bootstrap" if paired and len(xs) > 1 else "bootstrap"
+    n = f"{len(xs[0]):,}" if paired else " / ".join(f"{len(x):,}" for x in xs)
+    return Estimate(scale * v, scale * lo, scale * hi, f"{kind} over {n} {what} ({N_RESAMPLES} resamples)")
 
 
 def bootstrap_mean(a, seed: int = 0, scale: float = 1.0, what: str = "items") -> Estimate:
