@@ -37,15 +37,17 @@ def _loop_reference(x, fc, weighting, temperature=1.0, eps=1e-6):
         if weighting == "linear":
             s = np.maximum(math.log(c) - hs, 0) + eps
             wt = s / s.sum()
-        else:
-            e = np.exp(-hs / temperature)
+        elif weighting == "unnormalised":  # 1 - H / log C per location, features averaged
+            wt = np.maximum(1 - hs / math.log(c), 0) / (h * w)
+        else:  # the temperature is in units of log C (the maximum entropy)
+            e = np.exp(-hs / (temperature * math.log(c)))
             wt = e / e.sum()
         feats = x[k].double().reshape(d, h * w)
         out[k] = feats @ torch.from_numpy(wt)
     return out
 
 
-@pytest.mark.parametrize("weighting,t", [("linear", 1.0), ("softmax", 1.0), ("softmax", 0.3)])
+@pytest.mark.parametrize("weighting,t", [("linear", 1.0), ("softmax", 1.0), ("softmax", 0.3), ("unnormalised", 1.0)])
 def test_matches_loop_reference(weighting, t):
     fc = _fc(5, 4, seed=1)
     x = torch.randn(3, 5, 3, 4)
@@ -251,15 +253,16 @@ def test_training_is_deterministic_and_learns():
     gen = torch.Generator().manual_seed(1)
     pos = torch.randint(0, 9, (n,), generator=gen)
     x.view(n, 4, 9)[torch.arange(n), y, pos] += 3.0
-    accs, losses = [], []
+    accs, curves = [], []
     for _ in range(2):
         torch.manual_seed(5)
         head = cnn.PoolHead("entropy_softmax", 4, c)
-        losses.append(cnn.train(head, x, y, epochs=15, batch_size=16, lr=0.5, seed=7, images=False))
+        curves.append(cnn.train(head, x, y, epochs=15, batch_size=16, lr=0.5, seed=7, images=False,
+                                evaluate=lambda m: accuracy(m, x, y)))
         accs.append(accuracy(head, x, y))
-    assert losses[0] == losses[1]
-    assert losses[0][-1] < losses[0][0]
-    assert accs[0] > 0.9
+    assert curves[0] == curves[1]  # same seed, same numbers, every epoch
+    assert curves[0]["loss"][-1] < curves[0]["loss"][0]
+    assert len(curves[0]["eval"]) == 15 and curves[0]["eval"][-1] == accs[0] > 0.9
 
 
 def test_upsample_and_weight_stats():
@@ -272,3 +275,14 @@ def test_upsample_and_weight_stats():
     s = cnn.weight_stats(m)
     assert s["max_weight"] == pytest.approx((1 + 1 / 9) / 2)
     assert s["rel_entropy"] == pytest.approx(0.5, abs=1e-5)
+
+
+def test_softmax_temperature_is_scaled_by_log_c():
+    """T is in units of the maximum entropy, so the same T weights 10 and 1,000 classes alike: locations whose
+    entropies are the same fractions of log C get the same weights."""
+    frac = torch.tensor([[0.1, 0.5, 0.9, 0.3]])
+    w10 = entropy_weights(frac * math.log(10), 10, "softmax", temperature=0.5)
+    w1000 = entropy_weights(frac * math.log(1000), 1000, "softmax", temperature=0.5)
+    assert torch.allclose(w10, w1000, atol=1e-6)
+    u = entropy_weights(frac * math.log(10), 10, "unnormalised")
+    assert torch.allclose(u, 1 - frac) and not torch.allclose(u.sum(1), torch.ones(1))

@@ -94,29 +94,23 @@ def learn_shared_autopool(pairs_a: np.ndarray, pairs_b: np.ndarray, K: int, lam:
     return SharedAutoPool(ap.P.cpu()), {"pairs": int(len(xa)), "cost": log.cost, "seconds": log.seconds}
 
 
-def train_attention(train_maps: np.ndarray, labels: np.ndarray, epochs: int, lr: float, batch: int, seed: int,
-                    device) -> SpatialAttentionPool:
-    """Spatial attention pooling trained with a linear softmax head on labelled maps (the head is discarded)."""
-    torch.manual_seed(seed)
-    c = train_maps.shape[1]
-    att = SpatialAttentionPool(c).to(device)
-    head = nn.Linear(c, int(labels.max()) + 1).to(device)
-    opt = torch.optim.Adam([*att.parameters(), *head.parameters()], lr=lr)
-    x_all = torch.as_tensor(train_maps)
-    y_all = torch.as_tensor(labels)
-    g = torch.Generator().manual_seed(seed)
-    for _ in tqdm(range(epochs), desc="zoo attention", leave=False):
-        for i in torch.randperm(len(x_all), generator=g).split(batch):
-            x, y = x_all[i].to(device).float(), y_all[i].to(device)
-            loss = nn.functional.cross_entropy(head(att(x)), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return att.cpu().eval()
+def train_attention(train_maps: np.ndarray, labels: np.ndarray, head: dict, seed: int, device) -> SpatialAttentionPool:
+    """Spatial attention pooling trained with a linear softmax head on labelled maps, with the entropy stage's head
+    recipe (``poolrep.papers.entropy.fit_head``: SGD, warm-up then cosine, its epochs, batch, learning rate, weight
+    decay and dropout); the classifier is discarded, the attention kept."""
+    from .entropy import fit_head
+
+    h, _ = fit_head("attention", seed, torch.as_tensor(train_maps), torch.as_tensor(labels), epochs=head["head_epochs"],
+                    batch_size=head["head_batch_size"], lr=head["head_lr"], weight_decay=head["head_weight_decay"],
+                    dropout=head["head_dropout"], device=device)
+    return h.pool.eval()
 
 
-def build_ops(p: dict, train_maps, train_prev, train_labels, video_pairs, classifier: nn.Linear, device) -> tuple[list[Op], dict]:
-    """The zoo's operators, each configured from params ``p``; returns (ops, info about what was learned)."""
+def build_ops(p: dict, train_maps, train_prev, train_labels, video_pairs, classifier: nn.Linear, device,
+              head: dict, pyramids: dict) -> tuple[list[Op], dict]:
+    """The zoo's operators, each configured from params ``p``; ``head``: the entropy stage's head recipe (its
+    ``head_*`` parameters), with which the attention baseline is trained as there; ``pyramids``: the pyramid
+    stage's compositions. Returns (ops, info about what was learned)."""
     info = {}
     ops = [
         Op("global average (GAP)", "reference", "pooling.global_pool", GlobalAvgPool()),
@@ -131,33 +125,33 @@ def build_ops(p: dict, train_maps, train_prev, train_labels, video_pairs, classi
                                         p["autopool_lr"], p["autopool_batch"], p["seed"], device)
     info["autopool"] = {**ap_info, "train_s": time.perf_counter() - t0}
     ops.append(Op(f"auto-pooling K={p['autopool_k']} (shared over channels)", "auto-pooling", "pooling.autopool",
-                  ap, learned=f"{len(a)} consecutive-frame pairs of real video"))
+                  ap, learned=f"{len(a)} consecutive-frame pairs of real video, from frames in no test scene"))
     ops.append(Op(f"L2 group pooling ({p['l2_group']} ch, {p['l2_kernel']}x{p['l2_kernel']})", "slow features",
                   "pooling.group_l2", GroupL2Pool(p["l2_group"], p["l2_kernel"])))
-    ops += window_ops(p)
+    ops += window_ops(p["windows"], pyramids)
     t0 = time.perf_counter()
     local = sample_local_features(train_prev, 3, 3, p["cross_pca_samples"], p["seed"])
     mean, comp, _ = fit_pca(local, p["cross_pca_dim"], p["seed"])
     info["crosslayer"] = {"pca_dim": p["cross_pca_dim"], "pca_samples": len(local), "fit_s": time.perf_counter() - t0}
-    ops.append(Op(f"cross-layer (17 -> 18, PCA {p['cross_pca_dim']})", "cross-layer", "pooling.crosslayer",
-                  CrossLayerOnBoth(CrossLayerPool(mean, comp, normalise_sum=True)), two_layers=True,
-                  learned="PCA on CIFAR-10 training maps"))
+    ops.append(Op(f"cross-layer (17 -> 18, PCA {p['cross_pca_dim']}, standardised + signed sqrt)", "cross-layer",
+                  "pooling.crosslayer", CrossLayerOnBoth(CrossLayerPool(mean, comp, normalise_sum=True)),
+                  two_layers=True, learned="PCA and post-processing statistics on CIFAR-10 training maps"))
     ops.append(Op("entropy (ImageNet classifier, linear weights)", "entropy", "pooling.entropy",
                   EntropyPool(classifier, "linear"), learned="none (backbone's own classifier)"))
-    ops.append(Op(f"entropy (ImageNet classifier, softmax T={p['entropy_t']:g})", "entropy", "pooling.entropy",
+    ops.append(Op(f"entropy (ImageNet classifier, softmax T={p['entropy_t']:g} log C)", "entropy", "pooling.entropy",
                   EntropyPool(classifier, "softmax", p["entropy_t"]), learned="none (backbone's own classifier)"))
     t0 = time.perf_counter()
-    att = train_attention(train_maps, train_labels, p["attention_epochs"], p["attention_lr"], p["attention_batch"],
-                          p["seed"], device)
+    att = train_attention(train_maps, train_labels, head, p["seed"], device)
     info["attention"] = {"train_s": time.perf_counter() - t0}
     ops.append(Op("spatial attention", "entropy (baseline)", "pooling.attention", att,
-                  learned="CIFAR-10 training labels"))
+                  learned="CIFAR-10 training labels (the entropy stage's head recipe)"))
     return ops, info
 
 
-def window_ops(p: dict) -> list[Op]:
-    """Sliding-window and pyramid max pooling and hybrid pooling (Jose et al.), windows named in params."""
-    ops = [Op(f"window max {w}", "pyramid", "pooling.window", WindowMaxPool(w)) for w in p["windows"]]
+def window_ops(windows, pyramids: dict) -> list[Op]:
+    """The windows and pyramids of Jose et al. (Tables 1 and 2) named in ``windows``, composed as the pyramid stage
+    composes them (``pyramids``), and their hybrid pooling."""
+    ops = [Op(f"window max {w}", "pyramid", "pooling.window", WindowMaxPool(w, pyramids)) for w in windows]
     return ops + [Op("hybrid max+avg", "pyramid", "pooling.window", HybridPool())]
 
 
@@ -168,8 +162,9 @@ def apply(op: Op, last: np.ndarray, prev: np.ndarray | None, batch: int = 100, d
 
 
 def linear_probe(xtr: np.ndarray, ytr: np.ndarray, xte: np.ndarray, yte: np.ndarray,
-                 alphas=(0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0, 1000000.0)) -> tuple[float, float]:
-    """(accuracy in %, chosen alpha) of a ridge linear classifier on standardised descriptors (scikit-learn).
+                 alphas=(0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0, 1000000.0)) -> tuple[np.ndarray, float]:
+    """(per test item, is it classified right; chosen alpha) of a ridge linear classifier on standardised
+    descriptors (scikit-learn).
 
     Ridge has a closed form, so every operator gets the same cost and no convergence tuning; its regularisation
     is chosen per operator by efficient leave-one-out on the training set (``RidgeClassifierCV``), since one fixed
@@ -180,84 +175,116 @@ def linear_probe(xtr: np.ndarray, ytr: np.ndarray, xte: np.ndarray, yte: np.ndar
 
     sc = StandardScaler().fit(xtr)
     clf = RidgeClassifierCV(alphas=alphas).fit(sc.transform(xtr), ytr)
-    return 100.0 * float((clf.predict(sc.transform(xte)) == yte).mean()), float(clf.alpha_)
+    return clf.predict(sc.transform(xte)) == np.asarray(yte), float(clf.alpha_)
 
 
 # ------------------------------------------------------------------------------------------------- the stage
+# Each measure: its label and the scale of its per-item values (0/1 hits -> %, per-query AP -> mAP as is).
+METRICS = {"cifar10_probe_acc": ("CIFAR-10 linear probe accuracy (%)", 100.0),
+           "cifar10_class_mAP": ("CIFAR-10 class-retrieval mAP", 1.0),
+           "pairs_mAP": ("pairs mAP (Holidays protocol)", 1.0),
+           "video_scene_mAP": ("video scene mAP (Oxford protocol)", 1.0)}
 
 
 def inputs(p: dict, bb: dict, device, run) -> dict:
     """Everything the operators are evaluated on besides the cached CIFAR-10 maps ``bb``: the ``pairs/`` photographs'
-    maps, consecutive-frame pairs of the mirror's clips (auto-pooling's training data) and the video scene set of the
-    ``pyramid`` stage (defined once, by its parameters), all through the same network at ``p['input_px']``."""
+    maps, the video scene set of the ``pyramid`` stage (defined once, by its parameters, over all the mirror's
+    clips) and consecutive-frame pairs for auto-pooling's P taken only from frames that lie in no scene (so P never
+    sees a test frame), all through the same network at ``p['input_px']``."""
     from .. import config
     from ..data import source_of
     from ..data.pairs import load_pairs
-    from ..data.scenes import video_scene_set
+    from ..data.scenes import outside_scenes, video_scene_set
     from ..data.video import clips, read_frames
     from ..features import LAST_CONV, PREV_CONV, extract, extractor
 
-    net, size = str(bb["net"]), p["input_px"]
+    net, px = str(bb["net"]), p["input_px"]
     fx, mean, std = extractor(net, [PREV_CONV[net], LAST_CONV[net]])
     pairs = load_pairs()
     run.data("pairs", source=source_of("pairs"), images=len(pairs.images), substitute="stands in for INRIA Holidays")
-    pm = extract(fx, mean, std, pairs.images, size, 16, device, desc="pairs")
-
-    rng = np.random.default_rng(p["seed"])
-    pa, pb = [], []
-    per_clip = max(1, p["autopool_pairs"] // 4)
-    for clip in clips():
-        fr = read_frames(clip, size=(size, size), max_frames=p["video_frames"] * 4)
-        t = np.sort(rng.choice(len(fr) - 1, min(per_clip, len(fr) - 1), replace=False))
-        m = extract(fx, mean, std, np.concatenate([fr[t], fr[t + 1]]), size, 32, device, desc=clip.name)[LAST_CONV[net]]
-        pa.append(m[: len(t)])
-        pb.append(m[len(t):])
-    run.data("videos", source=source_of("videos"), pairs=sum(len(a) for a in pa),
-             note="consecutive frames of the four real clips, for auto-pooling's P")
+    pm = extract(fx, mean, std, pairs.images, px, 16, device, desc="pairs")
 
     pyr = config.resolve("pyramid", profile=p["profile"])
-    scenes = video_scene_set(clips(), (size, size), pyr["video_step"], pyr["video_threshold"], pyr["video_min_len"],
-                             pyr["video_max_len"], pyr["video_gap"], pyr["video_max_frames"])
+    paths_ = clips()
+    scenes = video_scene_set(paths_, (px, px), pyr["video_step"], pyr["video_threshold"], pyr["video_min_len"],
+                             pyr["video_max_len"], pyr["video_gap"], pyr["video_max_frames"],
+                             segment_gap=pyr["video_segment_gap"])
     run.data("video scenes", source=scenes.source, frames=len(scenes.frames), queries=len(scenes.queries),
-             substitute="scene retrieval cut from real video, as in the pyramid stage")
-    sm = extract(fx, mean, std, scenes.frames, size, 32, device, desc="scene frames")
+             substitute="scene retrieval cut from real video, as in the pyramid stage (Megamind.avi is animated)")
+    sm = extract(fx, mean, std, scenes.frames, px, 32, device, desc="scene frames")
+
+    rng = np.random.default_rng(p["seed"])
+    per_clip = [p["autopool_pairs"] // len(paths_) + (k < p["autopool_pairs"] % len(paths_))
+                for k in range(len(paths_))]
+    max_f = None if pyr["video_max_frames"] is None else pyr["video_max_frames"] * pyr["video_step"]
+    pa, pb = [], []
+    for k, (clip, n) in enumerate(zip(paths_, per_clip)):
+        fr = read_frames(clip, size=(px, px), max_frames=max_f)
+        free = outside_scenes(scenes.spans[k], len(fr))
+        if len(free) == 0 or n == 0:
+            continue
+        t = np.sort(rng.choice(free, min(n, len(free)), replace=False))
+        m = extract(fx, mean, std, np.concatenate([fr[t], fr[t + 1]]), px, 32, device, desc=clip.name)[LAST_CONV[net]]
+        pa.append(m[: len(t)])
+        pb.append(m[len(t):])
+    if not pa:
+        raise ValueError("no consecutive frames outside the scenes: auto-pooling has nothing to learn from")
+    run.data("videos", source=source_of("videos"), pairs=sum(len(a) for a in pa),
+             note="consecutive frames of the mirror's clips that lie in no test scene, for auto-pooling's P")
     return {"pairs": pairs, "pairs_maps": (pm[LAST_CONV[net]], pm[PREV_CONV[net]]),
             "video_pairs": (np.concatenate(pa), np.concatenate(pb)), "scenes": scenes,
             "scene_maps": (sm[LAST_CONV[net]], sm[PREV_CONV[net]])}
 
 
-def evaluate(ops: list[Op], bb: dict, inp: dict, probe_alphas, device):
+def evaluate(ops: list[Op], bb: dict, inp: dict, probe_alphas, device, seed: int = 0):
     """One row per operator: dimension, CIFAR-10 linear-probe accuracy and class-retrieval mAP, and the mAP of the
-    two retrieval substitutes (``pairs/`` under the Holidays protocol, the video scenes under Oxford's). Returns
-    ``(table, pooling milliseconds per image by operator)``: the times go to run.json, not the table (they differ
-    from one identical run to the next)."""
+    two retrieval substitutes (``pairs/`` under the Holidays protocol, the video scenes under Oxford's), each with
+    its 95 % bootstrap interval over the test items (images or queries) and, per measure, a mark: ``best``, or
+    ``tied`` where the paired interval of (best - this operator) includes 0. Returns ``(table, pooling
+    milliseconds per image by operator)``: the times go to run.json, not the table (they differ from one identical
+    run to the next)."""
     import pandas as pd
 
+    from ..claims import bootstrap_mean, paired_bootstrap
     from ..metrics.retrieval import class_map, holidays_map, oxford_map, rank
 
     pairs, scenes = inp["pairs"], inp["scenes"]
     q_idx = [g[0] for g in pairs.groups]
-    rows, times = [], {}
-    for op in ops:
+    rows, items, times = [], {}, {}
+    for op in tqdm(ops, desc="operators", leave=False):
         xtr, t_ms = apply(op, bb["train_maps"], bb["train_prev_maps"], device=device)
         xte, t_ms = apply(op, bb["test_maps"], bb["test_prev_maps"], device=device)
         xpr, _ = apply(op, *inp["pairs_maps"], device=device)
-        acc, alpha = linear_probe(xtr, bb["train_labels"], xte, bb["test_labels"], probe_alphas)
-        # rank() compares L2-normalised descriptors (Euclidean = cosine)
-        cls_map, _ = class_map(rank(torch.as_tensor(xte), torch.as_tensor(xtr)), bb["test_labels"], bb["train_labels"])
-        d = torch.as_tensor(xpr)
-        hol_map, _ = holidays_map(rank(d[q_idx], d), q_idx, pairs.groups)
         xsc, _ = apply(op, *inp["scene_maps"], device=device)
+        hits, alpha = linear_probe(xtr, bb["train_labels"], xte, bb["test_labels"], probe_alphas)
+        # rank() compares L2-normalised descriptors (Euclidean = cosine)
+        _, cls_ap = class_map(rank(torch.as_tensor(xte), torch.as_tensor(xtr)), bb["test_labels"], bb["train_labels"])
+        d = torch.as_tensor(xpr)
+        _, hol_ap = holidays_map(rank(d[q_idx], d), q_idx, pairs.groups)
         ds = torch.as_tensor(xsc)
-        scene_map, _ = oxford_map(rank(ds[scenes.queries], ds), scenes.positives, scenes.junk)
+        _, sc_ap = oxford_map(rank(ds[scenes.queries], ds), scenes.positives, scenes.junk)
         times[op.name] = t_ms
-        rows.append({"operator": op.name, "paper": op.paper, "module": op.module, "dim": xtr.shape[1],
-                     "cifar10_probe_acc": acc, "probe_alpha": alpha, "cifar10_class_mAP": cls_map,
-                     "pairs_mAP": hol_map, "video_scene_mAP": scene_map, "learned_from": op.learned})
+        items[op.name] = {"cifar10_probe_acc": hits.astype(float), "cifar10_class_mAP": cls_ap, "pairs_mAP": hol_ap,
+                          "video_scene_mAP": sc_ap}
+        row = {"operator": op.name, "paper": op.paper, "module": op.module, "dim": xtr.shape[1]}
+        for m, (_, scale) in METRICS.items():
+            e = bootstrap_mean(items[op.name][m], seed=seed, scale=scale)
+            row[m], row[f"{m} 95% CI"] = e.value, f"[{e.lo:.3g}, {e.hi:.3g}]"
+        rows.append({**row, "probe_alpha": alpha, "learned_from": op.learned})
     table = pd.DataFrame(rows)
+    for m, (_, scale) in METRICS.items():
+        best = table.loc[table[m].idxmax(), "operator"]
+        marks = []
+        for name in table.operator:
+            if name == best:
+                marks.append("best")
+                continue
+            e = paired_bootstrap(items[best][m], items[name][m], seed=seed, scale=scale)
+            marks.append("tied" if e.lo <= 0 else "")
+        table[f"{m} tied with best"] = marks
     if not table[["cifar10_class_mAP", "pairs_mAP", "video_scene_mAP"]].apply(lambda c: c.between(0, 1).all()).all() \
-            or not table["cifar10_probe_acc"].between(0, 100).all() or not (table["dim"] > 0).all():
-        raise AssertionError("a score outside its range or an empty descriptor")
+            or not (table["dim"] > 0).all():
+        raise AssertionError("an mAP outside [0, 1] or an empty descriptor")
     return table, times
 
 
@@ -267,15 +294,14 @@ def plot_tradeoffs(table, title: str):
     import seaborn as sns
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
-    for ax, col, lab in zip(axes, ["cifar10_probe_acc", "pairs_mAP"],
-                            ["CIFAR-10 linear probe accuracy (%)", "pairs mAP (Holidays protocol)"]):
+    for ax, col in zip(axes, ["cifar10_probe_acc", "pairs_mAP"]):
         sns.scatterplot(data=table, x="dim", y=col, hue="paper", s=70, ax=ax)
         for _, r in table.iterrows():
             ax.annotate(r.operator.split(" (")[0][:22], (r["dim"], r[col]), fontsize=6, xytext=(3, 3),
                         textcoords="offset points")
         ax.set_xscale("log")
         ax.set_xlabel("descriptor dimension")
-        ax.set_ylabel(lab)
+        ax.set_ylabel(METRICS[col][0])
         ax.legend(fontsize=6)
     fig.suptitle(title)
     fig.tight_layout()

@@ -13,8 +13,9 @@ applied at every location i as a 1x1 convolution:
 
 and a weight that falls as H_i rises, normalised over the H*W locations of each image:
 
-    weighting="linear":   w_i = (log C - H_i + eps) / sum_j (log C - H_j + eps)
-    weighting="softmax":  w_i = exp(-H_i / T) / sum_j exp(-H_j / T)
+    weighting="linear":        w_i = (log C - H_i + eps) / sum_j (log C - H_j + eps)
+    weighting="softmax":       w_i = exp(-H_i / (T log C)) / sum_j exp(-H_j / (T log C))
+    weighting="unnormalised":  w_i = 1 - H_i / log C       (not renormalised; pooled with a mean, see forward)
 
 The pooled feature is ``g = sum_i w_i f_i`` (N x D), fed to the same classifier. Uniform predictions everywhere
 give uniform weights (the layer then equals global average pooling, which is what happens at initialisation);
@@ -37,7 +38,7 @@ from torch import nn
 
 from .helpers import check_maps
 
-WEIGHTINGS = ("linear", "softmax")
+WEIGHTINGS = ("linear", "softmax", "unnormalised")
 
 
 def entropy_from_logits(z: torch.Tensor, dim: int = 1) -> torch.Tensor:
@@ -56,14 +57,22 @@ def entropy_from_probs(p: torch.Tensor, dim: int = 1) -> torch.Tensor:
 
 def entropy_weights(h: torch.Tensor, n_classes: int, weighting: str = "linear", temperature: float = 1.0,
                     eps: float = 1e-6) -> torch.Tensor:
-    """Location weights from entropies ``h`` (N x L): non-negative, each row sums to 1, non-increasing in H."""
+    """Location weights from entropies ``h`` (N x L), non-negative and non-increasing in H.
+
+    ``linear`` and ``softmax`` rows sum to 1 (the pooled feature is a weighted mean); ``unnormalised`` is
+    ``1 - H / log C`` per location, in [0, 1], not renormalised over the locations (the pooled feature is the mean of
+    the weighted features, so an image whose every location is uncertain pools to a small vector). ``softmax``
+    divides H by ``temperature * log C``, so one temperature means the same for 10 and for 1,000 classes."""
     if h.ndim != 2:
         raise ValueError(f"expected entropies N x L, got shape {tuple(h.shape)}")
+    log_c = math.log(n_classes)
     if weighting == "linear":
-        s = (math.log(n_classes) - h).clamp(min=0) + eps
+        s = (log_c - h).clamp(min=0) + eps
         return s / s.sum(dim=1, keepdim=True)
     if weighting == "softmax":
-        return torch.softmax(-h / temperature, dim=1)
+        return torch.softmax(-h / (temperature * log_c), dim=1)
+    if weighting == "unnormalised":
+        return (1 - h / log_c).clamp(min=0)
     raise ValueError(f"unknown weighting {weighting!r}; choose one of {', '.join(WEIGHTINGS)}")
 
 
@@ -96,7 +105,7 @@ class EntropyPool(nn.Module):
         return entropy_from_logits(self.location_scores(x), dim=1)
 
     def weights(self, x: torch.Tensor) -> torch.Tensor:
-        """Normalised location weights ``N x H x W`` (each map sums to 1)."""
+        """Location weights ``N x H x W`` (each map sums to 1, but for ``unnormalised``)."""
         n, _, hh, ww = x.shape if x.ndim == 4 else (None,) * 4
         h = self.entropy(x).reshape(n, hh * ww)
         w = entropy_weights(h, self.classifier.out_features, self.weighting, self.temperature, self.eps)
@@ -106,6 +115,8 @@ class EntropyPool(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.weights(x)
+        if self.weighting == "unnormalised":  # the mean of the weighted features (the weights do not sum to 1)
+            w = w / (w.shape[1] * w.shape[2])
         return torch.einsum("ndhw,nhw->nd", x, w)
 
     def extra_repr(self) -> str:

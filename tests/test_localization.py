@@ -1,0 +1,54 @@
+"""The cluttered-CIFAR construction (boxes where the objects are) and the localisation scores on hand-made maps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from poolrep.data.cluttered import cluttered
+from poolrep.metrics.localization import box_fraction, box_share, pointing_hits
+
+
+def test_cluttered_boxes_hold_exactly_the_pasted_objects():
+    rng = np.random.default_rng(0)
+    objects = rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+    background = rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8)
+    c = cluttered(objects, np.arange(5), background, canvas=64, patch=16, seed=3)
+    assert c.images.shape == (5, 64, 64, 3) and c.boxes.shape == (5, 4)
+    for img, obj, (x0, y0, x1, y1) in zip(c.images, objects, c.boxes):
+        assert (x1 - x0, y1 - y0) == (32, 32) and 0 <= x0 <= 32 and 0 <= y0 <= 32
+        np.testing.assert_array_equal(img[y0:y1, x0:x1], obj)
+    # the background is made of crops of the background images (a 16x16 tile away from the object)
+    bg_tiles = {background[b, y:y + 16, x:x + 16].tobytes() for b in range(20) for y in range(17) for x in range(17)}
+    img, (x0, y0, x1, y1) = c.images[0], c.boxes[0]
+    free = [(r, q) for r in range(4) for q in range(4)
+            if r * 16 >= y1 or (r + 1) * 16 <= y0 or q * 16 >= x1 or (q + 1) * 16 <= x0]
+    assert free and all(img[r * 16:(r + 1) * 16, q * 16:(q + 1) * 16].tobytes() in bg_tiles for r, q in free)
+    # same seed, same set; another seed, other positions
+    np.testing.assert_array_equal(cluttered(objects, np.arange(5), background, seed=3).boxes, c.boxes)
+    assert not np.array_equal(cluttered(objects, np.arange(5), background, seed=4).boxes, c.boxes)
+    with pytest.raises(ValueError, match="canvas"):
+        cluttered(objects, np.arange(5), background, canvas=40, patch=16)  # not tiled by 16
+
+
+def test_scores_on_hand_made_maps():
+    size = 8
+    boxes = np.array([[0, 0, 4, 4], [4, 4, 8, 8], [0, 0, 8, 8]])
+    maps = torch.zeros(3, 8, 8)
+    maps[0, :4, :4] = 1.0  # all mass in the box
+    maps[1, :4, :4] = 1.0  # all mass outside it
+    maps[2] = 1.0  # uniform, box = the whole image
+    share = box_share(maps, boxes, size)
+    np.testing.assert_allclose(share, [1.0, 0.0, 1.0], atol=1e-6)
+    np.testing.assert_array_equal(pointing_hits(maps, boxes, size), [True, False, True])
+    np.testing.assert_allclose(box_fraction(boxes, size), [0.25, 0.25, 1.0])
+    # a uniform map scores the box fraction; a negative map (a CAM) counts as zero, so it points nowhere
+    uni = box_share(torch.ones(2, 8, 8), boxes[:2], size)
+    np.testing.assert_allclose(uni, [0.25, 0.25], atol=1e-6)
+    np.testing.assert_allclose(box_share(-torch.ones(1, 8, 8), boxes[:1], size), [0.25])
+    # a coarse 2x2 map is upsampled to the image before scoring
+    coarse = torch.tensor([[[1.0, 0.0], [0.0, 0.0]]])
+    assert box_share(coarse, boxes[:1], size)[0] > 0.75 and pointing_hits(coarse, boxes[:1], size)[0]
+    with pytest.raises(ValueError, match="boxes"):
+        box_share(maps, np.array([[0, 0, 9, 9]] * 3), size)
