@@ -11,7 +11,8 @@ from poolrep.normalize import ZCA
 from poolrep.papers import autopool as saelib
 from poolrep.data.framepairs import sample_pairs
 from poolrep.metrics.invariance import derangement, invariance_score
-from poolrep.pooling.autopool import AutoPool, cost, cost_and_grad, flops_per_batch, init_P, train_autopool
+from poolrep.pooling.autopool import (AutoPool, cost, cost_and_grad, flops_per_batch, heldout_cost, init_P, onehot_P,
+                                      train_autopool)
 from poolrep.pooling.spatial import MultiGridPool, SpatialPool, grid_edges, grid_matrix, n_features
 
 
@@ -113,6 +114,65 @@ def test_adam_training_matches_a_hand_written_projected_adam():
     assert t == 6
     assert torch.allclose(m.P, P, rtol=1e-4, atol=1e-7)
     assert not torch.allclose(m.P, P0, atol=1e-4)  # it did move
+
+
+def test_onehot_start_and_momentum_match_a_slow_reference():
+    """The authors' optimisation: each row starts as one random feature, SGD with momentum 0 for the first epochs
+    then 0.9, P clipped at 0 after every step; checked step by step against plain loops (uneven batches)."""
+    x = _rand(40, 12, seed=14).float()
+    xb = (x + 0.1 * _rand(40, 12, seed=15).float()).clamp(min=0)
+    P0 = onehot_P(5, 12, seed=3)
+    assert (P0.sum(1) == 1).all() and (P0.max(1).values == 1).all() and len(set(P0.argmax(1).tolist())) == 5
+    lr, lam = 0.05, 2.0
+    m, log = train_autopool(_batches(x, xb, 16), 5, 12, lam, epochs=3, lr=lr, optimizer="momentum", init="onehot",
+                            seed=3, momentum_after=1, progress=False)
+    P, v = P0.clone(), None
+    for ep in range(3):
+        mu = 0.0 if ep < 1 else 0.9
+        for s in range(0, 40, 16):
+            g = torch.zeros_like(P)
+            for i in range(s, min(s + 16, 40)):  # the gradient as a sum over pairs, by hand
+                for xx in (x[i], xb[i]):
+                    z = P @ xx
+                    e = P.T @ z - xx
+                    g += torch.outer(z, e) + torch.outer(P @ e, xx)
+                g += lam * torch.outer(P @ (x[i] - xb[i]), x[i] - xb[i])
+            g /= min(s + 16, 40) - s
+            v = g.clone() if (v is None or mu == 0) else mu * v + g
+            P = (P - lr * v).clamp(min=0)
+    assert torch.allclose(m.P, P, rtol=1e-4, atol=1e-6)
+    assert log.steps == 9 and (m.P > 0).sum() > 5  # rows grew beyond their single feature
+    with pytest.raises(ValueError, match="init"):
+        train_autopool(_batches(x, xb, 16), 5, 12, lam, init="grid", progress=False)
+
+
+def test_heldout_cost_is_the_cost_at_the_best_scale():
+    x = _rand(30, 10, seed=21).float()
+    xb = (x + 0.2 * _rand(30, 10, seed=22).float()).clamp(min=0)
+    P = torch.rand(4, 10, generator=torch.Generator().manual_seed(0))
+    lam = 1.5
+    h = heldout_cost(P, [(x[:17], xb[:17]), (x[17:], xb[17:])], lam)
+    assert h["cost"] == pytest.approx(float(cost(P, x, xb, lam)), rel=1e-5)
+    scales = torch.linspace(0.01, 2.0, 2000)
+    brute = min(float(cost(s * P, x, xb, lam)) for s in scales)
+    assert h["scaled"] == pytest.approx(brute, rel=1e-4) and h["scaled"] <= h["cost"] + 1e-9
+    assert h["scaled"] == pytest.approx(h["reconstruction"] + lam * h["invariance"], rel=1e-6)
+    assert heldout_cost(torch.zeros(4, 10), [(x, xb)], lam)["scaled"] == pytest.approx(
+        0.5 * float((x ** 2).sum() + (xb ** 2).sum()) / 30, rel=1e-5)  # P = 0 keeps nothing
+
+
+def test_grid_of_any_multiple_of_the_channels():
+    from poolrep.pooling.spatial import grid_for
+
+    assert [grid_for(k, 100) for k in (400, 800, 1300, 2500)] == [(2, 2), (2, 4), (1, 13), (5, 5)]
+    G = grid_matrix((2, 4), 3, 5, 8)
+    assert G.shape == (3 * 8, 3 * 5 * 8) and (G.sum(0) == 1).all()  # every input in exactly one pool
+    x = torch.rand(2, 3, 5, 8)
+    rows = (x.reshape(2, -1) @ G.T).reshape(2, 3, 2, 4)
+    assert torch.allclose(rows[:, :, 0, 0], x[:, :, :2, :2].sum((2, 3))) or \
+        torch.allclose(rows[:, :, 0, 0], x[:, :, :3, :2].sum((2, 3)))
+    with pytest.raises(ValueError, match="multiple"):
+        grid_for(450, 100)
 
 
 def test_init_P_scale_and_sparse_start():
@@ -297,3 +357,98 @@ def test_sample_pairs_same_location_and_no_cut():
     assert set(pr.clip.tolist()) == {0}
     with pytest.raises(ValueError, match="smaller than the patch"):
         sample_pairs([clip], 3, 20)
+
+
+# ---------- issue 18: filters in pixel space, orientation, pool diagnostics, parameters ----------
+
+def test_filters_are_the_encoder_in_pixel_space():
+    model = _tiny_model()
+    x = saelib.contrast_normalize(np.random.default_rng(2).integers(0, 256, (5, 27)).astype(np.float32))
+    f = torch.from_numpy(model.filters().reshape(4, -1))
+    with torch.no_grad():
+        pre = model.zca(x) @ model.sae.W1.T  # what the encoder sees
+    assert torch.allclose((x - model.zca.mean) @ f.T, pre, atol=1e-4)
+    assert 0 < model.mean_activation(np.random.default_rng(3).integers(0, 256, (50, 27))) < 1
+
+
+def _edge(theta_grad: float, n: int = 9) -> np.ndarray:
+    """A smooth edge (as SAE filters are) whose intensity changes along the direction theta_grad (radians)."""
+    yy, xx = np.mgrid[:n, :n] - (n - 1) / 2
+    return np.tanh(np.cos(theta_grad) * xx + np.sin(theta_grad) * yy)
+
+
+def test_orientation_of_edges_and_noise():
+    f = np.stack([_edge(0.0), _edge(np.pi / 2), _edge(np.pi / 4), np.random.default_rng(0).normal(size=(9, 9))])
+    theta, coh = saelib.orientation(f)
+    assert abs(theta[0]) < 1e-6 or abs(theta[0] - np.pi) < 1e-6
+    assert abs(theta[1] - np.pi / 2) < 1e-6 and abs(theta[2] - np.pi / 4) < 1e-3
+    assert coh[0] > 0.99 and coh[1] > 0.99 and coh[3] < 0.5
+    # colour filters: summed over the channels; pixel-grid error under 0.03 rad at any angle
+    got = saelib.orientation(np.stack([_edge(t) for t in (0.3, 1.2, 2.5)])[..., None].repeat(3, -1))[0]
+    assert got == pytest.approx([0.3, 1.2, 2.5], abs=0.03)
+    with pytest.raises(ValueError, match="n x h x w"):
+        saelib.orientation(np.zeros((3, 4)))
+
+
+def test_orientation_spread_and_cluster_excess():
+    assert saelib.orientation_spread([0.2, 0.2, 0.2]) == pytest.approx(0.0)
+    assert saelib.orientation_spread([0.0, np.pi / 2]) == pytest.approx(1.0)
+    assert saelib.orientation_spread([0.01, np.pi - 0.01]) < 0.01  # orientation has period pi
+    theta = np.repeat(np.linspace(0, np.pi, 8, endpoint=False), 4)  # 8 orientations x 4 features
+    alike = np.zeros((8, 32))
+    for k in range(8):
+        alike[k, 4 * k:4 * k + 4] = 1.0  # each pool: the 4 features of one orientation
+    ex = saelib.cluster_orientation_excess(alike, theta, 0.5, seed=0)
+    assert len(ex) == 8 and np.all(ex < -0.5)
+    mixed = np.zeros((4, 32))
+    for k in range(4):
+        mixed[k, k::4][:8] = 1.0  # each pool: one feature of every orientation
+    assert np.all(np.abs(saelib.cluster_orientation_excess(mixed, theta, 0.5, seed=0)) < 0.3)
+
+
+def test_row_stats():
+    same = torch.ones(3, 5)
+    assert saelib.row_stats(same, 0.5) == {"row_cosine": pytest.approx(1.0), "members_mean": 5.0,
+                                           "members_median": 5.0, "zero_rows": 0.0}
+    eye = torch.cat([torch.eye(4), torch.zeros(1, 4)])
+    st = saelib.row_stats(eye, 0.5)
+    assert st["row_cosine"] == pytest.approx(0.0) and st["members_mean"] == 1.0 and st["zero_rows"] == pytest.approx(0.2)
+
+
+def test_sp_features_concatenate_the_grids_as_multigrid_pooling():
+    maps = torch.rand(3, 4, 6, 6)
+    per = {f"SP {g}x{g}": MultiGridPool([g], "sum")(maps).numpy() for g in (1, 2)}
+    np.testing.assert_allclose(saelib.sp_features(per, [1, 2]), MultiGridPool([1, 2], "sum")(maps).numpy(), rtol=1e-6)
+
+
+def test_check_params():
+    from poolrep.config import ParamsError
+
+    ok = {"ks": [400, 800], "hidden": 100, "curve_epochs": [1, 2], "epochs": 2, "heldout_from": 0.8}
+    saelib.check_params(ok)
+    with pytest.raises(ParamsError, match="not a multiple of hidden=100"):
+        saelib.check_params({**ok, "ks": [400, 450]})
+    with pytest.raises(ParamsError, match="2x4 grid"):
+        saelib.check_params({**ok, "ks": [800]})
+    with pytest.raises(ParamsError, match=r"\[3\] outside 1..epochs=2"):
+        saelib.check_params({**ok, "curve_epochs": [1, 3]})
+    with pytest.raises(ParamsError, match="heldout_from"):
+        saelib.check_params({**ok, "heldout_from": 1.0})
+
+
+def test_video_pairs_hold_out_the_end_of_each_clip():
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 30, (40, 34, 34, 3), dtype=np.uint8) for _ in range(2)]
+    p = {"heldout_from": 0.75, "cut_threshold": 1000.0}
+    tr, he = saelib.video_pairs(frames, ["a", "b"], 60, 20, 32, p, seed=0)
+
+    def times(pairs):  # which frame each pair's first patch came from (patches are unique with these random frames)
+        out = []
+        for a, k in zip(pairs.a, pairs.clip):
+            f = frames[k]
+            t = next(t for t in range(len(f)) for y in range(3) for x in range(3)
+                     if np.array_equal(f[t, y:y + 32, x:x + 32], a))
+            out.append(t)
+        return np.array(out)
+
+    assert times(tr).max() + 1 < 30 and times(he).min() >= 30

@@ -47,11 +47,14 @@ def load_clips(clips: list[Path], scale: float = 1.0, gray: bool = False, max_fr
 
 
 def sample_pairs(frames: list[np.ndarray], n: int, patch: int, seed: int = 0, cut_threshold: float = 40.0,
-                 names: list[str] | None = None) -> Pairs:
+                 names: list[str] | None = None, span: tuple[float, float] = (0.0, 1.0)) -> Pairs:
     """``n`` pairs of ``patch x patch`` patches, drawn evenly over clips (each clip a ``T x H x W [x 3]`` array),
-    at uniformly random frame t (t, t+1 not across a cut) and location."""
+    at uniformly random frame t (t, t+1 not across a cut, both inside the clip's time ``span``, as fractions of
+    its length: e.g. training pairs from (0, 0.75) and held-out pairs from (0.8, 1)) and location."""
     if n < 1:
         raise ValueError("n must be >= 1")
+    if not 0 <= span[0] < span[1] <= 1:
+        raise ValueError(f"span must be 0 <= start < end <= 1, got {span}")
     rng = np.random.default_rng(seed)
     valid = []
     for k, f in enumerate(frames):
@@ -60,7 +63,8 @@ def sample_pairs(frames: list[np.ndarray], n: int, patch: int, seed: int = 0, cu
         if f.shape[1] < patch or f.shape[2] < patch:
             raise ValueError(f"clip {k}: frames {f.shape[1]}x{f.shape[2]} smaller than the patch {patch}")
         ok = np.flatnonzero(frame_differences(f) <= cut_threshold) if len(f) > 1 else np.array([], int)
-        valid.append(ok)
+        lo, hi = int(np.floor(span[0] * len(f))), int(np.floor(span[1] * len(f)))
+        valid.append(ok[(ok >= lo) & (ok + 1 < hi)])
     usable = [k for k, v in enumerate(valid) if len(v)]
     if not usable:
         raise ValueError("no pair of consecutive frames without a cut in any clip")

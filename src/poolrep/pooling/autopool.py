@@ -147,6 +147,48 @@ def init_P(K: int, D: int, x_sample: torch.Tensor | None = None, seed: int = 0, 
     return P
 
 
+def onehot_P(K: int, D: int, seed: int = 0, device="cpu") -> torch.Tensor:
+    """The authors' start (tesatory/auto-pooling): each pooled unit begins as one randomly chosen input feature,
+    ``P[k, j_k] = 1`` with distinct ``j_k`` when ``K <= D``."""
+    g = torch.Generator().manual_seed(seed)
+    j = torch.randperm(D, generator=g)[:K] if K <= D else torch.randint(0, D, (K,), generator=g)
+    P = torch.zeros(K, D)
+    P[torch.arange(K), j] = 1.0
+    return P.to(device)
+
+
+@torch.no_grad()
+def heldout_cost(P: torch.Tensor, pairs: Iterable[tuple[torch.Tensor, torch.Tensor]], lam: float,
+                 device="cpu") -> dict[str, float]:
+    """The cost per pair of ``P`` on held-out pairs, as it is and optimally scaled: ``min_s C(sP)`` over a scalar
+    ``s`` (the cost depends on the scale of P, and a 0/1 grid has none that fits). With ``u = s^2`` the cost is
+    ``0.5 Sx - u S1 + 0.5 u^2 S2 + 0.5 lam u S3`` (``Sx = sum ||x||^2``, ``S1 = sum <x, P^T P x>``,
+    ``S2 = sum ||P^T P x||^2`` over both frames, ``S3 = sum ||P (x_t - x_t+1)||^2`` over pairs), minimised at
+    ``u* = max(0, (S1 - lam S3 / 2) / S2)``. Returns ``{"cost", "scaled", "scale", "reconstruction", "invariance"}``
+    (the last two of the scaled P, per pair)."""
+    P = P.to(device=device, dtype=torch.float32)
+    sx = s1 = s2 = s3 = 0.0
+    n = 0
+    for xa, xb in pairs:
+        xa = _flat(xa.to(device=device, dtype=torch.float32), P.shape[1], "xa")
+        xb = _flat(xb.to(device=device, dtype=torch.float32), P.shape[1], "xb")
+        for x in (xa, xb):
+            ax = (x @ P.T) @ P
+            sx += float((x.double() ** 2).sum())
+            s1 += float((x.double() * ax.double()).sum())
+            s2 += float((ax.double() ** 2).sum())
+        s3 += float((((xa - xb) @ P.T).double() ** 2).sum())
+        n += len(xa)
+    if n == 0:
+        raise ValueError("heldout_cost: no pairs")
+    raw = 0.5 * sx - s1 + 0.5 * s2 + 0.5 * lam * s3
+    u = max(0.0, (s1 - 0.5 * lam * s3) / s2) if s2 > 0 else 0.0
+    rec = 0.5 * sx - u * s1 + 0.5 * u * u * s2
+    inv = 0.5 * u * s3
+    return {"cost": raw / n, "scaled": (rec + lam * inv) / n, "scale": u ** 0.5, "reconstruction": rec / n,
+            "invariance": inv / n}
+
+
 @dataclass
 class TrainLog:
     cost: list[float] = field(default_factory=list)  # mean cost per epoch
@@ -156,6 +198,7 @@ class TrainLog:
     feature_seconds: float = 0.0  # time computing the features of the pairs (streamed)
     gflop: float = 0.0
     steps: int = 0
+    heldout: list[float] = field(default_factory=list)  # optimally scaled held-out cost after each epoch (if asked)
 
     @property
     def gflops(self) -> float:
@@ -182,24 +225,42 @@ def train_autopool(
     init_members: float | None = None,
     progress: bool = True,
     desc: str = "AutoPool",
+    init: str = "dense",
+    momentum_after: int = 5,
+    heldout: Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]] | None = None,
+    on_epoch: Callable[[int, torch.Tensor], None] | None = None,
 ) -> tuple[AutoPool, TrainLog]:
     """Projected gradient training of ``P`` on streamed pairs.
 
     ``batches(epoch)`` yields ``(xa, xb)`` feature batches (computed on the fly by the caller, e.g. from frame
-    patches with :func:`poolrep.papers.autopool.conv_features`), on ``device``. ``optimizer``: ``"sgd"`` (plain projected
-    gradient descent, ``P <- max(P - lr g, 0)``) or ``"adam"`` (``torch.optim.Adam``, fused, then the same projection; a faster
-    first-order method, our choice for the short cpu runs; its ``lr`` is relative to the mean initial entry of P,
-    so it does not depend on the feature scale). ``P0``: start (default :func:`init_P` scaled on the
-    first batch, with ``members=init_members``).
+    patches with :func:`poolrep.papers.autopool.conv_features`), on ``device``. ``optimizer``:
+
+    - ``"momentum"``: the authors' (tesatory/auto-pooling): SGD with momentum 0 for the first ``momentum_after``
+      epochs, then 0.9; ``P <- max(P - lr v, 0)`` after each step;
+    - ``"sgd"``: plain projected gradient descent, ``P <- max(P - lr g, 0)``;
+    - ``"adam"``: ``torch.optim.Adam``, fused, then the same projection; its ``lr`` is relative to the mean
+      initial entry of P, so it does not depend on the feature scale.
+
+    Start: ``P0`` if given (e.g. a sum-pooling grid: a named ablation, not the paper's method), else ``init``:
+    ``"onehot"`` (the authors': each row one random feature), ``"dense"`` (uniform random, scaled to the first
+    batch: :func:`init_P`) or ``"sparse"`` (:func:`init_P` with ``members=init_members``). ``heldout()``: held-out
+    pairs whose optimally scaled cost (:func:`heldout_cost`) is recorded before training and after every epoch.
+    ``on_epoch(epoch, P)`` is called after each epoch (1-based), e.g. to keep checkpoints for a learning curve.
     """
-    if optimizer not in ("sgd", "adam"):
-        raise ValueError(f"unknown optimizer {optimizer!r}; use 'sgd' or 'adam'")
+    if init not in ("dense", "sparse", "onehot"):
+        raise ValueError(f"unknown init {init!r}; use 'dense', 'sparse' or 'onehot'")
+    if optimizer not in ("sgd", "adam", "momentum"):
+        raise ValueError(f"unknown optimizer {optimizer!r}; use 'momentum', 'sgd' or 'adam'")
     if lam < 0:
         raise ValueError("lambda must be >= 0")
     log = TrainLog()
     P = None if P0 is None else P0.to(device=device, dtype=torch.float32).clamp_min(0).clone()
+    if P is None and init == "onehot":
+        P = onehot_P(K, D, seed, device)
+    if heldout is not None and P is not None:
+        log.heldout.append(heldout_cost(P, heldout(), lam, device)["scaled"])
     opt = None
-    grad = work = None
+    grad = work = vel = None
     for ep in range(epochs):
         tot = rec = inv = 0.0
         nb = 0
@@ -217,18 +278,28 @@ def train_autopool(
             t1 = time.perf_counter()
             log.feature_seconds += t1 - t0
             if P is None:
-                P = init_P(K, D, torch.cat([xa, xb]), seed=seed, device=device, members=init_members)
+                P = init_P(K, D, torch.cat([xa, xb]), seed=seed, device=device,
+                           members=init_members if init == "sparse" else None)
+                if heldout is not None:
+                    log.heldout.append(heldout_cost(P, heldout(), lam, device)["scaled"])
             if grad is None:
                 grad = torch.empty_like(P)  # reused every step (see cost_and_grad's ``out``)
+                P.grad = grad
                 if optimizer == "adam":
                     # torch's own Adam, fused: one pass over P, m, v and the gradient; a hand-written update
                     # allocated K x D temporaries each step and took longer than the gradient itself
-                    P.grad = grad
                     opt = torch.optim.Adam([P], lr=lr * float(P.mean()), fused=True)
+                elif optimizer == "momentum":
+                    # by hand, not torch.optim.SGD: the velocity must carry over when the momentum switches from
+                    # 0 to 0.9 (v <- mu v + g), where torch's SGD starts a fresh buffer at the switch
+                    vel = torch.zeros_like(P)
             if work is None or work.shape[0] != 5 * xa.shape[0]:  # the last batch of an epoch may be short
                 work = P.new_empty(5 * xa.shape[0], D)
             c, _, parts = cost_and_grad(P, xa, xb, lam, out=grad, work=work)
-            if opt is None:
+            if optimizer == "momentum":
+                vel.mul_(0.0 if ep < momentum_after else 0.9).add_(grad)  # the authors' switch after some epochs
+                P.add_(vel, alpha=-lr)
+            elif opt is None:
                 P.add_(grad, alpha=-lr)
             else:
                 opt.step()
@@ -246,4 +317,8 @@ def train_autopool(
         log.cost.append(tot / nb)
         log.reconstruction.append(rec / nb)
         log.invariance.append(inv / nb)
+        if heldout is not None:
+            log.heldout.append(heldout_cost(P, heldout(), lam, device)["scaled"])
+        if on_epoch is not None:
+            on_epoch(ep + 1, P)
     return AutoPool(P), log

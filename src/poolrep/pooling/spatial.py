@@ -77,13 +77,24 @@ def n_features(grids, channels: int) -> int:
     return channels * sum(g * g for g in grids)
 
 
-def grid_matrix(grid: int, C: int, H: int, W: int) -> torch.Tensor:
-    """The 0/1 pooling matrix of a ``grid x grid`` sum pooling on ``C x H x W`` maps (rows ordered (c, i, j),
-    columns in the flattening order of ``N x C x H x W``)."""
-    ey, ex = grid_edges(H, grid), grid_edges(W, grid)
-    P = torch.zeros(C, grid, grid, C, H, W)
+def grid_matrix(grid: int | tuple[int, int], C: int, H: int, W: int) -> torch.Tensor:
+    """The 0/1 pooling matrix of a ``grid x grid`` (or ``gy x gx``) sum pooling on ``C x H x W`` maps (rows ordered
+    (c, i, j), columns in the flattening order of ``N x C x H x W``)."""
+    gy, gx = (grid, grid) if isinstance(grid, int) else grid
+    ey, ex = grid_edges(H, gy), grid_edges(W, gx)
+    P = torch.zeros(C, gy, gx, C, H, W)
     for c in range(C):
-        for i in range(grid):
-            for j in range(grid):
+        for i in range(gy):
+            for j in range(gx):
                 P[c, i, j, c, ey[i]:ey[i + 1], ex[j]:ex[j + 1]] = 1.0
-    return P.reshape(C * grid * grid, C * H * W)
+    return P.reshape(C * gy * gx, C * H * W)
+
+
+def grid_for(K: int, C: int) -> tuple[int, int]:
+    """The ``gy x gx`` grid (``gy <= gx``, as square as possible) whose sum pooling of C channels has exactly K
+    outputs: the spatial pooling that is a feasible auto-pooling P of the same size."""
+    if K % C:
+        raise ValueError(f"no grid of {C} channels gives {K} outputs (K must be a multiple of C)")
+    cells = K // C
+    gy = max(d for d in range(1, int(cells ** 0.5) + 1) if cells % d == 0)
+    return gy, cells // gy

@@ -1,0 +1,95 @@
+"""A linear L2-SVM in PyTorch: scikit-learn's ``LinearSVC`` objective, solved on the CPU or a GPU.
+
+Why not ``sklearn.svm.LinearSVC``: Table 1 of auto-pooling (paper 000) trains 10-class linear classifiers on
+50,000 x 3,000 pooled features, more than a dozen times per run. liblinear is single-threaded and spends minutes
+per fit at that size on this 2-core machine, and it cannot use a GPU; the same objective in torch is a few
+matrix products per L-BFGS iteration. ``tests/test_linear_svm.py`` checks it against ``LinearSVC`` (objective
+and predictions) on a subset, so both solve one problem.
+
+The objective is ``LinearSVC(loss="squared_hinge", penalty="l2", multi_class="ovr", fit_intercept=True,
+intercept_scaling=1)``'s, one-vs-rest, for each class c with labels ``y_i = +1`` (class c) or ``-1``:
+
+    min_w  0.5 ||w||^2 + C sum_i max(0, 1 - y_i w . [x_i, 1])^2
+
+(liblinear appends a constant feature 1 and regularises its weight too, so the intercept is penalised as well).
+The classes' objectives are independent; their sum is minimised at once by full-batch L-BFGS with strong Wolfe
+line search (``torch.optim.LBFGS``), in float64 for a tight optimum.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+class LinearSVM:
+    """``LinearSVM(C).fit(x, y)``; ``predict(x)``, ``decision_function(x)``. ``x``: N x d array or tensor."""
+
+    def __init__(self, C: float = 1.0, max_iter: int = 500, tol: float = 1e-6, device="cpu"):
+        if C <= 0:
+            raise ValueError(f"C must be > 0, got {C}")
+        self.C, self.max_iter, self.tol, self.device = float(C), int(max_iter), float(tol), device
+        self.W: torch.Tensor | None = None  # (d + 1) x classes, the last row the intercept
+        self.classes_: np.ndarray | None = None
+        self.n_iter_ = 0
+
+    def _x(self, x) -> torch.Tensor:
+        x = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x)
+        if x.ndim != 2:
+            raise ValueError(f"expected N x d features, got shape {tuple(x.shape)}")
+        x = x.to(device=self.device, dtype=torch.float64)
+        return torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype, device=x.device)], 1)
+
+    def objective(self, x, y) -> np.ndarray:
+        """Each class's objective at the fitted weights (for the comparison with LinearSVC)."""
+        X, Y = self._x(x), self._targets(y)
+        with torch.no_grad():
+            return self._per_class(self.W, X, Y).cpu().numpy()
+
+    def _targets(self, y) -> torch.Tensor:
+        """+-1 targets, one column per classifier: per class, or (two classes, as LinearSVC) one column, +1 = the
+        second class."""
+        y = np.asarray(y)
+        classes = self.classes_[1:] if len(self.classes_) == 2 else self.classes_
+        return torch.as_tensor(np.where(y[:, None] == classes[None, :], 1.0, -1.0), device=self.device)
+
+    def _per_class(self, W, X, Y) -> torch.Tensor:
+        m = (1 - Y * (X @ W)).clamp_min(0)
+        return 0.5 * (W * W).sum(0) + self.C * (m * m).sum(0)
+
+    def fit(self, x, y) -> "LinearSVM":
+        y = np.asarray(y)
+        if len(y) != len(x):
+            raise ValueError(f"{len(x)} feature rows but {len(y)} labels")
+        self.classes_ = np.unique(y)
+        if len(self.classes_) < 2:
+            raise ValueError("LinearSVM needs at least two classes")
+        X, Y = self._x(x), self._targets(y)
+        W = torch.zeros(X.shape[1], Y.shape[1], dtype=X.dtype, device=X.device, requires_grad=True)
+        opt = torch.optim.LBFGS([W], lr=1, max_iter=self.max_iter, history_size=20, line_search_fn="strong_wolfe",
+                                tolerance_grad=self.tol, tolerance_change=1e-12)
+        scale = 1.0 / max(1.0, self.C * len(X))  # keeps the tolerances meaningful whatever the size of C * N
+        calls = []
+
+        def closure():
+            opt.zero_grad()
+            f = self._per_class(W, X, Y).sum() * scale
+            f.backward()
+            calls.append(1)
+            return f
+
+        opt.step(closure)
+        self.W, self.n_iter_ = W.detach(), len(calls)
+        return self
+
+    def decision_function(self, x) -> np.ndarray:
+        if self.W is None:
+            raise RuntimeError("LinearSVM used before fit")
+        with torch.no_grad():
+            d = (self._x(x) @ self.W).cpu().numpy()
+        return d[:, 0] if d.shape[1] == 1 else d
+
+    def predict(self, x) -> np.ndarray:
+        d = self.decision_function(x)
+        idx = (d > 0).astype(int) if d.ndim == 1 else d.argmax(1)
+        return self.classes_[idx]

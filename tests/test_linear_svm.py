@@ -1,0 +1,44 @@
+"""The torch linear SVM solves LinearSVC's problem: same objective value, same predictions."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+from sklearn.svm import LinearSVC
+
+from poolrep.linear_svm import LinearSVM
+
+
+def _sk_objective(clf, x, y, C):
+    """LinearSVC's one-vs-rest objective per class, intercept regularised (liblinear's appended feature)."""
+    W = np.vstack([clf.coef_.T, clf.intercept_[None, :]])
+    X = np.hstack([x, np.ones((len(x), 1))])
+    classes = clf.classes_ if len(clf.classes_) > 2 else clf.classes_[1:]
+    Y = np.where(y[:, None] == classes[None, :], 1.0, -1.0)
+    m = np.maximum(0, 1 - Y * (X @ W))
+    return 0.5 * (W ** 2).sum(0) + C * (m ** 2).sum(0)
+
+
+@pytest.mark.parametrize("classes,C", [(4, 0.05), (2, 1.0)])
+def test_matches_liblinear(classes, C):
+    x, y = make_classification(600, 30, n_informative=10, n_classes=classes, n_clusters_per_class=1, random_state=0)
+    sk = LinearSVC(C=C, tol=1e-10, max_iter=200000, dual=True, random_state=0).fit(x, y)
+    ours = LinearSVM(C=C, tol=1e-10).fit(x, y)
+    f_sk, f_ours = _sk_objective(sk, x, y, C), ours.objective(x, y)
+    assert f_ours.shape == f_sk.shape == ((classes,) if classes > 2 else (1,))
+    # ours is at least as low as liblinear's and within 1e-4 of it: the same minimum
+    assert np.all(f_ours <= f_sk * (1 + 1e-6))
+    np.testing.assert_allclose(f_ours, f_sk, rtol=1e-4)
+    xt, _ = make_classification(400, 30, n_informative=10, n_classes=classes, n_clusters_per_class=1, random_state=1)
+    assert (ours.predict(xt) == sk.predict(xt)).mean() >= 0.99
+    np.testing.assert_allclose(ours.decision_function(xt), sk.decision_function(xt), atol=2e-3)
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="C must be > 0"):
+        LinearSVM(C=0)
+    with pytest.raises(ValueError, match="at least two classes"):
+        LinearSVM().fit(np.zeros((3, 2)), [1, 1, 1])
+    with pytest.raises(ValueError, match="3 feature rows but 2 labels"):
+        LinearSVM().fit(np.zeros((3, 2)), [0, 1])
+    with pytest.raises(RuntimeError, match="before fit"):
+        LinearSVM().predict(np.zeros((1, 2)))
