@@ -377,3 +377,82 @@ def test_safe_unpack_refuses_escaping_members(tmp_path, monkeypatch, with_filter
     with pytest.raises(DataError, match="'..' component"):
         safe_unpack(evil, tmp_path / "out2")
     assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "out2").exists()
+
+
+# ---------- the pipeline's data stage: manifests, the official path without a mirror ----------
+
+def _serve(root: Path, base: str, relpath: str, content: bytes) -> File:
+    (root / Path(relpath).name).write_bytes(content)
+    return File(relpath, base + Path(relpath).name, sha256=hashlib.sha256(content).hexdigest())
+
+
+def test_data_stage_without_mirror_downloads_the_official_sources(isolated_data, http_server, monkeypatch):
+    """A user with internet and no mirror: CIFAR-10 from the official pickles, the clips and weights from their URLs
+    (a local HTTP server stands in for the official hosts), one manifest per data set naming what was used."""
+    from poolrep.data import manifest
+    from poolrep.data.registry import REGISTRY, Dataset
+
+    data, _ = isolated_data
+    root, base = http_server
+    arc = root / "cifar-10-python.tar.gz"
+    x, y = make_official_archive(arc)
+    off = File("cifar-10-python.tar.gz", base + arc.name, md5=hashlib.md5(arc.read_bytes()).hexdigest())
+    clip = _serve(root, base, "videos/clip.avi", b"not really a video")
+    wts = _serve(root, base, "weights/net.pth", b"not really weights")
+    pairs = _serve(root, base, "pairs/a.jpg", b"jpeg bytes")
+    jpeg = File("cifar10-jpeg.tar.gz", None, sha256="0" * 64)  # the mirror-only copy: not at hand here
+    for name, files in (("cifar10", (off,)), ("cifar10-jpeg", (jpeg,)), ("videos", (clip,)),
+                        ("mobilenet_v2", (wts,)), ("pairs", (pairs,))):
+        monkeypatch.setitem(REGISTRY, name, Dataset(name, f"fixture {name}", files, "test"))
+    assert manifest.cifar10_dataset() == "cifar10"
+    written = manifest.write_manifests()
+    assert [p.name for p in written] == ["cifar10.json", "videos.json", "pairs.json", "mobilenet_v2.json"]
+    doc = json.loads((data / "sources" / "cifar10.json").read_text())
+    assert doc["registry_entry"] == "cifar10" and doc["files"] == {arc.name: f"md5:{off.md5}"}
+    assert json.loads((data / "sources" / "videos.json").read_text())["files"] == {
+        "videos/clip.avi": f"sha256:{clip.sha256}"}
+    assert (data / "videos" / "clip.avi").read_bytes() == b"not really a video"
+    tr = cifar.load_cifar10("train")  # auto: the official layout, decoded from the downloaded archive
+    assert tr.images.shape == (30, 32, 32, 3) and tr.labels.tolist() == y[:30].tolist()
+    assert np.array_equal(tr.images[0], x[0].reshape(3, 32, 32).transpose(1, 2, 0))
+    # a second run rewrites nothing (same bytes, same mtime): DVC reruns nothing downstream
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in written}
+    manifest.write_manifests()
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in written} == before
+
+
+def test_data_stage_prefers_the_mirror_jpeg_copy_when_no_official_one_is_at_hand(isolated_data, tmp_path,
+                                                                                    monkeypatch):
+    from poolrep.data import manifest
+    from poolrep.data.registry import REGISTRY, Dataset
+
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "cifar10-jpeg.tar.gz").write_bytes(b"jpeg tree")
+    monkeypatch.setenv(MIRROR_ENV, str(mirror))
+    jpeg = _file_for(b"jpeg tree", "cifar10-jpeg.tar.gz")
+    monkeypatch.setitem(REGISTRY, "cifar10-jpeg", Dataset("cifar10-jpeg", "fixture", (jpeg,), "test"))
+    monkeypatch.setitem(REGISTRY, "cifar10", Dataset("cifar10", "fixture", (File("cifar-10-python.tar.gz",
+                                                                                 "http://127.0.0.1:9/x", md5="0" * 32),),
+                                                     "test"))
+    assert manifest.cifar10_dataset() == "cifar10-jpeg"
+    assert manifest.manifest("cifar10")["registry_entry"] == "cifar10-jpeg"
+
+
+def test_data_stage_missing_file_is_one_line_and_writes_no_manifest(isolated_data, monkeypatch, capsys):
+    """No copy anywhere and an unreachable host: `poolrep data` fails with one line naming the file, the URL and
+    the mirror setting, before any manifest is written."""
+    from poolrep import cli
+    from poolrep.data.registry import REGISTRY, Dataset
+
+    data, _ = isolated_data
+    gone = File("cifar-10-python.tar.gz", "http://127.0.0.1:9/gone.tar.gz", md5="1" * 32)  # port 9: nothing listens
+    monkeypatch.setitem(REGISTRY, "cifar10", Dataset("cifar10", "fixture", (gone,), "test"))
+    monkeypatch.setitem(REGISTRY, "cifar10-jpeg", Dataset("cifar10-jpeg", "fixture", (File("j.tar.gz", None),), "t"))
+    assert cli.main(["data"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.startswith("poolrep data: error:") and "'cifar-10-python.tar.gz'" in err
+    assert "http://127.0.0.1:9/gone.tar.gz" in err and "download failed" in err
+    assert MIRROR_ENV in err
+    assert not (data / "sources").exists()

@@ -24,7 +24,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
-VERB_MODULE = {"run": "poolrep.runner", "prepare": "poolrep.stages", "backbone": "poolrep.stages",
+VERB_MODULE = {"data": "poolrep.data.manifest", "run": "poolrep.runner", "prepare": "poolrep.stages", "backbone": "poolrep.stages",
                "report": "poolrep.report"}
 
 

@@ -1,6 +1,7 @@
 """``poolrep``: the project's command line.
 
   poolrep fetch NAME... | --all-offline   bring data sets / weights into data/ (mirror, then official URL)
+  poolrep data                            the pipeline's data stage: fetch what it reads, write data/sources/*.json
   poolrep list                            the registry, and what is available offline
   poolrep run STAGE [--profile P]         run a paper's notebook with papermill (what dvc.yaml calls)
   poolrep prepare                         decode CIFAR-10 once into cache/ (shared stage)
@@ -26,6 +27,7 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("names", nargs="*")
     f.add_argument("--all-offline", action="store_true", help="every data set the offline mirror holds")
     f.add_argument("--no-download", action="store_true")
+    sub.add_parser("data", help="fetch every data set the pipeline reads; write data/sources/<name>.json")
     sub.add_parser("list", help="the data registry")
     r = sub.add_parser("run", help="run a stage's notebook")
     r.add_argument("stage")
@@ -48,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if a.cmd == "fetch":
             return _fetch(a)
+        if a.cmd == "data":
+            from .data.manifest import write_manifests
+
+            for p in write_manifests():
+                print(f"{p.relative_to(p.parents[2])}: {json.loads(p.read_text())['registry_entry']}")
+            return 0
         if a.cmd == "list":
             from .data import REGISTRY, available
 

@@ -31,7 +31,7 @@ def _find_root() -> Path:
 
 
 ROOT = _find_root()
-DATA = ROOT / "data"  # raw inputs, tracked by data.dvc
+DATA = ROOT / "data"  # raw inputs, fetched by the data stage (poolrep data); never in git
 CACHE = ROOT / "cache"  # decoded arrays and features (DVC stage outputs or on-demand caches)
 RESULTS = ROOT / "results"  # one folder per paper stage
 SCRATCH = ROOT / "scratch"  # where notebooks write when run by hand or by nbval (git-ignored)

@@ -196,11 +196,15 @@ def _jpeg_source(splits: dict[str, Split]) -> dict[str, Split]:
 
 
 def load_cifar10(split: str = "train", layout: str = "auto") -> Split:
-    """CIFAR-10 ``split`` ('train' or 'test'). ``layout``: 'official', 'folder' (the JPEG tree) or 'auto'."""
+    """CIFAR-10 ``split`` ('train' or 'test'). ``layout``: 'official', 'folder' (the JPEG tree) or 'auto': the
+    official pickles when a copy is at hand or none of the JPEG tree is (then downloaded), else the JPEG tree
+    (:func:`poolrep.data.manifest.cifar10_dataset`)."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
-    if layout == "auto":
-        layout = "official" if available("cifar10") else "folder"
+    if layout == "auto":  # the choice the pipeline's data stage records (data/sources/cifar10.json)
+        from .manifest import cifar10_dataset
+
+        layout = "official" if cifar10_dataset() == "cifar10" else "folder"
     if layout == "official":
         path = ensure_file(get("cifar10").files[0])
         splits = _cached("official", lambda: read_official(path))

@@ -89,7 +89,7 @@ def recorded(relpath: str) -> dict | None:
     try:
         doc = json.loads(p.read_text())
     except ValueError as e:
-        raise DataError(f"{p}: not valid JSON ({e}); restore it from data.dvc or delete it") from e
+        raise DataError(f"{p}: not valid JSON ({e}); delete it and run `poolrep fetch` again") from e
     return doc.get(relpath)
 
 
@@ -192,7 +192,7 @@ def _missing_msg(f: File, mirror: Path | None, reason: str = "") -> str:
     else:
         lines.append("It has no public download URL: only a mirror copy exists.")
     lines.append(f"Fix: put the file at {data_dir() / f.relpath}, or set {MIRROR_ENV}, then `poolrep fetch`.")
-    return "\n".join(lines)
+    return " ".join(lines)  # one line: the CLI prints it after "poolrep <verb>: error:"
 
 
 def _download(url: str, dest: Path, timeout: float = 60.0) -> None:
