@@ -815,7 +815,7 @@ def claims(table, correct: dict, inv_parts: dict, excess: np.ndarray, p: dict, s
     from ..metrics.invariance import score_of
 
     stage = "autopool"
-    ap_k = sorted(int(m.split("=")[1]) for m in table.method if m.startswith("AP"))
+    ap_k = sorted({int(m.split("=")[1]) for m in table.method if m.startswith("AP")})
     sp_feat = {m: int(f) for m, f in zip(table.method, table.features) if m.startswith("SP")}
     match = {k: matched_sp(k, sp_feat) for k in ap_k}
     data = (f"profile {p['profile']}; CIFAR-10 (JPEG copy of the mirror), {sizes['test']:,} test images (paper 10,000); "
