@@ -179,7 +179,8 @@ def make_cub_archive(tmp_path, n_classes=3, per_class=4):
     """A tiny archive in the exact official layout of CUB_200_2011.tgz."""
     root = tmp_path / "src" / "CUB_200_2011"
     img = root / "images"
-    lines = {"images.txt": [], "image_class_labels.txt": [], "train_test_split.txt": [], "classes.txt": []}
+    lines = {"images.txt": [], "image_class_labels.txt": [], "train_test_split.txt": [], "classes.txt": [],
+             "bounding_boxes.txt": []}
     names = ["Black_footed_Albatross", "Laysan_Albatross", "Sooty_Albatross"][:n_classes]
     iid = 0
     rng = np.random.default_rng(0)
@@ -194,9 +195,9 @@ def make_cub_archive(tmp_path, n_classes=3, per_class=4):
             lines["images.txt"].append(f"{iid} {folder}/{fn}")
             lines["image_class_labels.txt"].append(f"{iid} {c}")
             lines["train_test_split.txt"].append(f"{iid} {int(j % 2 == 0)}")
+            lines["bounding_boxes.txt"].append(f"{iid} 2.0 3.0 {20 + j % 5}.0 {10 + j}.0")  # x y width height
     for f, ls in lines.items():
         (root / f).write_text("\n".join(ls) + "\n")
-    (root / "bounding_boxes.txt").write_text("")  # present in the official archive, unused (whole images)
     archive = tmp_path / "CUB_200_2011.tgz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(root, arcname="CUB_200_2011")
@@ -219,6 +220,23 @@ def test_cub_loader_on_fixture(tmp_path, isolated_data):
     assert tr.subset(1, seed=0).labels.tolist() == [0, 1, 2]
     with pytest.raises(ValueError, match="split"):
         load_cub200("val", archive=archive)
+
+
+def test_cub_crop_box(tmp_path, isolated_data):
+    from PIL import Image
+
+    archive, root = make_cub_archive(tmp_path)
+    whole, boxed = load_cub200("train", archive=archive), load_cub200("train", archive=archive, crop_box=True)
+    assert whole.boxes is None and boxed.boxes[0] == (2.0, 3.0, 22.0, 13.0)
+    assert "bounding boxes" in boxed.source and "whole images" in whole.source
+    ref = Image.open(boxed.paths[0]).convert("RGB").crop((2, 3, 22, 13)).resize((16, 16), Image.BICUBIC)
+    assert (boxed.images(16)[0] == np.asarray(ref)).all()
+    assert not (whole.images(16)[0] == np.asarray(ref)).all()
+    sub = boxed.subset(1, seed=0)
+    assert sub.boxes == [boxed.boxes[boxed.paths.index(q)] for q in sub.paths]
+    (root / "bounding_boxes.txt").write_text("1 0 0 0 5\n")
+    with pytest.raises(DataError, match="empty box"):
+        read_cub(root, crop_box=True)
 
 
 def test_cub_loader_errors(tmp_path):

@@ -386,7 +386,7 @@ def _serve(root: Path, base: str, relpath: str, content: bytes) -> File:
     return File(relpath, base + Path(relpath).name, sha256=hashlib.sha256(content).hexdigest())
 
 
-def test_data_stage_without_mirror_downloads_the_official_sources(isolated_data, http_server, monkeypatch):
+def test_data_stage_without_mirror_downloads_the_official_sources(isolated_data, http_server, monkeypatch, capsys):
     """A user with internet and no mirror: CIFAR-10 from the official pickles, the clips and weights from their URLs
     (a local HTTP server stands in for the official hosts), one manifest per data set naming what was used."""
     from poolrep.data import manifest
@@ -405,8 +405,16 @@ def test_data_stage_without_mirror_downloads_the_official_sources(isolated_data,
                         ("mobilenet_v2", (wts,)), ("pairs", (pairs,))):
         monkeypatch.setitem(REGISTRY, name, Dataset(name, f"fixture {name}", files, "test"))
     assert manifest.cifar10_dataset() == "cifar10"
+    from poolrep import cli
+
+    assert cli.main(["data"]) == 0  # what the pipeline's data stage runs
+    said = capsys.readouterr().out.splitlines()
+    assert said[0] == "data/sources/cifar10.json: cifar10" and said[4] == "data/sources/holidays.json: not read by this profile"
     written = manifest.write_manifests()
-    assert [p.name for p in written] == ["cifar10.json", "videos.json", "pairs.json", "mobilenet_v2.json"]
+    assert [p.name for p in written] == ["cifar10.json", "videos.json", "pairs.json", "mobilenet_v2.json",
+                                         "holidays.json", "oxford5k.json", "alexnet.json", "cub200.json"]
+    # the paper path's data sets: the cpu profile does not read them, and says so
+    assert json.loads((data / "sources" / "holidays.json").read_text())["used"] is False
     doc = json.loads((data / "sources" / "cifar10.json").read_text())
     assert doc["registry_entry"] == "cifar10" and doc["files"] == {arc.name: f"md5:{off.md5}"}
     assert json.loads((data / "sources" / "videos.json").read_text())["files"] == {
@@ -437,6 +445,30 @@ def test_data_stage_prefers_the_mirror_jpeg_copy_when_no_official_one_is_at_hand
                                                      "test"))
     assert manifest.cifar10_dataset() == "cifar10-jpeg"
     assert manifest.manifest("cifar10")["registry_entry"] == "cifar10-jpeg"
+
+
+def test_data_stage_fetches_the_paper_path_only_where_the_profile_reads_it(isolated_data, http_server, monkeypatch):
+    from poolrep import config
+    from poolrep.data import manifest
+    from poolrep.data.registry import REGISTRY, Dataset
+
+    data, _ = isolated_data
+    root, base = http_server
+    w = _serve(root, base, "weights/alexnet.pth", b"alexnet bytes")
+    monkeypatch.setitem(REGISTRY, "alexnet", Dataset("alexnet", "fixture", (w,), "test"))
+    doc = config.load()
+    doc = {**doc, "profile": "paper", "pyramid": {**doc["pyramid"], "paper": {"net": "alexnet", "datasets": ["pairs"]}},
+           "crosslayer": {**doc["crosslayer"], "paper": {**doc["crosslayer"]["paper"], "cub_archive": "/x/cub.tgz"}}}
+    monkeypatch.setattr(config, "load", lambda path=None: doc)
+    use = manifest.paper_path_use()
+    assert use == {"holidays": None, "oxford5k": None, "alexnet": "pyramid.net", "cub200": "local:/x/cub.tgz"}
+    for n, why in use.items():
+        if why is None:
+            continue
+        m = manifest.manifest(n) if not why.startswith("local:") else None
+        if n == "alexnet":
+            assert m["files"] == {"weights/alexnet.pth": f"sha256:{w.sha256}"}
+            assert (data / "weights" / "alexnet.pth").read_bytes() == b"alexnet bytes"
 
 
 def test_data_stage_missing_file_is_one_line_and_writes_no_manifest(isolated_data, monkeypatch, capsys):

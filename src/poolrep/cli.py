@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
             from .data.manifest import write_manifests
 
             for p in write_manifests():
-                print(f"{p.relative_to(p.parents[2])}: {json.loads(p.read_text())['registry_entry']}")
+                d = json.loads(p.read_text())
+                what = d.get("registry_entry") or d.get("local_path") or "not read by this profile"
+                print(f"{p.relative_to(p.parents[2])}: {what}")
             return 0
         if a.cmd == "list":
             from .data import REGISTRY, available

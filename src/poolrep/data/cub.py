@@ -8,8 +8,9 @@ files (one record per line, ids 1-based):
 - ``train_test_split.txt``: ``<image_id> <is_training_image>`` (1: train, 0: test; 5,994 / 5,794)
 - ``classes.txt``: ``<class_id> <class name>``
 
-We use whole images (no part annotations, no bounding boxes), as the cross-layer pooling paper's whole-image
-setting does. The archive is unpacked once into ``cache/cub200/``; images are decoded lazily, batch by batch,
+No part annotations are used; images are whole or cropped to their bounding box (``bounding_boxes.txt``,
+``crop_box``): the cross-layer pooling paper's Table 1 does not say which, and the CNN-SVM numbers it compares
+with used boxes. The archive is unpacked once into ``cache/cub200/``; images are decoded lazily, batch by batch,
 and resized on the fly (``CubSplit.images(size)``), so the 11,788 photos never sit in memory at full size.
 """
 
@@ -17,16 +18,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
-from PIL import Image
 
 from .. import paths
 from .fetch import DataError, ensure_file, safe_unpack
+from .images import LazyImages
 from .registry import get
 
 INDEX_FILES = ("images.txt", "image_class_labels.txt", "train_test_split.txt", "classes.txt")
+BOXES_FILE = "bounding_boxes.txt"  # <image_id> <x> <y> <width> <height>, pixels
 N_TRAIN, N_TEST = 5994, 5794
 
 
@@ -36,13 +37,15 @@ class CubSplit:
     labels: np.ndarray  # int64, 0-based class index
     classes: tuple[str, ...]
     source: str
+    boxes: list | None = None  # (x1, y1, x2, y2) per image: crop to the bird's bounding box
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def images(self, size: int | tuple[int, int]) -> "LazyImages":
-        """A sequence of uint8 ``size x size x 3`` arrays (whole image resized, aspect not kept), decoded on access."""
-        return LazyImages(self.paths, size)
+    def images(self, size: int | tuple[int, int]) -> LazyImages:
+        """A sequence of uint8 ``size x size x 3`` arrays (the image, or its box when ``boxes`` is set, resized;
+        aspect not kept), decoded on access."""
+        return LazyImages(self.paths, size, boxes=self.boxes, what="CUB image")
 
     def subset(self, per_class: int | None, seed: int = 0) -> "CubSplit":
         if per_class is None:
@@ -51,32 +54,8 @@ class CubSplit:
 
         idx = balanced_indices(self.labels, per_class, seed)
         return CubSplit([self.paths[i] for i in idx], self.labels[idx], self.classes,
-                        self.source + f" [{per_class}/class subset]")
-
-
-class LazyImages(Sequence):
-    """Decodes and resizes on indexing; a slice gives a uint8 array ``n x h x w x 3``."""
-
-    def __init__(self, files: list[Path], size):
-        self.files = list(files)
-        self.size = (size, size) if isinstance(size, int) else tuple(size)
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def _load(self, p: Path) -> np.ndarray:
-        try:
-            with Image.open(p) as im:
-                im = im.convert("RGB").resize((self.size[1], self.size[0]), Image.BICUBIC)
-                return np.asarray(im)
-        except Exception as e:  # noqa: BLE001 - name the file in the error
-            raise DataError(f"cannot decode CUB image {p} ({e})") from e
-
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            files = self.files[i]
-            return np.stack([self._load(p) for p in files]) if files else np.empty((0, *self.size, 3), np.uint8)
-        return self._load(self.files[i])
+                        self.source + f" [{per_class}/class subset]",
+                        None if self.boxes is None else [self.boxes[i] for i in idx])
 
 
 def _read_index(path: Path, n_fields: int) -> list[list[str]]:
@@ -102,9 +81,22 @@ def find_root(folder: str | Path) -> Path:
     raise DataError(f"{folder}: no images.txt here or in CUB_200_2011/; not the official CUB-200-2011 layout")
 
 
-def read_cub(folder: str | Path, check_files: bool = True) -> dict[str, CubSplit]:
-    """Both splits of an unpacked CUB-200-2011 tree (``folder`` or ``folder/CUB_200_2011``)."""
+def read_boxes(root: Path) -> dict[int, tuple[float, float, float, float]]:
+    """``bounding_boxes.txt`` as ``{image_id: (x1, y1, x2, y2)}``."""
+    out = {}
+    for i, x, y, w, h in _read_index(root / BOXES_FILE, 5):
+        x, y, w, h = (float(v) for v in (x, y, w, h))
+        if w <= 0 or h <= 0:
+            raise DataError(f"{root / BOXES_FILE}: image {i} has an empty box ({w} x {h})")
+        out[int(i)] = (x, y, x + w, y + h)
+    return out
+
+
+def read_cub(folder: str | Path, check_files: bool = True, crop_box: bool = False) -> dict[str, CubSplit]:
+    """Both splits of an unpacked CUB-200-2011 tree (``folder`` or ``folder/CUB_200_2011``); ``crop_box``: each
+    image cropped to its bounding box (``bounding_boxes.txt``)."""
     root = find_root(folder)
+    boxes = read_boxes(root) if crop_box else None
     images = {int(i): p for i, p in _read_index(root / "images.txt", 2)}
     labels = {int(i): int(c) for i, c in _read_index(root / "image_class_labels.txt", 2)}
     split = {int(i): int(t) for i, t in _read_index(root / "train_test_split.txt", 2)}
@@ -125,7 +117,11 @@ def read_cub(folder: str | Path, check_files: bool = True) -> dict[str, CubSplit
         y = np.array([labels[i] - 1 for i in ids], np.int64)
         if len(y) and (y.min() < 0 or y.max() >= len(classes)):
             raise DataError(f"{root}: class ids outside 1..{len(classes)} in image_class_labels.txt")
-        out[name] = CubSplit(files, y, classes, f"CUB-200-2011 official split ({root})")
+        if boxes is not None and any(i not in boxes for i in ids):
+            raise DataError(f"{root / BOXES_FILE}: some images have no box")
+        out[name] = CubSplit(files, y, classes,
+                             f"CUB-200-2011 official split ({root}; {'cropped to bounding boxes' if crop_box else 'whole images'})",
+                             None if boxes is None else [boxes[i] for i in ids])
     return out
 
 
@@ -135,8 +131,9 @@ def unpack(archive: str | Path, dest: str | Path) -> Path:
     return find_root(safe_unpack(archive, dest))
 
 
-def load_cub200(split: str = "train", archive: str | Path | None = None) -> CubSplit:
-    """CUB-200-2011 ``split`` ('train' or 'test') with the official train_test_split.txt.
+def load_cub200(split: str = "train", archive: str | Path | None = None, crop_box: bool = False) -> CubSplit:
+    """CUB-200-2011 ``split`` ('train' or 'test') with the official train_test_split.txt; ``crop_box``: each image
+    cropped to its bounding box.
 
     ``archive`` None: the registered ``CUB_200_2011.tgz`` from data/, the mirror or its official URL (checksum).
     """
@@ -145,4 +142,4 @@ def load_cub200(split: str = "train", archive: str | Path | None = None) -> CubS
     if archive is None:
         archive = ensure_file(get("cub200").files[0])
     root = unpack(archive, paths.CACHE / "cub200")
-    return read_cub(root)[split]
+    return read_cub(root, crop_box=crop_box)[split]

@@ -17,11 +17,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 from .. import paths
 from .fetch import DataError, ensure_file, safe_unpack
+from .images import LazyImages
 from .pairs import ImageSet
 from .registry import get
 
@@ -75,7 +73,8 @@ def load_holidays(root: str | Path | None = None, variant: str = "original", max
                   rotations: dict[str, int] | None = None, limit: int | None = None) -> ImageSet:
     """Holidays as an ``ImageSet`` (images uint8 RGB, names, groups with the query first).
 
-    ``limit``: keep the first ``limit`` groups (for quick runs). ``max_side``: shrink larger images.
+    ``limit``: keep the first ``limit`` groups (for quick runs). ``max_side``: shrink larger images. The images
+    are a :class:`~poolrep.data.images.LazyImages`: decoded when indexed, never all in memory.
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown Holidays variant {variant!r}; choose one of {', '.join(VARIANTS)}")
@@ -97,17 +96,12 @@ def load_holidays(root: str | Path | None = None, variant: str = "original", max
     if not folder.is_dir():
         raise DataError(f"Holidays {variant}: folder {folder} missing"
                         + (" (put the upright-rotated release there, same file names)" if variant == "rotated" else ""))
-    images = []
-    for n in names:
-        p = folder / n
-        if not p.exists():
-            raise DataError(f"Holidays image {p} missing (listed in the ground truth)")
-        img = Image.open(p).convert("RGB")
-        if variant == "rotated" and rotations is not None and rotations.get(n, 0) % 360:
-            img = img.rotate(rotations[n], expand=True)
-        if max_side and max(img.size) > max_side:
-            img.thumbnail((max_side, max_side), Image.BICUBIC)
-        images.append(np.asarray(img))
+    files = [folder / n for n in names]
+    missing = [p for p in files if not p.exists()]
+    if missing:
+        raise DataError(f"Holidays image {missing[0]} missing (listed in the ground truth; {len(missing)} missing)")
+    turns = [rotations.get(n, 0) for n in names] if variant == "rotated" and rotations is not None else None
+    images = LazyImages(files, max_side=max_side, rotations=turns, what="Holidays image")  # decoded on access
     src = f"INRIA Holidays ({variant}) from {base}" if root is not None else \
         f"INRIA Holidays ({variant}), data/holidays/ -> {base}"
     return ImageSet(images, names, groups, src)

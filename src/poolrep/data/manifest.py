@@ -24,6 +24,28 @@ from .registry import get
 
 # the data sets the pipeline reads, by the name its manifest has; "cifar10" is whichever CIFAR-10 copy is used
 PIPELINE = ("cifar10", "videos", "pairs", "mobilenet_v2")
+# the data sets only a profile's paper path reads (not offline here); their manifest says whether this profile reads
+# them, so switching to the paper profile reruns the stages that do, and a missing one stops the run here
+PAPER_PATH = ("holidays", "oxford5k", "alexnet", "cub200")
+
+
+def paper_path_use(profile: str | None = None) -> dict[str, str | None]:
+    """For each of :data:`PAPER_PATH`: why the profile's parameters read it (None: they do not), or the local path
+    the parameters name instead of the registry's copy (``local:<path>``)."""
+    from .. import config
+
+    pyr, cl = config.resolve("pyramid", profile=profile), config.resolve("crosslayer", profile=profile)
+    use: dict[str, str | None] = {n: None for n in PAPER_PATH}
+    if "holidays" in pyr["datasets"] or "holidays_rotated" in pyr["datasets"]:
+        use["holidays"] = f"local:{pyr['holidays_root']}" if pyr["holidays_root"] else "pyramid.datasets"
+    if "oxford5k" in pyr["datasets"]:
+        use["oxford5k"] = f"local:{pyr['oxford_root']}" if pyr["oxford_root"] else "pyramid.datasets"
+    for stage, q, key in (("pyramid", pyr, "net"), ("crosslayer", cl, "backbone")):
+        if q[key] == "alexnet" and use["alexnet"] is None:
+            use["alexnet"] = f"local:{q['weights_file']}" if q["weights_file"] else f"{stage}.{key}"
+    if cl["dataset"] == "cub200":
+        use["cub200"] = f"local:{cl['cub_archive']}" if cl["cub_archive"] else "crosslayer.dataset"
+    return use
 
 
 def cifar10_dataset() -> str:
@@ -41,7 +63,8 @@ def manifest_dir() -> Path:
 
 
 def manifest(name: str, download: bool = True) -> dict:
-    """Fetch data set ``name`` of :data:`PIPELINE` and return its manifest (raises ``DataError``)."""
+    """Fetch data set ``name`` (of :data:`PIPELINE` or :data:`PAPER_PATH`) and return its manifest (raises
+    ``DataError``)."""
     entry = cifar10_dataset() if name == "cifar10" else name
     ds = get(entry)
     files = {}
@@ -72,6 +95,15 @@ def write_manifests(names=PIPELINE, download: bool | None = None) -> list[Path]:
         download = os.environ.get(OFFLINE_ENV, "") not in ("1", "true", "yes")
 
     docs = {n: manifest(n, download) for n in names}
+    if tuple(names) == PIPELINE:  # the pipeline: also the paper path's data sets, fetched only where used
+        for n, why in paper_path_use().items():
+            if why is None:
+                docs[n] = {"data_set": n, "used": False, "why": "the active profile's parameters do not read it"}
+            elif why.startswith("local:"):
+                docs[n] = {"data_set": n, "used": True, "local_path": why[6:],
+                           "why": "a local copy named by the parameters (not checked against the registry)"}
+            else:
+                docs[n] = {**manifest(n, download), "used": True, "why": why}
     out = []
     for n, doc in docs.items():
         p = manifest_dir() / f"{n}.json"

@@ -14,11 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 from .. import paths
 from .fetch import DataError, ensure_file, safe_unpack
+from .images import LazyImages
 from .registry import get
 
 
@@ -34,10 +32,10 @@ class OxfordQuery:
 
 @dataclass
 class OxfordSet:
-    images: list[np.ndarray]
+    images: LazyImages  # decoded on access
     names: list[str]
     queries: list[OxfordQuery]
-    query_images: list[np.ndarray]  # cropped to the box when crop_query
+    query_images: LazyImages  # cropped to the box when crop_query
     positives: list[list[int]]  # database indices of good + ok
     junk: list[list[int]]
     crop_query: bool
@@ -102,17 +100,10 @@ def load_oxford5k(root: str | Path | None = None, crop_query: bool = True, max_s
     if missing:
         raise DataError(f"{len(missing)} ground-truth images are not among the images, e.g. {missing[:3]}")
 
-    def load(p: Path, box=None) -> np.ndarray:
-        im = Image.open(p).convert("RGB")
-        if box is not None:
-            x1, y1, x2, y2 = box
-            im = im.crop((int(np.floor(x1)), int(np.floor(y1)), int(np.ceil(x2)), int(np.ceil(y2))))
-        if max_side and max(im.size) > max_side:
-            im.thumbnail((max_side, max_side), Image.BICUBIC)
-        return np.asarray(im)
-
-    images = [load(files[n]) for n in names]
-    qimgs = [load(files[q.image], q.bbox if crop_query else None) for q in queries]
+    # decoded on access: Oxford at 1,024 px is about 12 GB of pixels
+    images = LazyImages([files[n] for n in names], max_side=max_side, what="Oxford5K image")
+    qimgs = LazyImages([files[q.image] for q in queries], max_side=max_side,
+                       boxes=[q.bbox for q in queries] if crop_query else None, what="Oxford5K query image")
     pos = [[index[n] for n in (*q.good, *q.ok)] for q in queries]
     junk = [[index[n] for n in q.junk if n in index] for q in queries]
     return OxfordSet(images, names, queries, qimgs, pos, junk, crop_query,

@@ -302,8 +302,9 @@ def load_data(p: dict, run):
     elif p["dataset"] == "cub200":
         from ..data.cub import load_cub200
 
-        train = load_cub200("train", crop_box=p["crop_box"]).subset(p["train_per_class"], p["seed"])
-        test = load_cub200("test", crop_box=p["crop_box"]).subset(p["test_per_class"], p["seed"] + 1)
+        kw = dict(archive=p["cub_archive"], crop_box=p["crop_box"])
+        train = load_cub200("train", **kw).subset(p["train_per_class"], p["seed"])
+        test = load_cub200("test", **kw).subset(p["test_per_class"], p["seed"] + 1)
         images = {"train": train, "test": test}  # CubSplit: decoded lazily at each size
         run.data("cub200", source=train.source, n_train=len(train), n_test=len(test),
                  full={"n_train": 5994, "n_test": 5794},
