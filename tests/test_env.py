@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import yaml
 
 from poolrep import paths
@@ -45,3 +46,27 @@ def test_readme_commands_exist_in_makefile_and_ci():
         assert f"make {target}" in readme
     assert "make test" in ci
     assert "POOLREP_DATA_MIRROR" in readme and "DVC_NO_ANALYTICS" in make
+
+
+def test_freed_feature_batches_go_back_to_the_os():
+    """device.return_freed_memory: allocating and freeing 30-MB blocks (a batch of conv maps) many times leaves
+    the resident memory where it was (glibc's dynamic threshold let it grow by ~15 MB per batch)."""
+    import sys
+
+    import torch
+
+    from poolrep.device import return_freed_memory
+
+    if not sys.platform.startswith("linux") or not return_freed_memory():
+        pytest.skip("glibc's mallopt is not available here")
+
+    def rss() -> int:
+        return int(open("/proc/self/statm").read().split()[1]) * 4096
+
+    x = torch.rand(100, 72900)
+    before = rss()
+    for _ in range(40):
+        m = torch.empty(100, 100, 27, 27).uniform_()  # 29 MB, freed at the next assignment
+        y = (m.flatten(1) + x).sum(1)
+    del m, y
+    assert rss() - before < 100 * 2 ** 20
