@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import make_classification
 from sklearn.svm import LinearSVC
 
@@ -22,7 +23,7 @@ def _sk_objective(clf, x, y, C):
 def test_matches_liblinear(classes, C):
     x, y = make_classification(600, 30, n_informative=10, n_classes=classes, n_clusters_per_class=1, random_state=0)
     sk = LinearSVC(C=C, tol=1e-10, max_iter=200000, dual=True, random_state=0).fit(x, y)
-    ours = LinearSVM(C=C, tol=1e-10).fit(x, y)
+    ours = LinearSVM(C=C, tol=1e-10, dtype=torch.float64).fit(x, y)
     f_sk, f_ours = _sk_objective(sk, x, y, C), ours.objective(x, y)
     assert f_ours.shape == f_sk.shape == ((classes,) if classes > 2 else (1,))
     # ours is at least as low as liblinear's and within 1e-4 of it: the same minimum
@@ -31,6 +32,16 @@ def test_matches_liblinear(classes, C):
     xt, _ = make_classification(400, 30, n_informative=10, n_classes=classes, n_clusters_per_class=1, random_state=1)
     assert (ours.predict(xt) == sk.predict(xt)).mean() >= 0.99
     np.testing.assert_allclose(ours.decision_function(xt), sk.decision_function(xt), atol=2e-3)
+
+
+def test_default_float32_and_loose_tolerance_predict_as_the_tight_fit():
+    x, y = make_classification(3000, 60, n_informative=20, n_classes=5, n_clusters_per_class=2, random_state=2)
+    tight = LinearSVM(C=0.01, tol=1e-10, dtype=torch.float64).fit(x, y)
+    fast = LinearSVM(C=0.01).fit(x, y)
+    assert fast.W.dtype == torch.float32 and fast.n_iter_ < tight.n_iter_
+    xt, _ = make_classification(2000, 60, n_informative=20, n_classes=5, n_clusters_per_class=2, random_state=3)
+    assert (fast.predict(xt) == tight.predict(xt)).mean() >= 0.995
+    np.testing.assert_allclose(fast.objective(x, y), tight.objective(x, y), rtol=1e-3)
 
 
 def test_bad_input():

@@ -24,27 +24,22 @@ import os
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _stub_ipython() -> None:
-    """IPython.display's two names the notebook uses, printing to the terminal (IPython may be missing, and outside
-    a kernel its display prints only a repr)."""
+class Markdown(str):
+    """IPython.display.Markdown's stand-in: the text itself."""
 
-    class Markdown(str):
-        pass
 
-    def display(*objs):
-        for o in objs:
-            print(o.to_markdown(index=False) if hasattr(o, "to_markdown") else o, flush=True)
+def display(*objs) -> None:
+    """IPython.display.display's stand-in: tables as Markdown, everything else as text, on the terminal."""
+    for o in objs:
+        print(o.to_markdown(index=False) if hasattr(o, "to_markdown") else o, flush=True)
 
-    ip = types.ModuleType("IPython")
-    ip.display = types.ModuleType("IPython.display")
-    ip.display.Markdown, ip.display.display = Markdown, display
-    sys.modules["IPython"], sys.modules["IPython.display"] = ip, ip.display
+
+IPYTHON_IMPORT = "from IPython.display import Markdown, display"
 
 
 def run_notebook(nb_path: Path, stage: str, profile: str, out_dir: Path) -> dict:
@@ -54,14 +49,17 @@ def run_notebook(nb_path: Path, stage: str, profile: str, out_dir: Path) -> dict
 
     params = config.resolve(stage, profile=profile)
     nb = json.loads(nb_path.read_text())
-    ns: dict = {"__name__": "__main__"}
+    ns: dict = {"__name__": "__main__", "display": display, "Markdown": Markdown}
     for i, cell in enumerate(nb["cells"]):
         if cell["cell_type"] != "code":
             continue
         src = "".join(cell["source"])
         if "parameters" in cell.get("metadata", {}).get("tags", []):
             src = "\n".join(f"{k} = {v!r}" for k, v in params.items()) + f"\nout_dir = {str(out_dir)!r}"
-        src = "\n".join(l for l in src.splitlines() if not l.lstrip().startswith(("%", "!")))  # no magics
+        # no magics; the notebook's display names are the terminal stand-ins above (IPython may be missing, and
+        # outside a kernel its display prints only a repr)
+        src = "\n".join(l for l in src.splitlines()
+                        if not l.lstrip().startswith(("%", "!")) and l.strip() != IPYTHON_IMPORT)
         t0 = time.perf_counter()
         exec(compile(src, f"{nb_path.name} cell {i}", "exec"), ns)
         print(f"[cell {i}] {time.perf_counter() - t0:.1f} s", flush=True)
@@ -93,7 +91,6 @@ def main(argv=None) -> int:
 
     print(f"[device] {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'CPU only'}; "
           f"torch {torch.__version__}", flush=True)
-    _stub_ipython()
     t1 = time.perf_counter()
     run_notebook(ROOT / "notebooks" / "autopool.ipynb", "autopool", a.profile, out / "autopool")
     print(f"[autopool {a.profile}] {time.perf_counter() - t1:.0f} s; total {time.perf_counter() - t0:.0f} s")

@@ -13,7 +13,11 @@ intercept_scaling=1)``'s, one-vs-rest, for each class c with labels ``y_i = +1``
 
 (liblinear appends a constant feature 1 and regularises its weight too, so the intercept is penalised as well).
 The classes' objectives are independent; their sum is minimised at once by full-batch L-BFGS with strong Wolfe
-line search (``torch.optim.LBFGS``), in float64 for a tight optimum.
+line search (``torch.optim.LBFGS``). The gradient is written out, ``W - 2C X^T (Y * m)`` with the margins' slack
+``m``, and computed as ``(G^T X)^T``: autograd's ``X^T G`` is five times slower on a tall X here. ``tol`` bounds
+the largest entry of the gradient of the objective divided by ``C N``; 1e-4 (the default) changed no prediction
+against 1e-6 on auto-pooling's CIFAR-10 features and takes half the iterations. ``dtype`` float32 (the default)
+halves the memory traffic; the comparison with liblinear runs in float64 at a tight tolerance.
 """
 
 from __future__ import annotations
@@ -25,10 +29,11 @@ import torch
 class LinearSVM:
     """``LinearSVM(C).fit(x, y)``; ``predict(x)``, ``decision_function(x)``. ``x``: N x d array or tensor."""
 
-    def __init__(self, C: float = 1.0, max_iter: int = 500, tol: float = 1e-6, device="cpu"):
+    def __init__(self, C: float = 1.0, max_iter: int = 1000, tol: float = 1e-4, device="cpu",
+                 dtype: torch.dtype = torch.float32):
         if C <= 0:
             raise ValueError(f"C must be > 0, got {C}")
-        self.C, self.max_iter, self.tol, self.device = float(C), int(max_iter), float(tol), device
+        self.C, self.max_iter, self.tol, self.device, self.dtype = float(C), int(max_iter), float(tol), device, dtype
         self.W: torch.Tensor | None = None  # (d + 1) x classes, the last row the intercept
         self.classes_: np.ndarray | None = None
         self.n_iter_ = 0
@@ -37,7 +42,7 @@ class LinearSVM:
         x = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x)
         if x.ndim != 2:
             raise ValueError(f"expected N x d features, got shape {tuple(x.shape)}")
-        x = x.to(device=self.device, dtype=torch.float64)
+        x = x.to(device=self.device, dtype=self.dtype)
         return torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype, device=x.device)], 1)
 
     def objective(self, x, y) -> np.ndarray:
@@ -51,7 +56,8 @@ class LinearSVM:
         second class."""
         y = np.asarray(y)
         classes = self.classes_[1:] if len(self.classes_) == 2 else self.classes_
-        return torch.as_tensor(np.where(y[:, None] == classes[None, :], 1.0, -1.0), device=self.device)
+        return torch.as_tensor(np.where(y[:, None] == classes[None, :], 1.0, -1.0), device=self.device,
+                               dtype=self.dtype)
 
     def _per_class(self, W, X, Y) -> torch.Tensor:
         m = (1 - Y * (X @ W)).clamp_min(0)
@@ -66,15 +72,18 @@ class LinearSVM:
             raise ValueError("LinearSVM needs at least two classes")
         X, Y = self._x(x), self._targets(y)
         W = torch.zeros(X.shape[1], Y.shape[1], dtype=X.dtype, device=X.device, requires_grad=True)
+        W.grad = torch.zeros_like(W)
         opt = torch.optim.LBFGS([W], lr=1, max_iter=self.max_iter, history_size=20, line_search_fn="strong_wolfe",
                                 tolerance_grad=self.tol, tolerance_change=1e-12)
         scale = 1.0 / max(1.0, self.C * len(X))  # keeps the tolerances meaningful whatever the size of C * N
         calls = []
 
+        @torch.no_grad()
         def closure():
-            opt.zero_grad()
-            f = self._per_class(W, X, Y).sum() * scale
-            f.backward()
+            m = (1 - Y * (X @ W)).clamp_min_(0)
+            f = (0.5 * (W * W).sum() + self.C * (m * m).sum()) * scale
+            G = (Y * m).mul_(-2 * self.C)
+            W.grad.copy_((G.T @ X).T).add_(W).mul_(scale)  # (W - 2C X^T (Y m)) * scale
             calls.append(1)
             return f
 
