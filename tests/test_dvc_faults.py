@@ -80,7 +80,9 @@ def test_interrupted_dvc_repro_leaves_the_previous_results(tmp_path):
     before, lock = _tree(repo / "results"), (repo / "dvc.lock").read_bytes()
     log = open(tmp_path / "dvc.log", "w+")
     proc = subprocess.Popen([str(BIN / "dvc"), "repro", "autopool"], cwd=repo, stdout=log, stderr=subprocess.STDOUT,
-                            env=env, start_new_session=True)
+                            env=env, start_new_session=True,
+                            # a shell's background job inherits SIGINT ignored; a terminal's dvc has the default
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 400
         while "Running stage 'autopool'" not in (tmp_path / "dvc.log").read_text():
