@@ -286,3 +286,36 @@ def test_softmax_temperature_is_scaled_by_log_c():
     assert torch.allclose(w10, w1000, atol=1e-6)
     u = entropy_weights(frac * math.log(10), 10, "unnormalised")
     assert torch.allclose(u, 1 - frac) and not torch.allclose(u.sum(1), torch.ones(1))
+
+
+def test_label_smoothing_reaches_the_loss():
+    """The recipe's label smoothing reaches the loss: a head fitted with smoothing 0.2 reports a larger final
+    training loss than the same fit without it (its targets are never one-hot), and still separates the toy data."""
+    torch.manual_seed(0)
+    n, c = 60, 3
+    y = torch.arange(n) % c
+    x = torch.randn(n, 4, 3, 3) * 0.1
+    x[torch.arange(n), y] += 3.0
+    out = {}
+    for ls in (0.0, 0.2):
+        torch.manual_seed(5)
+        head = cnn.PoolHead("gap", 4, c)
+        out[ls] = cnn.train(head, x, y, epochs=10, batch_size=16, lr=0.5, seed=7, images=False, label_smoothing=ls)
+        assert accuracy(head, x, y) == 1.0
+    # with smoothing eps over C classes the loss cannot go below the targets' entropy
+    p_true = 1 - 0.2 + 0.2 / c
+    floor = -(p_true * math.log(p_true) + (c - 1) * (0.2 / c) * math.log(0.2 / c))
+    assert out[0.0]["loss"][-1] < 0.1 < floor - 0.05 < out[0.2]["loss"][-1]
+
+
+def test_convergence_control_is_the_paired_gain_of_the_longer_run():
+    rng = np.random.default_rng(0)
+    base = (rng.random(400) < 0.5).astype(float)
+    # the longer run: the same items right, plus 80 of the wrong ones (a gain of 20 points)
+    longer = base.copy()
+    longer[np.flatnonzero(base == 0)[:80]] = 1
+    est = cnn.convergence({"hits": np.stack([base, longer], 1)}, epochs=6)
+    assert est.value == pytest.approx(20.0)
+    assert 15 < est.lo < 20 < est.hi < 25  # paired: only the 80 changed items vary
+    same = cnn.convergence({"hits": np.stack([base, base], 1)}, epochs=6)
+    assert same.value == same.lo == same.hi == 0.0

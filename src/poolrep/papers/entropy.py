@@ -156,7 +156,7 @@ def augment(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor
 
 def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int, lr: float,
           weight_decay: float = 5e-4, seed: int = 0, device: torch.device | str = "cpu", images: bool = True,
-          desc: str = "train", evaluate=None) -> dict[str, list[float]]:
+          desc: str = "train", evaluate=None, label_smoothing: float = 0.0) -> dict[str, list[float]]:
     """SGD (momentum 0.9, Nesterov), learning rate warmed up linearly over 15% of the steps then cosine-decayed;
     mini-batches and augmentation (crop + flip, only when ``images``) are drawn from one generator seeded with
     ``seed``, so a run is repeatable. ``x`` stays on the cpu (any dtype; batches are moved and cast to float32).
@@ -186,7 +186,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, ba
             if images:
                 xb = augment(xb, gen)
             yb = y[idx].to(device)
-            loss = F.cross_entropy(model(xb), yb)
+            loss = F.cross_entropy(model(xb), yb, label_smoothing=label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -230,13 +230,14 @@ def weight_stats(w: torch.Tensor) -> dict[str, float]:
 
 def fit_cifar(pooling: str, seed: int, x_train: torch.Tensor, y_train: torch.Tensor, *, widths, blocks: int,
               epochs: int, batch_size: int, lr: float, weight_decay: float, temperature: float = 1.0,
-              device: torch.device | str = "cpu", evaluate=None) -> tuple[Net, dict]:
+              label_smoothing: float = 0.0, device: torch.device | str = "cpu", evaluate=None) -> tuple[Net, dict]:
     """A ``cifar_net`` with ``pooling``, initialised from ``seed`` and trained from scratch (same schedule for all);
     returns it and its learning curves (``train``)."""
     torch.manual_seed(seed)
     net = cifar_net(pooling, int(y_train.max()) + 1, widths, blocks, temperature)
     curves = train(net, x_train, y_train, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                   seed=seed, device=device, images=True, desc=f"{pooling} s{seed}", evaluate=evaluate)
+                   seed=seed, device=device, images=True, desc=f"{pooling} s{seed}", evaluate=evaluate,
+                   label_smoothing=label_smoothing)
     return net.cpu().eval(), curves
 
 
@@ -293,16 +294,23 @@ NETWORKS = ("CIFAR ResNet (scratch)", "MobileNetV2 ImageNet (head only)")
 
 
 def train_all(p: dict, data: dict, device) -> dict:
-    """Every pooling in ``p['poolings']`` x every seed on both networks: the CIFAR ResNet from scratch on
-    ``data['cifar']`` = (x_tr, y_tr, x_te, y_te) and the head on the frozen MobileNetV2 maps ``data['maps']``.
-    Returns ``{"rows": test accuracy (%) per network, pooling and seed, "hits": per (network, pooling) the test
-    items x seeds 0/1 correctness, "models": per (network, pooling) the trained models (one per seed), "curves":
-    rows of (network, pooling, seed, epoch, train loss, test accuracy)}``."""
+    """Every pooling in ``p['cifar_poolings']`` x every seed on the CIFAR ResNet, trained from scratch on
+    ``data['cifar']`` = (x_tr, y_tr, x_te, y_te), and every pooling in ``p['poolings']`` x every seed as a head on the
+    frozen MobileNetV2 maps ``data['maps']``; then the convergence control: the GAP ResNet of the first seed trained
+    again for ``control_factor`` times the epochs. Returns ``{"rows": test accuracy (%) per network, pooling and
+    seed, "hits": per (network, pooling) the test items x seeds 0/1 correctness, "models": per (network, pooling)
+    the trained models (one per seed), "curves": rows of (network, pooling, seed, epoch, train loss, test accuracy),
+    "control": {epochs, hits (test items x 2: the first seed's GAP run, the longer run), curve}}``."""
     from ..metrics.classification import accuracy, correct
 
     x_tr, y_tr, x_te, y_te = data["cifar"]
     m_tr, my_tr, m_te, my_te = data["maps"]
+    # float32 once, not per batch: casting the float16 cache per mini-batch tripled a GAP head's epoch time
+    m_tr, m_te = m_tr.float(), m_te.float()
     out = {"rows": [], "hits": {}, "models": {}, "curves": []}
+    cifar = dict(widths=p["widths"], blocks=p["blocks"], batch_size=p["batch_size"], lr=p["lr"],
+                 weight_decay=p["weight_decay"], temperature=p["temperature"], label_smoothing=p["label_smoothing"],
+                 device=device, evaluate=lambda m: 100.0 * accuracy(m, x_te, y_te, device=device))
 
     def record(network, pname, s, model, curves, x, y):
         c = correct(model, x, y, device=device)
@@ -316,11 +324,8 @@ def train_all(p: dict, data: dict, device) -> dict:
         print(f"{network[:12]:12s} {pname:20s} seed {s}: top-1 {acc:.2f} %")
 
     for s in p["seeds"]:
-        for pname in p["poolings"]:
-            net, curves = fit_cifar(pname, s, x_tr, y_tr, widths=p["widths"], blocks=p["blocks"], epochs=p["epochs"],
-                                    batch_size=p["batch_size"], lr=p["lr"], weight_decay=p["weight_decay"],
-                                    temperature=p["temperature"], device=device,
-                                    evaluate=lambda m: 100.0 * accuracy(m, x_te, y_te, device=device))
+        for pname in p["cifar_poolings"]:
+            net, curves = fit_cifar(pname, s, x_tr, y_tr, epochs=p["epochs"], **cifar)
             record(NETWORKS[0], pname, s, net, curves, x_te, y_te)
     for s in p["seeds"]:
         for pname in p["poolings"]:
@@ -330,7 +335,26 @@ def train_all(p: dict, data: dict, device) -> dict:
                                     evaluate=lambda m: 100.0 * accuracy(m, m_te, my_te, device=device))
             record(NETWORKS[1], pname, s, head, curves, m_te, my_te)
     out["hits"] = {k: np.stack(v, axis=1) for k, v in out["hits"].items()}
+    s0, long_epochs = p["seeds"][0], p["epochs"] * p["control_factor"]
+    net, curves = fit_cifar("gap", s0, x_tr, y_tr, epochs=long_epochs, **cifar)
+    out["control"] = {"epochs": long_epochs, "seed": s0, "curve": curves,
+                      "hits": np.stack([out["hits"][(NETWORKS[0], "gap")][:, 0], correct(net, x_te, y_te, device=device)],
+                                       axis=1)}
+    for e, (loss, ev) in enumerate(zip(curves["loss"], curves["eval"]), start=1):
+        out["curves"].append({"network": NETWORKS[0], "pooling": f"gap, {p['control_factor']}x epochs (control)",
+                              "seed": s0, "epoch": e, "train_loss": loss, "test_accuracy": ev})
+    print(f"control: GAP seed {s0}, {long_epochs} epochs: top-1 {100 * out['control']['hits'][:, 1].mean():.2f} %")
     return out
+
+
+def convergence(control: dict, epochs: int, seed: int = 0):
+    """How far the CIFAR ResNets are from converged: the first seed's GAP model trained ``control['epochs']``
+    instead of ``epochs`` epochs, its test accuracy minus the standard run's, paired over the test images
+    (``poolrep.claims.paired_bootstrap``). Near 0: the recipe has reached its plateau; clearly positive: it has not."""
+    from ..claims import paired_bootstrap
+
+    h = control["hits"]
+    return paired_bootstrap(h[:, 1:], h[:, :1], seed=seed, scale=100, what="test images")
 
 
 def plot_curves(curves):
@@ -462,16 +486,20 @@ def accuracy_table(hits: dict, names: dict, seed: int = 0):
 ABSTRACT = "Wan et al. (ICCV 2019), abstract"
 
 
-def claims(hits: dict, p: dict, sizes: dict, loc: dict | None = None) -> list:
+def claims(hits: dict, p: dict, sizes: dict, loc: dict | None = None, conv=None) -> list:
     """The abstract's claims, evaluated on this run (see :mod:`poolrep.claims`). ``hits[(network, pooling)]``: test
     items x seeds 0/1 correctness; each ordering is the paired difference of the per-item mean over seeds.
-    ``loc``: the localisation scores per map (``localisation``)."""
+    ``loc``: the localisation scores per map (``localisation``); ``conv``: the convergence control's estimate
+    (``convergence``), named in the CIFAR ResNet's setting."""
     from .. import claims as C
 
     stage = "entropy"
+    unconverged = ("" if conv is None else
+                   f" (training {p['control_factor']}x longer moved GAP by {conv.value:+.1f} "
+                   f"[{conv.lo:+.1f}, {conv.hi:+.1f}] points, seed {p['seeds'][0]})")
     nets = {"CIFAR ResNet (scratch)": (f"a ResNet (widths {list(p['widths'])}, {p['blocks']} block(s)/stage) trained "
                                        f"from scratch on {sizes['cifar_train']:,} CIFAR-10 images for {p['epochs']} "
-                                       f"epochs, {sizes['cifar_test']:,} test images"),
+                                       f"epochs{unconverged}, {sizes['cifar_test']:,} test images"),
             "MobileNetV2 ImageNet (head only)": (f"the frozen ImageNet MobileNetV2 with a trained head on "
                                                  f"{sizes['head_train']:,} CIFAR-10 images, {sizes['head_test']:,} "
                                                  f"test images")}
