@@ -300,7 +300,8 @@ def train_all(p: dict, data: dict, device) -> dict:
     again for ``control_factor`` times the epochs. Returns ``{"rows": test accuracy (%) per network, pooling and
     seed, "hits": per (network, pooling) the test items x seeds 0/1 correctness, "models": per (network, pooling)
     the trained models (one per seed), "curves": rows of (network, pooling, seed, epoch, train loss, test accuracy),
-    "control": {epochs, hits (test items x 2: the first seed's GAP run, the longer run), curve}}``."""
+    the control's among them, "control": {epochs, seed, hits (test items x 2: the first seed's GAP run, the longer
+    run)}}``."""
     from ..metrics.classification import accuracy, correct
 
     x_tr, y_tr, x_te, y_te = data["cifar"]
@@ -312,15 +313,18 @@ def train_all(p: dict, data: dict, device) -> dict:
                  weight_decay=p["weight_decay"], temperature=p["temperature"], label_smoothing=p["label_smoothing"],
                  device=device, evaluate=lambda m: 100.0 * accuracy(m, x_te, y_te, device=device))
 
+    def add_curves(network, pname, s, curves):
+        for e, (loss, ev) in enumerate(zip(curves["loss"], curves["eval"]), start=1):
+            out["curves"].append({"network": network, "pooling": pname, "seed": s, "epoch": e, "train_loss": loss,
+                                  "test_accuracy": ev})
+
     def record(network, pname, s, model, curves, x, y):
         c = correct(model, x, y, device=device)
         out["hits"].setdefault((network, pname), []).append(c)
         out["models"].setdefault((network, pname), []).append(model)
         acc = 100.0 * float(c.mean())
         out["rows"].append({"network": network, "pooling": pname, "seed": s, "accuracy": acc})
-        for e, (loss, ev) in enumerate(zip(curves["loss"], curves["eval"]), start=1):
-            out["curves"].append({"network": network, "pooling": pname, "seed": s, "epoch": e, "train_loss": loss,
-                                  "test_accuracy": ev})
+        add_curves(network, pname, s, curves)
         print(f"{network[:12]:12s} {pname:20s} seed {s}: top-1 {acc:.2f} %")
 
     for s in p["seeds"]:
@@ -337,24 +341,28 @@ def train_all(p: dict, data: dict, device) -> dict:
     out["hits"] = {k: np.stack(v, axis=1) for k, v in out["hits"].items()}
     s0, long_epochs = p["seeds"][0], p["epochs"] * p["control_factor"]
     net, curves = fit_cifar("gap", s0, x_tr, y_tr, epochs=long_epochs, **cifar)
-    out["control"] = {"epochs": long_epochs, "seed": s0, "curve": curves,
+    out["control"] = {"epochs": long_epochs, "seed": s0,
                       "hits": np.stack([out["hits"][(NETWORKS[0], "gap")][:, 0], correct(net, x_te, y_te, device=device)],
                                        axis=1)}
-    for e, (loss, ev) in enumerate(zip(curves["loss"], curves["eval"]), start=1):
-        out["curves"].append({"network": NETWORKS[0], "pooling": f"gap, {p['control_factor']}x epochs (control)",
-                              "seed": s0, "epoch": e, "train_loss": loss, "test_accuracy": ev})
+    add_curves(NETWORKS[0], f"gap, {p['control_factor']}x epochs (control)", s0, curves)
     print(f"control: GAP seed {s0}, {long_epochs} epochs: top-1 {100 * out['control']['hits'][:, 1].mean():.2f} %")
     return out
 
 
-def convergence(control: dict, epochs: int, seed: int = 0):
+def convergence(control: dict, seed: int = 0):
     """How far the CIFAR ResNets are from converged: the first seed's GAP model trained ``control['epochs']``
-    instead of ``epochs`` epochs, its test accuracy minus the standard run's, paired over the test images
+    epochs, its test accuracy minus the standard run's, paired over the test images
     (``poolrep.claims.paired_bootstrap``). Near 0: the recipe has reached its plateau; clearly positive: it has not."""
     from ..claims import paired_bootstrap
 
     h = control["hits"]
     return paired_bootstrap(h[:, 1:], h[:, :1], seed=seed, scale=100, what="test images")
+
+
+def convergence_phrase(conv, control_factor) -> str:
+    """The control's result as the tables and claims name it beside every CIFAR ResNet number."""
+    return (f"training {control_factor}x longer moved GAP by {conv.value:+.1f} [{conv.lo:+.1f}, {conv.hi:+.1f}] "
+            "points")
 
 
 def plot_curves(curves):
@@ -495,8 +503,7 @@ def claims(hits: dict, p: dict, sizes: dict, loc: dict | None = None, conv=None)
 
     stage = "entropy"
     unconverged = ("" if conv is None else
-                   f" (training {p['control_factor']}x longer moved GAP by {conv.value:+.1f} "
-                   f"[{conv.lo:+.1f}, {conv.hi:+.1f}] points, seed {p['seeds'][0]})")
+                   f" ({convergence_phrase(conv, p['control_factor'])}, seed {p['seeds'][0]})")
     nets = {"CIFAR ResNet (scratch)": (f"a ResNet (widths {list(p['widths'])}, {p['blocks']} block(s)/stage) trained "
                                        f"from scratch on {sizes['cifar_train']:,} CIFAR-10 images for {p['epochs']} "
                                        f"epochs{unconverged}, {sizes['cifar_test']:,} test images"),
