@@ -254,3 +254,39 @@ def test_poolrep_run_dies_with_its_parent(tmp_path, sig):
         if parent.poll() is None:
             parent.kill()
             parent.wait()
+
+
+def _executed(tmp_path, name, cell_id, streams):
+    """An executed notebook as papermill leaves it: a random id on the injected cell, outputs split by timing."""
+    nb = nbformat.v4.new_notebook()
+    inj = nbformat.v4.new_code_cell("n = 7")
+    inj.id, inj.metadata["tags"] = cell_id, ["injected-parameters"]
+    work = nbformat.v4.new_code_cell("train()")
+    work.id = "train"  # ids of the notebook's own cells come from the source notebook, the same in every run
+    work.outputs = [nbformat.v4.new_output("stream", name=n, text=t) for n, t in streams]
+    nb.cells = [inj, work]
+    path = tmp_path / name
+    nbformat.write(nb, path)
+    return path
+
+
+def test_clean_leaves_two_identical_runs_byte_identical(tmp_path):
+    a = _executed(tmp_path, "a.ipynb", "b5402318", [
+        ("stdout", "epoch 1 acc 41.2\n"), ("stderr", "zoo auto-pooling epoch 1/5: 1it [00:00, 24.85it/s, cost=27.63]"),
+        ("stdout", "epoch 2 acc 47.0\n"),
+        ("stderr", "[h264 @ 0x559267383480] A non-intra slice in an IDR NAL unit.\n"),
+        ("stderr", " 40%|####      | 2/5 [00:01<00:01, 2.0it/s]\n[time] fit: 1.2 s\n")])
+    b = _executed(tmp_path, "b.ipynb", "0b52c622", [
+        ("stdout", "epoch 1 acc 41.2\nepoch 2 acc 47.0\n"),
+        ("stderr", "zoo auto-pooling epoch 1/5: 12it [00:00, 113.88it/s, cost=25.72]"),
+        ("stderr", "[h264 @ 0x5597a0f34f80] A non-intra slice in an IDR NAL unit.\n"),
+        ("stderr", "[time] fit: 1.9 s\n")])
+    for p in (a, b):
+        runner.clean(p)
+    assert a.read_bytes() == b.read_bytes()
+    nb = json.loads(a.read_text())
+    assert nb["cells"][0]["id"] == runner.INJECTED_ID and nbformat.validate(nbformat.reads(a.read_text(), 4)) is None
+    outs = nb["cells"][1]["outputs"]
+    assert [(o["name"], "".join(o["text"])) for o in outs] == [
+        ("stdout", "epoch 1 acc 41.2\nepoch 2 acc 47.0\n"),
+        ("stderr", "[h264 @ 0x...] A non-intra slice in an IDR NAL unit.\n")]

@@ -13,7 +13,8 @@ a ``dvc.lock`` that does not know them.
 
 The executed notebook is committed to git (a clone shows it), so before the swap it is cleaned of what changes
 from one identical rerun to the next (:func:`clean`): papermill's and nbclient's timestamps and durations, absolute
-paths, progress bars and the ``[time]`` lines of the run log. The run's effective parameters and git commit are
+paths, papermill's random cell id, progress bars, memory addresses in warnings, the ``[time]`` lines of the
+run log and how the kernel split a stream into messages. The run's effective parameters and git commit are
 added to its ``run.json`` (the one file per stage that holds stamps and timings).
 """
 
@@ -198,15 +199,47 @@ def _no_sigterm() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, prev)
 
 
-_PROGRESS = re.compile(r"\r|\d+%\|.*\|\s*\d+/\d+|^" + re.escape(device.TIME_PREFIX))
+# A progress bar's line: a carriage return, tqdm's "40%|####| 2/5" bar, or tqdm's "[00:01<00:02, 3.1it/s" timer (which
+# also matches bars of unknown length, "12it [00:00, 113.88it/s]"); and the run log's "[time]" lines.
+_PROGRESS = re.compile(r"\r|\d+%\|.*\|\s*\d+/\d+|\[\d+:\d\d(?::\d\d)?(?:<[\d:?]+)?, |^" + re.escape(device.TIME_PREFIX))
+# Memory addresses in library warnings ("[h264 @ 0x5597a0f34f80] ..."): they differ in every process.
+_ADDRESS = re.compile(r"\b0x[0-9a-f]{6,}\b")
 _VOLATILE_NB_META = ("start_time", "end_time", "duration", "input_path", "output_path", "environment_variables")
+INJECTED_ID = "injected-parameters"  # papermill gives its injected cell a random id; a fixed one is stable
+
+
+def _text(o: dict) -> str:
+    t = o.get("text", "")
+    return "".join(t) if isinstance(t, list) else t
+
+
+def _clean_outputs(outputs: list) -> list:
+    """A cell's outputs without progress-bar and ``[time]`` lines in stderr and with memory addresses masked, and
+    consecutive stream outputs of one name joined into one: how the kernel happened to split a stream between
+    messages is timing, not content."""
+    outs = []
+    for o in outputs:
+        if o.get("output_type") == "stream":
+            text = _text(o)
+            if o.get("name") == "stderr":
+                text = _ADDRESS.sub("0x...", "".join(
+                    line for line in text.splitlines(keepends=True) if not _PROGRESS.search(line)))
+            if not text:
+                continue
+            if outs and outs[-1].get("output_type") == "stream" and outs[-1].get("name") == o.get("name"):
+                text = _text(outs[-1]) + text
+                outs.pop()
+            o = {**o, "text": text.splitlines(keepends=True)}
+        outs.append(o)
+    return outs
 
 
 def clean(nb_path: Path, replace: dict[str, str] | None = None) -> None:
     """Remove from an executed notebook what differs between two runs that compute the same numbers: cell and
-    notebook timing metadata (papermill, nbclient), absolute input/output paths, and the stderr lines of progress
-    bars and of the run log's ``[time]`` durations (other stderr text, such as warnings, stays). ``replace``: text
-    replaced everywhere (the staging folder's absolute path by ``results/<stage>``)."""
+    notebook timing metadata (papermill, nbclient), absolute input/output paths, papermill's random id of the
+    injected-parameters cell, the stderr lines of progress bars and of the run log's ``[time]`` durations, memory
+    addresses in warnings, and how a stream was split into outputs (other stderr text, such as warnings, stays).
+    ``replace``: text replaced everywhere (the staging folder's absolute path by ``results/<stage>``)."""
     text = nb_path.read_text()
     for old, new in (replace or {}).items():
         text = text.replace(json.dumps(old)[1:-1], json.dumps(new)[1:-1])
@@ -218,17 +251,10 @@ def clean(nb_path: Path, replace: dict[str, str] | None = None) -> None:
     for cell in nb.get("cells", []):
         cell.get("metadata", {}).pop("papermill", None)
         cell.get("metadata", {}).pop("execution", None)
-        outs = []
-        for o in cell.get("outputs", []):
-            if o.get("output_type") == "stream" and o.get("name") == "stderr":
-                text = "".join(o.get("text", ""))
-                keep = [l for l in text.splitlines(keepends=True) if not _PROGRESS.search(l)]
-                if not keep:
-                    continue
-                o["text"] = keep
-            outs.append(o)
+        if INJECTED_ID in cell.get("metadata", {}).get("tags", []) and "id" in cell:
+            cell["id"] = INJECTED_ID
         if "outputs" in cell:
-            cell["outputs"] = outs
+            cell["outputs"] = _clean_outputs(cell["outputs"])
     io.write_text(nb_path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
