@@ -234,6 +234,13 @@ def test_small_resnet_shapes_and_augment():
     x = torch.rand(2, 3, 32, 32)
     assert net.body(x).shape == (2, 64, 8, 8)
     assert net(x).shape == (2, 10)
+    # the stride-2 stem (cpu profile) halves every later side; the cluttered 64 px canvases give 8 x 8 maps
+    fast = cnn.cifar_net("gap", n_classes=10, stem_stride=2)
+    assert fast.body(x).shape == (2, 64, 4, 4)
+    assert fast.body(torch.rand(1, 3, 64, 64)).shape == (1, 64, 8, 8)
+    assert fast.body.stem[0].stride == (2, 2) and net.body.stem[0].stride == (1, 1)
+    with pytest.raises(ValueError, match="stem_stride"):
+        cnn.SmallResNet(stem_stride=3)
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     a, b = cnn.augment(x, g1), cnn.augment(x, g2)
     assert a.shape == x.shape and torch.equal(a, b)  # same seed, same crops/flips
