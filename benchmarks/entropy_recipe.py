@@ -1,0 +1,74 @@
+"""How far from a plateau is the entropy stage's CIFAR ResNet recipe, and what does an epoch cost? A probe on a
+validation split of the CIFAR-10 *training* images (never the test set), the evidence behind ``params.yaml``
+``entropy.stem_stride`` / ``epochs`` / ``cifar_train_per_class``.
+
+For each setting: the GAP ResNet (``poolrep.papers.entropy.fit_cifar``, the stage's recipe: batch, lr, label
+smoothing, weight decay from params.yaml) trained E and 2E epochs from the same seed, its validation accuracy
+after each, and the 2E - E gain with a 95 % bootstrap interval paired over the validation images
+(``poolrep.claims.paired_bootstrap``): a plateau is a gain whose interval holds 0.
+
+    python benchmarks/entropy_recipe.py                      # the settings of the 2026-12-02 probe (~8 min, 2 cores)
+    python benchmarks/entropy_recipe.py --setting 500 15 2   # per class, epochs, stem stride
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, table  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from poolrep import config  # noqa: E402
+from poolrep.claims import paired_bootstrap  # noqa: E402
+from poolrep.data.cifar import balanced_indices, load_cifar10  # noqa: E402
+from poolrep.metrics.classification import correct  # noqa: E402
+from poolrep.papers import entropy as cnn  # noqa: E402
+
+SETTINGS = [(500, 15, 2), (300, 20, 2), (200, 30, 2)]  # (images per class, epochs E, stem stride)
+
+
+def split(train, per_class: int, val_per_class: int, seed: int):
+    """The stage's class-balanced training subset (same draw as ``Split.subset``) and a validation set of
+    ``val_per_class`` per class from the other training images."""
+    idx = balanced_indices(train.labels, per_class, seed)
+    rest = np.setdiff1d(np.arange(len(train.labels)), idx)
+    val = rest[balanced_indices(train.labels[rest], val_per_class, seed + 100)]
+    as_t = lambda i: (cnn.images_to_tensor(train.images[i]), torch.from_numpy(train.labels[i]))  # noqa: E731
+    return as_t(idx), as_t(val)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--setting", nargs=3, type=int, action="append", metavar=("PER_CLASS", "EPOCHS", "STEM_STRIDE"),
+                    help="a setting to probe (repeatable); default: the 2026-12-02 probe's three")
+    ap.add_argument("--val-per-class", type=int, default=200)
+    args = ap.parse_args(argv)
+    p = config.resolve("entropy", profile="cpu")
+    train = load_cifar10("train")
+    print("machine:", machine())
+    rows = []
+    for per_class, epochs, stride in args.setting or SETTINGS:
+        (x, y), (xv, yv) = split(train, per_class, args.val_per_class, p["seed"])
+        hits, times = [], []
+        for e in (epochs, 2 * epochs):
+            t0 = time.perf_counter()
+            net, _ = cnn.fit_cifar("gap", p["seeds"][0], x, y, widths=p["widths"], blocks=p["blocks"], epochs=e,
+                                   batch_size=p["batch_size"], lr=p["lr"], weight_decay=p["weight_decay"],
+                                   label_smoothing=p["label_smoothing"], stem_stride=stride)
+            times.append((time.perf_counter() - t0) / e)
+            hits.append(correct(net, xv, yv))
+        gain = paired_bootstrap(hits[1][:, None], hits[0][:, None], seed=0, scale=100, what="validation images")
+        rows.append([per_class, stride, epochs, f"{100 * hits[0].mean():.1f}", 2 * epochs, f"{100 * hits[1].mean():.1f}",
+                     f"{gain.value:+.1f} [{gain.lo:+.1f}, {gain.hi:+.1f}]", f"{np.mean(times):.2f}"])
+    print(table(rows, ["train/class", "stem stride", "E", "val % at E", "2E", "val % at 2E", "gain, 95% CI",
+                       "s / epoch"], title="Entropy stage, CIFAR GAP ResNet: distance to a plateau (validation split)"))
+
+
+if __name__ == "__main__":
+    main()
