@@ -59,7 +59,8 @@ class SmallResNet(nn.Module):
     ``widths=(16, 32, 64), blocks=1`` on 32x32 images gives ``N x 64 x 8 x 8`` maps (a cut-down ResNet-8; the
     paper's ResNets are far deeper). ``stem_stride=2`` makes the stem a stride-2 convolution, as the stems of He et
     al.'s ImageNet ResNets are: every later layer then runs at half the side, ``N x 64 x 4 x 4`` maps, about a
-    fifth of the time per image on a cpu (a cut that lets the ``cpu`` profile train to a plateau)."""
+    fifth of the time per image on a cpu (a cut for cpu time: more epochs in the same budget; see
+    ``benchmarks/entropy_recipe.py`` for how far from a plateau they still are)."""
 
     def __init__(self, widths: tuple[int, ...] = (16, 32, 64), blocks: int = 1, stem_stride: int = 1):
         super().__init__()
