@@ -321,8 +321,36 @@ def test_convergence_control_is_the_paired_gain_of_the_longer_run():
     # the longer run: the same items right, plus 80 of the wrong ones (a gain of 20 points)
     longer = base.copy()
     longer[np.flatnonzero(base == 0)[:80]] = 1
-    est = cnn.convergence({"hits": np.stack([base, longer], 1)})
+    conv = cnn.convergence({"hits": {"gap": np.stack([base, longer], 1), "entropy_linear": np.stack([base, base], 1)}})
+    assert list(conv) == ["gap", "entropy_linear"]
+    est = conv["gap"]
     assert est.value == pytest.approx(20.0)
     assert 15 < est.lo < 20 < est.hi < 25  # paired: only the 80 changed items vary
-    same = cnn.convergence({"hits": np.stack([base, base], 1)})
+    same = conv["entropy_linear"]
     assert same.value == same.lo == same.hi == 0.0
+    assert cnn.convergence_phrase(conv, 2) == ("training 2x longer moved GAP by +20.0 [" f"{est.lo:+.1f}, {est.hi:+.1f}]"
+                                               " and entropy by +0.0 [+0.0, +0.0] points")
+
+
+def test_control_difference_pairs_each_training_length_on_its_own():
+    n = 200
+    gap = np.stack([np.r_[np.ones(100), np.zeros(100)], np.r_[np.ones(150), np.zeros(50)]], 1)
+    ent = np.stack([np.r_[np.ones(120), np.zeros(80)], np.r_[np.ones(150), np.zeros(50)]], 1)
+    d = cnn.control_difference({"hits": {"gap": gap, "entropy_linear": ent}}, "entropy_linear", "gap")
+    assert d["standard"].value == pytest.approx(100 * 20 / n)  # 120 vs 100 right after the standard epochs
+    assert d["longer"].value == d["longer"].lo == d["longer"].hi == 0.0  # identical after the longer run
+    assert d["standard"].lo > 0
+    text = cnn.control_phrase(d, "entropy_linear", "gap", 12, 2)
+    assert "after 12 epochs" in text and "after 24" in text and text.startswith("entropy - GAP")
+    assert cnn.control_difference({"hits": {"gap": gap}}, "entropy_linear", "gap") is None
+
+
+def test_control_poolings_must_be_trained_poolings():
+    p = {"control_poolings": ["gap", "gmp"], "cifar_poolings": ["gap", "entropy_linear"]}
+    with pytest.raises(ValueError, match="gmp"):
+        cnn.train_all(p, {}, "cpu")
+
+
+def test_resnet_phrase_names_the_stem_cut():
+    assert cnn.resnet_phrase([16, 32, 64], 1, 2) == "widths [16, 32, 64] x 1 block(s)/stage, stride-2 stem"
+    assert cnn.resnet_phrase((16, 32, 64), 3, 1) == "widths [16, 32, 64] x 3 block(s)/stage"
