@@ -354,3 +354,28 @@ def test_control_poolings_must_be_trained_poolings():
 def test_resnet_phrase_names_the_stem_cut():
     assert cnn.resnet_phrase([16, 32, 64], 1, 2) == "widths [16, 32, 64] x 1 block(s)/stage, stride-2 stem"
     assert cnn.resnet_phrase((16, 32, 64), 3, 1) == "widths [16, 32, 64] x 3 block(s)/stage"
+
+def test_cifar_orderings_are_not_judged_while_the_control_still_gains():
+    """The ledger judges the CIFAR ResNet orderings only when the convergence control is flat; the converged
+    MobileNetV2 heads are judged either way, and the unjudged rows still carry our number."""
+    rng = np.random.default_rng(1)
+    n = 400
+    hits = {}
+    for net in cnn.NETWORKS:
+        hits[(net, "gap")] = (rng.random((n, 3)) < 0.6).astype(float)
+        hits[(net, "entropy_linear")] = (rng.random((n, 3)) < 0.45).astype(float)
+    p = {"seed": 0, "seeds": [0, 1, 2], "profile": "cpu", "widths": [16, 32, 64], "blocks": 1, "stem_stride": 2,
+         "epochs": 12, "control_factor": 2}
+    sizes = {"cifar_train": 5000, "cifar_test": n, "head_train": 2000, "head_test": n}
+    base = hits[(cnn.NETWORKS[0], "gap")][:, 0]
+    gaining = {"hits": {"gap": np.stack([base, np.maximum(base, rng.random(n) < 0.4)], 1)}}  # ~+16 points
+    flat = {"hits": {"gap": np.stack([base, base], 1)}}
+    expected = 100 * (hits[(cnn.NETWORKS[0], "entropy_linear")].mean(1) - hits[(cnn.NETWORKS[0], "gap")].mean(1)).mean()
+    for control, judged in ((gaining, False), (flat, True)):
+        conv = cnn.convergence(control)
+        rows = {c.id: c for c in cnn.claims(hits, p, sizes, conv=conv, control=control)}
+        r = rows["beats_gap_resnet"]
+        assert r.value == pytest.approx(expected) and r.lo < expected < r.hi
+        assert r.status == ("not reproduced" if judged else "not testable here")
+        assert ("Not judged" in r.why) != judged and "training 2x longer moved GAP by" in r.setting
+        assert rows["beats_gap_mobilenet"].status == "not reproduced"
