@@ -52,3 +52,22 @@ def test_scores_on_hand_made_maps():
     assert box_share(coarse, boxes[:1], size)[0] > 0.75 and pointing_hits(coarse, boxes[:1], size)[0]
     with pytest.raises(ValueError, match="boxes"):
         box_share(maps, np.array([[0, 0, 9, 9]] * 3), size)
+
+
+def test_localisation_table_pairs_each_map_with_cam():
+    """Hand-made scores: the entropy map has 20 points more share than CAM on every canvas and hits where CAM misses
+    on half of them; the paired differences say exactly that, the CAM row has none, uniform is paired too."""
+    from poolrep.papers.entropy import CAM, localisation_table
+
+    n = 40
+    cam = {"share": np.full((n, 3), 0.30), "hit": np.tile(np.r_[np.ones(n // 2), np.zeros(n // 2)][:, None], (1, 3))}
+    ent = {"share": np.full((n, 3), 0.50), "hit": np.ones((n, 3))}
+    uni = {"share": np.full((n, 1), 0.25), "hit": np.full((n, 1), 0.25)}
+    t = localisation_table({CAM: cam, "entropy_linear": ent, "uniform": uni}, {"entropy_linear": "entropy"}).set_index("map")
+    assert t.loc["entropy", "share minus CAM"] == pytest.approx(20.0)
+    assert t.loc["entropy", "share minus CAM 95% CI"] == "[+20.0, +20.0]"
+    assert t.loc["entropy", "hits minus CAM"] == pytest.approx(50.0)
+    lo, hi = (float(v) for v in t.loc["entropy", "hits minus CAM 95% CI"].strip("[]").split(","))
+    assert 30 < lo < 50 < hi < 70  # half the canvases differ by 1, half by 0: a real interval around +50
+    assert t.loc["uniform", "share minus CAM"] == pytest.approx(-5.0)
+    assert np.isnan(t.loc[CAM, "share minus CAM"]) and t.loc[CAM, "share in box (%)"] == pytest.approx(30.0)
