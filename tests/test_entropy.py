@@ -379,3 +379,22 @@ def test_cifar_orderings_are_not_judged_while_the_control_still_gains():
         assert r.status == ("not reproduced" if judged else "not testable here")
         assert ("Not judged" in r.why) != judged and "training 2x longer moved GAP by" in r.setting
         assert rows["beats_gap_mobilenet"].status == "not reproduced"
+
+
+def test_localisation_claims_pair_the_entropy_map_with_uniform():
+    """Hand-made localisation scores: the entropy map holds 40 % of its mass in a box that covers 25 % of the canvas
+    and always points inside it; the ledger's localisation rows carry exactly +15 and +75 points and name the
+    canvases, their background and the seeds."""
+    n = 50
+    hits = {(net, q): np.ones((n, 3)) for net in cnn.NETWORKS for q in ("gap", "entropy_linear")}
+    p = {"seed": 0, "seeds": [0, 1, 2], "profile": "cpu", "widths": [16, 32, 64], "blocks": 1, "stem_stride": 2,
+         "epochs": 12, "control_factor": 2}
+    sizes = {"cifar_train": 5000, "cifar_test": n, "head_train": 2000, "head_test": n, "loc_items": n, "canvas": 64,
+             "loc_background": 200}
+    loc = {"entropy_linear": {"share": np.full((n, 3), 0.40), "hit": np.ones((n, 3))},
+           "uniform": {"share": np.full((n, 1), 0.25), "hit": np.full((n, 1), 0.25)}}
+    rows = {c.id: c for c in cnn.claims(hits, p, sizes, loc=loc)}
+    share, hit = rows["weights_localise_share"], rows["weights_localise_hit"]
+    assert share.value == pytest.approx(15.0) and (share.lo, share.hi) == pytest.approx((15.0, 15.0))
+    assert hit.value == pytest.approx(75.0) and share.status == hit.status == "reproduced"
+    assert "each of 50 test images" in share.setting and "crops of 200 CIFAR-10 training images" in share.setting

@@ -624,7 +624,7 @@ def claims(hits: dict, p: dict, sizes: dict, loc: dict | None = None, conv=None,
         ent_loc, uni = loc["entropy_linear"], loc["uniform"]
         lset = (f"{base}; cluttered CIFAR-10 (a constructed task on real images: each of {sizes['loc_items']:,} test "
                 f"images pasted at a random place of a {sizes['canvas']}x{sizes['canvas']} canvas tiled with crops of "
-                "other test images; the box is known), the CIFAR ResNets above, trained on clean images")
+                f"{sizes['loc_background']:,} CIFAR-10 training images; the box is known), the CIFAR ResNets above, trained on clean images")
         for what, quote_m in (("share", "share of the weights inside the box"), ("hit", "pointing-game hit rate")):
             est = C.paired_bootstrap(ent_loc[what], np.repeat(uni[what], ent_loc[what].shape[1], axis=1),
                                      seed=p["seed"], scale=100, what="canvases (mean over seeds)")
