@@ -61,10 +61,7 @@ def main(argv=None) -> None:
             per_seed = []
             for s in p["seeds"]:
                 t0 = time.perf_counter()
-                net, _ = cnn.fit_cifar(q, s, x, y, widths=p["widths"], blocks=p["blocks"], epochs=e,
-                                       batch_size=p["batch_size"], lr=p["lr"], weight_decay=p["weight_decay"],
-                                       temperature=p["temperature"], label_smoothing=p["label_smoothing"],
-                                       stem_stride=p["stem_stride"])
+                net, _ = cnn.fit_cifar(q, s, x, y, epochs=e, **cnn.cifar_recipe(p))
                 secs.setdefault((e, q), []).append(time.perf_counter() - t0)
                 per_seed.append(correct(net, xv, yv))
                 print(f"  E={e:3d} {q:16s} seed {s}: {100 * per_seed[-1].mean():.2f} % "

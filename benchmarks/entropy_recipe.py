@@ -58,9 +58,7 @@ def main(argv=None) -> None:
         hits, times = [], []
         for e in (epochs, 2 * epochs):
             t0 = time.perf_counter()
-            net, _ = cnn.fit_cifar("gap", p["seeds"][0], x, y, widths=p["widths"], blocks=p["blocks"], epochs=e,
-                                   batch_size=p["batch_size"], lr=p["lr"], weight_decay=p["weight_decay"],
-                                   label_smoothing=p["label_smoothing"], stem_stride=stride)
+            net, _ = cnn.fit_cifar("gap", p["seeds"][0], x, y, epochs=e, **{**cnn.cifar_recipe(p), "stem_stride": stride})
             times.append((time.perf_counter() - t0) / e)
             hits.append(correct(net, xv, yv))
         gain = paired_bootstrap(hits[1][:, None], hits[0][:, None], seed=0, scale=100, what="validation images")

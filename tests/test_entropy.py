@@ -398,3 +398,16 @@ def test_localisation_claims_pair_the_entropy_map_with_uniform():
     assert share.value == pytest.approx(15.0) and (share.lo, share.hi) == pytest.approx((15.0, 15.0))
     assert hit.value == pytest.approx(75.0) and share.status == hit.status == "reproduced"
     assert "each of 50 test images" in share.setting and "crops of 200 CIFAR-10 training images" in share.setting
+
+
+def test_cifar_recipe_is_fit_cifars_keywords_from_params():
+    """The stage and its benchmarks read the recipe through one function: every key is a keyword of fit_cifar, and
+    the values are the profile's own."""
+    import inspect
+
+    from poolrep import config
+
+    p = config.resolve("entropy", profile="cpu")
+    r = cnn.cifar_recipe(p)
+    assert set(r) <= set(inspect.signature(cnn.fit_cifar).parameters) - {"epochs", "device", "evaluate"}
+    assert r == {k: p[k] for k in r} and r["stem_stride"] == p["stem_stride"] and "epochs" not in r

@@ -258,6 +258,13 @@ def fit_cifar(pooling: str, seed: int, x_train: torch.Tensor, y_train: torch.Ten
     return net.cpu().eval(), curves
 
 
+def cifar_recipe(p: dict) -> dict:
+    """``fit_cifar``'s keyword arguments from the stage's params (``config.resolve("entropy")``), all but ``epochs``,
+    ``device`` and ``evaluate``: the one place the stage and its benchmarks read the CIFAR ResNet recipe from."""
+    return {k: p[k] for k in ("widths", "blocks", "stem_stride", "batch_size", "lr", "weight_decay", "temperature",
+                              "label_smoothing")}
+
+
 def fit_head(pooling: str, seed: int, maps: torch.Tensor, labels: torch.Tensor, *, epochs: int, batch_size: int,
              lr: float, weight_decay: float, temperature: float = 1.0, dropout: float = 0.0,
              device: torch.device | str = "cpu", evaluate=None) -> tuple[PoolHead, dict]:
@@ -307,6 +314,11 @@ def pool_names(temperature: float) -> dict[str, str]:
             "entropy_detached": "entropy (log C - H, normalised, no gradient through the weights)"}
 
 
+SHORT = {"gap": "GAP", "gmp": "GMP", "attention": "attention", "entropy_linear": "entropy",
+         "entropy_softmax": "entropy (softmax)", "entropy_unnormalised": "entropy (unnormalised)",
+         "entropy_detached": "entropy (detached)"}
+
+
 NETWORKS = ("CIFAR ResNet (scratch)", "MobileNetV2 ImageNet (head only)")
 
 
@@ -330,10 +342,7 @@ def train_all(p: dict, data: dict, device) -> dict:
     # float32 once, not per batch: casting the float16 cache per mini-batch tripled a GAP head's epoch time
     m_tr, m_te = m_tr.float(), m_te.float()
     out = {"rows": [], "hits": {}, "models": {}, "curves": []}
-    cifar = dict(widths=p["widths"], blocks=p["blocks"], stem_stride=p["stem_stride"], batch_size=p["batch_size"],
-                 lr=p["lr"], weight_decay=p["weight_decay"], temperature=p["temperature"],
-                 label_smoothing=p["label_smoothing"], device=device,
-                 evaluate=lambda m: 100.0 * accuracy(m, x_te, y_te, device=device))
+    cifar = dict(cifar_recipe(p), device=device, evaluate=lambda m: 100.0 * accuracy(m, x_te, y_te, device=device))
 
     def add_curves(network, pname, s, curves):
         for e, (loss, ev) in enumerate(zip(curves["loss"], curves["eval"]), start=1):
@@ -371,11 +380,6 @@ def train_all(p: dict, data: dict, device) -> dict:
         print(f"control: {pname} seed {s0}, {long_epochs} epochs: top-1 "
               f"{100 * out['control']['hits'][pname][:, 1].mean():.2f} %")
     return out
-
-
-SHORT = {"gap": "GAP", "gmp": "GMP", "attention": "attention", "entropy_linear": "entropy",
-         "entropy_softmax": "entropy (softmax)", "entropy_unnormalised": "entropy (unnormalised)",
-         "entropy_detached": "entropy (detached)"}
 
 
 def convergence(control: dict, seed: int = 0) -> dict:
@@ -456,6 +460,9 @@ def maps_and_weights(models: dict, feats_of, weighted) -> dict[str, torch.Tensor
     return out
 
 
+CAM = "CAM (GAP model)"  # the GAP model's class activation map, as localisation() keys it
+
+
 def localisation(models: dict, canvases: torch.Tensor, boxes: np.ndarray, size: int, weighted) -> dict:
     """Box share and pointing-game hits (``poolrep.metrics.localization``) on the cluttered canvases, per test item
     x seed: each weighted pooling's own weights, the GAP model's CAM of its predicted class, and (``uniform``) the
@@ -479,9 +486,6 @@ def localisation(models: dict, canvases: torch.Tensor, boxes: np.ndarray, size: 
     frac = box_fraction(boxes, size)
     out["uniform"] = {"share": frac[:, None], "hit": frac[:, None]}
     return out
-
-
-CAM = "CAM (GAP model)"
 
 
 def localisation_table(loc: dict, names: dict, seed: int = 0):
