@@ -10,10 +10,10 @@ import torch
 from poolrep.normalize import ZCA
 from poolrep.papers import autopool as saelib
 from poolrep.data.framepairs import sample_pairs
-from poolrep.metrics.invariance import derangement, invariance_score
+from poolrep.metrics.invariance import derangement, invariance_score, score_of
 from poolrep.pooling.autopool import (AutoPool, cost, cost_and_grad, flops_per_batch, heldout_cost, init_P, onehot_P,
                                       train_autopool)
-from poolrep.pooling.spatial import MultiGridPool, SpatialPool, grid_edges, grid_matrix, n_features
+from poolrep.pooling.spatial import MultiGridPool, SpatialPool, grid_edges, grid_matrix, grid_name, n_features
 
 
 def _rand(*s, seed=0):
@@ -167,10 +167,18 @@ def test_grid_of_any_multiple_of_the_channels():
     assert [grid_for(k, 100) for k in (400, 800, 1300, 2500)] == [(2, 2), (2, 4), (1, 13), (5, 5)]
     G = grid_matrix((2, 4), 3, 5, 8)
     assert G.shape == (3 * 8, 3 * 5 * 8) and (G.sum(0) == 1).all()  # every input in exactly one pool
-    x = torch.rand(2, 3, 5, 8)
+    # round(linspace(0, 5, 3)) = [0, 2, 5] (2.5 rounds to even) and round(linspace(0, 8, 5)) = [0, 2, 4, 6, 8]
+    assert grid_edges(5, 2).tolist() == [0, 2, 5] and grid_edges(8, 4).tolist() == [0, 2, 4, 6, 8]
+    x = torch.rand(2, 3, 5, 8, generator=torch.Generator().manual_seed(4))
     rows = (x.reshape(2, -1) @ G.T).reshape(2, 3, 2, 4)
-    assert torch.allclose(rows[:, :, 0, 0], x[:, :, :2, :2].sum((2, 3))) or \
-        torch.allclose(rows[:, :, 0, 0], x[:, :, :3, :2].sum((2, 3)))
+    ey, ex = [0, 2, 5], [0, 2, 4, 6, 8]
+    for n in range(2):
+        for c in range(3):
+            for i in range(2):
+                for j in range(4):
+                    cell = sum(float(x[n, c, yy, xx])
+                               for yy in range(ey[i], ey[i + 1]) for xx in range(ex[j], ex[j + 1]))
+                    assert float(rows[n, c, i, j]) == pytest.approx(cell, rel=1e-5)
     with pytest.raises(ValueError, match="multiple"):
         grid_for(450, 100)
 
@@ -201,6 +209,22 @@ def test_autopool_of_grid_matrix_equals_sum_pooling():
     for g in (1, 2, 3):
         P = grid_matrix(g, 3, 7, 7)
         assert torch.allclose(AutoPool(P)(x), SpatialPool(g, "sum")(x), atol=1e-5)
+
+
+def test_autopool_reconstruct_is_PtP_x():
+    rng = np.random.default_rng(8)
+    P = rng.random((3, 12))
+    x = rng.normal(size=(4, 12))
+    ref = np.stack([P.T @ (P @ xi) for xi in x])  # P^T P x, one item at a time
+    m = AutoPool(torch.as_tensor(P))
+    np.testing.assert_allclose(m.reconstruct(torch.as_tensor(x)).numpy(), ref, rtol=1e-12)
+    # maps N x C x H x W are flattened in C, H, W order (C * H * W = 12)
+    np.testing.assert_allclose(m.reconstruct(torch.as_tensor(x.reshape(4, 3, 2, 2))).numpy(), ref, rtol=1e-12)
+    # a 0/1 P with one input per row keeps those inputs and zeroes the rest
+    keep = AutoPool(torch.eye(12, dtype=torch.float64)[[1, 5]])
+    want = np.zeros_like(x)
+    want[:, [1, 5]] = x[:, [1, 5]]
+    np.testing.assert_array_equal(keep.reconstruct(torch.as_tensor(x)).numpy(), want)
 
 
 def test_autopool_errors():
@@ -249,6 +273,12 @@ def test_grid_edges_coates_quadrants_and_multigrid():
     assert torch.allclose(y[:, :5], x.sum(dim=(2, 3)), atol=1e-4)
 
 
+def test_grid_name():
+    assert grid_name((1, 2, 3)) == "1x1+2x2+3x3"
+    assert grid_name([4]) == "4x4"
+    assert grid_name((2, 1)) == "2x2+1x1"  # in the given order
+
+
 def test_spatial_errors():
     with pytest.raises(ValueError, match="unknown op"):
         SpatialPool(2, "mean")
@@ -271,11 +301,24 @@ def test_invariance_score_hand_case():
     assert invariance_score(a, a) == float("inf")
 
 
+def test_score_of_hand_case_and_vectorised():
+    # mean(far) / mean(near): (4 + 6 + 8) / 3 = 6 over (1 + 2 + 3) / 3 = 2 -> 3
+    assert score_of(np.array([1.0, 2.0, 3.0]), np.array([4.0, 6.0, 8.0])) == pytest.approx(3.0)
+    # along the last axis, one score per row (bootstrap resamples): [6 / 2, 2 / 2]
+    near = np.array([[1.0, 2.0, 3.0], [2.0, 2.0, 2.0]])
+    far = np.array([[4.0, 6.0, 8.0], [1.0, 2.0, 3.0]])
+    np.testing.assert_allclose(score_of(near, far), [3.0, 1.0])
+    np.testing.assert_allclose(score_of(near.T, far.T, axis=0), [3.0, 1.0])
+    # the same number invariance_score gives from codes: near distances 1, 1; far distances 4, 4 (see the hand case)
+    a, b = np.array([[0.0, 0.0], [4.0, 0.0]]), np.array([[1.0, 0.0], [4.0, 1.0]])
+    assert score_of(np.array([1.0, 1.0]), np.array([4.0, 4.0])) == invariance_score(a, b, random_pairs=np.array([1, 0]))
+
+
 def test_derangement_has_no_fixed_point():
     for n in (2, 3, 10, 101):
         d = derangement(n, seed=n)
         assert sorted(d.tolist()) == list(range(n)) and (d != np.arange(n)).all()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="need at least 2 items for random pairs"):
         derangement(1)
 
 

@@ -19,28 +19,37 @@ def _claim(test, est, bound=0.0):
     return C.within("x", "s", "q", "src", "A", est, bound, **KW)
 
 
-@pytest.mark.parametrize("test,interval,bound,status", [
-    ("greater", (0.5, 1.0, 1.5), 0.0, "reproduced"),
-    ("greater", (-1.5, -1.0, -0.5), 0.0, "not reproduced"),
-    ("greater", (-0.5, 0.2, 0.9), 0.0, "inconclusive"),
-    ("greater", (0.0, 0.0, 0.0), 0.0, "not reproduced"),  # equal is not better
-    ("greater", (0.5, 1.0, 1.5), 1.0, "inconclusive"),  # a bound other than zero
-    ("less", (-1.5, -1.0, -0.5), 0.0, "reproduced"),
-    ("less", (0.5, 1.0, 1.5), 0.0, "not reproduced"),
-    ("less", (-0.1, 0.005, 0.02), 0.01, "inconclusive"),
-    ("less", (-0.02, -0.01, 0.005), 0.01, "reproduced"),  # "no significant gain" within a margin
-    ("within", (64.0, 64.5, 65.0), (63.6, 65.6), "reproduced"),
-    ("within", (40.0, 42.0, 44.0), (63.6, 65.6), "not reproduced"),
-    ("within", (70.0, 71.0, 72.0), (63.6, 65.6), "not reproduced"),
-    ("within", (62.0, 64.0, 66.0), (63.6, 65.6), "inconclusive"),
+@pytest.mark.parametrize("test,interval,bound,status,why", [
+    ("greater", (0.5, 1.0, 1.5), 0.0, "reproduced", "The 95 % interval [0.5, 1.5] lies entirely > 0."),
+    ("greater", (-1.5, -1.0, -0.5), 0.0, "not reproduced", "The 95 % interval [-1.5, -0.5] excludes > 0."),
+    ("greater", (-0.5, 0.2, 0.9), 0.0, "inconclusive", "The 95 % interval [-0.5, 0.9] straddles 0."),
+    ("greater", (0.0, 0.0, 0.0), 0.0, "not reproduced", "The exact value 0 excludes > 0."),  # equal is not better
+    ("greater", (0.5, 1.0, 1.5), 1.0, "inconclusive", "The 95 % interval [0.5, 1.5] straddles 1."),  # bound != 0
+    ("less", (-1.5, -1.0, -0.5), 0.0, "reproduced", "The 95 % interval [-1.5, -0.5] lies entirely < 0."),
+    ("less", (0.5, 1.0, 1.5), 0.0, "not reproduced", "The 95 % interval [0.5, 1.5] excludes < 0."),
+    ("less", (-0.1, 0.005, 0.02), 0.01, "inconclusive", "The 95 % interval [-0.1, 0.02] straddles 0.01."),
+    # "no significant gain" within a margin
+    ("less", (-0.02, -0.01, 0.005), 0.01, "reproduced", "The 95 % interval [-0.02, 0.005] lies entirely < 0.01."),
+    ("within", (64.0, 64.5, 65.0), (63.6, 65.6), "reproduced", "The 95 % interval [64, 65] lies inside [63.6, 65.6]."),
+    ("within", (40.0, 42.0, 44.0), (63.6, 65.6), "not reproduced",
+     "The 95 % interval [40, 44] lies outside [63.6, 65.6]."),
+    ("within", (70.0, 71.0, 72.0), (63.6, 65.6), "not reproduced",
+     "The 95 % interval [70, 72] lies outside [63.6, 65.6]."),
+    ("within", (62.0, 64.0, 66.0), (63.6, 65.6), "inconclusive",
+     "The 95 % interval [62, 66] overlaps the edge of [63.6, 65.6]."),
 ])
-def test_status_follows_from_the_interval(test, interval, bound, status):
+def test_status_follows_from_the_interval(test, interval, bound, status, why):
     lo, v, hi = interval
     c = _claim(test, C.Estimate(v, lo, hi, "synthetic"), bound)
     assert c.status == status
-    assert c.status in C.STATUSES
-    # the why sentence is generated from the same interval, so it cannot contradict the status
-    assert c.why and (f"{lo:.4g}" in c.why or f"{v:.4g}" in c.why)
+    # the why sentence is generated from the same interval and bound (the claim's own why is empty here)
+    assert c.why == why
+
+
+def test_why_keeps_the_given_sentence_and_names_the_unit():
+    c = C.greater("x", "s", "q", "src", "A - B", C.Estimate(2.5, 0.5, 4.5, "boot"), unit="points", setting="x",
+                  why="Read as a strict ordering.")
+    assert c.why == "Read as a strict ordering. The 95 % interval [0.5, 4.5] points lies entirely > 0."
 
 
 def test_not_testable_keeps_our_number_and_the_papers_but_never_judges():

@@ -278,8 +278,18 @@ def test_paper_profile_alexnet_path(tmp_path, isolated_data):
     Rte = apply_batched(pool, mte["features.9"], mte["features.11"], batch_size=4, dtype=np.float16)
     pp = PostProcess().fit(R)
     Ztr, Zte = pp.transform(R, l2=False), pp.transform(Rte, l2=False)
-    acc = svm_accuracy(linear_kernel(Ztr, Ztr), tr.labels, linear_kernel(Zte, Ztr), te.labels)
-    assert 0.0 <= acc <= 100.0
+    Ktr, Kte = linear_kernel(Ztr, Ztr), linear_kernel(Zte, Ztr)
+    acc = svm_accuracy(Ktr, tr.labels, Kte, te.labels)  # one C: 10 (the default Cs)
+    # independent reference: the rows L2-normalised in float64 by numpy, and libsvm's own linear kernel on them
+    # (scikit-learn's SVC(kernel="linear"), same C) instead of the precomputed kernel
+    from sklearn.svm import SVC
+
+    unit = lambda Z: Z.astype(np.float64) / np.linalg.norm(Z.astype(np.float64), axis=1, keepdims=True)  # noqa: E731
+    Utr, Ute = unit(Ztr), unit(Zte)
+    np.testing.assert_allclose(Ktr, Utr @ Utr.T, atol=1e-5)
+    np.testing.assert_allclose(Kte, Ute @ Utr.T, atol=1e-5)
+    pred = SVC(kernel="linear", C=10.0).fit(Utr, tr.labels).predict(Ute)
+    assert acc == pytest.approx(100.0 * np.mean(pred == te.labels), abs=1e-12)
     with pytest.raises(ValueError, match="backbone"):
         extractor("vgg16", ["x"], pretrained=False)
 

@@ -297,7 +297,8 @@ def test_sha256_prefix_as_torchvision_names_files(tmp_path):
     p.write_bytes(b"w")
     full = hashlib.sha256(b"w").hexdigest()
     verify(p, File("w.pth", None, sha256=full[:8]))
-    with pytest.raises(DataError):
+    with pytest.raises(DataError, match=r"w\.pth: sha256 " + full[:16] + r"\.\.\. does not match the expected "
+                                        r"00000000\.\.\. \(corrupt or truncated\)"):
         verify(p, File("w.pth", None, sha256="00000000"))
 
 
@@ -334,7 +335,7 @@ def test_read_frames_and_scene_cuts(tmp_path):
     with pytest.raises(DataError, match="not found"):
         video.read_frames(tmp_path / "none.avi")
     (tmp_path / "bad.avi").write_bytes(b"garbage")
-    with pytest.raises(DataError):
+    with pytest.raises(DataError, match=r"OpenCV cannot open .*bad\.avi \(corrupt file or missing codec\)"):
         video.read_frames(tmp_path / "bad.avi")
 
 

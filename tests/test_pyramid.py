@@ -18,7 +18,8 @@ from poolrep.data import holidays as H
 from poolrep.data import oxford as O
 from poolrep.data.fetch import DataError
 from poolrep.data.scenes import build_scene_set
-from poolrep.metrics.retrieval import (class_map, holidays_ap, holidays_map, oxford_ap, rank, trapezoid_ap)
+from poolrep.metrics.retrieval import (class_map, holidays_ap, holidays_map, oxford_ap, oxford_map, rank,
+                                       trapezoid_ap)
 from poolrep.pooling.window import PYRAMIDS, WINDOWS, HybridPool, Window, WindowMaxPool
 
 # ---------------------------------------------------------------- windows
@@ -169,6 +170,32 @@ def test_ap_rules_agree_and_vectorised_form():
         kept = [i for i in order if i != query]
         rel = np.array([[i in group for i in kept]])
         assert trapezoid_ap(rel)[0] == pytest.approx(h)
+
+
+def test_oxford_map_hand_computed_good_ok_junk():
+    order = np.array([[4, 0, 7, 2, 5, 1, 3, 6],
+                      [3, 6, 1, 0, 2, 4, 5, 7]])
+    # query 1 (image 0, itself in good; it is NOT removed): good {0, 2}, ok {5}, junk {7, 1}.
+    # Without junk: [4, 0, 2, 5, 3, 6], positives at ranks 1, 2, 3 of 3:
+    # (0/1 + 1/2)/2/3 + (1/2 + 2/3)/2/3 + (2/3 + 3/4)/2/3 = 6/72 + 14/72 + 17/72 = 37/72
+    # query 2: good {3}, ok {0}, junk {6}. Without junk: [3, 1, 0, 2, 4, 5, 7], positives at ranks 0, 2 of 2:
+    # (1 + 1)/2/2 + (1/2 + 2/3)/2/2 = 12/24 + 7/24 = 19/24
+    m, aps = oxford_map(order, [[0, 2] + [5], [3] + [0]], [[7, 1], [6]])
+    np.testing.assert_allclose(aps, [37 / 72, 19 / 24], rtol=1e-12)
+    assert m == pytest.approx((37 / 72 + 19 / 24) / 2, rel=1e-12)
+    # had junk 6 been counted, image 0 would sit at rank 3: 12/24 + (1/3 + 2/4)/2/2 = 17/24
+    assert oxford_map(order[1:], [[3, 0]], [[]])[1][0] == pytest.approx(17 / 24, rel=1e-12)
+
+
+def test_holidays_map_hand_computed_imperfect():
+    order = np.array([[1, 0, 5, 4, 2, 3],
+                      [2, 4, 3, 0, 1, 5]])
+    # query 0, group {0, 1, 2}: the query dropped -> [1, 5, 4, 2, 3], relevant 1, 2 at ranks 0, 3:
+    # (1 + 1)/2/2 + (1/3 + 2/4)/2/2 = 1/2 + 5/24 = 17/24
+    # query 3, group {3, 4}: the query dropped -> [2, 4, 0, 1, 5], relevant 4 at rank 1: (0/1 + 1/2)/2 = 1/4
+    m, aps = holidays_map(order, [0, 3], [[0, 1, 2], [3, 4]])
+    np.testing.assert_allclose(aps, [17 / 24, 1 / 4], rtol=1e-12)
+    assert m == pytest.approx((17 / 24 + 1 / 4) / 2, rel=1e-12)
 
 
 def test_ap_errors():
@@ -340,6 +367,19 @@ def test_scene_set_cuts_on_every_frame_and_leaves_gaps_between_segments():
 # ---------------------------------------------------------------- paper code path (random AlexNet)
 
 
+def _ap_loop(ranked, relevant, ignore=()):
+    """Trapezoid AP written out: drop ignored items; at each relevant item, the mean of the precision just before it
+    (1 at the top) and at it, times 1/len(relevant)."""
+    kept = [int(i) for i in ranked if int(i) not in ignore]
+    ap, hits = 0.0, 0
+    for r, item in enumerate(kept):
+        if item in relevant:
+            before = 1.0 if r == 0 else hits / r
+            hits += 1
+            ap += (before + hits / (r + 1)) / 2 / len(relevant)
+    return ap
+
+
 def _params(**kw):
     p = dict(seed=0, input_px=224, batch_size=4, descriptors=list(P.DESCRIPTORS), pyramids=None, pairs_max_side=640,
              holidays_root=None, holidays_max_side=64, holidays_limit=None, oxford_root=None,
@@ -365,9 +405,30 @@ def test_paper_path_holidays_alexnet(tmp_path, alexnet):
         assert res.dims == {"L5": 9216, "fc6": 4096, "fc7": 4096, "max": 256, "hybrid": 512, "window1": 2304,
                             "window2": 1024, "window3": 1024, "pyramid1": 3328, "pyramid2": 2048,
                             "pyramid3": 1280, "pyramid4": 3584, "pyramid5": 2304}
-        assert all(0 < v <= 1 for v in res.mAP.values())
         assert shown.queries == [0, 2, 5] and info["queries"] == 3
         assert res.order["pyramid1"].shape == (3, 7)
+        # the kept ranking (the whole database) scored by a plain loop of the Holidays rule: the query left out,
+        # relevant = the rest of its group
+        groups = [[0, 1], [2, 3, 4], [5, 6]]
+        ref = [_ap_loop(res.order["pyramid1"][i], set(g) - {g[0]}, ignore={g[0]}) for i, g in enumerate(groups)]
+        np.testing.assert_allclose(res.aps["pyramid1"], ref, rtol=1e-12)
+        assert res.mAP["pyramid1"] == pytest.approx(np.mean(ref), rel=1e-12)
+        for n in res.mAP:
+            assert len(res.aps[n]) == 3 and res.mAP[n] == pytest.approx(float(np.mean(res.aps[n])), rel=1e-12)
+
+
+def test_paper_path_holidays_alexnet_duplicates_score_one(tmp_path, alexnet):
+    """A fixture whose answer is known: every group's images are byte copies of its query, so each descriptor puts
+    them first (cosine 1; the other images are different random pictures) and every AP is exactly 1."""
+    root = _holidays_fixture(tmp_path / "hol")
+    for group in (HOL_NAMES[0:2], HOL_NAMES[2:5], HOL_NAMES[5:7]):
+        for n in group[1:]:
+            (root / "jpg" / n).write_bytes((root / "jpg" / group[0]).read_bytes())
+    res, _, _ = P.run_dataset("holidays", alexnet, "alexnet", _params(holidays_root=str(root)))
+    assert set(res.mAP) == set(P.DESCRIPTORS)
+    for n in res.mAP:
+        np.testing.assert_array_equal(res.aps[n], [1.0, 1.0, 1.0])
+        assert res.mAP[n] == 1.0
 
 
 def test_paper_path_oxford_alexnet(tmp_path, alexnet):
@@ -375,7 +436,15 @@ def test_paper_path_oxford_alexnet(tmp_path, alexnet):
     res, _, info = P.run_dataset("oxford5k", alexnet, "alexnet",
                                  _params(oxford_root=str(root), descriptors=["max", "pyramid1", "fc7"]))
     assert res.dims == {"max": 256, "pyramid1": 3328, "fc7": 4096} and info["crop_query"]
-    assert all(0 < v <= 1 for v in res.mAP.values())
+    # database order is sorted by name: 0-2 all_souls 13/26/40, 3 christ, 4 magdalen, 5 radcliffe; query 1 (all_souls)
+    # has good 0, 1 + ok 2 and junk 3; query 2 (radcliffe) has good 5. The Oxford rule by a plain loop:
+    order = res.order["pyramid1"]
+    assert order.shape == (2, 6) and sorted(order[0]) == list(range(6))
+    ref = [_ap_loop(order[0], {0, 1, 2}, ignore={3}), _ap_loop(order[1], {5})]
+    np.testing.assert_allclose(res.aps["pyramid1"], ref, rtol=1e-12)
+    assert res.mAP["pyramid1"] == pytest.approx(np.mean(ref), rel=1e-12)
+    for n in res.mAP:
+        assert len(res.aps[n]) == 2 and res.mAP[n] == pytest.approx(float(np.mean(res.aps[n])), rel=1e-12)
 
 
 def test_head_codes_match_the_networks_own_layers(alexnet):
