@@ -1,4 +1,5 @@
-"""Entropy pooling (Wan et al. 2019), the attention baseline, and the small CIFAR net's pieces."""
+"""Entropy pooling (Wan et al. 2019), the attention baseline, the pooling heads and their training loop
+(poolrep.heads), and the small CIFAR net's pieces."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from poolrep.metrics.classification import accuracy
+from poolrep import heads
+from poolrep.metrics.classification import accuracy, correct, predict
 from poolrep.papers import entropy as cnn
 from poolrep.pooling.attention import SpatialAttentionPool
 from poolrep.pooling.entropy import EntropyPool, entropy_from_logits, entropy_from_probs, entropy_weights
@@ -113,7 +115,7 @@ def test_gradients_flow_to_classifier_weights(weighting):
 
 
 def test_head_shares_classifier_parameters():
-    head = cnn.PoolHead("entropy_softmax", 8, 5)
+    head = heads.PoolHead("entropy_softmax", 8, 5)
     assert head.pool.classifier is head.fc
     assert len(list(head.parameters())) == 2  # weight and bias, counted once
     out = head(torch.randn(3, 8, 4, 4))
@@ -187,7 +189,7 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="N x L"):
         entropy_weights(torch.zeros(4), 3)
     with pytest.raises(ValueError, match="unknown pooling"):
-        cnn.PoolHead("median", 4, 3)
+        heads.PoolHead("median", 4, 3)
     att = SpatialAttentionPool(4)
     with pytest.raises(ValueError, match="N x C x H x W"):
         att(torch.randn(4, 3))
@@ -196,7 +198,7 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="images"):
         cnn.SmallResNet()(torch.randn(2, 1, 32, 32))
     with pytest.raises(ValueError, match="labels"):
-        cnn.train(cnn.PoolHead("gap", 4, 3), torch.randn(5, 4, 2, 2), torch.zeros(4, dtype=torch.long),
+        heads.train(heads.PoolHead("gap", 4, 3), torch.randn(5, 4, 2, 2), torch.zeros(4, dtype=torch.long),
                   epochs=1, batch_size=2, lr=0.1, images=False)
 
 
@@ -218,7 +220,7 @@ def test_attention_pool_matches_loop_and_starts_as_gap():
 
 
 def test_cam_is_gap_logit_decomposition():
-    head = cnn.PoolHead("gap", 6, 4)
+    head = heads.PoolHead("gap", 6, 4)
     maps = torch.randn(3, 6, 5, 5)
     cls = torch.tensor([0, 3, 1])
     cam = head.cam(maps, cls)
@@ -226,7 +228,27 @@ def test_cam_is_gap_logit_decomposition():
     assert cam.shape == (3, 5, 5)
     assert torch.allclose(cam.mean(dim=(1, 2)) + head.fc.bias[cls], logits[torch.arange(3), cls], atol=1e-5)
     assert head.location_weights(maps) is None
-    assert cnn.PoolHead("entropy_linear", 6, 4).location_weights(maps).shape == (3, 5, 5)
+
+
+def test_entropy_head_location_weights_are_the_linear_entropy_weights():
+    torch.manual_seed(1)
+    head = heads.PoolHead("entropy_linear", 6, 4)
+    maps = torch.randn(3, 6, 5, 5)
+    got = head.location_weights(maps)
+    assert got.shape == (3, 5, 5)
+    # numpy, float64: scores W f + b at each location, their entropy H, w = (log 4 - H + 1e-6) / sum over the map
+    W, b = head.fc.weight.detach().double().numpy(), head.fc.bias.detach().double().numpy()
+    z = np.einsum("cd,ndhw->nchw", W, maps.double().numpy()) + b[None, :, None, None]
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    H = -(p * np.log(p)).sum(1)
+    s = np.maximum(np.log(4) - H, 0) + 1e-6
+    ref = s / s.sum(axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose(got.detach().numpy(), ref, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(got.detach().sum(dim=(1, 2)).numpy(), [1.0, 1.0, 1.0], rtol=1e-5)
+    # the head pools with exactly these weights
+    pooled = (maps * got[:, None]).sum(dim=(2, 3))
+    torch.testing.assert_close(head.fc(pooled), head(maps), rtol=1e-5, atol=1e-5)
 
 
 def test_small_resnet_shapes_and_augment():
@@ -242,11 +264,11 @@ def test_small_resnet_shapes_and_augment():
     with pytest.raises(ValueError, match="stem_stride"):
         cnn.SmallResNet(stem_stride=3)
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
-    a, b = cnn.augment(x, g1), cnn.augment(x, g2)
+    a, b = heads.augment(x, g1), heads.augment(x, g2)
     assert a.shape == x.shape and torch.equal(a, b)  # same seed, same crops/flips
     # with zero padding off the crop is the identity or a flip
     g = torch.Generator().manual_seed(0)
-    y = cnn.augment(x, g, pad=0)
+    y = heads.augment(x, g, pad=0)
     for k in range(2):
         assert torch.equal(y[k], x[k]) or torch.equal(y[k], x[k].flip(-1))
 
@@ -263,8 +285,8 @@ def test_training_is_deterministic_and_learns():
     accs, curves = [], []
     for _ in range(2):
         torch.manual_seed(5)
-        head = cnn.PoolHead("entropy_softmax", 4, c)
-        curves.append(cnn.train(head, x, y, epochs=15, batch_size=16, lr=0.5, seed=7, images=False,
+        head = heads.PoolHead("entropy_softmax", 4, c)
+        curves.append(heads.train(head, x, y, epochs=15, batch_size=16, lr=0.5, seed=7, images=False,
                                 evaluate=lambda m: accuracy(m, x, y)))
         accs.append(accuracy(head, x, y))
     assert curves[0] == curves[1]  # same seed, same numbers, every epoch
@@ -306,8 +328,8 @@ def test_label_smoothing_reaches_the_loss():
     out = {}
     for ls in (0.0, 0.2):
         torch.manual_seed(5)
-        head = cnn.PoolHead("gap", 4, c)
-        out[ls] = cnn.train(head, x, y, epochs=10, batch_size=16, lr=0.5, seed=7, images=False, label_smoothing=ls)
+        head = heads.PoolHead("gap", 4, c)
+        out[ls] = heads.train(head, x, y, epochs=10, batch_size=16, lr=0.5, seed=7, images=False, label_smoothing=ls)
         assert accuracy(head, x, y) == 1.0
     # with smoothing eps over C classes the loss cannot go below the targets' entropy
     p_true = 1 - 0.2 + 0.2 / c
@@ -365,7 +387,7 @@ def test_cifar_orderings_are_not_judged_while_the_control_still_gains():
         hits[(net, "gap")] = (rng.random((n, 3)) < 0.6).astype(float)
         hits[(net, "entropy_linear")] = (rng.random((n, 3)) < 0.45).astype(float)
     p = {"seed": 0, "seeds": [0, 1, 2], "profile": "cpu", "widths": [16, 32, 64], "blocks": 1, "stem_stride": 2,
-         "epochs": 12, "control_factor": 2}
+         "epochs": 12, "control_factor": 2, "head_epochs": 8}
     sizes = {"cifar_train": 5000, "cifar_test": n, "head_train": 2000, "head_test": n}
     base = hits[(cnn.NETWORKS[0], "gap")][:, 0]
     gaining = {"hits": {"gap": np.stack([base, np.maximum(base, rng.random(n) < 0.4)], 1)}}  # ~+16 points
@@ -379,6 +401,9 @@ def test_cifar_orderings_are_not_judged_while_the_control_still_gains():
         assert r.status == ("not reproduced" if judged else "not testable here")
         assert ("Not judged" in r.why) != judged and "training 2x longer moved GAP by" in r.setting
         assert rows["beats_gap_mobilenet"].status == "not reproduced"
+        # each setting names its cuts: the head's epochs; no stand-in for GAP, which the abstract names
+        assert "a head trained for 8 epochs on 2,000 CIFAR-10 images" in rows["beats_gap_mobilenet"].setting
+        assert "the comparator" not in r.setting
 
 
 def test_localisation_claims_pair_the_entropy_map_with_uniform():
@@ -388,7 +413,7 @@ def test_localisation_claims_pair_the_entropy_map_with_uniform():
     n = 50
     hits = {(net, q): np.ones((n, 3)) for net in cnn.NETWORKS for q in ("gap", "entropy_linear")}
     p = {"seed": 0, "seeds": [0, 1, 2], "profile": "cpu", "widths": [16, 32, 64], "blocks": 1, "stem_stride": 2,
-         "epochs": 12, "control_factor": 2}
+         "epochs": 12, "control_factor": 2, "head_epochs": 8}
     sizes = {"cifar_train": 5000, "cifar_test": n, "head_train": 2000, "head_test": n, "loc_items": n, "canvas": 64,
              "loc_background": 200}
     loc = {"entropy_linear": {"share": np.full((n, 3), 0.40), "hit": np.ones((n, 3))},
@@ -398,6 +423,23 @@ def test_localisation_claims_pair_the_entropy_map_with_uniform():
     assert share.value == pytest.approx(15.0) and (share.lo, share.hi) == pytest.approx((15.0, 15.0))
     assert hit.value == pytest.approx(75.0) and share.status == hit.status == "reproduced"
     assert "each of 50 test images" in share.setting and "crops of 200 CIFAR-10 training images" in share.setting
+    # the networks whose weights are scored, with their cuts, are named in the row itself
+    assert ("a ResNet (widths [16, 32, 64] x 1 block(s)/stage, stride-2 stem) trained from scratch on 5,000 CIFAR-10 "
+            "images for 12 epochs") in share.setting
+
+
+def test_gmp_and_attention_rows_name_what_stands_in_for_the_abstracts_comparators():
+    n = 50
+    hits = {(net, q): np.ones((n, 3)) for net in cnn.NETWORKS for q in ("gap", "gmp", "attention", "entropy_linear")}
+    p = {"seed": 0, "seeds": [0, 1, 2], "profile": "cpu", "widths": [16, 32, 64], "blocks": 1, "stem_stride": 2,
+         "epochs": 12, "control_factor": 2, "head_epochs": 8}
+    sizes = {"cifar_train": 5000, "cifar_test": n, "head_train": 2000, "head_test": n}
+    rows = {c.id: c for c in cnn.claims(hits, p, sizes)}
+    gmp = rows["beats_gmp_mobilenet"].setting
+    assert "global max pooling, a classic pooling, not a \"recently proposed\" one" in gmp
+    assert "standing in for the abstract's unnamed \"attention mechanisms\"" in rows["beats_attention_resnet"].setting
+    # identical hits: the paired interval is [0, 0], on the bound of "greater": not reproduced
+    assert rows["beats_gmp_resnet"].status == "not reproduced" and rows["beats_gmp_resnet"].hi == 0
 
 
 def test_cifar_recipe_is_fit_cifars_keywords_from_params():
@@ -411,3 +453,21 @@ def test_cifar_recipe_is_fit_cifars_keywords_from_params():
     r = cnn.cifar_recipe(p)
     assert set(r) <= set(inspect.signature(cnn.fit_cifar).parameters) - {"epochs", "device", "evaluate"}
     assert r == {k: p[k] for k in r} and r["stem_stride"] == p["stem_stride"] and "epochs" not in r
+
+
+def test_predict_correct_accuracy_on_a_fixed_linear_model():
+    model = nn.Linear(2, 3)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]))
+        model.bias.copy_(torch.tensor([0.0, 0.0, 0.5]))
+    x = np.array([[2.0, 1.0], [0.0, 3.0], [-1.0, -2.0], [1.0, 2.0]], np.float32)
+    # logits by hand: (x0, x1, 0.5 - x0 - x1)
+    logits = torch.tensor([[2.0, 1.0, -2.5], [0.0, 3.0, -2.5], [-1.0, -2.0, 3.5], [1.0, 2.0, -2.5]])
+    torch.testing.assert_close(predict(model, x, batch_size=3), logits)  # two batches: 3 + 1
+    y = [0, 2, 2, 1]  # arg-max 0, 1, 2, 1: the second is wrong
+    np.testing.assert_array_equal(correct(model, x, y, batch_size=3), [True, False, True, True])
+    assert correct(model, x, y).dtype == bool
+    assert accuracy(model, x, y, batch_size=2) == 0.75
+    assert accuracy(model, torch.as_tensor(x), torch.tensor([0, 1, 2, 1])) == 1.0
+    with pytest.raises(ValueError, match="4 inputs but 3 labels"):
+        correct(model, x, y[:3])

@@ -20,11 +20,15 @@ def test_every_stage_lists_exactly_what_it_imports():
 
 def test_closure_follows_relative_lazy_imports_and_parent_packages():
     files = {p.relative_to(stage_deps.SRC).as_posix() for p in stage_deps.closure({"poolrep.papers.zoo"})}
-    # zoo imports papers.crosslayer relatively, which imports pooling.crosslayer; papers.entropy only lazily (inside
-    # a function); every parent package's __init__ runs too
+    # zoo imports papers.crosslayer relatively, which imports pooling.crosslayer; every parent package's __init__
+    # runs too; zoo no longer imports the entropy stage's module (its heads come from poolrep.heads)
     assert {"poolrep/papers/zoo.py", "poolrep/papers/crosslayer.py", "poolrep/pooling/crosslayer.py",
-            "poolrep/papers/entropy.py", "poolrep/papers/__init__.py", "poolrep/__init__.py"} <= files
-    assert "poolrep/report.py" not in files
+            "poolrep/heads.py", "poolrep/papers/__init__.py", "poolrep/__init__.py"} <= files
+    assert "poolrep/report.py" not in files and "poolrep/papers/entropy.py" not in files
+    # papers.entropy imports metrics.classification and metrics.localization only lazily (inside functions)
+    lazy = {p.relative_to(stage_deps.SRC).as_posix() for p in stage_deps.closure({"poolrep.papers.entropy"})}
+    assert {"poolrep/metrics/classification.py", "poolrep/metrics/localization.py", "poolrep/metrics/__init__.py",
+            "poolrep/heads.py"} <= lazy
 
 
 def test_imports_in_resolves_from_imports_of_modules():

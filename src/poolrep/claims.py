@@ -11,7 +11,8 @@ sentence of why. The status is computed, never typed:
 - ``reproduced``: the interval supports the claim (it lies entirely on the claimed side of the bound);
 - ``not reproduced``: the interval excludes it (entirely on the other side, or on the bound itself);
 - ``inconclusive``: the interval straddles the bound;
-- ``not testable here``: the claim needs data or weights this machine cannot have, or it is an absolute number
+- ``not testable here``: the claim needs data or weights this machine cannot have, or models trained further
+  than its budget allows (a stage's own convergence control shows them still gaining), or it is an absolute number
   and our run is on a substitute or a reduced size (our number is then shown beside the paper's, untested).
 
 Intervals come from scipy (``scipy.stats.bootstrap``, percentile method): :func:`paired_bootstrap` resamples the
@@ -28,6 +29,10 @@ from typing import Iterable, Sequence
 import numpy as np
 
 STATUSES = ("reproduced", "not reproduced", "inconclusive", "not testable here")
+# what each status means, as the ledger and the report print it (the module docstring says it at length)
+STATUS_LEGEND = ("reproduced = the 95 % interval lies on the claimed side; not reproduced = it excludes the claim; "
+                 "inconclusive = it straddles the bound; not testable here = the data, weights, sizes or training "
+                 "the claim needs are beyond this machine (our number, where there is one, is shown but not judged)")
 TESTS = ("greater", "less", "within", "none")
 N_RESAMPLES = 9999
 CONFIDENCE = 0.95

@@ -574,10 +574,7 @@ def build_html(stages: list[Stage], out_dir: Path | None = None, inline: bool = 
              "means not reported / not computed) and figures.</p>",
              "<nav>" + " ".join(f'<a href="#stage-{e(s.name)}">{e(s.name)}</a>' for s in stages) + "</nav>",
              '<h2 id="claims">Claims</h2>', f'<p><b>{e(counts_sentence(claims))}</b></p>',
-             '<p class="note">Status: <i>reproduced</i> = the interval lies on the claimed side; <i>not '
-             "reproduced</i> = it excludes the claim; <i>inconclusive</i> = it straddles the bound; <i>not testable "
-             "here</i> = the data, weights or sizes needed are not on this machine (our number, where there is one, "
-             "is shown but not judged).</p>",
+             f'<p class="note">Status: {e(ledger.STATUS_LEGEND)}.</p>',
              _claims_html(claims),
              "<h2>Summary</h2>", _dict_table(summ, cls="summary"), f'<p class="note">{e(totals_sentence(t))}</p>']
     if missing:
@@ -608,9 +605,7 @@ def claims_md(claims: list[dict], title: str = "# Claims ledger") -> str:
     claim's test, setting and why."""
     out = [title, "", counts_sentence(claims), "",
            "Every row is computed by the last `dvc repro` from that stage's own numbers (`metrics.json` -> `claims`). "
-           "Status: reproduced = the 95 % interval lies on the claimed side; not reproduced = it excludes the claim; "
-           "inconclusive = it straddles the bound; not testable here = the data, weights or sizes needed are not on "
-           "this machine.", ""]
+           f"Status: {ledger.STATUS_LEGEND}.", ""]
     if not claims:
         return "\n".join(out) + "\n"
     t = claims_frame(claims).rename(columns={"paper's number": "paper_number"})

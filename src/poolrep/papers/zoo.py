@@ -2,7 +2,8 @@
 
 All operators read the same ImageNet MobileNetV2 maps (the ``backbone`` stage: last block ``features.18``,
 1280 x 6 x 6 at 192 px, and the block before it, ``features.17``, 320 x 6 x 6) and are evaluated the same way:
-a linear probe on CIFAR-10 and instance/scene retrieval, with their output dimension and pooling time per image.
+a linear probe on CIFAR-10, CIFAR-10 class retrieval and instance / scene retrieval, with their output dimension
+and pooling time per image.
 
 Some operators need more than the maps; each gets it here, in the most direct form the backbone allows:
 - auto-pooling learns its non-negative P from consecutive frames of the mirror's real videos. With 1280 x 36
@@ -24,10 +25,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..features import apply_batched
+from ..heads import fit_head
 from ..pooling.attention import SpatialAttentionPool
 from ..pooling.autopool import train_autopool
 from ..pooling.crosslayer import CrossLayerPool
-from .crosslayer import fit_pca, sample_local_features
+from .crosslayer import PostProcess, fit_pca, sample_local_features
 from ..pooling.entropy import EntropyPool
 from ..pooling.global_pool import GeM, GlobalAvgPool, GlobalMaxPool
 from ..pooling.group_l2 import GroupL2Pool
@@ -71,6 +73,7 @@ class Op:
     pool: nn.Module
     two_layers: bool = False  # needs (last, prev) maps
     learned: str = "none"  # what it learned from, if anything
+    post_process: bool = False  # cross-layer's post-processing (poolrep.papers.crosslayer.PostProcess) after pooling
 
 
 def learn_shared_autopool(pairs_a: np.ndarray, pairs_b: np.ndarray, K: int, lam: float, epochs: int, lr: float,
@@ -91,15 +94,15 @@ def learn_shared_autopool(pairs_a: np.ndarray, pairs_b: np.ndarray, K: int, lam:
 
     ap, log = train_autopool(batches, K=K, D=h * w, lam=lam, epochs=epochs, lr=lr, seed=seed, device=device,
                              desc="zoo auto-pooling")
-    return SharedAutoPool(ap.P.cpu()), {"pairs": int(len(xa)), "cost": log.cost, "seconds": log.seconds}
+    # frame_pairs: consecutive-frame pairs; channel_pairs: the training pairs P sees (one per non-silent channel)
+    return SharedAutoPool(ap.P.cpu()), {"frame_pairs": int(n), "channel_pairs": int(len(xa)), "cost": log.cost,
+                                        "seconds": log.seconds}
 
 
 def train_attention(train_maps: np.ndarray, labels: np.ndarray, head: dict, seed: int, device) -> SpatialAttentionPool:
     """Spatial attention pooling trained with a linear softmax head on labelled maps, with the entropy stage's head
-    recipe (``poolrep.papers.entropy.fit_head``: SGD, warm-up then cosine, its epochs, batch, learning rate, weight
+    recipe (``poolrep.heads.fit_head``: SGD, warm-up then cosine, its epochs, batch, learning rate, weight
     decay and dropout); the classifier is discarded, the attention kept."""
-    from .entropy import fit_head
-
     h, _ = fit_head("attention", seed, torch.as_tensor(train_maps), torch.as_tensor(labels), epochs=head["head_epochs"],
                     batch_size=head["head_batch_size"], lr=head["head_lr"], weight_decay=head["head_weight_decay"],
                     dropout=head["head_dropout"], device=device)
@@ -125,7 +128,9 @@ def build_ops(p: dict, train_maps, train_prev, train_labels, video_pairs, classi
                                         p["autopool_lr"], p["autopool_batch"], p["seed"], device)
     info["autopool"] = {**ap_info, "train_s": time.perf_counter() - t0}
     ops.append(Op(f"auto-pooling K={p['autopool_k']} (shared over channels)", "auto-pooling", "pooling.autopool",
-                  ap, learned=f"{len(a)} consecutive-frame pairs of real video, from frames in no test scene"))
+                  ap, learned=(f"{len(a)} consecutive-frame pairs of real video, from frames in no test scene; "
+                               f"{p['autopool_epochs']} epochs, cost {ap_info['cost'][0]:.4g} -> "
+                               f"{ap_info['cost'][-1]:.4g} per epoch")))
     ops.append(Op(f"L2 group pooling ({p['l2_group']} ch, {p['l2_kernel']}x{p['l2_kernel']})", "slow features",
                   "pooling.group_l2", GroupL2Pool(p["l2_group"], p["l2_kernel"])))
     ops += window_ops(p["windows"], pyramids)
@@ -133,9 +138,13 @@ def build_ops(p: dict, train_maps, train_prev, train_labels, video_pairs, classi
     local = sample_local_features(train_prev, 3, 3, p["cross_pca_samples"], p["seed"])
     mean, comp, _ = fit_pca(local, p["cross_pca_dim"], p["seed"])
     info["crosslayer"] = {"pca_dim": p["cross_pca_dim"], "pca_samples": len(local), "fit_s": time.perf_counter() - t0}
-    ops.append(Op(f"cross-layer (17 -> 18, PCA {p['cross_pca_dim']}, standardised + signed sqrt)", "cross-layer",
+    # layer t+1 weighs 3x3 neighbourhoods of layer t through its own 1x1 positions: the zoo caches only two layers,
+    # so the paper's Eq. 1 correspondence (t+1 = an m x n convolution of t) is not matched here; named in the name
+    ops.append(Op(f"cross-layer (17 -> 18 as 1x1 weights, PCA {p['cross_pca_dim']}, standardised + signed sqrt)",
+                  "cross-layer",
                   "pooling.crosslayer", CrossLayerOnBoth(CrossLayerPool(mean, comp, normalise_sum=True)),
-                  two_layers=True, learned="PCA and post-processing statistics on CIFAR-10 training maps"))
+                  two_layers=True, post_process=True,
+                  learned="PCA and post-processing statistics on CIFAR-10 training maps"))
     ops.append(Op("entropy (ImageNet classifier, linear weights)", "entropy", "pooling.entropy",
                   EntropyPool(classifier, "linear"), learned="none (backbone's own classifier)"))
     ops.append(Op(f"entropy (ImageNet classifier, softmax T={p['entropy_t']:g} log C)", "entropy", "pooling.entropy",
@@ -144,7 +153,7 @@ def build_ops(p: dict, train_maps, train_prev, train_labels, video_pairs, classi
     att = train_attention(train_maps, train_labels, head, p["seed"], device)
     info["attention"] = {"train_s": time.perf_counter() - t0}
     ops.append(Op("spatial attention", "entropy (baseline)", "pooling.attention", att,
-                  learned="CIFAR-10 training labels (the entropy stage's head recipe)"))
+                  learned=f"CIFAR-10 training labels (the entropy stage's head recipe, {head['head_epochs']} epochs)"))
     return ops, info
 
 
@@ -236,26 +245,58 @@ def inputs(p: dict, bb: dict, device, run) -> dict:
             "scene_maps": (sm[LAST_CONV[net]], sm[PREV_CONV[net]])}
 
 
+def descriptors(op: Op, bb: dict, inp: dict, device) -> tuple[tuple[np.ndarray, ...], float]:
+    """``op``'s descriptors of the CIFAR-10 training and test maps, the ``pairs/`` photographs and the video scene
+    frames, and its pooling milliseconds per image (test maps). Where ``op.post_process``, cross-layer's
+    post-processing (``PostProcess``: standardise, signed square root, L2) is fitted on the CIFAR-10 training
+    descriptors alone and applied to all four."""
+    xtr, _ = apply(op, bb["train_maps"], bb["train_prev_maps"], device=device)
+    xte, t_ms = apply(op, bb["test_maps"], bb["test_prev_maps"], device=device)
+    xpr, _ = apply(op, *inp["pairs_maps"], device=device)
+    xsc, _ = apply(op, *inp["scene_maps"], device=device)
+    if op.post_process:
+        pp = PostProcess().fit(xtr)
+        xtr, xte, xpr, xsc = (pp.transform(x) for x in (xtr, xte, xpr, xsc))
+    return (xtr, xte, xpr, xsc), t_ms
+
+
+def tie_marks(per_item: dict[str, np.ndarray], scale: float, seed: int = 0) -> list[str]:
+    """Per operator (``per_item``: name -> its per-item scores on one measure, same items for all, in table order):
+    ``best`` for every operator at the top mean (on a saturated measure several reach it exactly, and picking one
+    of them would be arbitrary), ``tied`` where the paired 95 % interval of (the first best - this operator)
+    includes 0, else empty."""
+    from ..claims import paired_bootstrap
+
+    means = {name: float(np.mean(v)) for name, v in per_item.items()}
+    top = max(means.values())
+    ref = next(name for name, v in means.items() if v == top)
+    marks = []
+    for name, v in per_item.items():
+        if means[name] == top:
+            marks.append("best")
+            continue
+        e = paired_bootstrap(per_item[ref], v, seed=seed, scale=scale)
+        marks.append("tied" if e.lo <= 0 else "")
+    return marks
+
+
 def evaluate(ops: list[Op], bb: dict, inp: dict, probe_alphas, device, seed: int = 0):
     """One row per operator: dimension, CIFAR-10 linear-probe accuracy and class-retrieval mAP, and the mAP of the
     two retrieval substitutes (``pairs/`` under the Holidays protocol, the video scenes under Oxford's), each with
-    its 95 % bootstrap interval over the test items (images or queries) and, per measure, a mark: ``best``, or
-    ``tied`` where the paired interval of (best - this operator) includes 0. Returns ``(table, pooling
+    its 95 % bootstrap interval over the test items (images or queries) and, per measure, a mark (``tie_marks``:
+    ``best`` at the top value, ``tied`` where the paired interval against the best includes 0). Returns ``(table, pooling
     milliseconds per image by operator)``: the times go to run.json, not the table (they differ from one identical
     run to the next)."""
     import pandas as pd
 
-    from ..claims import bootstrap_mean, paired_bootstrap
+    from ..claims import bootstrap_mean
     from ..metrics.retrieval import class_map, holidays_map, oxford_map, rank
 
     pairs, scenes = inp["pairs"], inp["scenes"]
     q_idx = [g[0] for g in pairs.groups]
     rows, items, times = [], {}, {}
     for op in tqdm(ops, desc="operators", leave=False):
-        xtr, t_ms = apply(op, bb["train_maps"], bb["train_prev_maps"], device=device)
-        xte, t_ms = apply(op, bb["test_maps"], bb["test_prev_maps"], device=device)
-        xpr, _ = apply(op, *inp["pairs_maps"], device=device)
-        xsc, _ = apply(op, *inp["scene_maps"], device=device)
+        (xtr, xte, xpr, xsc), t_ms = descriptors(op, bb, inp, device)
         hits, alpha = linear_probe(xtr, bb["train_labels"], xte, bb["test_labels"], probe_alphas)
         # rank() compares L2-normalised descriptors (Euclidean = cosine)
         _, cls_ap = class_map(rank(torch.as_tensor(xte), torch.as_tensor(xtr)), bb["test_labels"], bb["train_labels"])
@@ -273,15 +314,7 @@ def evaluate(ops: list[Op], bb: dict, inp: dict, probe_alphas, device, seed: int
         rows.append({**row, "probe_alpha": alpha, "learned_from": op.learned})
     table = pd.DataFrame(rows)
     for m, (_, scale) in METRICS.items():
-        best = table.loc[table[m].idxmax(), "operator"]
-        marks = []
-        for name in table.operator:
-            if name == best:
-                marks.append("best")
-                continue
-            e = paired_bootstrap(items[best][m], items[name][m], seed=seed, scale=scale)
-            marks.append("tied" if e.lo <= 0 else "")
-        table[f"{m} tied with best"] = marks
+        table[f"{m} tied with best"] = tie_marks({op.name: items[op.name][m] for op in ops}, scale, seed)
     if not table[["cifar10_class_mAP", "pairs_mAP", "video_scene_mAP"]].apply(lambda c: c.between(0, 1).all()).all() \
             or not (table["dim"] > 0).all():
         raise AssertionError("an mAP outside [0, 1] or an empty descriptor")

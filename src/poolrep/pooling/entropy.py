@@ -18,9 +18,9 @@ and a weight that falls as H_i rises, normalised over the H*W locations of each 
     weighting="unnormalised":  w_i = 1 - H_i / log C       (not renormalised; pooled with a mean, see forward)
 
 The pooled feature is ``g = sum_i w_i f_i`` (N x D), fed to the same classifier. Uniform predictions everywhere
-give uniform weights (the layer then equals global average pooling, which is what happens at initialisation);
-a single confident location with all others uncertain takes nearly all the weight. Gradients flow through the
-weights into ``W`` and ``b`` (used in training and in inference alike); ``detach_weights=True`` stops them.
+give uniform weights (the layer then equals global average pooling); a single confident location with all others
+uncertain takes nearly all the weight. Gradients flow through the weights into ``W`` and ``b`` (used in training
+and in inference alike); ``detach_weights=True`` stops them.
 
 Numerical safety: ``H`` is computed from ``log_softmax`` (finite for finite scores), as ``-sum exp(l) * l``; a
 probability that underflows to exactly 0 contributes ``0 * finite = 0`` to the value and to the gradient, so
