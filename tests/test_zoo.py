@@ -139,6 +139,20 @@ def test_gem_hand_values():
         GeM(p=0.0)
 
 
+def test_gem_large_p_stays_finite_in_float32():
+    # 6^50 overflows float32; GeM p=50 of [1, 2, 3, 6] is 6 * ((1 + 2^-50 + 3^-50 + 6^-50) / 4)^(1/50) = 5.8350...
+    x = torch.tensor([[[[1.0, 2.0], [3.0, 6.0]]]], dtype=torch.float32)
+    assert torch.isinf(x.pow(50.0)).any()  # the naive formula's first step
+    got = float(GeM(p=50.0)(x))
+    assert got == pytest.approx(6.0 * (1 / 4) ** (1 / 50), rel=1e-5)
+    # values of 30 at p = 30 (30^30 > float32 max): a constant channel is its value
+    assert float(GeM(p=30.0)(torch.full((1, 1, 3, 3), 30.0))) == pytest.approx(30.0, rel=1e-6)
+    # gradients stay finite where the naive formula's would be inf/nan
+    xg = x.clone().requires_grad_(True)
+    GeM(p=50.0)(xg).sum().backward()
+    assert torch.isfinite(xg.grad).all()
+
+
 def test_tie_marks_every_exact_top_is_best_and_ties_are_paired():
     n = 40
     top = np.ones(n)

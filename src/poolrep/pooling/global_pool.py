@@ -38,4 +38,8 @@ class GeM(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_maps(x)
-        return x.clamp(min=self.eps).pow(self.p).mean(dim=(2, 3)).pow(1.0 / self.p)
+        x = x.clamp(min=self.eps)
+        # computed as m * (mean (x/m)^p)^(1/p) with m the channel's max: the same value, but x^p itself overflows
+        # float32 for large p (p = 50 on values of 6 gave inf), while (x/m)^p lies in (0, 1] and its mean >= 1/(HW)
+        m = x.amax(dim=(2, 3), keepdim=True)
+        return (x / m).pow(self.p).mean(dim=(2, 3)).pow(1.0 / self.p) * m.flatten(1)
