@@ -7,7 +7,7 @@ smoothing, weight decay from params.yaml) trained E and 2E epochs from the same 
 after each, and the 2E - E gain with a 95 % bootstrap interval paired over the validation images
 (``poolrep.claims.paired_bootstrap``): a plateau is a gain whose interval holds 0.
 
-    python benchmarks/entropy_recipe.py                      # the settings of the 2026-12-02 probe (4 min 46 s alone on 2 cores)
+    python benchmarks/entropy_recipe.py                      # the settings of the 2026-12-02 probes (~13 min alone on 2 cores)
     python benchmarks/entropy_recipe.py --setting 500 15 2   # per class, epochs, stem stride
 """
 
@@ -30,7 +30,8 @@ from poolrep.data.cifar import balanced_indices, load_cifar10  # noqa: E402
 from poolrep.metrics.classification import correct  # noqa: E402
 from poolrep.papers import entropy as cnn  # noqa: E402
 
-SETTINGS = [(500, 15, 2), (300, 20, 2), (200, 30, 2)]  # (images per class, epochs E, stem stride)
+# (images per class, epochs E, stem stride): the first probe's three (none on a plateau), then the second's
+SETTINGS = [(500, 15, 2), (300, 20, 2), (200, 30, 2), (200, 80, 2), (100, 50, 2), (100, 100, 2)]
 
 
 def split(train, per_class: int, val_per_class: int, seed: int):
@@ -46,7 +47,7 @@ def split(train, per_class: int, val_per_class: int, seed: int):
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--setting", nargs=3, type=int, action="append", metavar=("PER_CLASS", "EPOCHS", "STEM_STRIDE"),
-                    help="a setting to probe (repeatable); default: the 2026-12-02 probe's three")
+                    help="a setting to probe (repeatable); default: the 2026-12-02 probes' six")
     ap.add_argument("--val-per-class", type=int, default=200)
     args = ap.parse_args(argv)
     p = config.resolve("entropy", profile="cpu")

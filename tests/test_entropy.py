@@ -294,6 +294,32 @@ def test_training_is_deterministic_and_learns():
     assert len(curves[0]["eval"]) == 15 and curves[0]["eval"][-1] == accs[0] > 0.9
 
 
+def test_eval_every_evaluates_every_kth_and_the_last_epoch_without_changing_training():
+    x = torch.randn(40, 4, 3, 3)
+    y = torch.arange(40) % 2
+    calls = []
+
+    def evaluate(m):
+        calls.append(1)
+        return float(len(calls))  # the k-th evaluation returns k
+
+    def run(**kw):
+        torch.manual_seed(5)
+        head = heads.PoolHead("gap", 4, 2)
+        return heads.train(head, x, y, epochs=7, batch_size=8, lr=0.1, seed=3, images=False, evaluate=evaluate, **kw)
+
+    every = run()
+    calls.clear()
+    sparse = run(eval_every=3)
+    # epochs 3, 6 and the last (7) are evaluated, in that order; the others are NaN
+    assert [e if e == e else None for e in sparse["eval"]] == [None, None, 1.0, None, None, 2.0, 3.0]
+    assert len(calls) == 3
+    # evaluating is read-only: the training losses are the same whether or not an epoch was evaluated
+    assert sparse["loss"] == every["loss"]
+    with pytest.raises(ValueError, match="eval_every"):
+        run(eval_every=0)
+
+
 def test_upsample_and_weight_stats():
     m = torch.zeros(2, 3, 3)
     m[0, 1, 1] = 1.0

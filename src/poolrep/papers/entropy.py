@@ -52,7 +52,7 @@ class SmallResNet(nn.Module):
     paper's ResNets are far deeper). ``stem_stride=2`` makes the stem a stride-2 convolution, as the stems of He et
     al.'s ImageNet ResNets are: every later layer then runs at half the side, ``N x 64 x 4 x 4`` maps, about a
     fifth of the time per image on a cpu (a cut for cpu time: more epochs in the same budget; see
-    ``benchmarks/entropy_recipe.py`` for how far from a plateau they still are)."""
+    ``benchmarks/entropy_recipe.py`` for the probe of how many epochs reach a plateau)."""
 
     def __init__(self, widths: tuple[int, ...] = (16, 32, 64), blocks: int = 1, stem_stride: int = 1):
         super().__init__()
@@ -129,7 +129,7 @@ def weight_stats(w: torch.Tensor) -> dict[str, float]:
 def fit_cifar(pooling: str, seed: int, x_train: torch.Tensor, y_train: torch.Tensor, *, widths, blocks: int,
               epochs: int, batch_size: int, lr: float, weight_decay: float, temperature: float = 1.0,
               label_smoothing: float = 0.0, stem_stride: int = 1, device: torch.device | str = "cpu",
-              evaluate=None) -> tuple[Net, dict]:
+              evaluate=None, eval_every: int = 1) -> tuple[Net, dict]:
     """A ``cifar_net`` with ``pooling``, initialised from ``seed`` and trained from scratch (same schedule for all);
     returns it and its learning curves (``train``)."""
     torch.manual_seed(seed)
@@ -139,7 +139,7 @@ def fit_cifar(pooling: str, seed: int, x_train: torch.Tensor, y_train: torch.Ten
     net = net.to(memory_format=torch.channels_last)
     curves = train(net, x_train, y_train, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                    seed=seed, device=device, images=True, desc=f"{pooling} s{seed}", evaluate=evaluate,
-                   label_smoothing=label_smoothing)
+                   label_smoothing=label_smoothing, eval_every=eval_every)
     return net.cpu().eval(), curves
 
 
@@ -216,7 +216,8 @@ def train_all(p: dict, data: dict, device) -> dict:
     # float32 once, not per batch: casting the float16 cache per mini-batch tripled a GAP head's epoch time
     m_tr, m_te = m_tr.float(), m_te.float()
     out = {"rows": [], "hits": {}, "models": {}, "curves": []}
-    cifar = dict(cifar_recipe(p), device=device, evaluate=lambda m: 100.0 * accuracy(m, x_te, y_te, device=device))
+    cifar = dict(cifar_recipe(p), device=device, evaluate=lambda m: 100.0 * accuracy(m, x_te, y_te, device=device),
+                 eval_every=p["eval_every"])
 
     def add_curves(network, pname, s, curves):
         for e, (loss, ev) in enumerate(zip(curves["loss"], curves["eval"]), start=1):
@@ -295,8 +296,8 @@ def control_phrase(diff: dict, pooling: str, other: str, epochs: int, control_fa
 
 
 def plot_curves(curves):
-    """Test accuracy after each epoch, one line per seed, one panel per network: the plateau is the flat end. A
-    control run (pooling name ``"<pooling>, ...(control)"``) is drawn dashed in its pooling's colour."""
+    """Test accuracy after each evaluated epoch, one line per seed, one panel per network: the plateau is the flat
+    end. A control run (pooling name ``"<pooling>, ...(control)"``) is drawn dashed in its pooling's colour."""
     import matplotlib.pyplot as plt
     import pandas as pd
 
@@ -310,6 +311,7 @@ def plot_curves(curves):
             control = pname.endswith("(control)")
             c = colour.setdefault(pname.split(",")[0] if control else pname, f"C{len(colour)}")
             for j, (_, gs) in enumerate(g.groupby("seed")):
+                gs = gs.dropna(subset=["test_accuracy"])  # epochs without an evaluation (eval_every)
                 ax.plot(gs.epoch, gs.test_accuracy, color=c, alpha=0.8, lw=1.4 if control else 1,
                         ls="--" if control else "-", label=pname if j == 0 else None)
         ax.set_xlabel("epoch")
