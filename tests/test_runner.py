@@ -163,7 +163,10 @@ def test_no_swap_once_the_parent_is_gone(project, monkeypatch, no_git):
     final = runner.run("toy", results=root / "results")
     before = _snapshot(final)
     gone, clean, real = [], runner.clean, os.getppid()
-    monkeypatch.setattr(os, "getppid", lambda: 1 if gone else real)
+    # an orphan is re-parented (to init, pid 1): any other pid than the start's will do; pytest itself may already
+    # be an orphan (started detached: setsid + nohup), its parent pid 1 from the start
+    orphaned = 1 if real != 1 else real + 1
+    monkeypatch.setattr(os, "getppid", lambda: orphaned if gone else real)
     # the parent dies while the notebook runs (seen from here: after it, before the swap)
     monkeypatch.setattr(runner, "clean", lambda *a, **k: (gone.append(1), clean(*a, **k))[1])
     doc["toy"]["n"] = 8
