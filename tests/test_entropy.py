@@ -450,8 +450,21 @@ def test_localisation_claims_pair_the_entropy_map_with_uniform():
     assert hit.value == pytest.approx(75.0) and share.status == hit.status == "reproduced"
     assert "each of 50 test images" in share.setting and "crops of 200 CIFAR-10 training images" in share.setting
     # the networks whose weights are scored, with their cuts, are named in the row itself
-    assert ("a ResNet (widths [16, 32, 64] x 1 block(s)/stage, stride-2 stem) trained from scratch on 5,000 CIFAR-10 "
-            "images for 12 epochs") in share.setting
+    assert share.setting.endswith("weights of a ResNet (widths [16, 32, 64] x 1 block(s)/stage, stride-2 stem) "
+                                  "trained from scratch on 5,000 CIFAR-10 images for 12 epochs (clean images, no "
+                                  "canvases), every seed")
+    assert f"{n} test images" not in share.setting.split("; weights of")[1]  # the canvases, not the clean test set
+
+
+def test_resnet_cut_is_one_phrase_for_notes_and_ledger():
+    p = {"seeds": [4, 5], "widths": [16, 32, 64], "blocks": 1, "stem_stride": 2, "epochs": 80, "control_factor": 2}
+    assert cnn.resnet_cut(p, 2000) == ("a ResNet (widths [16, 32, 64] x 1 block(s)/stage, stride-2 stem) trained "
+                                       "from scratch on 2,000 CIFAR-10 images for 80 epochs")
+    gap = np.stack([np.r_[np.ones(100), np.zeros(100)], np.r_[np.ones(110), np.zeros(90)]], 1)  # +5 points
+    conv = cnn.convergence({"hits": {"gap": gap}})
+    assert cnn.resnet_cut(p, 2000, conv).endswith(
+        f"for 80 epochs (training 2x longer moved GAP by +5.0 [{conv['gap'].lo:+.1f}, {conv['gap'].hi:+.1f}] points, "
+        "seed 4)")
 
 
 def test_gmp_and_attention_rows_name_what_stands_in_for_the_abstracts_comparators():

@@ -99,6 +99,15 @@ def resnet_phrase(widths, blocks: int, stem_stride: int) -> str:
     return f"widths {list(widths)} x {blocks} block(s)/stage" + (", stride-2 stem" if stem_stride == 2 else "")
 
 
+def resnet_cut(p: dict, n_train: int, conv: dict | None = None) -> str:
+    """The CIFAR ResNet and its cuts in one phrase, as the notebook's table notes and the ledger's settings both
+    name it: shape, training images, epochs and, given the control's estimates ``conv`` (``convergence``), what
+    training ``control_factor`` x longer moved (on the first seed)."""
+    moved = "" if conv is None else f" ({convergence_phrase(conv, p['control_factor'])}, seed {p['seeds'][0]})"
+    return (f"a ResNet ({resnet_phrase(p['widths'], p['blocks'], p['stem_stride'])}) trained from scratch on "
+            f"{n_train:,} CIFAR-10 images for {p['epochs']} epochs{moved}")
+
+
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 ``N x H x W x 3`` -> float ``N x 3 x H x W`` in [0, 1]."""
     if images.ndim != 4 or images.shape[-1] != 3:
@@ -295,9 +304,10 @@ def control_phrase(diff: dict, pooling: str, other: str, epochs: int, control_fa
             f"after {epochs * control_factor}")
 
 
-def plot_curves(curves):
+def plot_curves(curves, notes: dict | None = None):
     """Test accuracy after each evaluated epoch, one line per seed, one panel per network: the plateau is the flat
-    end. A control run (pooling name ``"<pooling>, ...(control)"``) is drawn dashed in its pooling's colour."""
+    end. A control run (pooling name ``"<pooling>, ...(control)"``) is drawn dashed in its pooling's colour.
+    ``notes[network]``: a second title line (the run's cuts)."""
     import matplotlib.pyplot as plt
     import pandas as pd
 
@@ -316,7 +326,7 @@ def plot_curves(curves):
                         ls="--" if control else "-", label=pname if j == 0 else None)
         ax.set_xlabel("epoch")
         ax.set_ylabel("test accuracy (%)")
-        ax.set_title(net, fontsize=9)
+        ax.set_title(net + (f"\n{notes[net]}" if notes and net in notes else ""), fontsize=9)
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
@@ -458,12 +468,9 @@ def claims(hits: dict, p: dict, sizes: dict, loc: dict | None = None, conv=None,
     from .. import claims as C
 
     stage = "entropy"
-    unconverged = ("" if conv is None else
-                   f" ({convergence_phrase(conv, p['control_factor'])}, seed {p['seeds'][0]})")
     stopped_early = conv is not None and any(e.lo > 0 for e in conv.values())
-    nets = {"CIFAR ResNet (scratch)": (f"a ResNet ({resnet_phrase(p['widths'], p['blocks'], p['stem_stride'])}) "
-                                       f"trained from scratch on {sizes['cifar_train']:,} CIFAR-10 images for {p['epochs']} "
-                                       f"epochs{unconverged}, {sizes['cifar_test']:,} test images"),
+    resnet = resnet_cut(p, sizes["cifar_train"], conv)
+    nets = {"CIFAR ResNet (scratch)": f"{resnet}, {sizes['cifar_test']:,} test images",
             "MobileNetV2 ImageNet (head only)": (f"the frozen ImageNet MobileNetV2 with a head trained for "
                                                  f"{p['head_epochs']} epochs on {sizes['head_train']:,} CIFAR-10 "
                                                  f"images, {sizes['head_test']:,} test images")}
@@ -508,8 +515,8 @@ def claims(hits: dict, p: dict, sizes: dict, loc: dict | None = None, conv=None,
         ent_loc, uni = loc["entropy_linear"], loc["uniform"]
         lset = (f"{base}; cluttered CIFAR-10 (a constructed task on real images: each of {sizes['loc_items']:,} test "
                 f"images pasted at a random place of a {sizes['canvas']}x{sizes['canvas']} canvas tiled with crops of "
-                f"{sizes['loc_background']:,} CIFAR-10 training images; the box is known); weights of "
-                f"{nets['CIFAR ResNet (scratch)']}, trained on clean images, every seed")
+                f"{sizes['loc_background']:,} CIFAR-10 training images; the box is known); weights of {resnet} "
+                "(clean images, no canvases), every seed")
         for what, quote_m in (("share", "share of the weights inside the box"), ("hit", "pointing-game hit rate")):
             est = C.paired_bootstrap(ent_loc[what], np.repeat(uni[what], ent_loc[what].shape[1], axis=1),
                                      seed=p["seed"], scale=100, what="canvases (mean over seeds)")

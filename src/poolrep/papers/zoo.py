@@ -336,7 +336,7 @@ def plot_tradeoffs(table, title: str):
         ax.set_xlabel("descriptor dimension")
         ax.set_ylabel(METRICS[col][0])
         ax.legend(fontsize=6)
-    fig.suptitle(title)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 
