@@ -86,7 +86,8 @@ def augment(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor
 
 def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int, lr: float,
           weight_decay: float = 5e-4, seed: int = 0, device: torch.device | str = "cpu", images: bool = True,
-          desc: str = "train", evaluate=None, label_smoothing: float = 0.0, eval_every: int = 1) -> dict[str, list[float]]:
+          desc: str = "train", evaluate=None, label_smoothing: float = 0.0,
+          eval_every: int = 1) -> dict[str, list[float]]:
     """SGD (momentum 0.9, Nesterov), learning rate warmed up linearly over 15% of the steps then cosine-decayed;
     mini-batches and augmentation (crop + flip, only when ``images``) are drawn from one generator seeded with
     ``seed``, so a run is repeatable. ``x`` stays on the cpu (any dtype; batches are moved and cast to float32).
@@ -130,7 +131,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, ba
                 evals.append(float(evaluate(model)))
                 model.train()
             else:
-                evals.append(math.nan)  # not evaluated (an evaluation of 2,000 test images costs ~28 % of a CIFAR ResNet epoch of 2,000 here)
+                evals.append(math.nan)  # not evaluated this epoch
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
     return {"loss": losses, "eval": evals}
 
