@@ -363,13 +363,19 @@ def test_label_smoothing_reaches_the_loss():
     assert out[0.0]["loss"][-1] < 0.1 < floor - 0.05 < out[0.2]["loss"][-1]
 
 
+def ctl(standard, longer):
+    """A control pooling's hits as train_all returns them: test items x seeds, standard and longer runs."""
+    col = lambda a: a if np.ndim(a) == 2 else np.asarray(a)[:, None]
+    return {"standard": col(standard), "longer": col(longer)}
+
+
 def test_convergence_control_is_the_paired_gain_of_the_longer_run():
     rng = np.random.default_rng(0)
     base = (rng.random(400) < 0.5).astype(float)
     # the longer run: the same items right, plus 80 of the wrong ones (a gain of 20 points)
     longer = base.copy()
     longer[np.flatnonzero(base == 0)[:80]] = 1
-    conv = cnn.convergence({"hits": {"gap": np.stack([base, longer], 1), "entropy_linear": np.stack([base, base], 1)}})
+    conv = cnn.convergence({"hits": {"gap": ctl(base, longer), "entropy_linear": ctl(base, base)}})
     assert list(conv) == ["gap", "entropy_linear"]
     est = conv["gap"]
     assert est.value == pytest.approx(20.0)
@@ -380,16 +386,29 @@ def test_convergence_control_is_the_paired_gain_of_the_longer_run():
                                                " and entropy by +0.0 [+0.0, +0.0] points")
 
 
+def test_convergence_control_averages_every_seed_before_pairing():
+    """Three seeds: one seed's longer run gains 30 points, the others none: the control's gain is the mean over
+    the seeds (+10), paired over the items, not one seed's +30."""
+    rng = np.random.default_rng(2)
+    std = (rng.random((300, 3)) < 0.5).astype(float)
+    longer = std.copy()
+    longer[np.flatnonzero(std[:, 0] == 0)[:90], 0] = 1  # seed 0 alone: 90 of 300 items more
+    est = cnn.convergence({"hits": {"gap": ctl(std, longer)}})["gap"]
+    assert est.value == pytest.approx(10.0) and est.lo < 10 < est.hi
+    assert "mean over seeds" in est.how
+
+
 def test_control_difference_pairs_each_training_length_on_its_own():
     n = 200
-    gap = np.stack([np.r_[np.ones(100), np.zeros(100)], np.r_[np.ones(150), np.zeros(50)]], 1)
-    ent = np.stack([np.r_[np.ones(120), np.zeros(80)], np.r_[np.ones(150), np.zeros(50)]], 1)
+    gap = ctl(np.r_[np.ones(100), np.zeros(100)], np.r_[np.ones(150), np.zeros(50)])
+    ent = ctl(np.r_[np.ones(120), np.zeros(80)], np.r_[np.ones(150), np.zeros(50)])
     d = cnn.control_difference({"hits": {"gap": gap, "entropy_linear": ent}}, "entropy_linear", "gap")
     assert d["standard"].value == pytest.approx(100 * 20 / n)  # 120 vs 100 right after the standard epochs
     assert d["longer"].value == d["longer"].lo == d["longer"].hi == 0.0  # identical after the longer run
     assert d["standard"].lo > 0
     text = cnn.control_phrase(d, "entropy_linear", "gap", 12, 2)
-    assert "after 12 epochs" in text and "after 24" in text and text.startswith("entropy - GAP")
+    assert text == (f"entropy - GAP after 24 epochs (the control's runs, mean over the seeds): +0.00 [+0.00, +0.00] "
+                    f"points, against +10.00 [{d['standard'].lo:+.2f}, {d['standard'].hi:+.2f}] after 12")
     assert cnn.control_difference({"hits": {"gap": gap}}, "entropy_linear", "gap") is None
 
 
@@ -415,9 +434,9 @@ def test_cifar_orderings_are_not_judged_while_the_control_still_gains():
     p = {"seed": 0, "seeds": [0, 1, 2], "profile": "cpu", "widths": [16, 32, 64], "blocks": 1, "stem_stride": 2,
          "epochs": 12, "control_factor": 2, "head_epochs": 8}
     sizes = {"cifar_train": 5000, "cifar_test": n, "head_train": 2000, "head_test": n}
-    base = hits[(cnn.NETWORKS[0], "gap")][:, 0]
-    gaining = {"hits": {"gap": np.stack([base, np.maximum(base, rng.random(n) < 0.4)], 1)}}  # ~+16 points
-    flat = {"hits": {"gap": np.stack([base, base], 1)}}
+    base = hits[(cnn.NETWORKS[0], "gap")]
+    gaining = {"hits": {"gap": ctl(base, np.maximum(base, rng.random((n, 3)) < 0.4))}}  # ~+16 points
+    flat = {"hits": {"gap": ctl(base, base)}}
     expected = 100 * (hits[(cnn.NETWORKS[0], "entropy_linear")].mean(1) - hits[(cnn.NETWORKS[0], "gap")].mean(1)).mean()
     for control, judged in ((gaining, False), (flat, True)):
         conv = cnn.convergence(control)
@@ -426,6 +445,7 @@ def test_cifar_orderings_are_not_judged_while_the_control_still_gains():
         assert r.value == pytest.approx(expected) and r.lo < expected < r.hi
         assert r.status == ("not reproduced" if judged else "not testable here")
         assert ("Not judged" in r.why) != judged and "training 2x longer moved GAP by" in r.setting
+        assert "points, mean over 3 seeds)" in r.setting
         assert rows["beats_gap_mobilenet"].status == "not reproduced"
         # each setting names its cuts: the head's epochs; no stand-in for GAP, which the abstract names
         assert "a head trained for 8 epochs on 2,000 CIFAR-10 images" in rows["beats_gap_mobilenet"].setting
@@ -460,11 +480,11 @@ def test_resnet_cut_is_one_phrase_for_notes_and_ledger():
     p = {"seeds": [4, 5], "widths": [16, 32, 64], "blocks": 1, "stem_stride": 2, "epochs": 80, "control_factor": 2}
     assert cnn.resnet_cut(p, 2000) == ("a ResNet (widths [16, 32, 64] x 1 block(s)/stage, stride-2 stem) trained "
                                        "from scratch on 2,000 CIFAR-10 images for 80 epochs")
-    gap = np.stack([np.r_[np.ones(100), np.zeros(100)], np.r_[np.ones(110), np.zeros(90)]], 1)  # +5 points
+    gap = ctl(np.r_[np.ones(100), np.zeros(100)], np.r_[np.ones(110), np.zeros(90)])  # +5 points
     conv = cnn.convergence({"hits": {"gap": gap}})
     assert cnn.resnet_cut(p, 2000, conv).endswith(
         f"for 80 epochs (training 2x longer moved GAP by +5.0 [{conv['gap'].lo:+.1f}, {conv['gap'].hi:+.1f}] points, "
-        "seed 4)")
+        "mean over 2 seeds)")
 
 
 def test_gmp_and_attention_rows_name_what_stands_in_for_the_abstracts_comparators():

@@ -102,8 +102,9 @@ def resnet_phrase(widths, blocks: int, stem_stride: int) -> str:
 def resnet_cut(p: dict, n_train: int, conv: dict | None = None) -> str:
     """The CIFAR ResNet and its cuts in one phrase, as the notebook's table notes and the ledger's settings both
     name it: shape, training images, epochs and, given the control's estimates ``conv`` (``convergence``), what
-    training ``control_factor`` x longer moved (on the first seed)."""
-    moved = "" if conv is None else f" ({convergence_phrase(conv, p['control_factor'])}, seed {p['seeds'][0]})"
+    training ``control_factor`` x longer moved (mean over every seed: the control retrains each)."""
+    moved = ("" if conv is None else
+             f" ({convergence_phrase(conv, p['control_factor'])}, mean over {len(p['seeds'])} seeds)")
     return (f"a ResNet ({resnet_phrase(p['widths'], p['blocks'], p['stem_stride'])}) trained from scratch on "
             f"{n_train:,} CIFAR-10 images for {p['epochs']} epochs{moved}")
 
@@ -138,7 +139,7 @@ def weight_stats(w: torch.Tensor) -> dict[str, float]:
 def fit_cifar(pooling: str, seed: int, x_train: torch.Tensor, y_train: torch.Tensor, *, widths, blocks: int,
               epochs: int, batch_size: int, lr: float, weight_decay: float, temperature: float = 1.0,
               label_smoothing: float = 0.0, stem_stride: int = 1, device: torch.device | str = "cpu",
-              evaluate=None, eval_every: int = 1) -> tuple[Net, dict]:
+              evaluate=None, eval_every: int = 1, progress: bool = True) -> tuple[Net, dict]:
     """A ``cifar_net`` with ``pooling``, initialised from ``seed`` and trained from scratch (same schedule for all);
     returns it and its learning curves (``train``)."""
     torch.manual_seed(seed)
@@ -148,8 +149,41 @@ def fit_cifar(pooling: str, seed: int, x_train: torch.Tensor, y_train: torch.Ten
     net = net.to(memory_format=torch.channels_last)
     curves = train(net, x_train, y_train, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                    seed=seed, device=device, images=True, desc=f"{pooling} s{seed}", evaluate=evaluate,
-                   label_smoothing=label_smoothing, eval_every=eval_every)
+                   label_smoothing=label_smoothing, eval_every=eval_every, progress=progress)
     return net.cpu().eval(), curves
+
+
+# One CIFAR ResNet per job, in the processes of ``poolrep.workers.run``: each process receives the data once
+# (``cifar_job_data``), then trains the jobs it is handed (``fit_cifar_job``).
+_JOB_DATA: dict = {}
+
+
+def cifar_job_data(x_tr: torch.Tensor, y_tr: torch.Tensor, x_te: torch.Tensor, y_te: torch.Tensor,
+                   recipe: dict) -> None:
+    """Set this process's training and test tensors and ``fit_cifar`` keywords (all but pooling, seed, epochs)."""
+    _JOB_DATA.clear()
+    _JOB_DATA.update(x_tr=x_tr, y_tr=y_tr, x_te=x_te, y_te=y_te, recipe=recipe)
+
+
+def fit_cifar_job(job: tuple[str, int, int]) -> tuple[dict, dict, np.ndarray]:
+    """``(pooling, seed, epochs)`` -> the trained ResNet's ``state_dict``, its curves (test accuracy in %) and its
+    test items' 0/1 correctness, on the data ``cifar_job_data`` set."""
+    from ..metrics.classification import accuracy, correct
+
+    if not _JOB_DATA:
+        raise RuntimeError("cifar_job_data(...) must run in this process before fit_cifar_job")
+    pooling, seed, epochs = job
+    d, dev = _JOB_DATA, _JOB_DATA["recipe"].get("device", "cpu")
+    net, curves = fit_cifar(pooling, seed, d["x_tr"], d["y_tr"], epochs=epochs, progress=False,
+                            evaluate=lambda m: 100.0 * accuracy(m, d["x_te"], d["y_te"], device=dev), **d["recipe"])
+    return net.state_dict(), curves, correct(net, d["x_te"], d["y_te"], device=dev)
+
+
+def cifar_from_state(pooling: str, state: dict, n_classes: int, p: dict) -> Net:
+    """The ``cifar_net`` a ``fit_cifar_job`` trained, rebuilt from its weights (channels-last, as trained; eval)."""
+    net = cifar_net(pooling, n_classes, p["widths"], p["blocks"], p["temperature"], p["stem_stride"])
+    net.load_state_dict(state)
+    return net.to(memory_format=torch.channels_last).eval()
 
 
 def cifar_recipe(p: dict) -> dict:
@@ -208,33 +242,32 @@ NETWORKS = ("CIFAR ResNet (scratch)", "MobileNetV2 ImageNet (head only)")
 def train_all(p: dict, data: dict, device) -> dict:
     """Every pooling in ``p['cifar_poolings']`` x every seed on the CIFAR ResNet, trained from scratch on
     ``data['cifar']`` = (x_tr, y_tr, x_te, y_te), and every pooling in ``p['poolings']`` x every seed as a head on the
-    frozen MobileNetV2 maps ``data['maps']``; then the convergence control: the first seed's ResNet of each pooling
-    in ``p['control_poolings']`` trained again for ``control_factor`` times the epochs. Returns ``{"rows": test
-    accuracy (%) per network, pooling and seed, "hits": per (network, pooling) the test items x seeds 0/1
-    correctness, "models": per (network, pooling) the trained models (one per seed), "curves": rows of (network,
-    pooling, seed, epoch, train loss, test accuracy), the control's among them, "control": {epochs, seed, hits: per
-    control pooling the test items x 2 correctness (the first seed's standard run, its longer run)}}``."""
+    frozen MobileNetV2 maps ``data['maps']``; then the convergence control: every seed's ResNet of each pooling in
+    ``p['control_poolings']`` trained again for ``control_factor`` times the epochs. The ResNets (control included)
+    train in ``p['train_procs']`` processes (``poolrep.workers``). Returns ``{"rows": test accuracy (%) per
+    network, pooling and seed, "hits": per (network, pooling) the test items x seeds 0/1 correctness, "models": per
+    (network, pooling) the trained models (one per seed), "curves": rows of (network, pooling, seed, epoch, train
+    loss, test accuracy), the control's among them, "control": {epochs, seeds, hits: per control pooling
+    {"standard", "longer"}: test items x seeds correctness of the standard runs and of the longer ones}}``."""
+    from .. import workers
     from ..metrics.classification import accuracy, correct
 
     unknown = set(p["control_poolings"]) - set(p["cifar_poolings"])
     if unknown:
         raise ValueError(f"control_poolings {sorted(unknown)} are not among cifar_poolings {p['cifar_poolings']}: "
-                         "the control retrains the first seed's model of a pooling that the run trains")
+                         "the control retrains the models of a pooling that the run trains")
     x_tr, y_tr, x_te, y_te = data["cifar"]
     m_tr, my_tr, m_te, my_te = data["maps"]
     # float32 once, not per batch: casting the float16 cache per mini-batch tripled a GAP head's epoch time
     m_tr, m_te = m_tr.float(), m_te.float()
     out = {"rows": [], "hits": {}, "models": {}, "curves": []}
-    cifar = dict(cifar_recipe(p), device=device, evaluate=lambda m: 100.0 * accuracy(m, x_te, y_te, device=device),
-                 eval_every=p["eval_every"])
 
     def add_curves(network, pname, s, curves):
         for e, (loss, ev) in enumerate(zip(curves["loss"], curves["eval"]), start=1):
             out["curves"].append({"network": network, "pooling": pname, "seed": s, "epoch": e, "train_loss": loss,
                                   "test_accuracy": ev})
 
-    def record(network, pname, s, model, curves, x, y):
-        c = correct(model, x, y, device=device)
+    def record(network, pname, s, model, curves, c):
         out["hits"].setdefault((network, pname), []).append(c)
         out["models"].setdefault((network, pname), []).append(model)
         acc = 100.0 * float(c.mean())
@@ -242,52 +275,63 @@ def train_all(p: dict, data: dict, device) -> dict:
         add_curves(network, pname, s, curves)
         print(f"{network[:12]:12s} {pname:20s} seed {s}: top-1 {acc:.2f} %")
 
+    # the control's longer runs first: the processes take jobs in order, longest first balances them
+    long_epochs = p["epochs"] * p["control_factor"]
+    jobs = ([(pname, s, long_epochs) for s in p["seeds"] for pname in p["control_poolings"]]
+            + [(pname, s, p["epochs"]) for s in p["seeds"] for pname in p["cifar_poolings"]])
+    recipe = dict(cifar_recipe(p), device=device, eval_every=p["eval_every"])
+    done = dict(zip(jobs, workers.run(fit_cifar_job, jobs, p["train_procs"], init=cifar_job_data,
+                                      init_args=(x_tr, y_tr, x_te, y_te, recipe), desc="CIFAR ResNets")))
+    n_classes = int(y_tr.max()) + 1
     for s in p["seeds"]:
         for pname in p["cifar_poolings"]:
-            net, curves = fit_cifar(pname, s, x_tr, y_tr, epochs=p["epochs"], **cifar)
-            record(NETWORKS[0], pname, s, net, curves, x_te, y_te)
+            state, curves, c = done[(pname, s, p["epochs"])]
+            record(NETWORKS[0], pname, s, cifar_from_state(pname, state, n_classes, p), curves, c)
     for s in p["seeds"]:
         for pname in p["poolings"]:
             head, curves = fit_head(pname, s, m_tr, my_tr, epochs=p["head_epochs"], batch_size=p["head_batch_size"],
                                     lr=p["head_lr"], weight_decay=p["head_weight_decay"],
                                     temperature=p["temperature"], dropout=p["head_dropout"], device=device,
                                     evaluate=lambda m: 100.0 * accuracy(m, m_te, my_te, device=device))
-            record(NETWORKS[1], pname, s, head, curves, m_te, my_te)
+            record(NETWORKS[1], pname, s, head, curves, correct(head, m_te, my_te, device=device))
     out["hits"] = {k: np.stack(v, axis=1) for k, v in out["hits"].items()}
-    s0, long_epochs = p["seeds"][0], p["epochs"] * p["control_factor"]
-    out["control"] = {"epochs": long_epochs, "seed": s0, "hits": {}}
+    out["control"] = {"epochs": long_epochs, "seeds": list(p["seeds"]), "hits": {}}
     for pname in p["control_poolings"]:
-        net, curves = fit_cifar(pname, s0, x_tr, y_tr, epochs=long_epochs, **cifar)
-        out["control"]["hits"][pname] = np.stack([out["hits"][(NETWORKS[0], pname)][:, 0],
-                                                  correct(net, x_te, y_te, device=device)], axis=1)
-        add_curves(NETWORKS[0], f"{pname}, {p['control_factor']}x epochs (control)", s0, curves)
-        print(f"control: {pname} seed {s0}, {long_epochs} epochs: top-1 "
-              f"{100 * out['control']['hits'][pname][:, 1].mean():.2f} %")
+        longer = []
+        for s in p["seeds"]:
+            _, curves, c = done[(pname, s, long_epochs)]
+            longer.append(c)
+            add_curves(NETWORKS[0], f"{pname}, {p['control_factor']}x epochs (control)", s, curves)
+            print(f"control: {pname} seed {s}, {long_epochs} epochs: top-1 {100 * c.mean():.2f} %")
+        out["control"]["hits"][pname] = {"standard": out["hits"][(NETWORKS[0], pname)],
+                                         "longer": np.stack(longer, axis=1)}
     return out
 
 
 def convergence(control: dict, seed: int = 0) -> dict:
-    """How far the CIFAR ResNets are from converged: per control pooling, the first seed's model trained
-    ``control['epochs']`` epochs, its test accuracy minus the standard run's, paired over the test images
-    (``poolrep.claims.paired_bootstrap``). Near 0: the recipe has reached its plateau; clearly positive: it has not."""
+    """How far the CIFAR ResNets are from converged: per control pooling, the models trained ``control['epochs']``
+    epochs minus the standard runs, in test accuracy, paired over the test images (each image's mean correctness
+    over the seeds; ``poolrep.claims.paired_bootstrap``). Near 0: the recipe has reached its plateau; clearly
+    positive: it has not."""
     from ..claims import paired_bootstrap
 
-    return {pname: paired_bootstrap(h[:, 1:], h[:, :1], seed=seed, scale=100, what="test images")
+    return {pname: paired_bootstrap(h["longer"], h["standard"], seed=seed, scale=100,
+                                    what="test images (mean over seeds)")
             for pname, h in control["hits"].items()}
 
 
 def control_difference(control: dict, pooling: str, other: str = "gap", seed: int = 0) -> dict | None:
-    """Does an ordering survive longer training? ``pooling`` minus ``other`` on the first seed, paired over the test
-    images, after the standard epochs (``"standard"``) and after the control's (``"longer"``); None unless both are
-    control poolings."""
+    """Does an ordering survive longer training? ``pooling`` minus ``other``, paired over the test images (each
+    image's mean over the seeds), after the standard epochs (``"standard"``) and after the control's
+    (``"longer"``); None unless both are control poolings."""
     from ..claims import paired_bootstrap
 
     h = control["hits"]
     if pooling not in h or other not in h:
         return None
-    return {k: paired_bootstrap(h[pooling][:, i:i + 1], h[other][:, i:i + 1], seed=seed, scale=100,
-                                what="test images")
-            for i, k in enumerate(("standard", "longer"))}
+    return {k: paired_bootstrap(h[pooling][k], h[other][k], seed=seed, scale=100,
+                                what="test images (mean over seeds)")
+            for k in ("standard", "longer")}
 
 
 def convergence_phrase(conv: dict, control_factor) -> str:
@@ -299,9 +343,9 @@ def convergence_phrase(conv: dict, control_factor) -> str:
 def control_phrase(diff: dict, pooling: str, other: str, epochs: int, control_factor) -> str:
     """``control_difference`` in words, for the claim it bears on."""
     st, lg = diff["standard"], diff["longer"]
-    return (f"{SHORT.get(pooling, pooling)} - {SHORT.get(other, other)} on the first seed alone: {st.value:+.2f} "
-            f"[{st.lo:+.2f}, {st.hi:+.2f}] points after {epochs} epochs, {lg.value:+.2f} [{lg.lo:+.2f}, {lg.hi:+.2f}] "
-            f"after {epochs * control_factor}")
+    return (f"{SHORT.get(pooling, pooling)} - {SHORT.get(other, other)} after {epochs * control_factor} epochs (the "
+            f"control's runs, mean over the seeds): {lg.value:+.2f} [{lg.lo:+.2f}, {lg.hi:+.2f}] points, against "
+            f"{st.value:+.2f} [{st.lo:+.2f}, {st.hi:+.2f}] after {epochs}")
 
 
 def plot_curves(curves, notes: dict | None = None):
@@ -458,7 +502,7 @@ def claims(hits: dict, p: dict, sizes: dict, loc: dict | None = None, conv=None,
     items x seeds 0/1 correctness; each ordering is the paired difference of the per-item mean over seeds.
     ``loc``: the localisation scores per map (``localisation``); ``conv``: the convergence control's estimates
     (``convergence``), named in the CIFAR ResNet's setting; ``control``: the control runs (``train_all``), whose
-    first-seed ordering after the longer training is named in the setting of the ordering it bears on.
+    ordering after the longer training (mean over the seeds) is named in the setting of the ordering it bears on.
 
     Where the control shows the CIFAR ResNets still gaining (any control pooling's gain has its whole 95 % interval
     above 0), their orderings are *not judged*: the issue asks for converged models, and a difference between models

@@ -1,0 +1,95 @@
+"""poolrep.workers: jobs in spawned processes give the numbers of the same jobs run in one process with one
+thread, in the jobs' order; and the entropy stage's CIFAR ResNets and all-seed control come back whole."""
+
+import math
+import operator
+
+import numpy as np
+import pytest
+import torch
+
+from poolrep import workers
+from poolrep.papers import entropy as cnn
+
+
+def tiny_data(n_train=40, n_test=20, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x_tr = torch.rand(n_train, 3, 32, 32, generator=g)
+    x_te = torch.rand(n_test, 3, 32, 32, generator=g)
+    return x_tr, torch.arange(n_train) % 4, x_te, torch.arange(n_test) % 4
+
+
+RECIPE = {"widths": (4, 8, 8), "blocks": 1, "stem_stride": 2, "batch_size": 16, "lr": 0.1, "weight_decay": 5e-4,
+          "temperature": 1.0, "label_smoothing": 0.1, "device": "cpu", "eval_every": 1}
+
+
+@pytest.mark.parametrize("procs", [0, -1, True, 1.5, "2"])
+def test_procs_must_be_a_positive_integer(procs):
+    with pytest.raises(ValueError, match="positive integer"):
+        workers.run(operator.neg, [1], procs)
+
+
+def test_results_come_back_in_the_jobs_order_and_errors_are_raised():
+    assert workers.run(operator.neg, range(7), 2) == [0, -1, -2, -3, -4, -5, -6]
+    assert workers.run(operator.neg, range(3), 1) == [0, -1, -2]
+    with pytest.raises(ValueError, match="math domain error"):
+        workers.run(math.sqrt, [4.0, -1.0], 2)
+
+
+def test_a_job_needs_its_data_first():
+    cnn._JOB_DATA.clear()
+    with pytest.raises(RuntimeError, match="cifar_job_data"):
+        cnn.fit_cifar_job(("gap", 0, 1))
+
+
+def test_two_processes_give_the_numbers_of_one_thread_in_this_process():
+    """Each ResNet job is seeded by its own (pooling, seed): the pool's results equal the same jobs trained here
+    with one thread, bit for bit: weights, learning curves and test correctness."""
+    data = tiny_data()
+    jobs = [("entropy_linear", 0, 2), ("gap", 1, 2), ("gap", 0, 1)]
+    pooled = workers.run(cnn.fit_cifar_job, jobs, 2, init=cnn.cifar_job_data, init_args=(*data, RECIPE))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        cnn.cifar_job_data(*data, RECIPE)
+        here = [cnn.fit_cifar_job(j) for j in jobs]
+    finally:
+        torch.set_num_threads(threads)
+    assert len(pooled) == len(jobs)
+    for (sd_a, cu_a, c_a), (sd_b, cu_b, c_b), (_, _, epochs) in zip(pooled, here, jobs):
+        assert sd_a.keys() == sd_b.keys() and all(torch.equal(sd_a[k], sd_b[k]) for k in sd_a)
+        assert cu_a == cu_b and len(cu_a["loss"]) == epochs
+        np.testing.assert_array_equal(c_a, c_b)
+        assert c_a.shape == (20,) and set(np.unique(c_a)) <= {0.0, 1.0}
+    # different seeds give different networks (the jobs are not all the same one)
+    assert not torch.equal(pooled[1][0]["head.fc.weight"], pooled[2][0]["head.fc.weight"])
+
+
+def test_train_all_returns_every_seeds_control_beside_its_standard_run():
+    """train_all in 2 processes: the control's standard hits are the main table's hits, its longer runs one column
+    per seed; the rebuilt models reproduce the correctness computed in the workers."""
+    from poolrep.metrics.classification import correct
+
+    x_tr, y_tr, x_te, y_te = tiny_data()
+    maps = (torch.rand(24, 8, 2, 2), torch.arange(24) % 4, torch.rand(12, 8, 2, 2), torch.arange(12) % 4)
+    p = {**{k: v for k, v in RECIPE.items() if k != "device"}, "widths": [4, 8, 8], "seeds": [0, 1],
+         "cifar_poolings": ["gap", "entropy_linear"], "poolings": ["gap"], "control_poolings": ["gap", "entropy_linear"],
+         "epochs": 1, "control_factor": 2, "train_procs": 2, "head_epochs": 1, "head_batch_size": 8, "head_lr": 0.1,
+         "head_weight_decay": 0.0, "head_dropout": 0.0}
+    res = cnn.train_all(p, {"cifar": (x_tr, y_tr, x_te, y_te), "maps": maps}, "cpu")
+    ctl = res["control"]
+    assert ctl["epochs"] == 2 and ctl["seeds"] == [0, 1] and list(ctl["hits"]) == ["gap", "entropy_linear"]
+    for pname, h in ctl["hits"].items():
+        assert h["longer"].shape == h["standard"].shape == (20, 2)
+        np.testing.assert_array_equal(h["standard"], res["hits"][(cnn.NETWORKS[0], pname)])
+        threads = torch.get_num_threads()
+        try:
+            torch.set_num_threads(1)  # the workers' thread count: the same sums, so the same argmax
+            for s, model in enumerate(res["models"][(cnn.NETWORKS[0], pname)]):
+                np.testing.assert_array_equal(correct(model, x_te, y_te), h["standard"][:, s])
+        finally:
+            torch.set_num_threads(threads)
+    curves = {(c["pooling"], c["seed"]) for c in res["curves"] if c["network"] == cnn.NETWORKS[0]}
+    assert curves == {(q, s) for s in (0, 1) for q in ("gap", "entropy_linear", "gap, 2x epochs (control)",
+                                                        "entropy_linear, 2x epochs (control)")}
+    assert len([c for c in res["curves"] if c["pooling"] == "gap, 2x epochs (control)"]) == 2 * 2  # 2 seeds x 2 epochs
