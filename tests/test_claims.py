@@ -96,6 +96,44 @@ def test_seeds_are_averaged_per_item_and_results_repeat():
     assert (const.lo, const.value, const.hi) == (1.0, 1.0, 1.0)
 
 
+def test_seed_bootstrap_carries_run_to_run_variation():
+    """Three seeds whose difference swings from -6 to +6 points while the items agree within a seed: the item-only
+    interval (models held fixed) is narrow around the mean; the two-level one spans the seeds' spread."""
+    rng = np.random.default_rng(4)
+    n = 2000
+    b = (rng.random((n, 3)) < 0.6).astype(float)
+    a = b.copy()
+    for s, flips in ((0, 120), (1, 0), (2, -120)):  # seed 0: +6 points, seed 1: 0, seed 2: -6 points
+        rows = np.flatnonzero(b[:, s] == (0 if flips > 0 else 1))[:abs(flips)]
+        a[rows, s] = 1 - a[rows, s]
+    two = C.seed_bootstrap(a, b, scale=100, what="test images")
+    fixed = C.paired_bootstrap(a, b, scale=100, what="test images")
+    assert two.value == pytest.approx(0.0) and fixed.value == pytest.approx(0.0)
+    assert fixed.hi - fixed.lo < 1.5  # items only: the per-item mean over seeds barely moves
+    assert two.lo < -3 and two.hi > 3  # the seed level: resamples of {+6, 0, -6}
+    assert "two-level bootstrap over 3 seeds, then 2,000 test images" in two.how
+    assert C.seed_bootstrap(a, b, scale=100, what="test images") == two  # same seed, same interval
+
+
+def test_seed_bootstrap_one_seed_is_the_item_bootstrap_and_one_column_counts_for_every_seed():
+    rng = np.random.default_rng(5)
+    a, b = (rng.random((800, 1)) < 0.7).astype(float), (rng.random((800, 1)) < 0.6).astype(float)
+    one, items = C.seed_bootstrap(a, b, scale=100), C.paired_bootstrap(a, b, scale=100)
+    assert one.value == pytest.approx(items.value)
+    assert one.lo == pytest.approx(items.lo, abs=0.6) and one.hi == pytest.approx(items.hi, abs=0.6)
+    three = (rng.random((800, 3)) < 0.7).astype(float)
+    assert C.seed_bootstrap(three, b) == C.seed_bootstrap(three, np.repeat(b, 3, axis=1))
+    assert C.seed_bootstrap(three).value == pytest.approx(three.mean())  # no b: the mean
+    const = C.seed_bootstrap(np.full((10, 3), 0.5), np.full((10, 1), 0.25), scale=100)
+    assert (const.lo, const.value, const.hi) == (25.0, 25.0, 25.0)
+    with pytest.raises(ValueError, match="same items and seeds"):
+        C.seed_bootstrap(np.ones((5, 3)), np.ones((5, 2)))
+    with pytest.raises(ValueError, match="same items and seeds"):
+        C.seed_bootstrap(np.ones((5, 3)), np.ones((6, 3)))
+    with pytest.raises(ValueError, match="at least 2 items"):
+        C.seed_bootstrap(np.ones((1, 3)))
+
+
 def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="same items"):
         C.paired_bootstrap(np.ones(5), np.ones(6))
