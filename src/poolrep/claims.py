@@ -15,7 +15,7 @@ sentence of why. The status is computed, never typed:
   than its budget allows (a stage's own convergence control shows them still gaining), or it is an absolute number
   and our run is on a substitute or a reduced size (our number is then shown beside the paper's, untested).
 
-Intervals come from scipy (``scipy.stats.bootstrap``, percentile method): :func:`paired_bootstrap` resamples the
+Intervals come from scipy (``scipy.stats.bootstrap``, percentile method), except :func:`seed_bootstrap`'s (numpy): :func:`paired_bootstrap` resamples the
 test items (images, queries) with the same resample for both sides of a comparison, so an ordering is judged on
 the paired difference; items may carry several seeds (a 2-D array, items x seeds), whose mean per item is what
 is resampled. That treats the trained models as fixed. Where a claim is about a training method and each model
@@ -109,16 +109,21 @@ def paired_bootstrap(a, b, seed: int = 0, scale: float = 1.0, what: str = "items
 
 def seed_bootstrap(a, b=None, seed: int = 0, scale: float = 1.0, what: str = "items") -> Estimate:
     """``mean(a) - mean(b)`` (``mean(a)`` without ``b``), x ``scale``, over values of items x seeds, with a 95 %
-    percentile interval from a two-level bootstrap: each resample draws the seeds with replacement, then the items
-    with replacement, and averages over both (Saravanan et al. 2020, "Application of the hierarchical bootstrap to
-    multi-level data in neuroscience"). ``a`` and ``b`` pair by item and by seed column (the same seed's models
-    share init, batches and augmentation); a one-column side (e.g. a fixed uniform map) counts for every seed.
+    percentile interval from a two-level bootstrap: each resample draws the seeds with replacement and, once for all
+    of them, the items with replacement, and averages over both. Every seed's models are tested on the same items
+    (seeds and items are crossed, not nested), so this is Owen's "pigeonhole" bootstrap (Owen 2007, "The pigeonhole
+    bootstrap", Ann. Appl. Stat. 1(2)). ``a`` and ``b`` pair by item and by seed column (the same seed's models share
+    init, batches and augmentation); a one-column side (e.g. a fixed uniform map) counts for every seed.
 
     :func:`paired_bootstrap` treats the trained models as fixed: its interval says how the difference of *these*
-    models varies over test images. A claim about a pooling *method* also has to survive retraining: the same seeds
-    trained with another thread count (other float summation order) moved single ResNets by up to 3.5 points on the
-    entropy stage, beyond the item-only intervals. With k seeds the seed level is still underestimated (a bootstrap
-    of k values carries (k-1)/k of their variance), so with 3 seeds read the interval as a floor on the uncertainty.
+    models varies over test images. A claim about a pooling *method* also has to survive retraining, and retraining
+    the same seeds with another torch thread count (another float summation order) moved the entropy stage's single
+    ResNets by several points (its commits 994cedc and e6ed51b), beyond the item-only intervals. The pigeonhole
+    bootstrap's variance is not exact either way: it carries (k-1)/k of the seed-to-seed variance and about
+    1 + 2(k-1)/k times the seed x item interaction's (2.3x at k = 3; Owen 2007), which for 0/1 correctness is
+    large, so with few seeds it is usually wider than the true sampling spread, not narrower. With k = 3 a
+    resample that draws one seed three times has probability 1/27 > 2.5 %, so the interval's ends come near the
+    lowest and highest seed: an ordering is then supported only when every seed agrees.
     Hand-written (numpy) because ``scipy.stats.bootstrap`` resamples one level only."""
     a = np.asarray(a, dtype=np.float64)
     a = a[:, None] if a.ndim == 1 else a

@@ -166,8 +166,10 @@ def cifar_job_data(x_tr: torch.Tensor, y_tr: torch.Tensor, x_te: torch.Tensor, y
 
 
 def fit_cifar_job(job: tuple[str, int, int]) -> tuple[dict, dict, np.ndarray]:
-    """``(pooling, seed, epochs)`` -> the trained ResNet's ``state_dict``, its curves (test accuracy in %) and its
-    test items' 0/1 correctness, on the data ``cifar_job_data`` set."""
+    """``(pooling, seed, epochs)`` -> the trained ResNet's ``state_dict`` as numpy arrays, its curves (test accuracy
+    in %) and its test items' 0/1 correctness, on the data ``cifar_job_data`` set. Numpy, not tensors: a tensor
+    sent back from a spawned process stays in shared memory with one open file descriptor in the receiver for as long
+    as it lives (18 networks x ~58 tensors would pass a common limit of 1,024)."""
     from ..metrics.classification import accuracy, correct
 
     if not _JOB_DATA:
@@ -176,13 +178,14 @@ def fit_cifar_job(job: tuple[str, int, int]) -> tuple[dict, dict, np.ndarray]:
     d, dev = _JOB_DATA, _JOB_DATA["recipe"].get("device", "cpu")
     net, curves = fit_cifar(pooling, seed, d["x_tr"], d["y_tr"], epochs=epochs, progress=False,
                             evaluate=lambda m: 100.0 * accuracy(m, d["x_te"], d["y_te"], device=dev), **d["recipe"])
-    return net.state_dict(), curves, correct(net, d["x_te"], d["y_te"], device=dev)
+    state = {k: v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()}
+    return state, curves, correct(net, d["x_te"], d["y_te"], device=dev)
 
 
 def cifar_from_state(pooling: str, state: dict, n_classes: int, p: dict) -> Net:
     """The ``cifar_net`` a ``fit_cifar_job`` trained, rebuilt from its weights (channels-last, as trained; eval)."""
     net = cifar_net(pooling, n_classes, p["widths"], p["blocks"], p["temperature"], p["stem_stride"])
-    net.load_state_dict(state)
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
     return net.to(memory_format=torch.channels_last).eval()
 
 
@@ -473,7 +476,8 @@ def accuracy_table(hits: dict, names: dict, seed: int = 0):
     """Per network and pooling: mean test accuracy (%) over seeds with its 95 % two-level interval over the seeds
     and the test images (``poolrep.claims.seed_bootstrap``), the seeds' spread, and the difference to GAP paired by
     seed and image; beside it, the item-only interval of the same difference (``paired_bootstrap``: the trained
-    models held fixed), which shows how much of the uncertainty is run-to-run."""
+    models held fixed), for comparison (the two-level one adds run-to-run variation, and counts the seed x image
+    interaction more than once: see ``seed_bootstrap``)."""
     import pandas as pd
 
     from ..claims import paired_bootstrap, seed_bootstrap
