@@ -30,7 +30,7 @@ repro: setup
 
 # Command 2: every test: pytest for the package, nbval for every notebook, dvc repro on the smoke profile.
 test: setup
-	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-kernel-name poolrep --timeout 3000 -p no:cacheprovider
+	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-kernel-name poolrep --timeout 900 -p no:cacheprovider
 
 # The package tests alone (no notebooks, no pipeline): seconds.
 test-fast: setup

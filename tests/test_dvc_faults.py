@@ -89,8 +89,14 @@ def test_interrupted_dvc_repro_leaves_the_previous_results(tmp_path):
             assert proc.poll() is None, (tmp_path / "dvc.log").read_text()[-3000:]
             assert time.time() < deadline, "autopool never started"
             time.sleep(0.5)
-        time.sleep(8)  # inside the notebook
-        assert proc.poll() is None, "autopool finished before it could be interrupted"
+        # inside the notebook: papermill has written the staging copy with its first cell executed (no fixed sleep,
+        # which raced the stage's own speed: too short on a slow host, past the end of the notebook on a fast one)
+        staged = repo / "results" / ".staging" / "autopool" / "notebook.ipynb"
+        while not (staged.exists() and '"execution_count": 1' in staged.read_text(errors="replace")):
+            assert proc.poll() is None, "autopool finished before it could be interrupted: " + \
+                (tmp_path / "dvc.log").read_text()[-3000:]
+            assert time.time() < deadline, "autopool's notebook never started executing"
+            time.sleep(0.2)
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole foreground process group
         proc.wait(timeout=120)
     finally:

@@ -3,6 +3,12 @@ thread, in the jobs' order; and the entropy stage's CIFAR ResNets and all-seed c
 
 import math
 import operator
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -34,6 +40,79 @@ def test_results_come_back_in_the_jobs_order_and_errors_are_raised():
     assert workers.run(operator.neg, range(3), 1) == [0, -1, -2]
     with pytest.raises(ValueError, match="math domain error"):
         workers.run(math.sqrt, [4.0, -1.0], 2)
+
+
+@pytest.mark.parametrize("fn, jobs, bad, how", [
+    (signal.raise_signal, [signal.SIGKILL], 0, "signal 9 (SIGKILL)"),
+    ("exit", [0.5, 3], 1, "exit code 3"),  # job 0 sleeps and returns; job 1 ends its process with os._exit(3)
+])
+def test_a_worker_that_dies_fails_the_run_at_once_naming_the_job(fn, jobs, bad, how):
+    """Issue 29: a worker killed mid-job (a signal, or os._exit) makes run() raise within seconds, naming the job,
+    its process and how it ended; multiprocessing.Pool would have waited for the lost result forever."""
+    t0 = time.monotonic()
+    with pytest.raises(workers.WorkerDied) as e:
+        workers.run(_exit_unless_float if fn == "exit" else fn, jobs, 2)
+    assert time.monotonic() - t0 < 60
+    msg = str(e.value)
+    assert f"job {bad} {jobs[bad]!r} in process" in msg and how in msg and "procs 1" in msg, msg
+
+
+def _exit_unless_float(job):
+    """A float: sleep that long and return it; an int: end this process with that exit code."""
+    if isinstance(job, float):
+        time.sleep(job)
+        return job
+    os._exit(job)
+
+
+def test_no_multiprocessing_pool_in_workers():
+    import inspect
+    src = inspect.getsource(workers)
+    assert "ProcessPoolExecutor" in src and ".Pool(" not in src
+
+
+def test_narrow_resnet_trains_in_one_thread_without_the_heap_crash():
+    """Issue 29's crash, as a regression test: on an AMD EPYC without AVX-512, torch 2.14.1 aborted ("double free or
+    corruption", or SIGSEGV) in the backward of the widths (4, 8, 8) ResNet's strided 1x1 shortcut conv, with one
+    thread, in channels-last memory (also when only the batches were channels-last). Before the fix this child
+    died there on every run; a host whose kernel does not crash still checks that the narrow network trains in
+    contiguous memory. In a child process, so that a crash cannot take pytest down."""
+    code = textwrap.dedent("""
+        import torch
+        from poolrep.papers import entropy as cnn
+        torch.set_num_threads(1)
+        assert cnn.memory_format((4, 8, 8)) == torch.contiguous_format
+        assert cnn.memory_format((16, 32, 64)) == torch.channels_last
+        x = torch.rand(64, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+        net, curves = cnn.fit_cifar("gap", 0, x, torch.arange(64) % 4, widths=(4, 8, 8), blocks=1, epochs=12,
+                                    batch_size=16, lr=0.1, weight_decay=5e-4, stem_stride=2, progress=False)
+        assert len(curves["loss"]) == 12
+        print("ok")
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), (r.returncode, r.stderr[-2000:])
+
+
+def test_train_hands_batches_in_the_models_memory_format():
+    from poolrep.heads import train
+
+    seen = []
+
+    class Probe(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(3, 2)
+
+        def forward(self, x):
+            seen.append((x.is_contiguous(), x.is_contiguous(memory_format=torch.channels_last)))
+            return self.fc(x.mean((2, 3)))
+
+    x, y = torch.rand(8, 3, 8, 8), torch.arange(8) % 2
+    train(Probe(), x, y, epochs=1, batch_size=4, lr=0.1, progress=False)
+    assert seen == [(True, False)] * 2  # contiguous, although augment's crop + flip returns channels-last strides
+    seen.clear()
+    train(Probe(), x, y, epochs=1, batch_size=4, lr=0.1, progress=False, memory_format=torch.channels_last)
+    assert seen == [(False, True)] * 2
 
 
 def test_a_job_needs_its_data_first():

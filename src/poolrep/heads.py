@@ -87,13 +87,16 @@ def augment(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor
 def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int, lr: float,
           weight_decay: float = 5e-4, seed: int = 0, device: torch.device | str = "cpu", images: bool = True,
           desc: str = "train", evaluate=None, label_smoothing: float = 0.0,
-          eval_every: int = 1, progress: bool = True) -> dict[str, list[float]]:
+          eval_every: int = 1, progress: bool = True,
+          memory_format: torch.memory_format = torch.contiguous_format) -> dict[str, list[float]]:
     """SGD (momentum 0.9, Nesterov), learning rate warmed up linearly over 15% of the steps then cosine-decayed;
     mini-batches and augmentation (crop + flip, only when ``images``) are drawn from one generator seeded with
     ``seed``, so a run is repeatable. ``x`` stays on the cpu (any dtype; batches are moved and cast to float32).
     Returns the learning curves: mean training loss per epoch, and ``evaluate(model)`` (e.g. test accuracy) after
     every ``eval_every``-th epoch and the last when given (NaN after the others), which shows whether the training
-    reached a plateau. ``progress=False``: no progress bar (e.g. in a worker process, whose caller shows one)."""
+    reached a plateau. ``progress=False``: no progress bar (e.g. in a worker process, whose caller shows one).
+    ``memory_format``: the one the model is in; augmented batches are handed over in it (``augment`` returns
+    channels-last strides, which would otherwise put a contiguous network's convolutions in channels-last too)."""
     if len(x) != len(y) or len(x) == 0:
         raise ValueError(f"need as many labels as inputs (got {len(x)} and {len(y)}), and at least one")
     if epochs < 1 or batch_size < 1 or eval_every < 1:
@@ -116,7 +119,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, ba
             idx = perm[i:i + batch_size]
             xb = x[idx].to(device).float()
             if images:
-                xb = augment(xb, gen)
+                xb = augment(xb, gen).contiguous(memory_format=memory_format)
             yb = y[idx].to(device)
             loss = F.cross_entropy(model(xb), yb, label_smoothing=label_smoothing)
             opt.zero_grad(set_to_none=True)

@@ -1,9 +1,10 @@
 """Independent jobs (e.g. one small network trained per job) run side by side in ``procs`` processes.
 
 - ``run(fn, jobs, procs, init=..., init_args=...)``: ``[fn(job) for job in jobs]``, in order. ``procs`` 1: in this
-  process, with its torch threads as they are (the path a GPU run takes). ``procs`` > 1: a pool of that many
-  *spawned* processes (fork is unsafe once torch has started its threads), each with one torch thread; ``init``
-  runs once in each with ``init_args`` (the shared data: tensors travel through shared memory, once per process).
+  process, with its torch threads as they are (the path a GPU run takes). ``procs`` > 1: a
+  ``concurrent.futures.ProcessPoolExecutor`` of that many *spawned* processes (fork is unsafe once torch has started
+  its threads), each with one torch thread; ``init`` runs once in each with ``init_args`` (the shared data: tensors
+  travel through shared memory, once per process).
 
 Why processes, with one thread each: the entropy stage's CIFAR ResNets are so small that one 2-thread process
 leaves the second core half idle; on this 2-core machine two 1-thread processes train 1.2x as many models per
@@ -11,14 +12,27 @@ second (``benchmarks/train_procs.py``). And torch's cpu kernels sum in an order 
 count, so one thread per job also makes a job's numbers independent of how many cores the machine has.
 A job's result depends on the job alone, never on which process ran it or in which order: the caller seeds each
 job itself.
+
+A worker that dies (a crash in a native kernel, the kernel's out-of-memory killer, ``os._exit``) fails the whole
+``run`` at once with :class:`WorkerDied`, which names the job it was running, its process and how that process
+ended. ``multiprocessing.Pool`` would instead replace the dead worker and wait forever for the lost job's result,
+which is how a crashed worker once hung CI and would hang ``dvc repro`` (issue 29).
 """
 
 from __future__ import annotations
 
+import os
+import signal
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Sequence
 
 import torch
 from tqdm.auto import tqdm
+
+
+class WorkerDied(RuntimeError):
+    """A worker process of :func:`run` ended while it was running a job (its message names the job)."""
 
 
 def check_procs(procs: Any) -> int:
@@ -27,17 +41,58 @@ def check_procs(procs: Any) -> int:
     return procs
 
 
-def _start(init: Callable | None, init_args: tuple) -> None:
+_STARTED = None  # this worker's queue of (job index, pid), set by _start
+
+
+def _start(init: Callable | None, init_args: tuple, started) -> None:
+    global _STARTED
+    _STARTED = started
     torch.set_num_threads(1)
     if init is not None:
         init(*init_args)
+
+
+def _call(fn: Callable, i: int, job):
+    """Run job ``i`` in a worker, first telling the parent which process took it (so that a crash can be named)."""
+    _STARTED.put((i, os.getpid()))
+    return fn(job)
+
+
+def _ended(code: int | None) -> str:
+    """How a process ended, in words: its exit code, or the signal that killed it."""
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            return f"killed by signal {-code} ({signal.Signals(-code).name})"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def _died(jobs: list, done: set[int], started, procs: dict) -> WorkerDied:
+    """The error for a pool whose worker died: which jobs were running, in which process, and how each ended."""
+    running = {}
+    while not started.empty():
+        i, pid = started.get()
+        running[i] = pid
+    lost = sorted(i for i in running if i not in done)
+    codes = {pid: p.exitcode for pid, p in procs.items()}
+    dead = {pid for pid, c in codes.items() if c is not None and c != -signal.SIGTERM}  # SIGTERM: the executor's
+    culprits = [i for i in lost if running[i] in dead] or lost
+    what = "; ".join(f"job {i} {jobs[i]!r} in process {running[i]} ({_ended(codes.get(running[i]))})"
+                     for i in culprits) or "no job had started"
+    return WorkerDied(
+        f"a worker process died while running {what}. Its result is lost, so the run stops here instead of waiting "
+        f"for it. Look for a native crash (the worker's stderr above: 'corrupted size', 'Segmentation fault') or the "
+        f"out-of-memory killer (dmesg); to see the crash in this process, rerun with procs 1 (e.g. train_procs: 1).")
 
 
 def run(fn: Callable, jobs: Sequence, procs: int, *, init: Callable | None = None, init_args: tuple = (),
         desc: str = "jobs") -> list:
     """``[fn(job) for job in jobs]`` in ``procs`` processes (see the module). ``fn`` and ``init`` must be importable
     module-level functions (a spawned process imports them by name); jobs are handed out in the given order, so put
-    the longest first. An exception in a job is raised here."""
+    the longest first. An exception in a job is raised here; a worker that dies raises :class:`WorkerDied`."""
     procs = check_procs(procs)
     jobs = list(jobs)
     if procs == 1:
@@ -45,6 +100,24 @@ def run(fn: Callable, jobs: Sequence, procs: int, *, init: Callable | None = Non
             init(*init_args)
         return [fn(j) for j in tqdm(jobs, desc=desc)]
     ctx = torch.multiprocessing.get_context("spawn")
+    started = ctx.SimpleQueue()
     # a pool even for one job: the thread count, hence the numbers, must depend on ``procs`` alone
-    with ctx.Pool(min(procs, max(1, len(jobs))), initializer=_start, initargs=(init, init_args)) as pool:
-        return list(tqdm(pool.imap(fn, jobs, chunksize=1), total=len(jobs), desc=f"{desc} ({procs} processes)"))
+    ex = ProcessPoolExecutor(min(procs, max(1, len(jobs))), mp_context=ctx, initializer=_start,
+                             initargs=(init, init_args, started))
+    done: set[int] = set()
+    out = []
+    try:
+        futures = [ex.submit(_call, fn, i, j) for i, j in enumerate(jobs)]
+        processes = dict(ex._processes or {})  # every worker is started by now; kept to read their exit codes
+        for i, f in enumerate(tqdm(futures, desc=f"{desc} ({procs} processes)")):
+            try:
+                out.append(f.result())
+            except BrokenProcessPool as e:
+                processes.update(ex._processes or {})
+                finished = {k for k, g in enumerate(futures)
+                            if g.done() and not g.cancelled() and g.exception() is None}
+                raise _died(jobs, done | finished, started, processes) from e
+            done.add(i)
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
+    return out

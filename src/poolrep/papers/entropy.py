@@ -143,18 +143,31 @@ def fit_cifar(pooling: str, seed: int, x_train: torch.Tensor, y_train: torch.Ten
     """A ``cifar_net`` with ``pooling``, initialised from ``seed`` and trained from scratch (same schedule for all);
     returns it and its learning curves (``train``)."""
     torch.manual_seed(seed)
-    net = channels_last_net(pooling, int(y_train.max()) + 1, widths, blocks, temperature, stem_stride)
+    net = training_net(pooling, int(y_train.max()) + 1, widths, blocks, temperature, stem_stride)
     curves = train(net, x_train, y_train, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                   seed=seed, device=device, images=True, desc=f"{pooling} s{seed}", evaluate=evaluate,
+                   seed=seed, device=device, images=True, memory_format=memory_format(widths), desc=f"{pooling} s{seed}", evaluate=evaluate,
                    label_smoothing=label_smoothing, eval_every=eval_every, progress=progress)
     return net.cpu().eval(), curves
 
 
-def channels_last_net(pooling: str, n_classes: int, widths, blocks: int, temperature: float, stem_stride: int) -> Net:
-    """``cifar_net`` in channels-last memory, as ``fit_cifar`` trains it and ``cifar_from_state`` rebuilds it: the
-    same convolutions, ~18 % less time per epoch on this machine's cpu (2.55 vs 3.10 s for 5,000 images, ResNet-8
-    with a stride-2 stem; crop + flip already yield channels-last batches)."""
-    return cifar_net(pooling, n_classes, widths, blocks, temperature, stem_stride).to(memory_format=torch.channels_last)
+# torch 2.14.1's cpu (oneDNN) backward of a strided 1x1 convolution in channels-last memory corrupts the heap with
+# one thread when it has fewer than 8 input channels (a ResNet shortcut of widths (4, 8, 8)): glibc aborts with
+# "double free or corruption" or the process segfaults (issue 29, measured on an AMD EPYC without AVX-512; 16 -> 32
+# and 32 -> 64 do not crash, and neither do 2 threads nor contiguous memory). Such narrow networks run contiguous.
+CHANNELS_LAST_MIN_WIDTH = 8
+
+
+def memory_format(widths) -> torch.memory_format:
+    """The memory format the CIFAR ResNet of ``widths`` trains in: channels-last (the faster one) unless a width is
+    below ``CHANNELS_LAST_MIN_WIDTH``, where channels-last hits the crashing kernel above."""
+    return torch.channels_last if min(widths) >= CHANNELS_LAST_MIN_WIDTH else torch.contiguous_format
+
+
+def training_net(pooling: str, n_classes: int, widths, blocks: int, temperature: float, stem_stride: int) -> Net:
+    """``cifar_net`` in ``memory_format(widths)``, as ``fit_cifar`` trains it and ``cifar_from_state`` rebuilds it.
+    Channels-last: the same convolutions, ~18 % less time per epoch on this machine's cpu (2.55 vs 3.10 s for 5,000
+    images, ResNet-8 with a stride-2 stem)."""
+    return cifar_net(pooling, n_classes, widths, blocks, temperature, stem_stride).to(memory_format=memory_format(widths))
 
 
 # One CIFAR ResNet per job, in the processes of ``poolrep.workers.run``: each process receives the data once
@@ -187,8 +200,8 @@ def fit_cifar_job(job: tuple[str, int, int]) -> tuple[dict, dict, np.ndarray]:
 
 
 def cifar_from_state(pooling: str, state: dict, n_classes: int, p: dict) -> Net:
-    """The network a ``fit_cifar_job`` trained, rebuilt from its weights (``channels_last_net``, as trained; eval)."""
-    net = channels_last_net(pooling, n_classes, p["widths"], p["blocks"], p["temperature"], p["stem_stride"])
+    """The network a ``fit_cifar_job`` trained, rebuilt from its weights (``training_net``, as trained; eval)."""
+    net = training_net(pooling, n_classes, p["widths"], p["blocks"], p["temperature"], p["stem_stride"])
     net.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
     return net.eval()
 
