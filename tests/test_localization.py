@@ -71,3 +71,37 @@ def test_localisation_table_pairs_each_map_with_cam():
     assert 30 < lo < 50 < hi < 70  # half the canvases differ by 1, half by 0: a real interval around +50
     assert t.loc["uniform", "share minus CAM"] == pytest.approx(-5.0)
     assert np.isnan(t.loc[CAM, "share minus CAM"]) and t.loc[CAM, "share in box (%)"] == pytest.approx(30.0)
+
+
+def test_scores_tell_rows_from_columns():
+    """Issue 37: a box off the diagonal and not square (columns 5-7, rows 1-2 of an 8-px image), so that reading the
+    argmax or the box transposed gives other answers, each computed here by hand. Maps on the image's own grid, so
+    the bilinear upsampling is the identity."""
+    size = 8
+    boxes = np.array([[5, 1, 8, 3], [5, 1, 8, 3]])  # x0, y0, x1, y1
+    maps = torch.zeros(2, size, size)
+    maps[0, 1, 6] = 1.0  # maximum at row 1, column 6: inside (x 6 in [5, 8), y 1 in [1, 3)); transposed, row 6: out
+    maps[1, 6, 1] = 1.0  # maximum at row 6, column 1: outside; read transposed it would be (x 6, y 1), inside
+    np.testing.assert_array_equal(pointing_hits(maps, boxes, size), [True, False])
+    # mass 1 on each of the box's 6 pixels and 3 on (row 6, column 1), which the transposed box m[5:8, 1:3] holds:
+    # the share is 6 / 9 read the right way, 3 / 9 transposed
+    m = torch.zeros(1, size, size)
+    m[0, 1:3, 5:8] = 1.0
+    m[0, 6, 1] = 3.0
+    np.testing.assert_allclose(box_share(m, boxes[:1], size), [6 / 9], atol=1e-6)
+    np.testing.assert_allclose(box_fraction(boxes[:1], size), [6 / 64])
+
+
+def test_cluttered_box_of_an_object_that_is_not_square():
+    """Issue 37: objects 8 rows x 24 columns, pasted on a 64-px canvas: each box is 24 wide and 8 high, away from
+    the diagonal for some seed, and holds exactly the object's pixels (rows y0:y1, columns x0:x1)."""
+    rng = np.random.default_rng(1)
+    objects = rng.integers(0, 256, (6, 8, 24, 3), dtype=np.uint8)
+    background = rng.integers(0, 256, (10, 32, 32, 3), dtype=np.uint8)
+    c = cluttered(objects, np.arange(6), background, canvas=64, patch=16, seed=5)
+    x0, y0, x1, y1 = c.boxes.T
+    np.testing.assert_array_equal(x1 - x0, 24)
+    np.testing.assert_array_equal(y1 - y0, 8)
+    assert (x1 <= 64).all() and (y1 <= 64).all() and (x0 != y0).any()
+    for img, obj, (a, b, c_, d) in zip(c.images, objects, c.boxes):
+        np.testing.assert_array_equal(img[b:d, a:c_], obj)
