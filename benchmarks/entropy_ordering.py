@@ -6,8 +6,8 @@ Every pooling of ``--poolings`` x every seed of ``params.yaml`` ``entropy.seeds`
 (``poolrep.papers.entropy.fit_cifar``; the ``cpu`` profile's images per class, widths, stem stride, batch, learning
 rate, label smoothing, weight decay) for each schedule length E of ``--epochs`` (a full warm-up + cosine schedule per
 E, as the stage runs it), and scored on the validation images. Per E it prints each pooling's validation accuracy
-(mean over seeds), its difference to GAP with a 95 % two-level bootstrap interval paired by seed and validation
-image (``poolrep.claims.seed_bootstrap``, as the stage's claims are), and GAP's gain over the previous E (paired
+(mean over seeds), its difference to GAP with a 95 % interval over seeds x validation images, paired by seed and
+image (``poolrep.claims.seed_interval``, as the stage's claims are), and GAP's gain over the previous E (paired
 the same way): a plateau is a gain whose interval holds 0. It trains in this process with all torch threads (the
 stage: ``train_procs`` one-thread processes), so its single runs differ from the stage's in float summation order.
 
@@ -30,7 +30,7 @@ from entropy_recipe import split  # noqa: E402
 import numpy as np  # noqa: E402
 
 from poolrep import config  # noqa: E402
-from poolrep.claims import seed_bootstrap  # noqa: E402
+from poolrep.claims import seed_interval  # noqa: E402
 from poolrep.data.cifar import load_cifar10  # noqa: E402
 from poolrep.metrics.classification import correct  # noqa: E402
 from poolrep.papers import entropy as cnn  # noqa: E402
@@ -73,8 +73,8 @@ def main(argv=None) -> None:
     rows, prev = [], None
     for e in sorted(set(args.epochs)):
         row = [e] + [f"{100 * hits[(e, q)].mean():.1f}" for q in poolings]
-        row += [fmt(seed_bootstrap(hits[(e, q)], hits[(e, "gap")], seed=0, scale=100)) for q in poolings[1:]]
-        row.append("" if prev is None else fmt(seed_bootstrap(hits[(e, "gap")], hits[(prev, "gap")], seed=0,
+        row += [fmt(seed_interval(hits[(e, q)], hits[(e, "gap")], seed=0, scale=100)) for q in poolings[1:]]
+        row.append("" if prev is None else fmt(seed_interval(hits[(e, "gap")], hits[(prev, "gap")], seed=0,
                                                                 scale=100)))
         row.append(f"{np.mean([t for q in poolings for t in secs[(e, q)]]):.0f}")
         rows.append(row)

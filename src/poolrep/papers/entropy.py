@@ -330,25 +330,25 @@ def train_all(p: dict, data: dict, device) -> dict:
 
 def convergence(control: dict, seed: int = 0) -> dict:
     """How far the CIFAR ResNets are from converged: per control pooling, the models trained ``control['epochs']``
-    epochs minus the standard runs, in test accuracy, paired by seed and test image, with a two-level interval over
-    the seeds and the images (``poolrep.claims.seed_bootstrap``). Near 0: the recipe has reached its plateau;
+    epochs minus the standard runs, in test accuracy, paired by seed and test image, with an interval over
+    the seeds and the images (``poolrep.claims.seed_interval``). Near 0: the recipe has reached its plateau;
     clearly positive: it has not."""
-    from ..claims import seed_bootstrap
+    from ..claims import seed_interval
 
-    return {pname: seed_bootstrap(h["longer"], h["standard"], seed=seed, scale=100, what="test images")
+    return {pname: seed_interval(h["longer"], h["standard"], seed=seed, scale=100, what="test images")
             for pname, h in control["hits"].items()}
 
 
 def control_difference(control: dict, pooling: str, other: str = "gap", seed: int = 0) -> dict | None:
     """Does an ordering survive longer training? ``pooling`` minus ``other``, paired by seed and test image
-    (two-level interval, ``poolrep.claims.seed_bootstrap``), after the standard epochs (``"standard"``) and after
+    (interval over seeds and images, ``poolrep.claims.seed_interval``), after the standard epochs (``"standard"``) and after
     the control's (``"longer"``); None unless both are control poolings."""
-    from ..claims import seed_bootstrap
+    from ..claims import seed_interval
 
     h = control["hits"]
     if pooling not in h or other not in h:
         return None
-    return {k: seed_bootstrap(h[pooling][k], h[other][k], seed=seed, scale=100, what="test images")
+    return {k: seed_interval(h[pooling][k], h[other][k], seed=seed, scale=100, what="test images")
             for k in ("standard", "longer")}
 
 
@@ -437,26 +437,26 @@ def localisation(models: dict, canvases: torch.Tensor, boxes: np.ndarray, size: 
 
 
 def localisation_table(loc: dict, names: dict, seed: int = 0):
-    """One row per map: mean box share and pointing hit rate (over canvases and seeds) with 95 % two-level
-    bootstrap intervals over the seeds and the canvases (``poolrep.claims.seed_bootstrap``), and each map minus the
+    """One row per map: mean box share and pointing hit rate (over canvases and seeds) with 95 % intervals
+    over the seeds and the canvases (``poolrep.claims.seed_interval``), and each map minus the
     GAP model's CAM, paired by seed and canvas. The abstract makes no claim against CAM; the comparison says where
     the weights stand."""
     import pandas as pd
 
-    from ..claims import seed_bootstrap
+    from ..claims import seed_interval
 
     def ci(e) -> str:
         return f"[{e.lo:+.1f}, {e.hi:+.1f}]"
 
     rows = []
     for k, v in loc.items():
-        sh, hi = (seed_bootstrap(v[w], seed=seed, scale=100, what="canvases") for w in ("share", "hit"))
+        sh, hi = (seed_interval(v[w], seed=seed, scale=100, what="canvases") for w in ("share", "hit"))
         row = {"map": names.get(k, k), "share in box (%)": sh.value, "share 95% CI": f"[{sh.lo:.1f}, {sh.hi:.1f}]",
                "pointing hits (%)": hi.value, "hits 95% CI": f"[{hi.lo:.1f}, {hi.hi:.1f}]",
                "seeds": v["share"].shape[1]}
         if CAM in loc and k != CAM:
             for what, col in (("share", "share"), ("hit", "hits")):
-                d = seed_bootstrap(v[what], loc[CAM][what], seed=seed, scale=100, what="canvases")
+                d = seed_interval(v[what], loc[CAM][what], seed=seed, scale=100, what="canvases")
                 row[f"{col} minus CAM"], row[f"{col} minus CAM 95% CI"] = round(d.value, 2), ci(d)
         rows.append(row)
     return pd.DataFrame(rows)
@@ -490,24 +490,23 @@ def weight_figure(images: np.ndarray, labels, mm: dict, idx, title: str, classes
 
 
 def accuracy_table(hits: dict, names: dict, seed: int = 0):
-    """Per network and pooling: mean test accuracy (%) over seeds with its 95 % two-level interval over the seeds
-    and the test images (``poolrep.claims.seed_bootstrap``), the seeds' spread, and the difference to GAP paired by
+    """Per network and pooling: mean test accuracy (%) over seeds with its 95 % interval over the seeds
+    and the test images (``poolrep.claims.seed_interval``), the seeds' spread, and the difference to GAP paired by
     seed and image; beside it, the item-only interval of the same difference (``paired_bootstrap``: the trained
-    models held fixed), for comparison (the two-level one adds run-to-run variation, and counts the seed x image
-    interaction more than once: see ``seed_bootstrap``)."""
+    models held fixed), for comparison (the seeds x images one adds run-to-run variation: see ``seed_interval``)."""
     import pandas as pd
 
-    from ..claims import paired_bootstrap, seed_bootstrap
+    from ..claims import paired_bootstrap, seed_interval
 
     rows = []
     for (net, pname), h in hits.items():
-        acc = seed_bootstrap(h, seed=seed, scale=100, what="test images")
+        acc = seed_interval(h, seed=seed, scale=100, what="test images")
         per_seed = 100 * h.mean(0)
         row = {"network": net, "pooling": names.get(pname, pname), "paper": None, "ours": acc.value,
                "95% CI": f"[{acc.lo:.2f}, {acc.hi:.2f}]", "seeds": h.shape[1],
                "min seed": per_seed.min(), "max seed": per_seed.max()}
         if pname != "gap" and (net, "gap") in hits:
-            d = seed_bootstrap(h, hits[(net, "gap")], seed=seed, scale=100, what="test images")
+            d = seed_interval(h, hits[(net, "gap")], seed=seed, scale=100, what="test images")
             fixed = paired_bootstrap(h, hits[(net, "gap")], seed=seed, scale=100, what="test images")
             row["minus GAP"], row["minus GAP 95% CI"] = d.value, f"[{d.lo:+.2f}, {d.hi:+.2f}]"
             row["models fixed 95% CI"] = f"[{fixed.lo:+.2f}, {fixed.hi:+.2f}]"
@@ -523,8 +522,8 @@ OUTPERFORMING = ("\"outperforming recently proposed pooling methods and attentio
 
 def claims(hits: dict, p: dict, sizes: dict, loc: dict | None = None, conv=None, control: dict | None = None) -> list:
     """The abstract's claims, evaluated on this run (see :mod:`poolrep.claims`). ``hits[(network, pooling)]``: test
-    items x seeds 0/1 correctness; each ordering is the difference paired by seed and item, with a two-level
-    interval over the seeds and the items (``poolrep.claims.seed_bootstrap``).
+    items x seeds 0/1 correctness; each ordering is the difference paired by seed and item, with an
+    interval over the seeds and the items (``poolrep.claims.seed_interval``).
     ``loc``: the localisation scores per map (``localisation``); ``conv``: the convergence control's estimates
     (``convergence``), named in the CIFAR ResNet's setting; ``control``: the control runs (``train_all``), whose
     ordering after the longer training (mean over the seeds) is named in the setting of the ordering it bears on.
@@ -564,7 +563,7 @@ def claims(hits: dict, p: dict, sizes: dict, loc: dict | None = None, conv=None,
                 ("gmp", "beats_gmp", OUTPERFORMING), ("attention", "beats_attention", OUTPERFORMING)):
             if (net, other) not in hits:
                 continue
-            est = C.seed_bootstrap(hits[(net, ent)], hits[(net, other)], seed=p["seed"], scale=100,
+            est = C.seed_interval(hits[(net, ent)], hits[(net, other)], seed=p["seed"], scale=100,
                                    what="test images")
             diff = (control_difference(control, ent, other, seed=p["seed"])
                     if control is not None and net == NETWORKS[0] else None)
@@ -587,7 +586,7 @@ def claims(hits: dict, p: dict, sizes: dict, loc: dict | None = None, conv=None,
                 f"{sizes['loc_background']:,} CIFAR-10 training images; the box is known); weights of {resnet} "
                 "(clean images, no canvases), every seed")
         for what, quote_m in (("share", "share of the weights inside the box"), ("hit", "pointing-game hit rate")):
-            est = C.seed_bootstrap(ent_loc[what], uni[what], seed=p["seed"], scale=100, what="canvases")
+            est = C.seed_interval(ent_loc[what], uni[what], seed=p["seed"], scale=100, what="canvases")
             out.append(C.greater(
                 f"weights_localise_{what}", stage, "\"the generated feature weights can be utilized in visual tasks "
                 "such as weakly-supervised object localization\"", ABSTRACT,
