@@ -26,7 +26,7 @@ setup: $(BIN)/.installed
 repro: setup
 	$(BIN)/poolrep fetch --all-offline
 	$(BIN)/dvc repro
-	$(BIN)/dvc metrics show
+	$(BIN)/poolrep claims
 
 # Command 2: every test: pytest for the package, nbval for every notebook, dvc repro on the smoke profile.
 test: setup

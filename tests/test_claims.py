@@ -23,6 +23,9 @@ def _claim(test, est, bound=0.0):
     ("greater", (0.5, 1.0, 1.5), 0.0, "reproduced", "The 95 % interval [0.5, 1.5] lies entirely > 0."),
     ("greater", (-1.5, -1.0, -0.5), 0.0, "not reproduced", "The 95 % interval [-1.5, -0.5] excludes > 0."),
     ("greater", (-0.5, 0.2, 0.9), 0.0, "inconclusive", "The 95 % interval [-0.5, 0.9] straddles 0."),
+    # an interval that only touches the bound is never "not reproduced" (a ceiling tie, e.g.)
+    ("greater", (-0.3, -0.1, 0.0), 0.0, "inconclusive", "The 95 % interval [-0.3, 0] touches 0."),
+    ("less", (0.0, 0.1, 0.3), 0.0, "inconclusive", "The 95 % interval [0, 0.3] touches 0."),
     ("greater", (0.0, 0.0, 0.0), 0.0, "not reproduced", "The exact value 0 excludes > 0."),  # equal is not better
     ("greater", (0.5, 1.0, 1.5), 1.0, "inconclusive", "The 95 % interval [0.5, 1.5] straddles 1."),  # bound != 0
     ("less", (-1.5, -1.0, -0.5), 0.0, "reproduced", "The 95 % interval [-1.5, -0.5] lies entirely < 0."),
@@ -55,11 +58,11 @@ def test_why_keeps_the_given_sentence_and_names_the_unit():
 def test_not_testable_keeps_our_number_and_the_papers_but_never_judges():
     ours = C.Estimate(42.0, 40.0, 44.0, "bootstrap")
     c = C.not_testable("t1", "autopool", "64.6 %", "Table 1", "accuracy", ours=ours, unit="%", paper=64.6,
-                       setting="cpu", why="Reduced sizes.")
+                       setting="cpu", why="Reduced sizes.", reason="scale")
     assert c.status == "not testable here" and c.value == 42.0 and c.paper == 64.6 and c.why == "Reduced sizes."
     row = C.table([c]).iloc[0]
-    assert row["ours"] == "42 [40, 44] %" and row["paper's number"] == "64.6 %" and row["status"] == "not testable here"
-    assert C.not_testable("t2", "s", "q", "src", "y", setting="x", why="No data.").value is None
+    assert row["ours"] == "42 [40, 44] %" and row["paper's number"] == "64.6 %" and row["status"] == "not testable here (scale)"
+    assert C.not_testable("t2", "s", "q", "src", "y", setting="x", why="No data.", reason="data").value is None
 
 
 def test_paired_bootstrap_on_synthetic_items_on_both_sides():
@@ -181,5 +184,138 @@ def test_bad_input_is_refused():
 
 def test_counts_list_every_status():
     cs = [_claim("greater", C.exact(1.0)), _claim("greater", C.exact(-1.0)),
-          C.not_testable("t", "s", "q", "src", "y", setting="x", why="w").as_dict()]
+          C.not_testable("t", "s", "q", "src", "y", setting="x", why="w", reason="data").as_dict()]
     assert C.counts(cs) == {"reproduced": 1, "not reproduced": 1, "inconclusive": 0, "not testable here": 1}
+
+
+# ------------------------------------------------------------------ issue 30: a verdict only where the test decides
+
+def _est(lo, v, hi, items=1000, seeds=1):
+    return C.Estimate(v, lo, hi, "synthetic", items=items, seeds=seeds)
+
+
+def _g(est, **kw):
+    return C.greater("x", "s", "q", "src", "A - B", est, setting="synthetic", why="", **kw)
+
+
+def test_a_failed_precondition_makes_the_claim_not_testable_and_names_the_check():
+    pre = [C.precondition("P's held-out cost <= the grid's", "823.7 vs 798.6", "P's cost at or below", False),
+           C.precondition("another check", "1 vs 2", "1 < 2", True)]
+    c = _g(_est(-14.8, -13.9, -13.1), preconditions=pre)  # the interval alone would read "not reproduced"
+    assert (c.status, c.reason) == ("not testable here", "precondition")
+    assert "P's held-out cost <= the grid's: 823.7 vs 798.6" in c.why and "another check" not in c.why
+    row = C.table([c]).iloc[0]
+    assert row["status"] == "not testable here (precondition)"
+    assert "823.7 vs 798.6 (needs P's cost at or below; fails)" in row["preconditions"]
+    assert "1 vs 2 (needs 1 < 2; holds)" in row["preconditions"]
+    held = _g(_est(0.5, 1.0, 1.5), preconditions=pre[1:])
+    assert held.status == "reproduced" and held.reason == ""
+
+
+def test_saturated_when_the_baseline_has_less_headroom_than_the_papers_effect():
+    # the pairs set: L5 scores mAP 1.0 (headroom 0) and the paper's effect is +0.0865
+    c = _g(_est(-0.028, -0.009, 0.0, items=40), paper=0.0865, headroom=0.0, unit="mAP")
+    assert (c.status, c.reason) == ("not testable here", "saturated") and "from the ceiling" in c.why
+    roomy = _g(_est(-0.028, -0.009, 0.0, items=40), paper=0.0865, headroom=0.25, unit="mAP")
+    assert roomy.status == "inconclusive"  # touches the bound: never "not reproduced"
+
+
+def test_every_item_tied_is_saturated_and_too_few_items_give_no_verdict():
+    tie = _g(_est(0.0, 0.0, 0.0, items=500))
+    assert (tie.status, tie.reason) == ("not testable here", "saturated") and "ties" in tie.why
+    nine = _g(_est(-0.3, -0.1, -0.02, items=9))
+    assert (nine.status, nine.reason) == ("not testable here", "scale") and "9 test items" in nine.why
+    thirty = _g(_est(-0.3, -0.1, -0.02, items=C.MIN_ITEMS))
+    assert thirty.status == "not reproduced"
+    exact = _g(C.exact(0.0))  # an exact value on the bound (a dimension): equal is not better
+    assert exact.status == "not reproduced"
+
+
+def test_power_underpowered_resolves_or_excludes_the_papers_effect():
+    under = _g(_est(-2.0, 0.5, 3.0), paper=1.0)  # half-width 2.5 >= effect 1
+    assert under.status == "inconclusive" and under.power == "underpowered" and "Underpowered" in under.why
+    excl = _g(_est(-0.3, 0.1, 0.5), paper=2.0)  # [-0.3, 0.5]: excludes +2 but not 0
+    assert excl.status == "inconclusive" and excl.power == "excludes the paper's effect"
+    assert "excludes an effect as large as the paper's" in excl.why
+    res = _g(_est(0.5, 1.0, 1.5), paper=2.0)
+    assert res.status == "reproduced" and res.power == "resolves"
+    assert _g(_est(0.5, 1.0, 1.5)).power == ""  # no effect in the paper: nothing to resolve
+
+
+def test_equivalence_inside_and_outside_the_margin():
+    kw = dict(setting="synthetic", why="")
+    inside = C.equivalent("e", "s", "q", "src", "L2 - L1", _est(-0.008, -0.002, 0.004), 0.01, **kw)
+    assert inside.status == "reproduced" and inside.bound == [-0.01, 0.01] and "margin +-0.01" in inside.why
+    worse = C.equivalent("e", "s", "q", "src", "L2 - L1", _est(-0.017, -0.012, -0.011), 0.01, **kw)
+    assert worse.status == "not reproduced"  # a one-sided "no gain" test would have passed this
+    edge = C.equivalent("e", "s", "q", "src", "L2 - L1", _est(-0.015, -0.008, -0.001), 0.01, **kw)
+    assert edge.status == "inconclusive"
+    with pytest.raises(ValueError, match="margin"):
+        C.equivalent("e", "s", "q", "src", "L2 - L1", _est(-1, 0, 1), 0.0, **kw)
+
+
+def test_item_only_intervals_are_never_used_for_a_claim_about_a_training_method():
+    """Issue 36: a training-method claim on one trained model per arm gets no verdict; on an interval over seeds
+    (seed_interval with 2 or more) it is judged."""
+    rng = np.random.default_rng(3)
+    one = C.paired_bootstrap(np.ones(200), (rng.random(200) < 0.5).astype(float))
+    c = _g(one, trained=True)
+    assert (c.status, c.reason) == ("not testable here", "scale") and "one trained model" in c.why
+    three = C.seed_interval(np.ones((200, 3)), (rng.random((200, 3)) < 0.5).astype(float))
+    assert three.seeds == 3 and _g(three, trained=True).status == "reproduced"
+    assert _g(one).status == "reproduced"  # not about training: the item interval is the right one
+
+
+def test_not_testable_needs_a_known_reason():
+    with pytest.raises(ValueError, match="needs a reason"):
+        C.not_testable("t", "s", "q", "src", "y", setting="x", why="w", reason="")
+    with pytest.raises(ValueError, match="unknown reason"):
+        C.not_testable("t", "s", "q", "src", "y", setting="x", why="w", reason="budget")
+
+
+def test_changes_list_each_status_that_moved_with_both_intervals():
+    old = [dict(_g(_est(-1.5, -1.0, -0.5)).as_dict(), id="a"), dict(_g(_est(0.5, 1, 1.5)).as_dict(), id="b"),
+           dict(_g(_est(0.5, 1, 1.5)).as_dict(), id="gone")]
+    new = [dict(_g(_est(-1.5, -1.0, -0.5), preconditions=[C.precondition("p", "1", "2", False)]).as_dict(), id="a"),
+           dict(_g(_est(0.5, 1, 1.5)).as_dict(), id="b"), dict(_g(_est(0.5, 1, 1.5)).as_dict(), id="new")]
+    ch = C.changes(old, new)
+    assert [(c["id"], c["old"], c["new"]) for c in ch] == [
+        ("a", "not reproduced", "not testable here (precondition)"), ("new", "(new)", "reproduced"),
+        ("gone", "reproduced", "(gone)")]
+    assert ch[0]["old_ours"] == ch[0]["new_ours"] == "-1 [-1.5, -0.5]"
+
+
+def test_forest_plot_draws_one_row_per_claim():
+    cs = [_g(_est(0.5, 1.0, 1.5), paper=2.0), C.within("w", "s", "q", "src", "A", _est(1, 2, 3), (0, 4),
+                                                         setting="x", why=""),
+          C.not_testable("n", "s", "q", "src", "y", setting="x", why="w", reason="data")]
+    fig = C.forest_plot(cs, "synthetic")
+    axes = fig.axes
+    assert len(axes) == 3
+    assert axes[0].get_title(loc="left") == "x: reproduced (resolves)"
+    assert axes[2].get_title(loc="left") == "n: not testable here (data)"
+    lo, hi = axes[0].get_xlim()
+    assert lo < 0.5 and hi > 2.0  # the interval and the paper's diamond are both in view
+
+
+def test_committed_ledger_never_calls_a_touching_interval_or_a_failed_precondition_not_reproduced():
+    """Over every paper stage's committed metrics.json: no "not reproduced" row has an interval that touches its
+    bound, a failed precondition, or fewer than MIN_ITEMS items; every "not testable here" row names a reason kind."""
+    import json
+
+    from poolrep import paths
+
+    rows = [c for st in ("autopool", "slowfeat", "pyramid", "crosslayer", "entropy")
+            for c in json.loads((paths.ROOT / "results" / st / "metrics.json").read_text())["claims"]]
+    assert rows
+    for c in rows:
+        if c["status"] == "not reproduced":
+            b = c["bound"]
+            if c["test"] == "greater":
+                assert c["hi"] < b or c["lo"] == c["hi"] == b, c["id"]
+            elif c["test"] == "less":
+                assert c["lo"] > b or c["lo"] == c["hi"] == b, c["id"]
+            assert all(p["passed"] for p in c.get("preconditions", [])), c["id"]
+            assert c.get("items") is None or c["items"] >= C.MIN_ITEMS, c["id"]
+        if c["status"] == "not testable here":
+            assert c.get("reason") in C.REASONS, c["id"]

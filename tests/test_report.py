@@ -43,7 +43,7 @@ def _claims() -> list[dict]:
     return [C.greater("ap_beats_sp", "autopool", "\"AP outperformed SP\"", "Table 1", "AP - SP", est, unit="points",
                       setting="cpu; CIFAR-10 subset", why="").as_dict(),
             C.not_testable("voc", "autopool", "\"SOTA on VOC\"", "Abstract", "mIoU", setting="cpu",
-                           why="VOC is not here.").as_dict()]
+                           why="VOC is not here.", reason="data").as_dict()]
 
 
 def _figure(out: Path, name: str, color: str) -> None:
@@ -185,8 +185,11 @@ def test_the_page_opens_with_the_claims_and_claims_md_is_written(built):
     cm = (res / "claims.md").read_text()
     assert cm.startswith("# Claims ledger")
     assert "| Sukhbaatar et al. 2013 (000) | \"AP outperformed SP\" (Table 1) `ap_beats_sp` | 2.5 [0.5, 4.5] points " \
-           "|  | reproduced |" in cm
-    assert "| not testable here |" in cm and "Why: VOC is not here." in cm
+           "|  | reproduced |  |" in cm
+    assert "| not testable here (data) |" in cm and "Why: VOC is not here." in cm
+    # issue 30: what changed since the committed ledger (this fixture is no git checkout), each paper's forest plot
+    assert "**What changed since the committed ledger:**" in cm and "No committed ledger to compare with" in cm
+    assert "[autopool](autopool/figures/claims.png)" in cm
     assert "The 95 % interval [0.5, 4.5] points lies entirely > 0." in cm
     assert "## Claims" in md_path.read_text()
 

@@ -9,11 +9,22 @@ with what bound), our value with its 95 % interval, the status, the setting it w
 sentence of why. The status is computed, never typed:
 
 - ``reproduced``: the interval supports the claim (it lies entirely on the claimed side of the bound);
-- ``not reproduced``: the interval excludes it (entirely on the other side, or on the bound itself);
-- ``inconclusive``: the interval straddles the bound;
-- ``not testable here``: the claim needs data or weights this machine cannot have, or models trained further
-  than its budget allows (a stage's own convergence control shows them still gaining), or it is an absolute number
-  and our run is on a substitute or a reduced size (our number is then shown beside the paper's, untested).
+- ``not reproduced``: the interval excludes it (entirely on the other side; an interval that only touches the bound
+  is never "not reproduced");
+- ``inconclusive``: the interval straddles or touches the bound; where the paper gives its effect, the row says
+  whether the interval was too wide to resolve it ("underpowered") or excludes an effect as large as the paper's;
+- ``not testable here``, with one reason kind (``REASONS``): ``data`` (data or weights this machine cannot have),
+  ``scale`` (a budget cut the claim cannot survive: too few test items, too little training), ``precondition`` (a
+  named check of the method under test failed: it did not work as the paper intends, so its comparison says nothing
+  about the paper), ``saturated`` (the baseline's headroom to the ceiling is smaller than the paper's effect, or every
+  item ties), ``stand-in`` (the substitute lacks the contrast the paper tests). Our number is still shown.
+
+A test can only decide where it can pass and fail, so before the interval is read the ledger checks, in this order:
+every precondition (computed by the run, each with its value and condition), the number of test items (fewer than
+``MIN_ITEMS`` discrete items give no verdict: a percentile bootstrap over 9 queries is degenerate), and saturation.
+"No gain" / "no cost" claims are equivalence tests (:func:`equivalent`: both ends of the interval inside a margin
+fixed in ``params.yaml`` before the run), never a one-sided test that passes because the difference is negative. The
+compared pairs and levels are fixed in params or code before the run, never an argmax over our own results.
 
 Intervals come from scipy (``scipy.stats.bootstrap``, percentile method; :func:`seed_interval`, a t-interval):
 :func:`paired_bootstrap` resamples the
@@ -33,10 +44,15 @@ from typing import Iterable, Sequence
 import numpy as np
 
 STATUSES = ("reproduced", "not reproduced", "inconclusive", "not testable here")
+REASONS = ("data", "scale", "precondition", "saturated", "stand-in")  # why a claim is not testable here
+MIN_ITEMS = 30  # fewer discrete test items (queries, images) than this give no verdict
 # what each status means, as the ledger and the report print it (the module docstring says it at length)
 STATUS_LEGEND = ("reproduced = the 95 % interval lies on the claimed side; not reproduced = it excludes the claim; "
-                 "inconclusive = it straddles the bound; not testable here = the data, weights, sizes or training "
-                 "the claim needs are beyond this machine (our number, where there is one, is shown but not judged)")
+                 "inconclusive = it straddles or touches the bound; not testable here = the test cannot decide it here, "
+                 "for one of five reasons: data (not on this machine), scale (too few items or too little "
+                 "training), precondition (the method did not work as the paper intends), saturated (no headroom "
+                 "for the paper's effect), stand-in (the substitute lacks the paper's contrast); our number, where "
+                 "there is one, is shown but not judged")
 TESTS = ("greater", "less", "within", "none")
 N_RESAMPLES = 9999
 CONFIDENCE = 0.95
@@ -50,6 +66,8 @@ class Estimate:
     lo: float
     hi: float
     how: str
+    items: int | None = None  # how many test items the interval resamples (None: exact, or not over items)
+    seeds: int = 1  # how many independently trained models per arm the interval spans (1: models held fixed)
 
     def __post_init__(self):
         if not (self.lo <= self.value <= self.hi) and not any(np.isnan([self.lo, self.value, self.hi])):
@@ -93,7 +111,8 @@ def bootstrap(statistic, *samples, seed: int = 0, scale: float = 1.0, what: str 
         lo, hi = min(lo, v), max(hi, v)  # a percentile interval of a skewed statistic can miss the point by a hair
     kind = "paired bootstrap" if paired and len(xs) > 1 else "bootstrap"
     n = f"{len(xs[0]):,}" if paired else " / ".join(f"{len(x):,}" for x in xs)
-    return Estimate(scale * v, scale * lo, scale * hi, f"{kind} over {n} {what} ({N_RESAMPLES} resamples)")
+    return Estimate(scale * v, scale * lo, scale * hi, f"{kind} over {n} {what} ({N_RESAMPLES} resamples)",
+                    items=min(len(x) for x in xs))
 
 
 def bootstrap_mean(a, seed: int = 0, scale: float = 1.0, what: str = "items") -> Estimate:
@@ -145,7 +164,7 @@ def seed_interval(a, b=None, seed: int = 0, scale: float = 1.0, what: str = "ite
     n, k = a.shape
     if k == 1:
         e = bootstrap_mean(a[:, 0], seed=seed, scale=scale, what=what)
-        return Estimate(e.value, e.lo, e.hi, f"one seed (models held fixed): {e.how}")
+        return Estimate(e.value, e.lo, e.hi, f"one seed (models held fixed): {e.how}", items=e.items)
     v = float(a.mean())
     item_means, seed_means = a.mean(axis=1), a.mean(axis=0)
     ms_seed = n * float(((seed_means - v) ** 2).sum()) / (k - 1)
@@ -163,24 +182,34 @@ def seed_interval(a, b=None, seed: int = 0, scale: float = 1.0, what: str = "ite
         lo, hi = v - half, v + half
     return Estimate(scale * v, scale * lo, scale * hi,
                     f"t-interval over {k} seeds x {n:,} {what} (crossed random effects, "
-                    f"{df:.1f} Satterthwaite df)")
+                    f"{df:.1f} Satterthwaite df)", items=n, seeds=k)
 
 
 def status_of(test: str, est: Estimate | None, bound=None) -> str:
-    """The status a test gives an estimate (see the module docstring)."""
+    """The status an interval gives a test (see the module docstring): an interval that touches the bound is
+    inconclusive, never "not reproduced"; a zero-width interval on the bound (an exact value, e.g. a dimension, equal
+    to it) is "not reproduced": equal is not better. The checks that come first (preconditions, items, saturation,
+    ties) are :class:`Claim`'s."""
     if test == "none" or est is None:
         return "not testable here"
     lo, hi = est.lo, est.hi
+    on_bound = test in ("greater", "less") and lo == hi == bound
     if test == "greater":
-        return "reproduced" if lo > bound else "not reproduced" if hi <= bound else "inconclusive"
+        return "reproduced" if lo > bound else "not reproduced" if hi < bound or on_bound else "inconclusive"
     if test == "less":
-        return "reproduced" if hi < bound else "not reproduced" if lo >= bound else "inconclusive"
+        return "reproduced" if hi < bound else "not reproduced" if lo > bound or on_bound else "inconclusive"
     if test == "within":
         b_lo, b_hi = bound
         if b_lo <= lo and hi <= b_hi:
             return "reproduced"
         return "not reproduced" if hi < b_lo or lo > b_hi else "inconclusive"
     raise ValueError(f"unknown test {test!r}; one of {TESTS}")
+
+
+def precondition(name: str, value: str, condition: str, passed: bool) -> dict:
+    """A named check that the method under test worked as the paper intends, computed by the run: ``value`` the
+    numbers (formatted), ``condition`` what they must satisfy, ``passed`` whether they do."""
+    return {"name": name, "value": value, "condition": condition, "passed": bool(passed)}
 
 
 @dataclass
@@ -203,20 +232,98 @@ class Claim:
     paper: float | None  # the paper's own number for the same quantity, where it gives one
     setting: str  # profile, data, substitutes, reduced sizes
     why: str  # one sentence
+    reason: str = ""  # with "not testable here": one of REASONS
+    preconditions: list = field(default_factory=list)  # precondition(...) dicts, computed by the run
+    headroom: float | None = None  # the baseline's room to the ceiling, in the quantity's units (saturation)
+    items: int | None = None  # the number of test items behind the interval
+    trained: bool = False  # a claim about a training method: its interval must span retrained seeds
+    seeds: int = 1  # how many trained models per arm the interval spans
+    power: str = ""  # generated: can the interval resolve the paper's effect?
     status: str = field(default="")
 
     def __post_init__(self):
         if self.test not in TESTS:
             raise ValueError(f"unknown test {self.test!r}; one of {TESTS}")
+        if self.reason and self.reason not in REASONS:
+            raise ValueError(f"unknown reason {self.reason!r}; one of {REASONS}")
+        if self.test == "none" and not self.reason:
+            raise ValueError(f"claim {self.id!r}: a claim that is not tested needs a reason, one of {REASONS}")
         est = None if self.value is None else Estimate(self.value, self.lo, self.hi, self.interval)
-        self.status = status_of(self.test, est, self.bound)
-        self.why = " ".join(x for x in (self.why.strip(), self._reason()) if x)
+        gate = self._gate() if self.test != "none" else ""
+        if gate:
+            self.status = "not testable here"
+        else:
+            self.status = status_of(self.test, est, self.bound)
+        self.power = self._power()
+        self.why = " ".join(x for x in (self.why.strip(), gate or self._reason(), self._power_sentence()) if x)
+
+    def _gate(self) -> str:
+        """Why the test cannot decide (and sets ``reason``), or "": failed preconditions, too few items, saturation."""
+        failed = [c for c in self.preconditions if not c["passed"]]
+        if failed:
+            self.reason = "precondition"
+            return "Not judged: precondition failed: " + "; ".join(
+                f"{c['name']}: {c['value']} (needs {c['condition']})" for c in failed) + "."
+        if self.value is None:
+            return ""
+        if self.trained and self.seeds < 2:
+            self.reason = "scale"
+            return ("Not judged: a claim about a training method, measured on one trained model per arm, so its "
+                    "interval holds the models fixed; retraining with another seed can move a result beyond such an "
+                    "interval (the entropy stage measured it), and this stage trains one seed.")
+        effect = self._effect()
+        if self.headroom is not None and effect is not None and self.headroom < abs(effect):
+            self.reason = "saturated"
+            return (f"Not judged: the baseline is {self.headroom:.4g}{self._u()} from the ceiling, less than the "
+                    f"paper's effect {abs(effect):.4g}{self._u()}, so the claimed difference cannot appear here.")
+        if self.items is not None and self.items < MIN_ITEMS:
+            self.reason = "scale"
+            return (f"Not judged: {self.items} test items, fewer than {MIN_ITEMS}: a bootstrap over so few discrete "
+                    f"items gives no usable interval.")
+        if (self.test in ("greater", "less") and self.lo == self.hi == self.bound and self.items is not None):
+            self.reason = "saturated"
+            return "Not judged: every test item ties, so the test has nothing to order."
+        return ""
+
+    def _u(self) -> str:
+        return f" {self.unit}" if self.unit else ""
+
+    def _effect(self) -> float | None:
+        """The paper's effect in the quantity's units, for an ordering (its number minus the bound), else None."""
+        if self.test not in ("greater", "less") or self.paper is None or np.isnan(self.paper):
+            return None
+        return float(self.paper) - float(self.bound)
+
+    def _power(self) -> str:
+        """``resolves`` / ``underpowered`` (half-width vs the paper's effect); for an inconclusive row whose
+        interval rules out an effect as large as the paper's, ``excludes the paper's effect``; "" without one."""
+        effect = self._effect()
+        if effect is None or self.value is None or self.status == "not testable here" or effect == 0:
+            return ""
+        if self.status == "inconclusive":
+            if (self.test == "greater" and self.hi < self.bound + effect) or \
+                    (self.test == "less" and self.lo > self.bound + effect):
+                return "excludes the paper's effect"
+        half = (self.hi - self.lo) / 2
+        return "resolves" if half < abs(effect) else "underpowered"
+
+    def _power_sentence(self) -> str:
+        if not self.power:
+            return ""
+        half, e = (self.hi - self.lo) / 2, abs(self._effect())
+        if self.power == "excludes the paper's effect":
+            return (f"It excludes an effect as large as the paper's ({self._effect():+.4g}{self._u()}), but not "
+                    f"{self.bound:g}.")
+        if self.power == "underpowered":
+            return (f"Underpowered: its half-width {half:.4g}{self._u()} is not below the paper's effect "
+                    f"{e:.4g}{self._u()}.")
+        return f"Its half-width {half:.4g}{self._u()} resolves the paper's effect {e:.4g}{self._u()}."
 
     def _reason(self) -> str:
         """The sentence that says why the status follows from the interval (generated, so it cannot go stale)."""
         if self.test == "none":
             return ""
-        unit = f" {self.unit}" if self.unit else ""
+        unit = self._u()
         ci = f"the 95 % interval [{self.lo:.4g}, {self.hi:.4g}]{unit}" if self.lo != self.hi else \
             f"the exact value {self.value:.4g}{unit}"
         if self.test == "within":
@@ -224,9 +331,10 @@ class Claim:
                      "inconclusive": "overlaps the edge of"}[self.status]
             return f"{ci[0].upper() + ci[1:]} {where} [{self.bound[0]:g}, {self.bound[1]:g}]."
         side = ">" if self.test == "greater" else "<"
+        straddle = "touches" if self.bound in (self.lo, self.hi) and self.lo != self.hi else "straddles"
         where = {"reproduced": f"lies entirely {side} {self.bound:g}",
                  "not reproduced": f"excludes {side} {self.bound:g}",
-                 "inconclusive": f"straddles {self.bound:g}"}[self.status]
+                 "inconclusive": f"{straddle} {self.bound:g}"}[self.status]
         return f"{ci[0].upper() + ci[1:]} {where}."
 
     def as_dict(self) -> dict:
@@ -234,43 +342,83 @@ class Claim:
 
 
 def _claim(test: str, id: str, stage: str, statement: str, source: str, quantity: str, est: Estimate | None,
-           bound, unit: str, setting: str, why: str, paper: float | None) -> Claim:
+           bound, unit: str, setting: str, why: str, paper: float | None, reason: str = "",
+           preconditions: Sequence[dict] = (), headroom: float | None = None, trained: bool = False) -> Claim:
     return Claim(id=id, stage=stage, statement=statement, source=source, test=test, quantity=quantity, bound=bound,
                  value=None if est is None else est.value, lo=None if est is None else est.lo,
                  hi=None if est is None else est.hi, unit=unit, interval="" if est is None else est.how,
-                 paper=paper, setting=setting, why=why)
+                 paper=paper, setting=setting, why=why, reason=reason, preconditions=list(preconditions),
+                 headroom=None if headroom is None else float(headroom), items=None if est is None else est.items,
+                 trained=trained, seeds=1 if est is None else est.seeds)
 
 
 def greater(id: str, stage: str, statement: str, source: str, quantity: str, est: Estimate, *, setting: str,
-            why: str, bound: float = 0.0, unit: str = "", paper: float | None = None) -> Claim:
-    """The claim holds if ``quantity > bound`` (an ordering: A - B > 0)."""
-    return _claim("greater", id, stage, statement, source, quantity, est, bound, unit, setting, why, paper)
+            why: str, bound: float = 0.0, unit: str = "", paper: float | None = None,
+            preconditions: Sequence[dict] = (), headroom: float | None = None, trained: bool = False) -> Claim:
+    """The claim holds if ``quantity > bound`` (an ordering: A - B > 0). ``paper``: the paper's own value of the
+    quantity (its effect, for an ordering); ``preconditions``: :func:`precondition` checks; ``headroom``: how far the
+    baseline B is from the ceiling its metric can reach (e.g. 1 - mAP(B)), for the saturation check; ``trained``: the
+    claim is about a training method, so it is judged only on an interval over retrained seeds (:func:`seed_interval`
+    with 2 or more), never on one that holds a single trained model fixed."""
+    return _claim("greater", id, stage, statement, source, quantity, est, bound, unit, setting, why, paper,
+                  preconditions=preconditions, headroom=headroom, trained=trained)
 
 
 def less(id: str, stage: str, statement: str, source: str, quantity: str, est: Estimate, *, setting: str,
-         why: str, bound: float = 0.0, unit: str = "", paper: float | None = None) -> Claim:
-    """The claim holds if ``quantity < bound``."""
-    return _claim("less", id, stage, statement, source, quantity, est, bound, unit, setting, why, paper)
+         why: str, bound: float = 0.0, unit: str = "", paper: float | None = None,
+         preconditions: Sequence[dict] = (), headroom: float | None = None, trained: bool = False) -> Claim:
+    """The claim holds if ``quantity < bound`` (see :func:`greater`)."""
+    return _claim("less", id, stage, statement, source, quantity, est, bound, unit, setting, why, paper,
+                  preconditions=preconditions, headroom=headroom, trained=trained)
 
 
 def within(id: str, stage: str, statement: str, source: str, quantity: str, est: Estimate, band: Sequence[float],
-           *, setting: str, why: str, unit: str = "", paper: float | None = None) -> Claim:
-    """The claim holds if ``quantity`` lies in ``band`` = (low, high), e.g. a band around the paper's number or an
-    equivalence margin around zero ("no significant gain")."""
+           *, setting: str, why: str, unit: str = "", paper: float | None = None,
+           preconditions: Sequence[dict] = (), trained: bool = False) -> Claim:
+    """The claim holds if ``quantity`` lies in ``band`` = (low, high), e.g. a band around the paper's number."""
     lo, hi = (float(v) for v in band)
     if lo > hi:
         raise ValueError(f"band {band} is empty")
-    return _claim("within", id, stage, statement, source, quantity, est, [lo, hi], unit, setting, why, paper)
+    return _claim("within", id, stage, statement, source, quantity, est, [lo, hi], unit, setting, why, paper,
+                  preconditions=preconditions, trained=trained)
+
+
+def equivalent(id: str, stage: str, statement: str, source: str, quantity: str, est: Estimate, margin: float, *,
+               setting: str, why: str, unit: str = "", paper: float | None = None,
+               preconditions: Sequence[dict] = (), trained: bool = False) -> Claim:
+    """A "no gain" / "no cost" claim as an equivalence test: reproduced when the whole interval of the difference
+    lies within +-``margin`` (fixed in params before the run), not reproduced when it lies outside, else
+    inconclusive. A difference that is merely negative does not pass."""
+    if not margin > 0:
+        raise ValueError(f"an equivalence margin must be > 0, got {margin!r}")
+    return within(id, stage, statement, source, quantity, est, (-margin, margin), setting=setting,
+                  why=" ".join(x for x in (f"Equivalence margin +-{margin:g}{' ' + unit if unit else ''}, fixed in "
+                                           f"params before the run.", why) if x),
+                  unit=unit, paper=paper, preconditions=preconditions, trained=trained)
 
 
 def not_testable(id: str, stage: str, statement: str, source: str, quantity: str, *, setting: str, why: str,
-                 ours: Estimate | None = None, unit: str = "", paper: float | None = None) -> Claim:
-    """A claim this machine cannot test (``why`` names the missing data/weights or the cut); ``ours`` (optional)
-    is our number on the substitute, shown beside ``paper`` but not judged."""
-    return _claim("none", id, stage, statement, source, quantity, ours, None, unit, setting, why, paper)
+                 reason: str, ours: Estimate | None = None, unit: str = "", paper: float | None = None,
+                 preconditions: Sequence[dict] = ()) -> Claim:
+    """A claim this machine cannot test, with its ``reason`` kind (``REASONS``; ``why`` names the missing data, the
+    cut or the missing contrast); ``ours`` (optional) is our number on the substitute, shown beside ``paper`` but
+    not judged."""
+    return _claim("none", id, stage, statement, source, quantity, ours, None, unit, setting, why, paper,
+                  reason=reason, preconditions=preconditions)
 
 
 # --------------------------------------------------------------------------------------------- ledger tables
+
+
+def status_label(d: dict) -> str:
+    """The status as the ledger prints it: "not testable here (saturated)" names its reason kind."""
+    return f"{d['status']} ({d['reason']})" if d["status"] == "not testable here" and d.get("reason") else d["status"]
+
+
+def fmt_preconditions(d: dict) -> str:
+    """Each precondition with its numbers and pass/fail, e.g. "P's held-out cost <= grid's: 823.7 vs 798.6 (fails)"."""
+    return "; ".join(f"{c['name']}: {c['value']} (needs {c['condition']}; {'holds' if c['passed'] else 'fails'})"
+                     for c in d.get("preconditions") or [])
 
 
 def table(claims: Iterable[Claim | dict]):
@@ -282,10 +430,28 @@ def table(claims: Iterable[Claim | dict]):
         d = c.as_dict() if isinstance(c, Claim) else dict(c)
         rows.append({"stage": d["stage"], "id": d["id"], "claim": d["statement"], "source": d["source"],
                      "test": describe_test(d), "ours": fmt_estimate(d),
-                     "paper's number": fmt_number(d.get("paper"), d["unit"]), "status": d["status"],
+                     "paper's number": fmt_number(d.get("paper"), d["unit"]), "status": status_label(d),
+                     "preconditions": fmt_preconditions(d), "power": d.get("power") or "",
                      "setting": d["setting"], "why": d["why"]})
     return pd.DataFrame(rows, columns=["stage", "id", "claim", "source", "test", "ours", "paper's number", "status",
-                                       "setting", "why"])
+                                       "preconditions", "power", "setting", "why"])
+
+
+def changes(old: Iterable[dict], new: Iterable[dict]) -> list[dict]:
+    """Claims whose status label changed between two ledgers (matched by stage and id), with both intervals: one
+    dict per change, ``{"stage", "id", "old", "new", "old_ours", "new_ours"}``; a claim new to the ledger has old
+    status "(new)", one that left it new status "(gone)"."""
+    o = {(d["stage"], d["id"]): d for d in old}
+    n = {(d["stage"], d["id"]): d for d in new}
+    out = []
+    for key in list(n) + [k for k in o if k not in n]:
+        a, b = o.get(key), n.get(key)
+        sa = status_label(a) if a else "(new)"
+        sb = status_label(b) if b else "(gone)"
+        if sa != sb:
+            out.append({"stage": key[0], "id": key[1], "old": sa, "new": sb,
+                        "old_ours": fmt_estimate(a) if a else "", "new_ours": fmt_estimate(b) if b else ""})
+    return out
 
 
 def counts(claims: Iterable[Claim | dict]) -> dict[str, int]:
@@ -331,3 +497,57 @@ def check_unique(claims: Sequence[Claim]) -> list[Claim]:
         raise ValueError(f"claim ids used twice: {dup}")
     return list(claims)
 
+
+
+# --------------------------------------------------------------------------------------------- the picture
+STATUS_COLOURS = {"reproduced": "#1a7f37", "not reproduced": "#c62828", "inconclusive": "#b26a00",
+                  "not testable here": "#7a7f87"}
+
+
+def forest_plot(claims: Sequence[Claim | dict], title: str = ""):
+    """One row per claim: our estimate and its 95 % interval against the test's bound (a dashed line; a band for
+    ``within``), coloured by status, the paper's value (the effect, for an ordering) as a diamond where it gives one.
+    Each row has its own x-axis (the claims' units differ); a claim with no number of ours is a line of text.
+    Returns the matplotlib figure (the caller saves it as ``figures/claims.png``)."""
+    import matplotlib.pyplot as plt
+
+    ds = [c.as_dict() if isinstance(c, Claim) else dict(c) for c in claims]
+    n = max(1, len(ds))
+    fig, axes = plt.subplots(n, 1, figsize=(9, 0.62 * n + 0.9), squeeze=False)
+    for ax, d in zip(axes[:, 0], ds):
+        colour = STATUS_COLOURS[d["status"]]
+        label = f"{d['id']}: {status_label(d)}" + (f" ({d['power']})" if d.get("power") else "")
+        ax.set_yticks([])
+        for side in ("left", "right", "top"):
+            ax.spines[side].set_visible(False)
+        ax.set_title(label, fontsize=8, loc="left", color=colour, pad=2)
+        if d.get("value") is None:
+            ax.set_xticks([])
+            ax.spines["bottom"].set_visible(False)
+            ax.text(0.5, 0.3, "no number of ours (not testable here)", ha="center", va="center", fontsize=7,
+                    color=colour, transform=ax.transAxes)
+            continue
+        xs = [d["lo"], d["hi"], d["value"]]
+        b = d.get("bound")
+        if d["test"] == "within":
+            ax.axvspan(b[0], b[1], color="#cfd8dc", alpha=0.6, lw=0)
+            xs += list(b)
+        elif b is not None:
+            ax.axvline(b, color="k", ls="--", lw=0.8)
+            xs.append(b)
+        if d.get("paper") is not None and not np.isnan(d["paper"]) and d["test"] in ("greater", "less"):
+            ax.plot([d["paper"]], [0], marker="D", color="k", ms=4, mfc="white")
+            xs.append(d["paper"])
+        ax.plot([d["lo"], d["hi"]], [0, 0], color=colour, lw=2.5, solid_capstyle="butt")
+        ax.plot([d["value"]], [0], "o", color=colour, ms=5)
+        lo, hi = min(xs), max(xs)
+        pad = 0.08 * (hi - lo) if hi > lo else max(abs(hi), 1.0) * 0.1
+        ax.set_xlim(lo - pad, hi + pad)
+        ax.set_ylim(-1, 1)
+        ax.tick_params(axis="x", labelsize=7, pad=1)
+        if d.get("unit"):
+            ax.set_xlabel(d["unit"], fontsize=7, labelpad=0)
+    fig.suptitle(title or "Claims: our estimate and 95 % interval (bar) against the bound (dashed), the paper's value "
+                 "(diamond)", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -8,6 +8,7 @@
   poolrep backbone                        ImageNet MobileNetV2 last-conv maps of a CIFAR-10 subset (shared stage)
   poolrep params STAGE [--profile P]      print a stage's effective parameters
   poolrep report                          results/report/index.html + report.md from every stage's outputs
+  poolrep claims                          the ledger in brief: counts, and claims whose status changed since HEAD
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("backbone", help="MobileNetV2 feature maps of CIFAR-10 into cache/")
     b.add_argument("--profile", choices=("smoke", "cpu", "paper"))
     sub.add_parser("report", help="one HTML page + Markdown from every stage's results")
+    sub.add_parser("claims", help="the claims ledger in brief: counts per status, and each claim whose status "
+                                  "changed since the committed ledger")
     return ap
 
 
@@ -85,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
             from .report import main as report_main
 
             return report_main([])
+        if a.cmd == "claims":
+            from .report import summary
+
+            print(summary())
+            return 0
     except (DataError, KeyError, ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"poolrep {a.cmd}: error: {e}", file=sys.stderr)
         return 2

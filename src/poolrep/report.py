@@ -59,7 +59,7 @@ PAPER_OF = {  # the papers, in the order of ../shared/papers (000..004)
     "autopool": "Sukhbaatar et al. 2013 (000)", "slowfeat": "Goroshin et al. 2015 (001)",
     "pyramid": "Jose et al. 2018 (002)", "crosslayer": "Liu et al. 2015 (003)", "entropy": "Wan et al. 2019 (004)",
 }
-TARGET_PIPELINE_S = 60 * 60  # the whole cpu pipeline under 60 minutes on the 2-core machine
+TARGET_PIPELINE_S = 90 * 60  # the whole cpu pipeline under 90 minutes on the 2-core machine
 COMPARE_COLS = ("paper", "ours", "diff")
 MAX_METRICS = 300  # flattened metrics shown per stage (the rest is counted, not dropped silently)
 MAX_ROWS = 100  # rows shown per table; a longer table says how many rows are only in its CSV
@@ -479,8 +479,65 @@ def _claims_html(claims: list[dict], cls: str = "claims") -> str:
     cols = list(t.columns)
     rows = [[str(v) for v in row] for row in t.itertuples(index=False)]
     st_i = cols.index("status")
-    cell_cls = [["" if i != st_i else "st-" + row[st_i].replace(" ", "-") for i in range(len(cols))] for row in rows]
+    cell_cls = [["" if i != st_i else "st-" + d["status"].replace(" ", "-") for i in range(len(cols))]
+                for d in claims]
     return _html_table(cols, rows, cls=cls, cell_classes=cell_cls)
+
+
+def forest_figure(s: Stage) -> Path | None:
+    """The paper stage's forest plot of its claims (``figures/claims.png``), if it drew one."""
+    f = s.folder / "figures" / "claims.png"
+    return f if f.is_file() else None
+
+
+def _claims_by_paper_html(stages: list[Stage], out_dir: Path, inline: bool) -> str:
+    """Each paper's claims: its forest plot above its rows."""
+    out = []
+    for s in stages:
+        if not s.claims:
+            continue
+        out.append(f"<h3>{e(PAPER_OF.get(s.name, s.name))} <code>{e(s.name)}</code>: "
+                   f"{e(counts_sentence(s.claims))}</h3>")
+        f = forest_figure(s)
+        if f is not None:
+            src = _png_uri(f) if inline else _rel(f, out_dir)
+            out.append(f'<figure><img src="{e(src)}" alt="{e(s.name)}: claims" data-figure="claims.png">'
+                       f"<figcaption>{e(s.name)}/figures/claims.png: each claim's estimate and 95 % interval "
+                       "against its bound</figcaption></figure>")
+        out.append(_claims_html(s.claims))
+    return "\n".join(out)
+
+
+def previous_claims(results: Path) -> list[dict] | None:
+    """The ledger as last committed: every stage's claims in ``git show HEAD:results/<stage>/metrics.json``; None
+    where there is no git repository (the report then says it has nothing to compare with)."""
+    import json
+    import subprocess
+
+    root = results.resolve().parent
+    try:
+        rel = results.resolve().relative_to(subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"], cwd=root, capture_output=True, text=True, check=True,
+            timeout=30).stdout.strip())
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+    out = []
+    for stage in PAPER_OF:
+        r = subprocess.run(["git", "show", f"HEAD:{(rel / stage / 'metrics.json').as_posix()}"], cwd=root,
+                           capture_output=True, text=True, timeout=30)
+        if r.returncode == 0:
+            out += [dict({"reason": ""}, **c) for c in json.loads(r.stdout).get("claims") or []]
+    return out
+
+
+def changes_lines(changed: list[dict] | None) -> list[str]:
+    """One line per claim whose status changed since the committed ledger (old -> new, with both intervals)."""
+    if changed is None:
+        return ["No committed ledger to compare with (not a git checkout)."]
+    if not changed:
+        return ["No claim changed status since the committed ledger."]
+    return [f"{PAPER_OF.get(c['stage'], c['stage'])} `{c['id']}`: {c['old']} -> {c['new']} "
+            f"({c['old_ours'] or 'no number'} -> {c['new_ours'] or 'no number'})" for c in changed]
 
 
 def _run_rows(s: Stage) -> list[list[str]]:
@@ -559,7 +616,8 @@ def stage_html(s: Stage, out_dir: Path | None = None, inline: bool = True) -> st
     return "\n".join(out)
 
 
-def build_html(stages: list[Stage], out_dir: Path | None = None, inline: bool = True) -> str:
+def build_html(stages: list[Stage], out_dir: Path | None = None, inline: bool = True,
+               changed: list[dict] | None = None) -> str:
     t = totals(stages)
     summ = summary_rows(stages)
     missing = [s.name for s in stages if s.status == "missing"]
@@ -575,7 +633,9 @@ def build_html(stages: list[Stage], out_dir: Path | None = None, inline: bool = 
              "<nav>" + " ".join(f'<a href="#stage-{e(s.name)}">{e(s.name)}</a>' for s in stages) + "</nav>",
              '<h2 id="claims">Claims</h2>', f'<p><b>{e(counts_sentence(claims))}</b></p>',
              f'<p class="note">Status: {e(ledger.STATUS_LEGEND)}.</p>',
-             _claims_html(claims),
+             "<h3>What changed since the committed ledger</h3><ul>"
+             + "".join(f"<li>{e(x)}</li>" for x in changes_lines(changed)) + "</ul>",
+             _claims_by_paper_html(stages, out_dir or stages[0].folder.parent / "report", inline),
              "<h2>Summary</h2>", _dict_table(summ, cls="summary"), f'<p class="note">{e(totals_sentence(t))}</p>']
     if missing:
         parts.append(f'<div class="missing-box"><b>Missing stages:</b> {e(", ".join(missing))} '
@@ -600,21 +660,29 @@ def _md_dicts(rows: list[dict[str, str]]) -> str:
     return _md_table(list(rows[0]), [list(r.values()) for r in rows]) if rows else ""
 
 
-def claims_md(claims: list[dict], title: str = "# Claims ledger") -> str:
-    """``results/claims.md``: one table (paper, claim, ours with interval, paper's number, status), then each
-    claim's test, setting and why."""
+def claims_md(claims: list[dict], title: str = "# Claims ledger", changed: list[dict] | None = None,
+              figures: str = "") -> str:
+    """``results/claims.md``: what changed since the committed ledger, one table (paper, claim, ours with interval,
+    paper's number, status with its reason kind, power), then each claim's test, preconditions, setting and why.
+    ``figures``: the path prefix from the ledger to ``results/`` (for the forest plots' links)."""
     out = [title, "", counts_sentence(claims), "",
            "Every row is computed by the last `dvc repro` from that stage's own numbers (`metrics.json` -> `claims`). "
            f"Status: {ledger.STATUS_LEGEND}.", ""]
     if not claims:
         return "\n".join(out) + "\n"
+    out += ["**What changed since the committed ledger:**", ""] + [f"- {x}" for x in changes_lines(changed)] + [""]
+    stages = list(dict.fromkeys(c["stage"] for c in claims))
+    out.append("Each paper's forest plot (estimate and 95 % interval against the bound): "
+               + ", ".join(f"[{st}]({figures}{st}/figures/claims.png)" for st in stages) + ".")
+    out.append("")
     t = claims_frame(claims).rename(columns={"paper's number": "paper_number"})
-    out.append(_md_table(["paper", "claim", "ours [95 % interval]", "paper's number", "status"],
-                         [[r.paper, f"{r.claim} ({r.source}) `{r.id}`", r.ours, r.paper_number, r.status]
+    out.append(_md_table(["paper", "claim", "ours [95 % interval]", "paper's number", "status", "power"],
+                         [[r.paper, f"{r.claim} ({r.source}) `{r.id}`", r.ours, r.paper_number, r.status, r.power]
                           for r in t.itertuples(index=False)]))
-    out += ["", "## Test, setting and why, per claim", ""]
+    out += ["", "## Test, preconditions, setting and why, per claim", ""]
     for r in t.itertuples(index=False):
-        out += [f"- `{r.id}` ({r.paper}, **{r.status}**): test `{r.test}`. Setting: {local_paths(r.setting)}. "
+        pre = f" Preconditions: {r.preconditions}." if r.preconditions else ""
+        out += [f"- `{r.id}` ({r.paper}, **{r.status}**): test `{r.test}`.{pre} Setting: {local_paths(r.setting)}. "
                 f"Why: {r.why}"]
     return "\n".join(out) + "\n"
 
@@ -658,14 +726,14 @@ def stage_md(s: Stage, out_dir: Path) -> str:
     return "\n".join(out)
 
 
-def build_md(stages: list[Stage], out_dir: Path) -> str:
+def build_md(stages: list[Stage], out_dir: Path, changed: list[dict] | None = None) -> str:
     t = totals(stages)
     claims = all_claims(stages)
     parts = ["# poolrep: replication report", "",
              "The claims come first; then each stage: its run, data, tables (the paper's number, ours and the "
              "difference, ours \u2212 paper, side by side; \u2014 means not reported / not computed) and figures "
              "(linked from the stages' folders).", "",
-             claims_md(claims, "## Claims").rstrip(), "",
+             claims_md(claims, "## Claims", changed, figures="../").rstrip(), "",
              "## Summary", "", _md_dicts(summary_rows(stages)), "", totals_sentence(t), ""]
     missing = [s.name for s in stages if s.status == "missing"]
     if missing:
@@ -705,10 +773,12 @@ def build(results: str | os.PathLike | None = None, out: str | os.PathLike | Non
     out = Path(out) if out else results / "report"
     st = read_all(results, stages)
     claims = all_claims(st)
-    html_path = io.write_text(out / "index.html", build_html(st, out, inline=False))
-    standalone = io.write_text(out / "standalone.html", build_html(st, out, inline=True))
-    md_path = io.write_text(out / "report.md", build_md(st, out))
-    claims_path = io.write_text(results / "claims.md", claims_md(claims))
+    before = previous_claims(results)
+    changed = None if before is None else ledger.changes(before, claims)
+    html_path = io.write_text(out / "index.html", build_html(st, out, inline=False, changed=changed))
+    standalone = io.write_text(out / "standalone.html", build_html(st, out, inline=True, changed=changed))
+    md_path = io.write_text(out / "report.md", build_md(st, out, changed))
+    claims_path = io.write_text(results / "claims.md", claims_md(claims, changed=changed))
     for p in (html_path, standalone, md_path, claims_path):  # a report is meant to be read (and served)
         p.chmod(0o644)
     if readme is not None and not update_readme(Path(readme), claims):
@@ -717,8 +787,21 @@ def build(results: str | os.PathLike | None = None, out: str | os.PathLike | Non
         print(f"[report] {s.name:12s} {s.status.upper():8s} tables={len(s.tables)} figures={len(s.figures)} "
               f"claims={len(s.claims)}" + (f"  ({'; '.join(s.problems)})" if s.problems and s.status != "missing" else ""))
     print(f"[report] {counts_sentence(claims)}")
+    for line in changes_lines(changed):
+        print(f"[report] changed: {line}")
     print(f"[report] wrote {local_paths(str(html_path))}, standalone.html, report.md and {local_paths(str(claims_path))}")
     return html_path, md_path
+
+
+def summary(results: str | os.PathLike | None = None) -> str:
+    """What ``make repro`` ends with: the claims' counts per status and every claim whose status changed since the
+    committed ledger."""
+    results = Path(results) if results else paths.RESULTS
+    claims = all_claims(read_all(results))
+    before = previous_claims(results)
+    lines = changes_lines(None if before is None else ledger.changes(before, claims))
+    return "\n".join([f"Claims ledger (results/claims.md): {counts_sentence(claims)}", "Changed since the committed "
+                      "ledger:"] + [f"  {x}" for x in lines])
 
 
 def main(argv: list[str] | None = None) -> int:

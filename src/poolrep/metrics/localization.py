@@ -53,3 +53,13 @@ def box_fraction(boxes, size: int) -> np.ndarray:
     """Per image, the box's share of the image: what a uniform map scores on both measures."""
     b = _check_boxes(boxes, len(boxes), size)
     return (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) / size ** 2
+
+
+def centre_prior(n: int, size: int, sd: float = 0.25) -> torch.Tensor:
+    """``n`` copies of a fixed map that knows only where objects tend to be: an isotropic Gaussian centred on the
+    ``size``-px image with standard deviation ``sd * size`` (a quarter of the side: fixed, not tuned). Scored like any
+    map, it is what a centre guess achieves: a localisation claim has to beat it, not only a uniform map."""
+    c = (size - 1) / 2
+    r = torch.arange(size, dtype=torch.float32) - c
+    g = torch.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2 * (sd * size) ** 2))
+    return g.expand(n, size, size).clone()

@@ -811,7 +811,6 @@ def summary_lines(res_t: dict, res_c: dict, chance: dict, sizes: dict, claims: l
 
 
 # --------------------------------------------------------------------------------------------- claims
-NO_GAIN_MARGIN = 0.01  # AUC: a "significant gain" of layer 2 over layer 1 is one above a hundredth of AUC
 
 
 def claims(res_t: dict, res_c: dict, p: dict, sizes: dict, coherence: dict | None = None) -> list:
@@ -843,7 +842,7 @@ def claims(res_t: dict, res_c: dict, p: dict, sizes: dict, coherence: dict | Non
             f"temporal_{layer.lower()}_beats_pixels", stage, "\"We show that nearest neighbors of a query frame in the "
             "learned feature space are more likely to be its temporal neighbors.\"", "Abstract, Sec. 5, Fig. 7a",
             f"temporal AUC(ours {layer}) - max(AUC(pixels), AUC(ZCA pixels))", beats_inputs(layer), unit="AUC",
-            setting=video, why=""))
+            setting=video, why="", trained=True))
     for layer in ("L1", "L2"):
         est = C.paired_bootstrap(*per_query(res_t, f"ours {layer}", f"sparse {layer}"), seed=p["seed"],
                                  what="query scenes")
@@ -851,31 +850,42 @@ def claims(res_t: dict, res_c: dict, p: dict, sizes: dict, coherence: dict | Non
             f"slowness_beats_sparsity_{layer.lower()}", stage, "\"the resulting features are more stable to naturally "
             "occurring temporal variability, while maintaining discriminative power\"", "Sec. 6 (Fig. 5b/c: sparsity "
             "only vs sparsity and slowness)", f"temporal AUC(ours {layer}, beta={p['beta']:g}) - AUC(sparsity only "
-            f"{layer}, beta=0)", est, unit="AUC", setting=video, why=""))
+            f"{layer}, beta=0)", est, unit="AUC", setting=video, why="", trained=True))
     if coherence is not None:
         est = C.bootstrap(lambda a, b, axis: a.mean(axis) - b.mean(axis), coherence["ours"], coherence["sparse"],
                           seed=p["seed"], what="pool groups", paired=False)
+        # random groups of the same size have coherence 0 in expectation (within- and between-group pairs are then
+        # exchangeable): the slow model's groups must lie above that null for "groups formed" to hold
+        slow = C.bootstrap_mean(coherence["ours"], seed=p["seed"], what="pool groups")
+        formed = C.precondition(f"beta={p['beta']:g} groups more coherent than random groups (null 0)",
+                                f"{slow.value:.4f} [{slow.lo:.4f}, {slow.hi:.4f}] over {len(coherence['ours'])} groups",
+                                "the interval above 0", slow.lo > 0)
         out.append(C.greater(
             "slow_groups_more_coherent", stage, "\"The filter bank trained with beta = 0 exhibits no coherence within "
             "each pool group [...] Most groups in the filter bank trained with slowness tend to be visually similar\"",
-            "Sec. 5, Fig. 5b/c", "group coherence(beta=2) - group coherence(beta=0), layer-1 decoders", est,
-            setting=f"{video}; coherence = mean |cos| of a group's decoder atoms minus their mean |cos| with other "
-                    "groups' atoms", why=""))
-    est = C.paired_bootstrap(*per_query(res_c, "ours L1", "pixels"), seed=p["seed"], what="CIFAR-10 queries")
+            "Sec. 5, Fig. 5b/c", f"group coherence(beta={p['beta']:g}) - group coherence(beta=0), layer-1 decoders",
+            est, setting=f"{video}; coherence = mean |cos| of a group's decoder atoms minus their mean |cos| with other "
+                         "groups' atoms", why="", preconditions=[formed], trained=True))
+    # Sec. 5: "the entire dataset was ZCA whitened" -- the models are fed ZCA-whitened pixels, so "nearest neighbors
+    # in input space" is the ZCA space; raw pixels are shown beside it in the class table
+    est = C.paired_bootstrap(*per_query(res_c, "ours L1", "ZCA pixels"), seed=p["seed"], what="CIFAR-10 queries")
+    raw = C.paired_bootstrap(*per_query(res_c, "ours L1", "pixels"), seed=p["seed"], what="CIFAR-10 queries")
     out.append(C.greater(
         "cifar_l1_beats_input", stage, "\"The first layer features perform noticeably better than nearest neighbors "
-        "in input space\"", "Sec. 5, Fig. 7b", "class AUC(ours L1) - AUC(pixels)", est, unit="AUC", setting=cifar,
-        why=""))
+        "in input space\"", "Sec. 5, Fig. 7b", "class AUC(ours L1) - AUC(ZCA pixels, the models' input space)", est,
+        unit="AUC", setting=cifar, trained=True,
+        why=f"Input space = the ZCA-whitened pixels the models see (Sec. 5: \"the entire dataset was ZCA whitened\"); "
+            f"against raw pixels the difference is {raw.value:+.4f} [{raw.lo:+.4f}, {raw.hi:+.4f}] AUC."))
     est = C.paired_bootstrap(*per_query(res_c, "ours L2", "ours L1"), seed=p["seed"], what="CIFAR-10 queries")
-    out.append(C.less(
+    out.append(C.equivalent(
         "cifar_l2_no_gain", stage, "\"second layer features give no significant gain in performance\"",
-        "Sec. 5, Fig. 7b", "class AUC(ours L2) - AUC(ours L1)", est, bound=NO_GAIN_MARGIN, unit="AUC", setting=cifar,
-        why=f"A gain counts as significant above {NO_GAIN_MARGIN} AUC (fixed before any run)."))
+        "Sec. 5, Fig. 7b", "class AUC(ours L2) - AUC(ours L1)", est, p["no_gain_margin"], unit="AUC", setting=cifar,
+        why="", trained=True))
     out.append(C.not_testable(
         "auc_values", stage, "the paper's later version: temporal AUC 0.262 (L1) / 0.300 (L2)",
         "later, longer version of the paper (not our copy)", "temporal AUC(ours L2)",
         ours=C.bootstrap_mean(res_t["ours L2"].per_query_auc, seed=p["seed"], what="query scenes"), unit="AUC",
-        paper=PAPER_AUC["ours L2"][0], setting=video,
+        paper=PAPER_AUC["ours L2"][0], setting=video, reason="stand-in",
         why="An absolute AUC from another version of the paper, on its YouTube test set: our test scenes are a "
             "substitute, so the number is shown, not judged."))
     return C.check_unique(out)
