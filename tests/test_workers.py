@@ -87,6 +87,8 @@ def test_narrow_resnet_trains_in_one_thread_without_the_heap_crash():
         net, curves = cnn.fit_cifar("gap", 0, x, torch.arange(64) % 4, widths=(4, 8, 8), blocks=1, epochs=12,
                                     batch_size=16, lr=0.1, weight_decay=5e-4, stem_stride=2, progress=False)
         assert len(curves["loss"]) == 12
+        conv = net.body.stem[0].weight  # trained, and kept, in contiguous memory (channels-last would differ)
+        assert conv.is_contiguous() and not conv.is_contiguous(memory_format=torch.channels_last)
         print("ok")
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

@@ -19,9 +19,11 @@ sentence of why. The status is computed, never typed:
   about the paper), ``saturated`` (the baseline's headroom to the ceiling is smaller than the paper's effect, or every
   item ties), ``stand-in`` (the substitute lacks the contrast the paper tests). Our number is still shown.
 
-A test can only decide where it can pass and fail, so before the interval is read the ledger checks, in this order:
-every precondition (computed by the run, each with its value and condition), the number of test items (fewer than
-``MIN_ITEMS`` discrete items give no verdict: a percentile bootstrap over 9 queries is degenerate), and saturation.
+A test can only decide where it can pass and fail, so before the interval is read the ledger checks, in this order
+(:meth:`Claim._gate`): every precondition (computed by the run, each with its value and condition); for a claim about
+a training method, that its interval spans two or more retrained seeds; saturation (the baseline's headroom below
+the paper's effect); the number of test items (fewer than ``MIN_ITEMS`` discrete items give no verdict: a percentile
+bootstrap over 9 queries is degenerate); and ties (every item tied on the bound).
 "No gain" / "no cost" claims are equivalence tests (:func:`equivalent`: both ends of the interval inside a margin
 fixed in ``params.yaml`` before the run), never a one-sided test that passes because the difference is negative. The
 compared pairs and levels are fixed in params or code before the run, never an argmax over our own results.
@@ -172,12 +174,16 @@ def seed_interval(a, b=None, seed: int = 0, scale: float = 1.0, what: str = "ite
     resid = a - item_means[:, None] - seed_means[None, :] + v
     ms_resid = float((resid ** 2).sum()) / ((n - 1) * (k - 1))
     terms = np.array([ms_seed, ms_item, -ms_resid]) / (n * k)
+    dfs = np.array([k - 1, n - 1, (n - 1) * (k - 1)])
     var = max(float(terms.sum()), terms[0], terms[1])
     if var <= 0:  # every value the same: the interval is the point
         lo = hi = v
         df = float("inf")
     else:
-        df = var ** 2 / float((terms ** 2 / np.array([k - 1, n - 1, (n - 1) * (k - 1)])).sum())
+        if var > terms.sum():  # floored to one mean square: its own degrees of freedom
+            df = float(dfs[0] if var == terms[0] else dfs[1])
+        else:
+            df = var ** 2 / float((terms ** 2 / dfs).sum())
         half = float(student_t.ppf(0.5 + CONFIDENCE / 2, df)) * np.sqrt(var)
         lo, hi = v - half, v + half
     return Estimate(scale * v, scale * lo, scale * hi,
@@ -215,7 +221,8 @@ def precondition(name: str, value: str, condition: str, passed: bool) -> dict:
 @dataclass
 class Claim:
     """One row of the ledger (see the module docstring). Build it with :func:`greater`, :func:`less`,
-    :func:`within` or :func:`not_testable`; ``status`` is computed from the test and the estimate."""
+    :func:`within`, :func:`equivalent` or :func:`not_testable`; ``status`` is computed from the test, the estimate
+    and the checks of :meth:`_gate`."""
 
     id: str
     stage: str
@@ -258,7 +265,8 @@ class Claim:
         self.why = " ".join(x for x in (self.why.strip(), gate or self._reason(), self._power_sentence()) if x)
 
     def _gate(self) -> str:
-        """Why the test cannot decide (and sets ``reason``), or "": failed preconditions, too few items, saturation."""
+        """Why the test cannot decide (and sets ``reason``), or "": failed preconditions, a training-method claim on
+        one seed, saturation, too few items, every item tied (in that order)."""
         failed = [c for c in self.preconditions if not c["passed"]]
         if failed:
             self.reason = "precondition"
@@ -344,6 +352,9 @@ class Claim:
 def _claim(test: str, id: str, stage: str, statement: str, source: str, quantity: str, est: Estimate | None,
            bound, unit: str, setting: str, why: str, paper: float | None, reason: str = "",
            preconditions: Sequence[dict] = (), headroom: float | None = None, trained: bool = False) -> Claim:
+    if est is None and test != "none":
+        raise ValueError(f"claim {id!r}: a {test!r} test needs an estimate; a claim with no number of ours is "
+                         f"not_testable(..., reason=...)")
     return Claim(id=id, stage=stage, statement=statement, source=source, test=test, quantity=quantity, bound=bound,
                  value=None if est is None else est.value, lo=None if est is None else est.lo,
                  hi=None if est is None else est.hi, unit=unit, interval="" if est is None else est.how,
@@ -357,7 +368,8 @@ def greater(id: str, stage: str, statement: str, source: str, quantity: str, est
             preconditions: Sequence[dict] = (), headroom: float | None = None, trained: bool = False) -> Claim:
     """The claim holds if ``quantity > bound`` (an ordering: A - B > 0). ``paper``: the paper's own value of the
     quantity (its effect, for an ordering); ``preconditions``: :func:`precondition` checks; ``headroom``: how far the
-    baseline B is from the ceiling its metric can reach (e.g. 1 - mAP(B)), for the saturation check; ``trained``: the
+    baseline B is from the bound its metric can reach on the claimed side (the ceiling for ``greater``, e.g.
+    1 - mAP(B); the floor for ``less``), for the saturation check; ``trained``: the
     claim is about a training method, so it is judged only on an interval over retrained seeds (:func:`seed_interval`
     with 2 or more), never on one that holds a single trained model fixed."""
     return _claim("greater", id, stage, statement, source, quantity, est, bound, unit, setting, why, paper,

@@ -387,7 +387,7 @@ def all_claims(stages: list[Stage]) -> list[dict]:
 
 def claims_frame(claims: list[dict]) -> pd.DataFrame:
     """The claims table: paper, id, claim, source, test, ours (value [95 % interval]), the paper's number,
-    status, setting, why."""
+    status (with its reason kind), preconditions (with their numbers), power, setting, why."""
     t = ledger.table(claims)
     t.insert(0, "paper", [PAPER_OF.get(s, s) for s in t.pop("stage")])
     return t

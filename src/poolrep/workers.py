@@ -41,20 +41,20 @@ def check_procs(procs: Any) -> int:
     return procs
 
 
-_STARTED = None  # this worker's queue of (job index, pid), set by _start
+_PIDS = None  # shared with the parent: _PIDS[i] is the pid of the process that took job i (0: not started)
 
 
-def _start(init: Callable | None, init_args: tuple, started) -> None:
-    global _STARTED
-    _STARTED = started
+def _start(init: Callable | None, init_args: tuple, pids) -> None:
+    global _PIDS
+    _PIDS = pids
     torch.set_num_threads(1)
     if init is not None:
         init(*init_args)
 
 
 def _call(fn: Callable, i: int, job):
-    """Run job ``i`` in a worker, first telling the parent which process took it (so that a crash can be named)."""
-    _STARTED.put((i, os.getpid()))
+    """Run job ``i`` in a worker, first noting which process took it (so that a crash can be named)."""
+    _PIDS[i] = os.getpid()
     return fn(job)
 
 
@@ -70,20 +70,21 @@ def _ended(code: int | None) -> str:
     return f"exit code {code}"
 
 
-def _died(jobs: list, done: set[int], started, procs: dict) -> WorkerDied:
+def _died(jobs: list, done: set[int], pids, procs: dict) -> WorkerDied:
     """The error for a pool whose worker died: which jobs were running, in which process, and how each ended."""
-    running = {}
-    while not started.empty():
-        i, pid = started.get()
-        running[i] = pid
+    running = {i: pid for i, pid in enumerate(pids[:]) if pid}
     lost = sorted(i for i in running if i not in done)
     codes = {pid: p.exitcode for pid, p in procs.items()}
     dead = {pid for pid, c in codes.items() if c is not None and c != -signal.SIGTERM}  # SIGTERM: the executor's
     culprits = [i for i in lost if running[i] in dead] or lost
-    what = "; ".join(f"job {i} {jobs[i]!r} in process {running[i]} ({_ended(codes.get(running[i]))})"
-                     for i in culprits) or "no job had started"
+    if culprits:
+        what = "while running " + "; ".join(f"job {i} {jobs[i]!r} in process {running[i]} "
+                                            f"({_ended(codes.get(running[i]))})" for i in culprits)
+    else:
+        what = ("before any job started (in its initializer?): " + "; ".join(
+            f"process {pid} ({_ended(c)})" for pid, c in codes.items() if c is not None) or "no exit code known")
     return WorkerDied(
-        f"a worker process died while running {what}. Its result is lost, so the run stops here instead of waiting "
+        f"a worker process died {what}. Its result is lost, so the run stops here instead of waiting "
         f"for it. Look for a native crash (the worker's stderr above: 'corrupted size', 'Segmentation fault') or the "
         f"out-of-memory killer (dmesg); to see the crash in this process, rerun with procs 1 (e.g. train_procs: 1).")
 
@@ -100,12 +101,13 @@ def run(fn: Callable, jobs: Sequence, procs: int, *, init: Callable | None = Non
             init(*init_args)
         return [fn(j) for j in tqdm(jobs, desc=desc)]
     ctx = torch.multiprocessing.get_context("spawn")
-    started = ctx.SimpleQueue()
+    pids = ctx.Array("q", len(jobs), lock=False)  # shared memory: no pipe for a worker to block on
     # a pool even for one job: the thread count, hence the numbers, must depend on ``procs`` alone
     ex = ProcessPoolExecutor(min(procs, max(1, len(jobs))), mp_context=ctx, initializer=_start,
-                             initargs=(init, init_args, started))
+                             initargs=(init, init_args, pids))
     done: set[int] = set()
     out = []
+    failed = True
     try:
         futures = [ex.submit(_call, fn, i, j) for i, j in enumerate(jobs)]
         processes = dict(ex._processes or {})  # every worker is started by now; kept to read their exit codes
@@ -116,8 +118,12 @@ def run(fn: Callable, jobs: Sequence, procs: int, *, init: Callable | None = Non
                 processes.update(ex._processes or {})
                 finished = {k for k, g in enumerate(futures)
                             if g.done() and not g.cancelled() and g.exception() is None}
-                raise _died(jobs, done | finished, started, processes) from e
+                raise _died(jobs, done | finished, pids, processes) from e
             done.add(i)
+        failed = False
     finally:
+        if failed:  # an error: the other workers' jobs are not wanted, so do not wait minutes for them to finish
+            for proc in list((ex._processes or {}).values()):
+                proc.terminate()
         ex.shutdown(wait=True, cancel_futures=True)
     return out
