@@ -530,6 +530,12 @@ def previous_claims(results: Path) -> list[dict] | None:
     return out
 
 
+def changes_since_head(results: Path, claims: list[dict]) -> list[dict] | None:
+    """Every claim whose status changed since the committed ledger (:func:`previous_claims`); None outside git."""
+    before = previous_claims(results)
+    return None if before is None else ledger.changes(before, claims)
+
+
 def changes_lines(changed: list[dict] | None) -> list[str]:
     """One line per claim whose status changed since the committed ledger (old -> new, with both intervals)."""
     if changed is None:
@@ -773,8 +779,7 @@ def build(results: str | os.PathLike | None = None, out: str | os.PathLike | Non
     out = Path(out) if out else results / "report"
     st = read_all(results, stages)
     claims = all_claims(st)
-    before = previous_claims(results)
-    changed = None if before is None else ledger.changes(before, claims)
+    changed = changes_since_head(results, claims)
     html_path = io.write_text(out / "index.html", build_html(st, out, inline=False, changed=changed))
     standalone = io.write_text(out / "standalone.html", build_html(st, out, inline=True, changed=changed))
     md_path = io.write_text(out / "report.md", build_md(st, out, changed))
@@ -798,8 +803,7 @@ def summary(results: str | os.PathLike | None = None) -> str:
     committed ledger."""
     results = Path(results) if results else paths.RESULTS
     claims = all_claims(read_all(results))
-    before = previous_claims(results)
-    lines = changes_lines(None if before is None else ledger.changes(before, claims))
+    lines = changes_lines(changes_since_head(results, claims))
     return "\n".join([f"Claims ledger (results/claims.md): {counts_sentence(claims)}", "Changed since the committed "
                       "ledger:"] + [f"  {x}" for x in lines])
 
