@@ -10,7 +10,7 @@ export MPLBACKEND := Agg
 # dvc runs stage commands (`poolrep run ...`) through the shell: the venv's tools must be on PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup repro test test-fast lab clean-scratch
+.PHONY: setup repro test test-fast lint format lab clean-scratch
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -25,6 +25,7 @@ setup: $(BIN)/.installed
 # Command 1: the whole pipeline on the profile params.yaml selects (default: cpu), offline from the mirror.
 repro: setup
 	$(BIN)/poolrep fetch --all-offline
+	$(BIN)/dvc commit -q -f data.dvc  # data/ into the DVC cache, so `dvc push` can share it (its hash: data.dvc)
 	$(BIN)/dvc repro
 	$(BIN)/poolrep claims
 
@@ -36,5 +37,17 @@ test: setup
 test-fast: setup
 	$(BIN)/python -m pytest tests -m "not slow" -p no:cacheprovider
 
+# Lint and format (ruff, configured in pyproject.toml): the package, tests, benchmarks, tools and the notebooks.
+# .ci/run runs `make lint`; `make format` rewrites what `make lint` would refuse.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# JupyterLab: the kernel must not inherit the Agg backend exported above (it would show no figures;
+# tests/test_jupyterlab_browser.py found it).
 lab: setup
-	$(BIN)/jupyter lab --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root)
+	env -u MPLBACKEND $(BIN)/jupyter lab --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root)

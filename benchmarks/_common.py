@@ -6,7 +6,7 @@ import os
 import platform
 import statistics
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # no progress bars in a printed table
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
@@ -24,8 +24,10 @@ def machine() -> str:
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     dev = f"cuda:{torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "cpu"
-    return (f"{dev}, torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores, "
-            f"{platform.processor() or platform.machine()}, load average {load:.2f} at start")
+    return (
+        f"{dev}, torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores, "
+        f"{platform.processor() or platform.machine()}, load average {load:.2f} at start"
+    )
 
 
 def timed(fn: Callable[[], object], sync: Callable[[], None] = lambda: None) -> float:

@@ -24,10 +24,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np  # noqa: E402
 from _common import machine, table  # noqa: E402
 from entropy_recipe import split  # noqa: E402
-
-import numpy as np  # noqa: E402
 
 from poolrep import config  # noqa: E402
 from poolrep.claims import seed_interval  # noqa: E402
@@ -42,10 +41,18 @@ def fmt(est) -> str:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--epochs", nargs="+", type=int, help="schedule lengths E (default: half, once and twice the cpu "
-                    "profile's epochs)")
-    ap.add_argument("--poolings", nargs="+", default=["gap", "entropy_linear"],
-                    help="CIFAR ResNet poolings (gap is always included: the reference)")
+    ap.add_argument(
+        "--epochs",
+        nargs="+",
+        type=int,
+        help="schedule lengths E (default: half, once and twice the cpu profile's epochs)",
+    )
+    ap.add_argument(
+        "--poolings",
+        nargs="+",
+        default=["gap", "entropy_linear"],
+        help="CIFAR ResNet poolings (gap is always included: the reference)",
+    )
     ap.add_argument("--val-per-class", type=int, default=200)
     args = ap.parse_args(argv)
     p = config.resolve("entropy", profile="cpu")
@@ -56,8 +63,11 @@ def main(argv=None) -> None:
     poolings = ["gap"] + [q for q in dict.fromkeys(args.poolings) if q != "gap"]
     (x, y), (xv, yv) = split(load_cifar10("train"), p["cifar_train_per_class"], args.val_per_class, p["seed"])
     print("machine:", machine())
-    print(f"{len(y)} training / {len(yv)} validation images (from the training set), "
-          f"{cnn.resnet_phrase(p['widths'], p['blocks'], p['stem_stride'])}, seeds {p['seeds']}", flush=True)
+    print(
+        f"{len(y)} training / {len(yv)} validation images (from the training set), "
+        f"{cnn.resnet_phrase(p['widths'], p['blocks'], p['stem_stride'])}, seeds {p['seeds']}",
+        flush=True,
+    )
     hits, secs = {}, {}
     for e in sorted(set(args.epochs)):
         for q in poolings:
@@ -67,22 +77,33 @@ def main(argv=None) -> None:
                 net, _ = cnn.fit_cifar(q, s, x, y, epochs=e, **cnn.cifar_recipe(p))
                 secs.setdefault((e, q), []).append(time.perf_counter() - t0)
                 per_seed.append(correct(net, xv, yv))
-                print(f"  E={e:3d} {q:16s} seed {s}: {100 * per_seed[-1].mean():.2f} % "
-                      f"({secs[(e, q)][-1]:.0f} s)", flush=True)
+                print(
+                    f"  E={e:3d} {q:16s} seed {s}: {100 * per_seed[-1].mean():.2f} % ({secs[(e, q)][-1]:.0f} s)",
+                    flush=True,
+                )
             hits[(e, q)] = np.stack(per_seed, axis=1)  # validation images x seeds
     rows, prev = [], None
     for e in sorted(set(args.epochs)):
         row = [e] + [f"{100 * hits[(e, q)].mean():.1f}" for q in poolings]
         row += [fmt(seed_interval(hits[(e, q)], hits[(e, "gap")], seed=0, scale=100)) for q in poolings[1:]]
-        row.append("" if prev is None else fmt(seed_interval(hits[(e, "gap")], hits[(prev, "gap")], seed=0,
-                                                                scale=100)))
+        row.append("" if prev is None else fmt(seed_interval(hits[(e, "gap")], hits[(prev, "gap")], seed=0, scale=100)))
         row.append(f"{np.mean([t for q in poolings for t in secs[(e, q)]]):.0f}")
         rows.append(row)
         prev = e
-    headers = (["E"] + [f"{q} val %" for q in poolings] + [f"{q} - gap, 95% CI" for q in poolings[1:]]
-               + ["gap gain vs previous E, 95% CI", "s / run"])
-    print(table(rows, headers, title=f"Entropy stage, CIFAR ResNet: orderings vs schedule length (validation split, "
-                                     f"mean over {len(p['seeds'])} seeds)"))
+    headers = (
+        ["E"]
+        + [f"{q} val %" for q in poolings]
+        + [f"{q} - gap, 95% CI" for q in poolings[1:]]
+        + ["gap gain vs previous E, 95% CI", "s / run"]
+    )
+    print(
+        table(
+            rows,
+            headers,
+            title=f"Entropy stage, CIFAR ResNet: orderings vs schedule length (validation split, "
+            f"mean over {len(p['seeds'])} seeds)",
+        )
+    )
 
 
 if __name__ == "__main__":

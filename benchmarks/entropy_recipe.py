@@ -20,10 +20,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, table  # noqa: E402
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _common import machine, table  # noqa: E402
 
 from poolrep import config  # noqa: E402
 from poolrep.claims import paired_bootstrap  # noqa: E402
@@ -48,8 +47,14 @@ def split(train, per_class: int, val_per_class: int, seed: int):
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--setting", nargs=3, type=int, action="append", metavar=("PER_CLASS", "EPOCHS", "STEM_STRIDE"),
-                    help="a setting to probe (repeatable); default: the 2026-12-02 probes' seven")
+    ap.add_argument(
+        "--setting",
+        nargs=3,
+        type=int,
+        action="append",
+        metavar=("PER_CLASS", "EPOCHS", "STEM_STRIDE"),
+        help="a setting to probe (repeatable); default: the 2026-12-02 probes' seven",
+    )
     ap.add_argument("--val-per-class", type=int, default=200)
     ap.add_argument("--poolings", nargs="+", help="CIFAR ResNet poolings (default: the stage's control_poolings)")
     args = ap.parse_args(argv)
@@ -67,17 +72,43 @@ def main(argv=None) -> None:
             hits, times = [], []
             for e in (epochs, 2 * epochs):
                 t0 = time.perf_counter()
-                net, _ = cnn.fit_cifar(pooling, p["seeds"][0], x, y, epochs=e,
-                                       **{**cnn.cifar_recipe(p), "stem_stride": stride})
+                net, _ = cnn.fit_cifar(
+                    pooling, p["seeds"][0], x, y, epochs=e, **{**cnn.cifar_recipe(p), "stem_stride": stride}
+                )
                 times.append((time.perf_counter() - t0) / e)
                 hits.append(correct(net, xv, yv))
             gain = paired_bootstrap(hits[1][:, None], hits[0][:, None], seed=0, scale=100, what="validation images")
-            rows.append([per_class, stride, pooling, epochs, f"{100 * hits[0].mean():.1f}", 2 * epochs,
-                         f"{100 * hits[1].mean():.1f}", f"{gain.value:+.1f} [{gain.lo:+.1f}, {gain.hi:+.1f}]",
-                         f"{np.mean(times):.2f}"])
+            rows.append(
+                [
+                    per_class,
+                    stride,
+                    pooling,
+                    epochs,
+                    f"{100 * hits[0].mean():.1f}",
+                    2 * epochs,
+                    f"{100 * hits[1].mean():.1f}",
+                    f"{gain.value:+.1f} [{gain.lo:+.1f}, {gain.hi:+.1f}]",
+                    f"{np.mean(times):.2f}",
+                ]
+            )
             print(rows[-1], flush=True)
-    print(table(rows, ["train/class", "stem stride", "pooling", "E", "val % at E", "2E", "val % at 2E", "gain, 95% CI",
-                       "s / epoch"], title="Entropy stage, CIFAR ResNet: distance to a plateau (validation split)"))
+    print(
+        table(
+            rows,
+            [
+                "train/class",
+                "stem stride",
+                "pooling",
+                "E",
+                "val % at E",
+                "2E",
+                "val % at 2E",
+                "gain, 95% CI",
+                "s / epoch",
+            ],
+            title="Entropy stage, CIFAR ResNet: distance to a plateau (validation split)",
+        )
+    )
 
 
 if __name__ == "__main__":

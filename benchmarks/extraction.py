@@ -19,10 +19,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import best_and_median, machine, table, timed, verdict  # noqa: E402
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _common import best_and_median, machine, table, timed, verdict  # noqa: E402
 
 TARGET = 0.80
 
@@ -59,7 +58,7 @@ def main(argv=None) -> int:
 
     @torch.inference_mode()
     def forward():
-        return torch.cat([bare(x[s:s + a.batch]) for s in range(0, len(x), a.batch)])
+        return torch.cat([bare(x[s : s + a.batch]) for s in range(0, len(x), a.batch)])
 
     def extraction():
         return extract(fx, mean, std, images, a.size, a.batch, dev, desc="bench")[layer]
@@ -77,13 +76,30 @@ def main(argv=None) -> int:
     fw_best, fw_med = best_and_median(fw)
     ex_best, ex_med = best_and_median(ex)
     ratio = ex_best / fw_best
-    rows = [[f"bare forward: mobilenet_v2.features on a pre-made {a.size}px tensor", f"{fw_best:.1f}", f"{fw_med:.1f}",
-             "100%", "reference"],
-            [f"poolrep.features.extract ({layer}) from uint8 CIFAR-10", f"{ex_best:.1f}", f"{ex_med:.1f}",
-             f"{ratio:.0%}", verdict(ratio, TARGET)]]
-    print(table(rows, ["what", "images/s (best)", "images/s (median)", "vs bare (best)", "target"],
-                title=f"Feature extraction vs bare forward ({a.n} real CIFAR-10 test images, batch {a.batch}, "
-                      f"{a.repeats} interleaved repeats, {dev}; maps agree to {err:.1e} relative)"))
+    rows = [
+        [
+            f"bare forward: mobilenet_v2.features on a pre-made {a.size}px tensor",
+            f"{fw_best:.1f}",
+            f"{fw_med:.1f}",
+            "100%",
+            "reference",
+        ],
+        [
+            f"poolrep.features.extract ({layer}) from uint8 CIFAR-10",
+            f"{ex_best:.1f}",
+            f"{ex_med:.1f}",
+            f"{ratio:.0%}",
+            verdict(ratio, TARGET),
+        ],
+    ]
+    print(
+        table(
+            rows,
+            ["what", "images/s (best)", "images/s (median)", "vs bare (best)", "target"],
+            title=f"Feature extraction vs bare forward ({a.n} real CIFAR-10 test images, batch {a.batch}, "
+            f"{a.repeats} interleaved repeats, {dev}; maps agree to {err:.1e} relative)",
+        )
+    )
     return 0
 
 

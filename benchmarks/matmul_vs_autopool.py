@@ -30,10 +30,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import best_and_median, machine, table, timed, verdict  # noqa: E402
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _common import best_and_median, machine, table, timed, verdict  # noqa: E402
 
 TARGET = 0.50
 
@@ -96,10 +95,11 @@ def autopool_rate(ap, xa: torch.Tensor, xb: torch.Tensor, K: int, batch: int, de
 
     def batches(_epoch):
         for s in range(0, len(xa) - batch + 1, batch):
-            yield xa[s:s + batch], xb[s:s + batch]
+            yield xa[s : s + batch], xb[s : s + batch]
 
-    _, log = ap.train_autopool(batches, K, D, lam=1.0, epochs=1, lr=1e-3, optimizer="adam", seed=0,
-                               device=dev, P0=P0, progress=False)
+    _, log = ap.train_autopool(
+        batches, K, D, lam=1.0, epochs=1, lr=1e-3, optimizer="adam", seed=0, device=dev, P0=P0, progress=False
+    )
     return log.gflops
 
 
@@ -128,7 +128,7 @@ def main(argv=None) -> int:
     mm_shape: dict[int, list[float]] = {b: [] for b in a.batch}
     apr: dict[int, list[float]] = {b: [] for b in a.batch}
     for _ in range(a.repeats):
-        mm.append(matmul_rate(a.n, a.n, a.n, dev, iters=max(2, int(4e9 / (2 * a.n ** 3)))))
+        mm.append(matmul_rate(a.n, a.n, a.n, dev, iters=max(2, int(4e9 / (2 * a.n**3)))))
         for b in a.batch:
             mm_shape[b].append(matmul_rate(b, D, a.K, dev, iters=max(2, int(2e9 / (2 * b * D * a.K)))))
             if ap is not None:
@@ -142,7 +142,7 @@ def main(argv=None) -> int:
         ya, yb = pairs(sB * a.stage_steps, sD)
         autopool_rate(ap, ya[: 2 * sB], yb[: 2 * sB], sK, sB, dev)  # warm-up
         for _ in range(a.repeats):
-            mm.append(matmul_rate(a.n, a.n, a.n, dev, iters=max(2, int(4e9 / (2 * a.n ** 3)))))
+            mm.append(matmul_rate(a.n, a.n, a.n, dev, iters=max(2, int(4e9 / (2 * a.n**3)))))
             st_mm.append(matmul_rate(sB, sD, sK, dev, iters=max(2, int(2e9 / (2 * sB * sD * sK)))))
             st_rates.append(autopool_rate(ap, ya, yb, sK, sB, dev))
         del ya, yb
@@ -150,29 +150,69 @@ def main(argv=None) -> int:
     rows = [[f"matmul {a.n}x{a.n} @ {a.n}x{a.n} (float32)", f"{mm_best:.1f}", f"{mm_med:.1f}", "100%", "reference"]]
     for b in a.batch:
         sh_best, sh_med = best_and_median(mm_shape[b])
-        rows.append([f"matmul {b}x{D} @ {D}x{a.K} (auto-pooling's shape)", f"{sh_best:.1f}", f"{sh_med:.1f}",
-                     f"{sh_best / mm_best:.0%}", "for context"])
+        rows.append(
+            [
+                f"matmul {b}x{D} @ {D}x{a.K} (auto-pooling's shape)",
+                f"{sh_best:.1f}",
+                f"{sh_med:.1f}",
+                f"{sh_best / mm_best:.0%}",
+                "for context",
+            ]
+        )
     for b in a.batch:
         if ap is None:
             rows.append([f"auto-pooling training (B={b})", why, "", "", "n/a"])
             continue
         ap_best, ap_med = best_and_median(apr[b])
         ratio = ap_best / mm_best
-        rows.append([f"auto-pooling training (K={a.K}, D={D}, B={b}, {max(a.pairs, max(a.batch)) // b} steps, "
-                     "Adam)", f"{ap_best:.1f}", f"{ap_med:.1f}", f"{ratio:.0%}", verdict(ratio, TARGET)])
+        rows.append(
+            [
+                f"auto-pooling training (K={a.K}, D={D}, B={b}, {max(a.pairs, max(a.batch)) // b} steps, Adam)",
+                f"{ap_best:.1f}",
+                f"{ap_med:.1f}",
+                f"{ratio:.0%}",
+                verdict(ratio, TARGET),
+            ]
+        )
     if setting is not None:
         sK, sB, sD = setting
         b_, m_ = best_and_median(st_mm)
-        rows.append([f"matmul {sB}x{sD} @ {sD}x{sK} (the stage's shape)", f"{b_:.1f}", f"{m_:.1f}",
-                     f"{b_ / mm_best:.0%}", "for context"])
+        rows.append(
+            [
+                f"matmul {sB}x{sD} @ {sD}x{sK} (the stage's shape)",
+                f"{b_:.1f}",
+                f"{m_:.1f}",
+                f"{b_ / mm_best:.0%}",
+                "for context",
+            ]
+        )
         b_, m_ = best_and_median(st_rates)
-        rows.append([f"auto-pooling training, the stage's cpu setting (K={sK}, D={sD}, B={sB}, {a.stage_steps} "
-                     "steps, Adam)", f"{b_:.1f}", f"{m_:.1f}", f"{b_ / mm_best:.0%}", verdict(b_ / mm_best, TARGET)])
+        rows.append(
+            [
+                f"auto-pooling training, the stage's cpu setting (K={sK}, D={sD}, B={sB}, {a.stage_steps} steps, Adam)",
+                f"{b_:.1f}",
+                f"{m_:.1f}",
+                f"{b_ / mm_best:.0%}",
+                verdict(b_ / mm_best, TARGET),
+            ]
+        )
     elif ap is not None:
-        rows.append(["auto-pooling training, the stage's cpu setting", "not available (params.yaml autopool "
-                     "lacks ks/batch_pairs/hidden/patch)", "", "", "n/a"])
-    print(table(rows, ["what", "GFLOP/s (best)", "GFLOP/s (median)", "vs matmul (best)", "target"],
-                title=f"Auto-pooling vs matrix product ({a.repeats} interleaved repeats, {dev})"))
+        rows.append(
+            [
+                "auto-pooling training, the stage's cpu setting",
+                "not available (params.yaml autopool lacks ks/batch_pairs/hidden/patch)",
+                "",
+                "",
+                "n/a",
+            ]
+        )
+    print(
+        table(
+            rows,
+            ["what", "GFLOP/s (best)", "GFLOP/s (median)", "vs matmul (best)", "target"],
+            title=f"Auto-pooling vs matrix product ({a.repeats} interleaved repeats, {dev})",
+        )
+    )
     return 0
 
 

@@ -46,8 +46,10 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     root = Path(a.root)
     if not (root / "dvc.lock").exists():
-        print(f"no-op dvc repro: not measured: {root / 'dvc.lock'} is absent (the pipeline has not been run by "
-              "DVC yet). Run `dvc repro` once, then this script.")
+        print(
+            f"no-op dvc repro: not measured: {root / 'dvc.lock'} is absent (the pipeline has not been run by "
+            "DVC yet). Run `dvc repro` once, then this script."
+        )
         return 1
     dvc = dvc_exe()
     t_status, r = run([dvc, "status", "--json"], root)
@@ -59,23 +61,39 @@ def main(argv=None) -> int:
     except ValueError:
         changed = {"unparsable `dvc status --json` output": r.stdout[-2000:]}
     if changed:  # `dvc status --json` prints {} when every stage is up to date
-        print("no-op dvc repro: not measured: the pipeline is not up to date, so `dvc repro` would run stages. "
-              f"`dvc status` says:\n{json.dumps(changed, indent=1)[-3000:]}\nRun `dvc repro` first.")
+        print(
+            "no-op dvc repro: not measured: the pipeline is not up to date, so `dvc repro` would run stages. "
+            f"`dvc status` says:\n{json.dumps(changed, indent=1)[-3000:]}\nRun `dvc repro` first."
+        )
         return 1
     times = []
     for _ in range(a.repeats):
         t, r = run([dvc, "repro"], root)
         if r.returncode != 0 or "Running stage" in r.stdout:
-            print(f"no-op dvc repro: `dvc repro` did work or failed (rc {r.returncode}); stopped:\n"
-                  f"{r.stdout[-3000:]}\n{r.stderr[-2000:]}")
+            print(
+                f"no-op dvc repro: `dvc repro` did work or failed (rc {r.returncode}); stopped:\n"
+                f"{r.stdout[-3000:]}\n{r.stderr[-2000:]}"
+            )
             return 1
         times.append(t)
     best, med = min(times), sorted(times)[len(times) // 2]
-    rows = [["dvc status --json", f"{t_status:.2f}", "", "", "for context"],
-            [f"dvc repro (no-op, {a.repeats} runs)", f"{best:.2f}", f"{med:.2f}", f"{TARGET_S:.0f}",
-             ("MET" if med < TARGET_S else f"MISSED by {med - TARGET_S:.2f} s")]]
-    print(table(rows, ["command", "seconds (best)", "seconds (median)", "target s", "verdict (median)"],
-                title="No-op dvc repro"))
+    rows = [
+        ["dvc status --json", f"{t_status:.2f}", "", "", "for context"],
+        [
+            f"dvc repro (no-op, {a.repeats} runs)",
+            f"{best:.2f}",
+            f"{med:.2f}",
+            f"{TARGET_S:.0f}",
+            ("MET" if med < TARGET_S else f"MISSED by {med - TARGET_S:.2f} s"),
+        ],
+    ]
+    print(
+        table(
+            rows,
+            ["command", "seconds (best)", "seconds (median)", "target s", "verdict (median)"],
+            title="No-op dvc repro",
+        )
+    )
     return 0
 
 

@@ -22,9 +22,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import table  # noqa: E402
-
 import yaml  # noqa: E402
+from _common import table  # noqa: E402
 
 TARGET_S = 90 * 60
 
@@ -35,8 +34,15 @@ def stage_names(root: Path) -> list[tuple[str, bool]]:
     dvc = root / "dvc.yaml"
     stages = (yaml.safe_load(dvc.read_text()) or {}).get("stages", {}) if dvc.exists() else {}
     names = [(n, bool((st or {}).get("metrics"))) for n, st in stages.items()]
-    extra = sorted(d.name for d in (root / "results").glob("*") if d.is_dir() and not d.name.startswith(".")
-                   and d.name not in stages and d.name != "report") if (root / "results").is_dir() else []
+    extra = (
+        sorted(
+            d.name
+            for d in (root / "results").glob("*")
+            if d.is_dir() and not d.name.startswith(".") and d.name not in stages and d.name != "report"
+        )
+        if (root / "results").is_dir()
+        else []
+    )
     return names + [(n, True) for n in extra]
 
 
@@ -73,16 +79,22 @@ def main(argv=None) -> int:
             profile = "(records no time)"
         if used is not None:
             total += used
-        rows.append([name, profile, started, _fmt(wall), _fmt(dur), _fmt(used),
-                     "yes" if name in lock else "no"])
+        rows.append([name, profile, started, _fmt(wall), _fmt(dur), _fmt(used), "yes" if name in lock else "no"])
     rows.append(["TOTAL", ", ".join(sorted(profiles)) or "\u2014", "", "", "", _fmt(total), ""])
-    print(table(rows, ["stage", "profile", "started", "own wall s", "notebook s", "counted s", "in dvc.lock"],
-                title="Stage wall times (last recorded run of each stage)"))
+    print(
+        table(
+            rows,
+            ["stage", "profile", "started", "own wall s", "notebook s", "counted s", "in dvc.lock"],
+            title="Stage wall times (last recorded run of each stage)",
+        )
+    )
     print()
     verdict = "MET" if total <= TARGET_S and not missing else ("MISSED" if total > TARGET_S else "INCOMPLETE")
-    print(f"total {total / 60:.1f} min vs target {TARGET_S // 60} min: {verdict}"
-          + (f" by {(total - TARGET_S) / 60:.1f} min" if total > TARGET_S else "")
-          + (f"; no time recorded for {', '.join(missing)}" if missing else ""))
+    print(
+        f"total {total / 60:.1f} min vs target {TARGET_S // 60} min: {verdict}"
+        + (f" by {(total - TARGET_S) / 60:.1f} min" if total > TARGET_S else "")
+        + (f"; no time recorded for {', '.join(missing)}" if missing else "")
+    )
     if len(profiles) > 1 or (profiles and profiles != {"cpu"}):
         print(f"warning: the recorded runs used profile(s) {', '.join(sorted(profiles))}; the target is for cpu")
     return 0

@@ -18,9 +18,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, table  # noqa: E402
-
 import torch  # noqa: E402
+from _common import machine, table  # noqa: E402
 
 from poolrep import config, workers  # noqa: E402
 from poolrep.data.cifar import load_cifar10  # noqa: E402
@@ -37,8 +36,12 @@ def main(argv=None) -> None:
     p = config.resolve("entropy", profile="cpu")
     tr = load_cifar10("train").subset(p["cifar_train_per_class"], p["seed"])
     te = load_cifar10("test").subset(p["cifar_test_per_class"], p["seed"])
-    data = (cnn.images_to_tensor(tr.images), torch.from_numpy(tr.labels),
-            cnn.images_to_tensor(te.images), torch.from_numpy(te.labels))
+    data = (
+        cnn.images_to_tensor(tr.images),
+        torch.from_numpy(tr.labels),
+        cnn.images_to_tensor(te.images),
+        torch.from_numpy(te.labels),
+    )
     recipe = dict(cnn.cifar_recipe(p), device="cpu", eval_every=p["eval_every"])
     jobs = [(("gap", "entropy_linear")[i % 2], i // 2, args.epochs) for i in range(args.jobs)]
     print("machine:", machine())
@@ -51,8 +54,13 @@ def main(argv=None) -> None:
             best[n] = min(best[n], (time.perf_counter() - t0) / (len(jobs) * args.epochs))
     ref = best[args.procs[0]]
     rows = [[n, torch.get_num_threads() if n == 1 else 1, f"{best[n]:.3f}", f"{ref / best[n]:.2f}"] for n in args.procs]
-    print(table(rows, ["processes", "torch threads each", "s / model-epoch (best)", f"models/s vs {args.procs[0]} process"],
-                title="Entropy stage, CIFAR ResNets: processes x threads (spawn start-up included)"))
+    print(
+        table(
+            rows,
+            ["processes", "torch threads each", "s / model-epoch (best)", f"models/s vs {args.procs[0]} process"],
+            title="Entropy stage, CIFAR ResNets: processes x threads (spawn start-up included)",
+        )
+    )
 
 
 if __name__ == "__main__":

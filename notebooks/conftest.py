@@ -17,8 +17,10 @@ def pytest_collection_modifyitems(config, items):
     missing = [n for n in needed if not available(n)]
     if not missing:
         return
-    reason = (f"no real data for {', '.join(missing)}: set POOLREP_DATA_MIRROR (e.g. ../shared/datasets) "
-              f"or run `poolrep fetch`; notebook tests skipped, not passed")
+    reason = (
+        f"no real data for {', '.join(missing)}: set POOLREP_DATA_MIRROR (e.g. ../shared/datasets) "
+        f"or run `poolrep fetch`; notebook tests skipped, not passed"
+    )
     print(f"\nnbval: {reason}")
     for item in items:
         if str(item.fspath).endswith(".ipynb"):

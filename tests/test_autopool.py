@@ -7,12 +7,20 @@ import numpy as np
 import pytest
 import torch
 
-from poolrep.normalize import ZCA
-from poolrep.papers import autopool as saelib
 from poolrep.data.framepairs import sample_pairs
 from poolrep.metrics.invariance import derangement, invariance_score, score_of
-from poolrep.pooling.autopool import (AutoPool, cost, cost_and_grad, flops_per_batch, heldout_cost, init_P, onehot_P,
-                                      train_autopool)
+from poolrep.normalize import ZCA
+from poolrep.papers import autopool as saelib
+from poolrep.pooling.autopool import (
+    AutoPool,
+    cost,
+    cost_and_grad,
+    flops_per_batch,
+    heldout_cost,
+    init_P,
+    onehot_P,
+    train_autopool,
+)
 from poolrep.pooling.spatial import MultiGridPool, SpatialPool, grid_edges, grid_matrix, grid_name, n_features
 
 
@@ -61,7 +69,8 @@ def test_flop_count():
 def _batches(xa, xb, bs):
     def f(epoch):
         for s in range(0, len(xa), bs):
-            yield xa[s:s + bs], xb[s:s + bs]
+            yield xa[s : s + bs], xb[s : s + bs]
+
     return f
 
 
@@ -72,8 +81,7 @@ def test_training_keeps_P_nonnegative_and_lowers_cost(opt):
     P0 = init_P(6, 20, torch.cat([x, xb]), seed=0)
     c0 = float(cost(P0, x, xb, 1.0))
     lr = 0.005 if opt == "sgd" else 0.2
-    m, log = train_autopool(_batches(x, xb, 16), 6, 20, 1.0, epochs=15, lr=lr, optimizer=opt, P0=P0,
-                            progress=False)
+    m, log = train_autopool(_batches(x, xb, 16), 6, 20, 1.0, epochs=15, lr=lr, optimizer=opt, P0=P0, progress=False)
     assert float(m.P.min()) >= 0
     assert float(cost(m.P, x, xb, 1.0)) < c0
     assert log.steps == 15 * 4 and log.gflop > 0
@@ -105,11 +113,11 @@ def test_adam_training_matches_a_hand_written_projected_adam():
     step_lr = lr * float(P0.mean())
     for _ in range(2):
         for s in range(0, 40, 16):
-            _, g, _ = cost_and_grad(P, x[s:s + 16], xb[s:s + 16], lam)
+            _, g, _ = cost_and_grad(P, x[s : s + 16], xb[s : s + 16], lam)
             t += 1
             mo = 0.9 * mo + 0.1 * g
             v = 0.999 * v + 0.001 * g * g
-            mhat, vhat = mo / (1 - 0.9 ** t), v / (1 - 0.999 ** t)
+            mhat, vhat = mo / (1 - 0.9**t), v / (1 - 0.999**t)
             P = (P - step_lr * mhat / (vhat.sqrt() + 1e-8)).clamp(min=0)
     assert t == 6
     assert torch.allclose(m.P, P, rtol=1e-4, atol=1e-7)
@@ -124,8 +132,19 @@ def test_onehot_start_and_momentum_match_a_slow_reference():
     P0 = onehot_P(5, 12, seed=3)
     assert (P0.sum(1) == 1).all() and (P0.max(1).values == 1).all() and len(set(P0.argmax(1).tolist())) == 5
     lr, lam = 0.05, 2.0
-    m, log = train_autopool(_batches(x, xb, 16), 5, 12, lam, epochs=3, lr=lr, optimizer="momentum", init="onehot",
-                            seed=3, momentum_after=1, progress=False)
+    m, log = train_autopool(
+        _batches(x, xb, 16),
+        5,
+        12,
+        lam,
+        epochs=3,
+        lr=lr,
+        optimizer="momentum",
+        init="onehot",
+        seed=3,
+        momentum_after=1,
+        progress=False,
+    )
     P, v = P0.clone(), None
     for ep in range(3):
         mu = 0.0 if ep < 1 else 0.9
@@ -158,7 +177,8 @@ def test_heldout_cost_is_the_cost_at_the_best_scale():
     assert h["scaled"] == pytest.approx(brute, rel=1e-4) and h["scaled"] <= h["cost"] + 1e-9
     assert h["scaled"] == pytest.approx(h["reconstruction"] + lam * h["invariance"], rel=1e-6)
     assert heldout_cost(torch.zeros(4, 10), [(x, xb)], lam)["scaled"] == pytest.approx(
-        0.5 * float((x ** 2).sum() + (xb ** 2).sum()) / 30, rel=1e-5)  # P = 0 keeps nothing
+        0.5 * float((x**2).sum() + (xb**2).sum()) / 30, rel=1e-5
+    )  # P = 0 keeps nothing
 
 
 def test_grid_of_any_multiple_of_the_channels():
@@ -176,8 +196,9 @@ def test_grid_of_any_multiple_of_the_channels():
         for c in range(3):
             for i in range(2):
                 for j in range(4):
-                    cell = sum(float(x[n, c, yy, xx])
-                               for yy in range(ey[i], ey[i + 1]) for xx in range(ex[j], ex[j + 1]))
+                    cell = sum(
+                        float(x[n, c, yy, xx]) for yy in range(ey[i], ey[i + 1]) for xx in range(ex[j], ex[j + 1])
+                    )
                     assert float(rows[n, c, i, j]) == pytest.approx(cell, rel=1e-5)
     with pytest.raises(ValueError, match="multiple"):
         grid_for(450, 100)
@@ -199,8 +220,9 @@ def test_init_P_scale_and_sparse_start():
 def test_projection_clips_at_zero():
     # a huge step drives entries negative before projection; they must end at exactly 0
     x = _rand(8, 10, seed=9).float()
-    m, _ = train_autopool(_batches(x, x, 8), 3, 10, 0.0, epochs=1, lr=1e6, optimizer="sgd",
-                          P0=torch.full((3, 10), 0.5), progress=False)
+    m, _ = train_autopool(
+        _batches(x, x, 8), 3, 10, 0.0, epochs=1, lr=1e6, optimizer="sgd", P0=torch.full((3, 10), 0.5), progress=False
+    )
     assert float(m.P.min()) == 0.0
 
 
@@ -253,7 +275,7 @@ def _loop_pool(x, g, op):
         for c in range(C):
             for i in range(g):
                 for j in range(g):
-                    blk = x[n, c, ey[i]:ey[i + 1], ex[j]:ex[j + 1]]
+                    blk = x[n, c, ey[i] : ey[i + 1], ex[j] : ex[j + 1]]
                     out[n, c, i, j] = blk.sum() if op == "sum" else blk.max()
     return out.reshape(N, -1)
 
@@ -354,8 +376,9 @@ def test_sae_cost_decreases_on_tiny_batch():
 
 
 def _tiny_model(size=3, channels=3, hidden=4):
-    pt = saelib.sample_patches(np.random.default_rng(0).integers(0, 256, (20, 10, 10, channels), dtype=np.uint8),
-                               300, size, 0)
+    pt = saelib.sample_patches(
+        np.random.default_rng(0).integers(0, 256, (20, 10, 10, channels), dtype=np.uint8), 300, size, 0
+    )
     zca = ZCA(0.1).fit(saelib.contrast_normalize(pt))
     return saelib.PatchModel(size, channels, zca, saelib.SparseAutoencoder(size * size * channels, hidden, seed=1))
 
@@ -366,7 +389,7 @@ def test_conv_features_match_patch_loop():
     f = saelib.conv_features(imgs, model)
     assert f.shape == (2, 4, 6, 5)
     for n, y, x in [(0, 0, 0), (1, 5, 4), (0, 2, 3)]:
-        p = imgs[n, y:y + 3, x:x + 3].reshape(1, -1).astype(np.float32)
+        p = imgs[n, y : y + 3, x : x + 3].reshape(1, -1).astype(np.float32)
         with torch.no_grad():
             ref = model.encode_patches(torch.from_numpy(p))[0]
         assert torch.allclose(f[n, :, y, x], ref, atol=1e-5)
@@ -404,6 +427,7 @@ def test_sample_pairs_same_location_and_no_cut():
 
 # ---------- issue 18: filters in pixel space, orientation, pool diagnostics, parameters ----------
 
+
 def test_filters_are_the_encoder_in_pixel_space():
     model = _tiny_model()
     x = saelib.contrast_normalize(np.random.default_rng(2).integers(0, 256, (5, 27)).astype(np.float32))
@@ -440,7 +464,7 @@ def test_orientation_spread_and_cluster_excess():
     theta = np.repeat(np.linspace(0, np.pi, 8, endpoint=False), 4)  # 8 orientations x 4 features
     alike = np.zeros((8, 32))
     for k in range(8):
-        alike[k, 4 * k:4 * k + 4] = 1.0  # each pool: the 4 features of one orientation
+        alike[k, 4 * k : 4 * k + 4] = 1.0  # each pool: the 4 features of one orientation
     ex = saelib.cluster_orientation_excess(alike, theta, 0.5, seed=0)
     assert len(ex) == 8 and np.all(ex < -0.5)
     mixed = np.zeros((4, 32))
@@ -451,11 +475,17 @@ def test_orientation_spread_and_cluster_excess():
 
 def test_row_stats():
     same = torch.ones(3, 5)
-    assert saelib.row_stats(same, 0.5) == {"row_cosine": pytest.approx(1.0), "members_mean": 5.0,
-                                           "members_median": 5.0, "zero_rows": 0.0}
+    assert saelib.row_stats(same, 0.5) == {
+        "row_cosine": pytest.approx(1.0),
+        "members_mean": 5.0,
+        "members_median": 5.0,
+        "zero_rows": 0.0,
+    }
     eye = torch.cat([torch.eye(4), torch.zeros(1, 4)])
     st = saelib.row_stats(eye, 0.5)
-    assert st["row_cosine"] == pytest.approx(0.0) and st["members_mean"] == 1.0 and st["zero_rows"] == pytest.approx(0.2)
+    assert (
+        st["row_cosine"] == pytest.approx(0.0) and st["members_mean"] == 1.0 and st["zero_rows"] == pytest.approx(0.2)
+    )
 
 
 def test_sp_features_concatenate_the_grids_as_multigrid_pooling():
@@ -489,8 +519,13 @@ def test_video_pairs_hold_out_the_end_of_each_clip():
         out = []
         for a, k in zip(pairs.a, pairs.clip):
             f = frames[k]
-            t = next(t for t in range(len(f)) for y in range(3) for x in range(3)
-                     if np.array_equal(f[t, y:y + 32, x:x + 32], a))
+            t = next(
+                t
+                for t in range(len(f))
+                for y in range(3)
+                for x in range(3)
+                if np.array_equal(f[t, y : y + 32, x : x + 32], a)
+            )
             out.append(t)
         return np.array(out)
 

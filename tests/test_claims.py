@@ -19,28 +19,52 @@ def _claim(test, est, bound=0.0):
     return C.within("x", "s", "q", "src", "A", est, bound, **KW)
 
 
-@pytest.mark.parametrize("test,interval,bound,status,why", [
-    ("greater", (0.5, 1.0, 1.5), 0.0, "reproduced", "The 95 % interval [0.5, 1.5] lies entirely > 0."),
-    ("greater", (-1.5, -1.0, -0.5), 0.0, "not reproduced", "The 95 % interval [-1.5, -0.5] excludes > 0."),
-    ("greater", (-0.5, 0.2, 0.9), 0.0, "inconclusive", "The 95 % interval [-0.5, 0.9] straddles 0."),
-    # an interval that only touches the bound is never "not reproduced" (a ceiling tie, e.g.)
-    ("greater", (-0.3, -0.1, 0.0), 0.0, "inconclusive", "The 95 % interval [-0.3, 0] touches 0."),
-    ("less", (0.0, 0.1, 0.3), 0.0, "inconclusive", "The 95 % interval [0, 0.3] touches 0."),
-    ("greater", (0.0, 0.0, 0.0), 0.0, "not reproduced", "The exact value 0 excludes > 0."),  # equal is not better
-    ("greater", (0.5, 1.0, 1.5), 1.0, "inconclusive", "The 95 % interval [0.5, 1.5] straddles 1."),  # bound != 0
-    ("less", (-1.5, -1.0, -0.5), 0.0, "reproduced", "The 95 % interval [-1.5, -0.5] lies entirely < 0."),
-    ("less", (0.5, 1.0, 1.5), 0.0, "not reproduced", "The 95 % interval [0.5, 1.5] excludes < 0."),
-    ("less", (-0.1, 0.005, 0.02), 0.01, "inconclusive", "The 95 % interval [-0.1, 0.02] straddles 0.01."),
-    # "no significant gain" within a margin
-    ("less", (-0.02, -0.01, 0.005), 0.01, "reproduced", "The 95 % interval [-0.02, 0.005] lies entirely < 0.01."),
-    ("within", (64.0, 64.5, 65.0), (63.6, 65.6), "reproduced", "The 95 % interval [64, 65] lies inside [63.6, 65.6]."),
-    ("within", (40.0, 42.0, 44.0), (63.6, 65.6), "not reproduced",
-     "The 95 % interval [40, 44] lies outside [63.6, 65.6]."),
-    ("within", (70.0, 71.0, 72.0), (63.6, 65.6), "not reproduced",
-     "The 95 % interval [70, 72] lies outside [63.6, 65.6]."),
-    ("within", (62.0, 64.0, 66.0), (63.6, 65.6), "inconclusive",
-     "The 95 % interval [62, 66] overlaps the edge of [63.6, 65.6]."),
-])
+@pytest.mark.parametrize(
+    "test,interval,bound,status,why",
+    [
+        ("greater", (0.5, 1.0, 1.5), 0.0, "reproduced", "The 95 % interval [0.5, 1.5] lies entirely > 0."),
+        ("greater", (-1.5, -1.0, -0.5), 0.0, "not reproduced", "The 95 % interval [-1.5, -0.5] excludes > 0."),
+        ("greater", (-0.5, 0.2, 0.9), 0.0, "inconclusive", "The 95 % interval [-0.5, 0.9] straddles 0."),
+        # an interval that only touches the bound is never "not reproduced" (a ceiling tie, e.g.)
+        ("greater", (-0.3, -0.1, 0.0), 0.0, "inconclusive", "The 95 % interval [-0.3, 0] touches 0."),
+        ("less", (0.0, 0.1, 0.3), 0.0, "inconclusive", "The 95 % interval [0, 0.3] touches 0."),
+        ("greater", (0.0, 0.0, 0.0), 0.0, "not reproduced", "The exact value 0 excludes > 0."),  # equal is not better
+        ("greater", (0.5, 1.0, 1.5), 1.0, "inconclusive", "The 95 % interval [0.5, 1.5] straddles 1."),  # bound != 0
+        ("less", (-1.5, -1.0, -0.5), 0.0, "reproduced", "The 95 % interval [-1.5, -0.5] lies entirely < 0."),
+        ("less", (0.5, 1.0, 1.5), 0.0, "not reproduced", "The 95 % interval [0.5, 1.5] excludes < 0."),
+        ("less", (-0.1, 0.005, 0.02), 0.01, "inconclusive", "The 95 % interval [-0.1, 0.02] straddles 0.01."),
+        # "no significant gain" within a margin
+        ("less", (-0.02, -0.01, 0.005), 0.01, "reproduced", "The 95 % interval [-0.02, 0.005] lies entirely < 0.01."),
+        (
+            "within",
+            (64.0, 64.5, 65.0),
+            (63.6, 65.6),
+            "reproduced",
+            "The 95 % interval [64, 65] lies inside [63.6, 65.6].",
+        ),
+        (
+            "within",
+            (40.0, 42.0, 44.0),
+            (63.6, 65.6),
+            "not reproduced",
+            "The 95 % interval [40, 44] lies outside [63.6, 65.6].",
+        ),
+        (
+            "within",
+            (70.0, 71.0, 72.0),
+            (63.6, 65.6),
+            "not reproduced",
+            "The 95 % interval [70, 72] lies outside [63.6, 65.6].",
+        ),
+        (
+            "within",
+            (62.0, 64.0, 66.0),
+            (63.6, 65.6),
+            "inconclusive",
+            "The 95 % interval [62, 66] overlaps the edge of [63.6, 65.6].",
+        ),
+    ],
+)
 def test_status_follows_from_the_interval(test, interval, bound, status, why):
     lo, v, hi = interval
     c = _claim(test, C.Estimate(v, lo, hi, "synthetic"), bound)
@@ -50,18 +74,42 @@ def test_status_follows_from_the_interval(test, interval, bound, status, why):
 
 
 def test_why_keeps_the_given_sentence_and_names_the_unit():
-    c = C.greater("x", "s", "q", "src", "A - B", C.Estimate(2.5, 0.5, 4.5, "boot"), unit="points", setting="x",
-                  why="Read as a strict ordering.")
+    c = C.greater(
+        "x",
+        "s",
+        "q",
+        "src",
+        "A - B",
+        C.Estimate(2.5, 0.5, 4.5, "boot"),
+        unit="points",
+        setting="x",
+        why="Read as a strict ordering.",
+    )
     assert c.why == "Read as a strict ordering. The 95 % interval [0.5, 4.5] points lies entirely > 0."
 
 
 def test_not_testable_keeps_our_number_and_the_papers_but_never_judges():
     ours = C.Estimate(42.0, 40.0, 44.0, "bootstrap")
-    c = C.not_testable("t1", "autopool", "64.6 %", "Table 1", "accuracy", ours=ours, unit="%", paper=64.6,
-                       setting="cpu", why="Reduced sizes.", reason="scale")
+    c = C.not_testable(
+        "t1",
+        "autopool",
+        "64.6 %",
+        "Table 1",
+        "accuracy",
+        ours=ours,
+        unit="%",
+        paper=64.6,
+        setting="cpu",
+        why="Reduced sizes.",
+        reason="scale",
+    )
     assert c.status == "not testable here" and c.value == 42.0 and c.paper == 64.6 and c.why == "Reduced sizes."
     row = C.table([c]).iloc[0]
-    assert row["ours"] == "42 [40, 44] %" and row["paper's number"] == "64.6 %" and row["status"] == "not testable here (scale)"
+    assert (
+        row["ours"] == "42 [40, 44] %"
+        and row["paper's number"] == "64.6 %"
+        and row["status"] == "not testable here (scale)"
+    )
     assert C.not_testable("t2", "s", "q", "src", "y", setting="x", why="No data.", reason="data").value is None
 
 
@@ -107,7 +155,7 @@ def test_seed_interval_carries_run_to_run_variation():
     b = (rng.random((n, 3)) < 0.6).astype(float)
     a = b.copy()
     for s, flips in ((0, 120), (1, 0), (2, -120)):  # seed 0: +6 points, seed 1: 0, seed 2: -6 points
-        rows = np.flatnonzero(b[:, s] == (0 if flips > 0 else 1))[:abs(flips)]
+        rows = np.flatnonzero(b[:, s] == (0 if flips > 0 else 1))[: abs(flips)]
         a[rows, s] = 1 - a[rows, s]
     two = C.seed_interval(a, b, scale=100, what="test images")
     fixed = C.paired_bootstrap(a, b, scale=100, what="test images")
@@ -142,8 +190,12 @@ def test_seed_interval_covers_at_few_seeds(k, sd_seed, sd_item, sd_inter):
     rng = np.random.default_rng(36)
     hits = 0
     for _ in range(200):
-        d = (0.05 + rng.normal(0, sd_seed, k)[None] + rng.normal(0, sd_item, 500)[:, None]
-             + rng.normal(0, sd_inter, (500, k)))
+        d = (
+            0.05
+            + rng.normal(0, sd_seed, k)[None]
+            + rng.normal(0, sd_item, 500)[:, None]
+            + rng.normal(0, sd_inter, (500, k))
+        )
         est = C.seed_interval(d)
         hits += est.lo <= 0.05 <= est.hi
     assert hits / 200 >= 0.90
@@ -183,12 +235,16 @@ def test_bad_input_is_refused():
 
 
 def test_counts_list_every_status():
-    cs = [_claim("greater", C.exact(1.0)), _claim("greater", C.exact(-1.0)),
-          C.not_testable("t", "s", "q", "src", "y", setting="x", why="w", reason="data").as_dict()]
+    cs = [
+        _claim("greater", C.exact(1.0)),
+        _claim("greater", C.exact(-1.0)),
+        C.not_testable("t", "s", "q", "src", "y", setting="x", why="w", reason="data").as_dict(),
+    ]
     assert C.counts(cs) == {"reproduced": 1, "not reproduced": 1, "inconclusive": 0, "not testable here": 1}
 
 
 # ------------------------------------------------------------------ issue 30: a verdict only where the test decides
+
 
 def _est(lo, v, hi, items=1000, seeds=1):
     return C.Estimate(v, lo, hi, "synthetic", items=items, seeds=seeds)
@@ -199,8 +255,10 @@ def _g(est, **kw):
 
 
 def test_a_failed_precondition_makes_the_claim_not_testable_and_names_the_check():
-    pre = [C.precondition("P's held-out cost <= the grid's", "823.7 vs 798.6", "P's cost at or below", False),
-           C.precondition("another check", "1 vs 2", "1 < 2", True)]
+    pre = [
+        C.precondition("P's held-out cost <= the grid's", "823.7 vs 798.6", "P's cost at or below", False),
+        C.precondition("another check", "1 vs 2", "1 < 2", True),
+    ]
     c = _g(_est(-14.8, -13.9, -13.1), preconditions=pre)  # the interval alone would read "not reproduced"
     assert (c.status, c.reason) == ("not testable here", "precondition")
     assert "P's held-out cost <= the grid's: 823.7 vs 798.6" in c.why and "another check" not in c.why
@@ -274,21 +332,31 @@ def test_not_testable_needs_a_known_reason():
 
 
 def test_changes_list_each_status_that_moved_with_both_intervals():
-    old = [dict(_g(_est(-1.5, -1.0, -0.5)).as_dict(), id="a"), dict(_g(_est(0.5, 1, 1.5)).as_dict(), id="b"),
-           dict(_g(_est(0.5, 1, 1.5)).as_dict(), id="gone")]
-    new = [dict(_g(_est(-1.5, -1.0, -0.5), preconditions=[C.precondition("p", "1", "2", False)]).as_dict(), id="a"),
-           dict(_g(_est(0.5, 1, 1.5)).as_dict(), id="b"), dict(_g(_est(0.5, 1, 1.5)).as_dict(), id="new")]
+    old = [
+        dict(_g(_est(-1.5, -1.0, -0.5)).as_dict(), id="a"),
+        dict(_g(_est(0.5, 1, 1.5)).as_dict(), id="b"),
+        dict(_g(_est(0.5, 1, 1.5)).as_dict(), id="gone"),
+    ]
+    new = [
+        dict(_g(_est(-1.5, -1.0, -0.5), preconditions=[C.precondition("p", "1", "2", False)]).as_dict(), id="a"),
+        dict(_g(_est(0.5, 1, 1.5)).as_dict(), id="b"),
+        dict(_g(_est(0.5, 1, 1.5)).as_dict(), id="new"),
+    ]
     ch = C.changes(old, new)
     assert [(c["id"], c["old"], c["new"]) for c in ch] == [
-        ("a", "not reproduced", "not testable here (precondition)"), ("new", "(new)", "reproduced"),
-        ("gone", "reproduced", "(gone)")]
+        ("a", "not reproduced", "not testable here (precondition)"),
+        ("new", "(new)", "reproduced"),
+        ("gone", "reproduced", "(gone)"),
+    ]
     assert ch[0]["old_ours"] == ch[0]["new_ours"] == "-1 [-1.5, -0.5]"
 
 
 def test_forest_plot_draws_one_row_per_claim():
-    cs = [_g(_est(0.5, 1.0, 1.5), paper=2.0), C.within("w", "s", "q", "src", "A", _est(1, 2, 3), (0, 4),
-                                                         setting="x", why=""),
-          C.not_testable("n", "s", "q", "src", "y", setting="x", why="w", reason="data")]
+    cs = [
+        _g(_est(0.5, 1.0, 1.5), paper=2.0),
+        C.within("w", "s", "q", "src", "A", _est(1, 2, 3), (0, 4), setting="x", why=""),
+        C.not_testable("n", "s", "q", "src", "y", setting="x", why="w", reason="data"),
+    ]
     fig = C.forest_plot(cs, "synthetic")
     axes = fig.axes
     assert len(axes) == 3
@@ -299,14 +367,17 @@ def test_forest_plot_draws_one_row_per_claim():
 
 
 def test_committed_ledger_never_calls_a_touching_interval_or_a_failed_precondition_not_reproduced():
-    """Over every paper stage's committed metrics.json: no "not reproduced" row has an interval that touches its
+    """Over every paper stage's committed claims.json: no "not reproduced" row has an interval that touches its
     bound, a failed precondition, or fewer than MIN_ITEMS items; every "not testable here" row names a reason kind."""
     import json
 
     from poolrep import paths
 
-    rows = [c for st in ("autopool", "slowfeat", "pyramid", "crosslayer", "entropy")
-            for c in json.loads((paths.ROOT / "results" / st / "metrics.json").read_text())["claims"]]
+    rows = [
+        c
+        for st in ("autopool", "slowfeat", "pyramid", "crosslayer", "entropy")
+        for c in json.loads((paths.ROOT / "results" / st / "claims.json").read_text())
+    ]
     assert rows
     for c in rows:
         if c["status"] == "not reproduced":

@@ -110,6 +110,7 @@ def test_no_params_key_is_named_size_or_nfiles():
 
 # ---------- issue 15: types, ranges and the backbone block's keys are checked before any work ----------
 
+
 def _one(key, value, smoke_value="same", **more):
     """A doc whose ``s`` stage sets ``key`` to ``value`` in the cpu profile (and ``smoke_value`` in smoke)."""
     section = {key: value, **more}
@@ -118,45 +119,54 @@ def _one(key, value, smoke_value="same", **more):
     return {"profile": "cpu", "s": section}
 
 
-@pytest.mark.parametrize("key, value, smoke, error", [
-    ("n", 5.0, 5, "s.n = 5.0 is a float; expected an int \\(like its smoke value 5\\)"),
-    ("n", True, 5, "s.n = True is a bool; expected an int"),
-    ("flag", 1, True, "s.flag = 1 is an int; expected a bool"),
-    ("name", 3, "a", "s.name = 3 is an int; expected a string"),
-    ("ks", "1,2", [1, 2], "s.ks = '1,2' is a string; expected a list"),
-    ("opts", [1], {"a": 1}, "s.opts = \\[1\\] is a list; expected a mapping"),
-    ("extract_procs", "many", 1, "s.extract_procs = 'many' is a string; expected an int"),
-])
+@pytest.mark.parametrize(
+    "key, value, smoke, error",
+    [
+        ("n", 5.0, 5, "s.n = 5.0 is a float; expected an int \\(like its smoke value 5\\)"),
+        ("n", True, 5, "s.n = True is a bool; expected an int"),
+        ("flag", 1, True, "s.flag = 1 is an int; expected a bool"),
+        ("name", 3, "a", "s.name = 3 is an int; expected a string"),
+        ("ks", "1,2", [1, 2], "s.ks = '1,2' is a string; expected a list"),
+        ("opts", [1], {"a": 1}, "s.opts = \\[1\\] is a list; expected a mapping"),
+        ("extract_procs", "many", 1, "s.extract_procs = 'many' is a string; expected an int"),
+    ],
+)
 def test_wrong_types_are_refused(key, value, smoke, error):
     with pytest.raises(config.ParamsError, match=error):
         config.resolve("s", _one(key, value, smoke))
 
 
-@pytest.mark.parametrize("key, value, smoke", [
-    ("lr", 1, 0.5),  # a float key accepts an int
-    ("n", None, 5),  # null ("no cut", "all") anywhere
-    ("opt", 7, None),  # anything where the smoke value is null
-    ("opt", "x", None),
-    ("extract_procs", "auto", 1),  # "auto" (decided at run time) where a number is expected ...
-    ("segment_gap", 3, "auto"),  # ... and a number where the smoke value is "auto"
-    ("seed", 0, 0),  # 0 is in range for a seed ...
-    ("lambdas", [0.0, 1.0], [0.0]),  # ... and a weight
-])
+@pytest.mark.parametrize(
+    "key, value, smoke",
+    [
+        ("lr", 1, 0.5),  # a float key accepts an int
+        ("n", None, 5),  # null ("no cut", "all") anywhere
+        ("opt", 7, None),  # anything where the smoke value is null
+        ("opt", "x", None),
+        ("extract_procs", "auto", 1),  # "auto" (decided at run time) where a number is expected ...
+        ("segment_gap", 3, "auto"),  # ... and a number where the smoke value is "auto"
+        ("seed", 0, 0),  # 0 is in range for a seed ...
+        ("lambdas", [0.0, 1.0], [0.0]),  # ... and a weight
+    ],
+)
 def test_right_types_and_ranges_pass(key, value, smoke):
     assert config.resolve("s", _one(key, value, smoke))[key] == value
 
 
-@pytest.mark.parametrize("key, value, error", [
-    ("lr", -0.5, "s.lr = -0.5: -0.5 is out of range; it must be >= 0"),
-    ("ks", [4, -2], "s.ks = \\[4, -2\\]: -2 is out of range; it must be >= 0"),
-    ("input_px", 0, "s.input_px = 0: 0 is out of range; it must be > 0"),
-    ("epochs", 0, "s.epochs = 0: 0 is out of range; it must be > 0"),
-    ("steps1", 0, "s.steps1 = 0: 0 is out of range; it must be > 0"),
-    ("batch_size", 0, "s.batch_size = 0: 0 is out of range; it must be > 0"),
-    ("train_per_class", 0, "s.train_per_class = 0: 0 is out of range; it must be > 0"),
-    ("extract_procs", 0, "s.extract_procs = 0: 0 is out of range; it must be > 0"),
-    ("nan_weight", float("nan"), "s.nan_weight = nan: nan is out of range"),
-])
+@pytest.mark.parametrize(
+    "key, value, error",
+    [
+        ("lr", -0.5, "s.lr = -0.5: -0.5 is out of range; it must be >= 0"),
+        ("ks", [4, -2], "s.ks = \\[4, -2\\]: -2 is out of range; it must be >= 0"),
+        ("input_px", 0, "s.input_px = 0: 0 is out of range; it must be > 0"),
+        ("epochs", 0, "s.epochs = 0: 0 is out of range; it must be > 0"),
+        ("steps1", 0, "s.steps1 = 0: 0 is out of range; it must be > 0"),
+        ("batch_size", 0, "s.batch_size = 0: 0 is out of range; it must be > 0"),
+        ("train_per_class", 0, "s.train_per_class = 0: 0 is out of range; it must be > 0"),
+        ("extract_procs", 0, "s.extract_procs = 0: 0 is out of range; it must be > 0"),
+        ("nan_weight", float("nan"), "s.nan_weight = nan: nan is out of range"),
+    ],
+)
 def test_out_of_range_numbers_are_refused(key, value, error):
     with pytest.raises(config.ParamsError, match=error):
         config.resolve("s", _one(key, value))  # the same value in smoke: only the range can fail
@@ -171,9 +181,12 @@ def test_backbone_block_accepts_exactly_the_keys_the_stage_reads():
     doc = copy.deepcopy(config.load())
     assert set(config.resolve("backbone", doc)) == set(stages.BACKBONE_KEYS) | {"profile"}
     doc["backbone"]["batchsize"] = 32
-    with pytest.raises(config.ParamsError, match="backbone: unknown parameter\\(s\\) batchsize; it accepts: "
-                                                 "batch_size, extract_procs, input_px, net, seed, test_per_class, "
-                                                 "train_per_class"):
+    with pytest.raises(
+        config.ParamsError,
+        match="backbone: unknown parameter\\(s\\) batchsize; it accepts: "
+        "batch_size, extract_procs, input_px, net, seed, test_per_class, "
+        "train_per_class",
+    ):
         config.resolve("backbone", doc)
     del doc["backbone"]["batchsize"]
     del doc["backbone"]["seed"]

@@ -12,10 +12,16 @@ from PIL import Image
 
 from poolrep.data.cub import LazyImages, load_cub200, read_cub
 from poolrep.data.fetch import DataError
-from poolrep.features import extractor
-from poolrep.features import apply_batched
-from poolrep.papers.crosslayer import DirectPool, PostProcess, column_subset, fit_pca, linear_kernel, \
-    sample_local_features, svm_accuracy
+from poolrep.features import apply_batched, extractor
+from poolrep.papers.crosslayer import (
+    DirectPool,
+    PostProcess,
+    column_subset,
+    fit_pca,
+    linear_kernel,
+    sample_local_features,
+    svm_accuracy,
+)
 from poolrep.pooling.crosslayer import CrossLayerPool, centre_weights, local_features
 
 
@@ -101,7 +107,9 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="same N and spatial size"):
         CrossLayerPool()(torch.rand(1, 2, 6, 6), torch.rand(1, 3, 5, 5))
     with pytest.raises(ValueError, match="wrong number of channels"):
-        CrossLayerPool(np.zeros(18, np.float32), np.zeros((4, 18), np.float32))(torch.rand(1, 3, 5, 5), torch.rand(1, 2, 5, 5))
+        CrossLayerPool(np.zeros(18, np.float32), np.zeros((4, 18), np.float32))(
+            torch.rand(1, 3, 5, 5), torch.rand(1, 2, 5, 5)
+        )
     with pytest.raises(ValueError, match="mode"):
         DirectPool(CrossLayerPool(), "mean")
     with pytest.raises(ValueError, match="PCA dim"):
@@ -162,7 +170,12 @@ def test_pca_and_batched_pooling_float16():
     np.testing.assert_allclose(R.astype(np.float32), full, rtol=2e-3, atol=2e-3)
     # the first d PCA dims of every P_k are the d-dim cross-layer representation
     pool4 = CrossLayerPool(mean, comp[:4])
-    np.testing.assert_allclose(full[:, column_subset(3, 8, 4)], pool4(torch.as_tensor(mt).float(), torch.as_tensor(mt1).float()).numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        full[:, column_subset(3, 8, 4)],
+        pool4(torch.as_tensor(mt).float(), torch.as_tensor(mt1).float()).numpy(),
+        rtol=1e-4,
+        atol=1e-4,
+    )
     S = apply_batched(DirectPool(pool, "sum"), mt, batch_size=2, dtype=np.float32)
     M = apply_batched(DirectPool(pool, "max"), mt, batch_size=2, dtype=np.float32)
     proj = pool.project(torch.as_tensor(mt).float()).numpy()
@@ -179,8 +192,13 @@ def make_cub_archive(tmp_path, n_classes=3, per_class=4):
     """A tiny archive in the exact official layout of CUB_200_2011.tgz."""
     root = tmp_path / "src" / "CUB_200_2011"
     img = root / "images"
-    lines = {"images.txt": [], "image_class_labels.txt": [], "train_test_split.txt": [], "classes.txt": [],
-             "bounding_boxes.txt": []}
+    lines = {
+        "images.txt": [],
+        "image_class_labels.txt": [],
+        "train_test_split.txt": [],
+        "classes.txt": [],
+        "bounding_boxes.txt": [],
+    }
     names = ["Black_footed_Albatross", "Laysan_Albatross", "Sooty_Albatross"][:n_classes]
     iid = 0
     rng = np.random.default_rng(0)
@@ -211,7 +229,10 @@ def test_cub_loader_on_fixture(tmp_path, isolated_data):
     assert len(tr) == 6 and len(te) == 6
     assert tr.classes == ("001.Black_footed_Albatross", "002.Laysan_Albatross", "003.Sooty_Albatross")
     assert tr.labels.tolist() == [0, 0, 1, 1, 2, 2]
-    assert [p.name for p in tr.paths[:2]] == ["Black_footed_Albatross_0000_101.jpg", "Black_footed_Albatross_0002_103.jpg"]
+    assert [p.name for p in tr.paths[:2]] == [
+        "Black_footed_Albatross_0000_101.jpg",
+        "Black_footed_Albatross_0002_103.jpg",
+    ]
     assert [p.name for p in te.paths[:1]] == ["Black_footed_Albatross_0001_102.jpg"]
     ims = tr.images(16)
     batch = ims[0:4]
@@ -332,3 +353,28 @@ def test_quantize_levels_clip_and_reconstruct():
     assert len(np.unique(quantize(np.linspace(-3, 3, 1000)[None], 4, np.array([2.0])))) == 16
     with pytest.raises(ValueError, match="bits"):
         quantize(z, 0, np.ones(6))
+
+
+def test_eq1_on_a_hand_made_cross_channel_pair():
+    """Eq. 1 where the answer is known by hand: layer t has 2 channels on a 2x2 grid, layer t+1 = ReLU of a 1x1
+    convolution that combines both channels (groups=1), so each local feature is one unit of t (m = n = 1) and
+    P_k = sum_i a_{i,k} x_i."""
+    t = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]], [[0.0, 2.0], [0.0, 0.0]]]])  # x_(0,0) = (1, 0), x_(0,1) = (0, 2)
+    conv = torch.nn.Conv2d(2, 2, 1, bias=False)
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor([[1.0, 1.0], [1.0, -1.0]]).view(2, 2, 1, 1))
+    t1 = torch.relu(conv(t)).detach()  # a_0 = [[1, 2], [0, 0]]; a_1 = ReLU([[1, -2], [0, 0]]) = [[1, 0], [0, 0]]
+    got = CrossLayerPool(m=1, n=1)(t, t1).numpy()
+    # P_0 = 1 * (1, 0) + 2 * (0, 2) = (1, 4); P_1 = 1 * (1, 0) = (1, 0)
+    np.testing.assert_allclose(got, [[1.0, 4.0, 1.0, 0.0]])
+
+
+def test_the_cpu_profile_pair_is_cross_channel_and_the_depthwise_one_is_not():
+    from poolrep import config
+    from poolrep.papers.crosslayer import cross_channel
+
+    p = config.resolve("crosslayer", profile="cpu")
+    ok, what = cross_channel(p["backbone"], p["layer_t1"])
+    assert ok and "groups=1" in what and "320 -> 1280" in what and p["window"] == 1
+    ok, what = cross_channel("mobilenet_v2", "features.17.conv.1")
+    assert not ok and "(depthwise)" in what and "groups=960" in what

@@ -46,19 +46,33 @@ def test_training_on_gpu_matches_cpu(opt, init):
     def batches(dev):
         def b(epoch):
             for s in range(0, 200, 50):
-                yield xa[s:s + 50].to(dev), xb[s:s + 50].to(dev)
+                yield xa[s : s + 50].to(dev), xb[s : s + 50].to(dev)
+
         return b
 
     runs = {}
     for dev in ("cpu", "cuda"):
-        m, log = train_autopool(batches(dev), 16, 300, 2.0, 3, 1e-3 if opt == "momentum" else 0.3, opt, 0, dev,
-                                init=init, momentum_after=1, progress=False)
+        m, log = train_autopool(
+            batches(dev),
+            16,
+            300,
+            2.0,
+            3,
+            1e-3 if opt == "momentum" else 0.3,
+            opt,
+            0,
+            dev,
+            init=init,
+            momentum_after=1,
+            progress=False,
+        )
         runs[dev] = (m.P.cpu(), log.cost)
     torch.testing.assert_close(runs["cuda"][0], runs["cpu"][0], rtol=1e-3, atol=1e-5)
     assert runs["cuda"][1] == pytest.approx(runs["cpu"][1], rel=1e-4)
     held = [(xa.cuda(), xb.cuda())]
     assert heldout_cost(runs["cuda"][0].cuda(), held, 2.0, "cuda")["scaled"] == pytest.approx(
-        heldout_cost(runs["cpu"][0], [(xa, xb)], 2.0)["scaled"], rel=1e-4)
+        heldout_cost(runs["cpu"][0], [(xa, xb)], 2.0)["scaled"], rel=1e-4
+    )
 
 
 def test_conv_features_on_gpu_match_cpu():

@@ -18,23 +18,24 @@ import pytest
 from PIL import Image
 
 from poolrep import paths
-from poolrep.data import DataError, File, ensure_file, fetch
-from poolrep.data import cifar, registry, video
+from poolrep.data import DataError, File, cifar, ensure_file, fetch, registry, video
 from poolrep.data.fetch import MIRROR_ENV, verify
 
-
 # ---------- fixtures: tiny archives in the official layouts ----------
+
 
 def make_official_archive(path: Path, n_per_batch: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A cifar-10-python.tar.gz with the official member names and pickle layout (rows of 3072 bytes, CHW)."""
     rng = np.random.default_rng(seed)
     xs, ys = [], []
     with tarfile.open(path, "w:gz") as tar:
+
         def add(name, obj):
             b = pickle.dumps(obj)
             ti = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
             ti.size = len(b)
             tar.addfile(ti, io.BytesIO(b))
+
         for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
             x = rng.integers(0, 256, (n_per_batch, 3072), dtype=np.uint8)
             y = rng.integers(0, 10, n_per_batch).tolist()
@@ -66,6 +67,7 @@ def verified(path: Path) -> File:
 
 # ---------- CIFAR-10, official layout ----------
 
+
 def test_official_archive_decodes_rows_as_chw(tmp_path):
     arc = tmp_path / "cifar-10-python.tar.gz"
     x, y = make_official_archive(arc)
@@ -96,6 +98,7 @@ def test_official_archive_corrupt_and_incomplete(tmp_path):
 
 
 # ---------- CIFAR-10, image-folder layout (directory and tar) ----------
+
 
 @pytest.mark.parametrize("as_tar", [False, True])
 def test_folder_tree_directory_and_tar(tmp_path, as_tar):
@@ -154,6 +157,7 @@ def test_balanced_subset():
 
 
 # ---------- fetch: data/, mirror, download, checksums, errors ----------
+
 
 def _file_for(content: bytes, relpath: str, url: str | None = None) -> File:
     return File(relpath, url, sha256=hashlib.sha256(content).hexdigest())
@@ -241,8 +245,7 @@ def test_download_from_file_url(isolated_data, tmp_path):
     assert ensure_file(f).read_bytes() == b"abc"
 
 
-def test_first_fetch_records_a_checksum_that_later_copies_must_match(isolated_data, http_server, tmp_path,
-                                                                     monkeypatch):
+def test_first_fetch_records_a_checksum_that_later_copies_must_match(isolated_data, http_server, tmp_path, monkeypatch):
     data, _ = isolated_data
     www, base = http_server
     (www / "jpg1.tar.gz").write_bytes(b"the official bytes")
@@ -258,10 +261,13 @@ def test_first_fetch_records_a_checksum_that_later_copies_must_match(isolated_da
     fetch("oxford5k")
     want = hashlib.sha256(b"the official bytes").hexdigest()
     rec = json.loads((data / "checksums.json").read_text())
-    assert rec == {"holidays/jpg1.tar.gz": {"sha256": want, "source": base + "jpg1.tar.gz"},
-                   "oxford5k/gt.tgz": {"sha256": hashlib.sha256(b"the mirror's bytes").hexdigest(),
-                                       "source": "mirror " + os.path.relpath(mirror / "oxford5k" / "gt.tgz",
-                                                                             paths.ROOT)}}
+    assert rec == {
+        "holidays/jpg1.tar.gz": {"sha256": want, "source": base + "jpg1.tar.gz"},
+        "oxford5k/gt.tgz": {
+            "sha256": hashlib.sha256(b"the mirror's bytes").hexdigest(),
+            "source": "mirror " + os.path.relpath(mirror / "oxford5k" / "gt.tgz", paths.ROOT),
+        },
+    }
     # a later corrupt copy in data/ is caught, naming the file and the recorded checksum
     dest = data / "holidays" / "jpg1.tar.gz"
     dest.write_bytes(b"the official bytes, truncated or changed")
@@ -297,8 +303,11 @@ def test_sha256_prefix_as_torchvision_names_files(tmp_path):
     p.write_bytes(b"w")
     full = hashlib.sha256(b"w").hexdigest()
     verify(p, File("w.pth", None, sha256=full[:8]))
-    with pytest.raises(DataError, match=r"w\.pth: sha256 " + full[:16] + r"\.\.\. does not match the expected "
-                                        r"00000000\.\.\. \(corrupt or truncated\)"):
+    with pytest.raises(
+        DataError,
+        match=r"w\.pth: sha256 " + full[:16] + r"\.\.\. does not match the expected "
+        r"00000000\.\.\. \(corrupt or truncated\)",
+    ):
         verify(p, File("w.pth", None, sha256="00000000"))
 
 
@@ -318,6 +327,7 @@ def test_registry_entries_are_complete():
 
 
 # ---------- videos and pairs ----------
+
 
 def test_read_frames_and_scene_cuts(tmp_path):
     import cv2
@@ -348,7 +358,9 @@ def test_pairs_loader_on_fixture(isolated_data, monkeypatch):
     for n in ["a1.png", "a2.png", "d.png"]:
         Image.new("RGB", (64, 40), (10, 20, 30)).save(data / "pairs" / n)
         files.append(File(f"pairs/{n}", None))
-    (data / "pairs" / "groups.json").write_text(json.dumps({"groups": [["a1.png", "a2.png"]], "distractors": ["d.png"]}))
+    (data / "pairs" / "groups.json").write_text(
+        json.dumps({"groups": [["a1.png", "a2.png"]], "distractors": ["d.png"]})
+    )
     files.append(File("pairs/groups.json", None))
     monkeypatch.setitem(registry.REGISTRY, "pairs", registry.Dataset("pairs", "fixture", tuple(files)))
     s = pairs.load_pairs(max_side=32)
@@ -382,6 +394,7 @@ def test_safe_unpack_refuses_escaping_members(tmp_path, monkeypatch, with_filter
 
 # ---------- the pipeline's data stage: manifests, the official path without a mirror ----------
 
+
 def _serve(root: Path, base: str, relpath: str, content: bytes) -> File:
     (root / Path(relpath).name).write_bytes(content)
     return File(relpath, base + Path(relpath).name, sha256=hashlib.sha256(content).hexdigest())
@@ -402,24 +415,40 @@ def test_data_stage_without_mirror_downloads_the_official_sources(isolated_data,
     wts = _serve(root, base, "weights/net.pth", b"not really weights")
     pairs = _serve(root, base, "pairs/a.jpg", b"jpeg bytes")
     jpeg = File("cifar10-jpeg.tar.gz", None, sha256="0" * 64)  # the mirror-only copy: not at hand here
-    for name, files in (("cifar10", (off,)), ("cifar10-jpeg", (jpeg,)), ("videos", (clip,)),
-                        ("mobilenet_v2", (wts,)), ("pairs", (pairs,))):
+    for name, files in (
+        ("cifar10", (off,)),
+        ("cifar10-jpeg", (jpeg,)),
+        ("videos", (clip,)),
+        ("mobilenet_v2", (wts,)),
+        ("pairs", (pairs,)),
+    ):
         monkeypatch.setitem(REGISTRY, name, Dataset(name, f"fixture {name}", files, "test"))
     assert manifest.cifar10_dataset() == "cifar10"
     from poolrep import cli
 
     assert cli.main(["data"]) == 0  # what the pipeline's data stage runs
     said = capsys.readouterr().out.splitlines()
-    assert said[0] == "data/sources/cifar10.json: cifar10" and said[4] == "data/sources/holidays.json: not read by this profile"
+    assert (
+        said[0] == "manifests/cifar10.json: cifar10" and said[4] == "manifests/holidays.json: not read by this profile"
+    )
     written = manifest.write_manifests()
-    assert [p.name for p in written] == ["cifar10.json", "videos.json", "pairs.json", "mobilenet_v2.json",
-                                         "holidays.json", "oxford5k.json", "alexnet.json", "cub200.json"]
+    assert [p.name for p in written] == [
+        "cifar10.json",
+        "videos.json",
+        "pairs.json",
+        "mobilenet_v2.json",
+        "holidays.json",
+        "oxford5k.json",
+        "alexnet.json",
+        "cub200.json",
+    ]
     # the paper path's data sets: the cpu profile does not read them, and says so
-    assert json.loads((data / "sources" / "holidays.json").read_text())["used"] is False
-    doc = json.loads((data / "sources" / "cifar10.json").read_text())
+    assert json.loads((data.parent / "manifests" / "holidays.json").read_text())["used"] is False
+    doc = json.loads((data.parent / "manifests" / "cifar10.json").read_text())
     assert doc["registry_entry"] == "cifar10" and doc["files"] == {arc.name: f"md5:{off.md5}"}
-    assert json.loads((data / "sources" / "videos.json").read_text())["files"] == {
-        "videos/clip.avi": f"sha256:{clip.sha256}"}
+    assert json.loads((data.parent / "manifests" / "videos.json").read_text())["files"] == {
+        "videos/clip.avi": f"sha256:{clip.sha256}"
+    }
     assert (data / "videos" / "clip.avi").read_bytes() == b"not really a video"
     tr = cifar.load_cifar10("train")  # auto: the official layout, decoded from the downloaded archive
     assert tr.images.shape == (30, 32, 32, 3) and tr.labels.tolist() == y[:30].tolist()
@@ -430,8 +459,7 @@ def test_data_stage_without_mirror_downloads_the_official_sources(isolated_data,
     assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in written} == before
 
 
-def test_data_stage_prefers_the_mirror_jpeg_copy_when_no_official_one_is_at_hand(isolated_data, tmp_path,
-                                                                                    monkeypatch):
+def test_data_stage_prefers_the_mirror_jpeg_copy_when_no_official_one_is_at_hand(isolated_data, tmp_path, monkeypatch):
     from poolrep.data import manifest
     from poolrep.data.registry import REGISTRY, Dataset
 
@@ -441,9 +469,11 @@ def test_data_stage_prefers_the_mirror_jpeg_copy_when_no_official_one_is_at_hand
     monkeypatch.setenv(MIRROR_ENV, str(mirror))
     jpeg = _file_for(b"jpeg tree", "cifar10-jpeg.tar.gz")
     monkeypatch.setitem(REGISTRY, "cifar10-jpeg", Dataset("cifar10-jpeg", "fixture", (jpeg,), "test"))
-    monkeypatch.setitem(REGISTRY, "cifar10", Dataset("cifar10", "fixture", (File("cifar-10-python.tar.gz",
-                                                                                 "http://127.0.0.1:9/x", md5="0" * 32),),
-                                                     "test"))
+    monkeypatch.setitem(
+        REGISTRY,
+        "cifar10",
+        Dataset("cifar10", "fixture", (File("cifar-10-python.tar.gz", "http://127.0.0.1:9/x", md5="0" * 32),), "test"),
+    )
     assert manifest.cifar10_dataset() == "cifar10-jpeg"
     assert manifest.manifest("cifar10")["registry_entry"] == "cifar10-jpeg"
 
@@ -458,8 +488,12 @@ def test_data_stage_fetches_the_paper_path_only_where_the_profile_reads_it(isola
     w = _serve(root, base, "weights/alexnet.pth", b"alexnet bytes")
     monkeypatch.setitem(REGISTRY, "alexnet", Dataset("alexnet", "fixture", (w,), "test"))
     doc = config.load()
-    doc = {**doc, "profile": "paper", "pyramid": {**doc["pyramid"], "paper": {"net": "alexnet", "datasets": ["pairs"]}},
-           "crosslayer": {**doc["crosslayer"], "paper": {**doc["crosslayer"]["paper"], "cub_archive": "/x/cub.tgz"}}}
+    doc = {
+        **doc,
+        "profile": "paper",
+        "pyramid": {**doc["pyramid"], "paper": {"net": "alexnet", "datasets": ["pairs"]}},
+        "crosslayer": {**doc["crosslayer"], "paper": {**doc["crosslayer"]["paper"], "cub_archive": "/x/cub.tgz"}},
+    }
     monkeypatch.setattr(config, "load", lambda path=None: doc)
     use = manifest.paper_path_use()
     assert use == {"holidays": None, "oxford5k": None, "alexnet": "pyramid.net", "cub200": "local:/x/cub.tgz"}
@@ -488,4 +522,4 @@ def test_data_stage_missing_file_is_one_line_and_writes_no_manifest(isolated_dat
     assert err.startswith("poolrep data: error:") and "'cifar-10-python.tar.gz'" in err
     assert "http://127.0.0.1:9/gone.tar.gz" in err and "download failed" in err
     assert MIRROR_ENV in err
-    assert not (data / "sources").exists()
+    assert not (data.parent / "manifests").exists()

@@ -56,15 +56,29 @@ def test_two_gloo_workers_extract_one_shard_each_and_rank0_gets_everything(tmp_p
     finally:
         sys.path.remove(str(SCRIPT.parent))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-                        str(SCRIPT), str(tmp_path)], env=env, capture_output=True, text=True, timeout=280)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node=2",
+            str(SCRIPT),
+            str(tmp_path),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     # each worker ran its forward passes on its own shard only: 4 + 3 images, not 7 + 7
     assert (tmp_path / "count0.txt").read_text() == "4 2"
     assert (tmp_path / "count1.txt").read_text() == "3 2"
     got = np.load(tmp_path / "maps.npz")
-    ref = extract(w.net(), torch.zeros(1, 3, 1, 1), torch.ones(1, 3, 1, 1), w.images(), 8, batch_size=2,
-                  dtype=torch.float32)
+    ref = extract(
+        w.net(), torch.zeros(1, 3, 1, 1), torch.ones(1, 3, 1, 1), w.images(), 8, batch_size=2, dtype=torch.float32
+    )
     assert sorted(got.files) == ["a", "b"]
     assert got["a"].shape == (7, 4, 8, 8) and got["b"].shape == (7, 5, 4, 4)
     for k in ("a", "b"):

@@ -198,8 +198,15 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="images"):
         cnn.SmallResNet()(torch.randn(2, 1, 32, 32))
     with pytest.raises(ValueError, match="labels"):
-        heads.train(heads.PoolHead("gap", 4, 3), torch.randn(5, 4, 2, 2), torch.zeros(4, dtype=torch.long),
-                  epochs=1, batch_size=2, lr=0.1, images=False)
+        heads.train(
+            heads.PoolHead("gap", 4, 3),
+            torch.randn(5, 4, 2, 2),
+            torch.zeros(4, dtype=torch.long),
+            epochs=1,
+            batch_size=2,
+            lr=0.1,
+            images=False,
+        )
 
 
 def test_attention_pool_matches_loop_and_starts_as_gap():
@@ -286,8 +293,11 @@ def test_training_is_deterministic_and_learns():
     for _ in range(2):
         torch.manual_seed(5)
         head = heads.PoolHead("entropy_softmax", 4, c)
-        curves.append(heads.train(head, x, y, epochs=15, batch_size=16, lr=0.5, seed=7, images=False,
-                                evaluate=lambda m: accuracy(m, x, y)))
+        curves.append(
+            heads.train(
+                head, x, y, epochs=15, batch_size=16, lr=0.5, seed=7, images=False, evaluate=lambda m: accuracy(m, x, y)
+            )
+        )
         accs.append(accuracy(head, x, y))
     assert curves[0] == curves[1]  # same seed, same numbers, every epoch
     assert curves[0]["loss"][-1] < curves[0]["loss"][0]
@@ -382,8 +392,9 @@ def test_convergence_control_is_the_paired_gain_of_the_longer_run():
     assert 15 < est.lo < 20 < est.hi < 25  # paired: only the 80 changed items vary
     same = conv["entropy_linear"]
     assert same.value == same.lo == same.hi == 0.0
-    assert cnn.convergence_phrase(conv, 2) == ("training 2x longer moved GAP by +20.0 [" f"{est.lo:+.1f}, {est.hi:+.1f}]"
-                                               " and entropy by +0.0 [+0.0, +0.0] points")
+    assert cnn.convergence_phrase(conv, 2) == (
+        f"training 2x longer moved GAP by +20.0 [{est.lo:+.1f}, {est.hi:+.1f}] and entropy by +0.0 [+0.0, +0.0] points"
+    )
 
 
 def test_convergence_control_averages_every_seed_and_resamples_them():
@@ -408,8 +419,10 @@ def test_control_difference_pairs_each_training_length_on_its_own():
     assert d["longer"].value == d["longer"].lo == d["longer"].hi == 0.0  # identical after the longer run
     assert d["standard"].lo > 0
     text = cnn.control_phrase(d, "entropy_linear", "gap", 12, 2)
-    assert text == (f"entropy - GAP after 24 epochs (the control's runs, mean over the seeds): +0.00 [+0.00, +0.00] "
-                    f"points, against +10.00 [{d['standard'].lo:+.2f}, {d['standard'].hi:+.2f}] after 12")
+    assert text == (
+        f"entropy - GAP after 24 epochs (the control's runs, mean over the seeds): +0.00 [+0.00, +0.00] "
+        f"points, against +10.00 [{d['standard'].lo:+.2f}, {d['standard'].hi:+.2f}] after 12"
+    )
     assert cnn.control_difference({"hits": {"gap": gap}}, "entropy_linear", "gap") is None
 
 
@@ -423,6 +436,7 @@ def test_resnet_phrase_names_the_stem_cut():
     assert cnn.resnet_phrase([16, 32, 64], 1, 2) == "widths [16, 32, 64] x 1 block(s)/stage, stride-2 stem"
     assert cnn.resnet_phrase((16, 32, 64), 3, 1) == "widths [16, 32, 64] x 3 block(s)/stage"
 
+
 def test_cifar_orderings_are_not_judged_while_the_control_still_gains():
     """The ledger judges the CIFAR ResNet orderings only when the convergence control's gain is inside the margin
     (its upper bound below converged_margin: an equivalence); the MobileNetV2 heads are judged either way, and the
@@ -433,8 +447,18 @@ def test_cifar_orderings_are_not_judged_while_the_control_still_gains():
     for net in cnn.NETWORKS:
         hits[(net, "gap")] = (rng.random((n, 3)) < 0.6).astype(float)
         hits[(net, "entropy_linear")] = (rng.random((n, 3)) < 0.45).astype(float)
-    p = {"seed": 0, "seeds": [0, 1, 2], "profile": "cpu", "widths": [16, 32, 64], "blocks": 1, "stem_stride": 2,
-         "epochs": 12, "control_factor": 2, "head_epochs": 8, "converged_margin": 1.0}
+    p = {
+        "seed": 0,
+        "seeds": [0, 1, 2],
+        "profile": "cpu",
+        "widths": [16, 32, 64],
+        "blocks": 1,
+        "stem_stride": 2,
+        "epochs": 12,
+        "control_factor": 2,
+        "head_epochs": 8,
+        "converged_margin": 1.0,
+    }
     sizes = {"cifar_train": 5000, "cifar_test": n, "head_train": 2000, "head_test": n}
     base = hits[(cnn.NETWORKS[0], "gap")]
     gaining = {"hits": {"gap": ctl(base, np.maximum(base, rng.random((n, 3)) < 0.4))}}  # ~+16 points
@@ -462,13 +486,31 @@ def test_localisation_claims_pair_the_entropy_map_with_the_centre_prior():
     +15 beside it, and name the canvases, their background and the seeds."""
     n = 50
     hits = {(net, q): np.ones((n, 3)) for net in cnn.NETWORKS for q in ("gap", "entropy_linear")}
-    p = {"seed": 0, "seeds": [0, 1, 2], "profile": "cpu", "widths": [16, 32, 64], "blocks": 1, "stem_stride": 2,
-         "epochs": 12, "control_factor": 2, "head_epochs": 8}
-    sizes = {"cifar_train": 5000, "cifar_test": n, "head_train": 2000, "head_test": n, "loc_items": n, "canvas": 64,
-             "loc_background": 200}
-    loc = {"entropy_linear": {"share": np.full((n, 3), 0.40), "hit": np.ones((n, 3))},
-           "uniform": {"share": np.full((n, 1), 0.25), "hit": np.full((n, 1), 0.25)},
-           cnn.CENTRE: {"share": np.full((n, 1), 0.30), "hit": np.r_[np.ones(n // 2), np.zeros(n // 2)][:, None]}}
+    p = {
+        "seed": 0,
+        "seeds": [0, 1, 2],
+        "profile": "cpu",
+        "widths": [16, 32, 64],
+        "blocks": 1,
+        "stem_stride": 2,
+        "epochs": 12,
+        "control_factor": 2,
+        "head_epochs": 8,
+    }
+    sizes = {
+        "cifar_train": 5000,
+        "cifar_test": n,
+        "head_train": 2000,
+        "head_test": n,
+        "loc_items": n,
+        "canvas": 64,
+        "loc_background": 200,
+    }
+    loc = {
+        "entropy_linear": {"share": np.full((n, 3), 0.40), "hit": np.ones((n, 3))},
+        "uniform": {"share": np.full((n, 1), 0.25), "hit": np.full((n, 1), 0.25)},
+        cnn.CENTRE: {"share": np.full((n, 1), 0.30), "hit": np.r_[np.ones(n // 2), np.zeros(n // 2)][:, None]},
+    }
     rows = {c.id: c for c in cnn.claims(hits, p, sizes, loc=loc)}
     share, hit = rows["weights_localise_share"], rows["weights_localise_hit"]
     assert share.value == pytest.approx(10.0) and (share.lo, share.hi) == pytest.approx((10.0, 10.0))
@@ -477,33 +519,47 @@ def test_localisation_claims_pair_the_entropy_map_with_the_centre_prior():
     assert "The centre prior scores 30.0 %; against a uniform map the entropy weights score +15.00" in share.why
     assert "each of 50 test images" in share.setting and "crops of 200 CIFAR-10 training images" in share.setting
     # the networks whose weights are scored, with their cuts, are named in the row itself
-    assert share.setting.endswith("weights of a ResNet (widths [16, 32, 64] x 1 block(s)/stage, stride-2 stem) "
-                                  "trained from scratch on 5,000 CIFAR-10 images for 12 epochs (clean images, no "
-                                  "canvases), every seed")
+    assert share.setting.endswith(
+        "weights of a ResNet (widths [16, 32, 64] x 1 block(s)/stage, stride-2 stem) "
+        "trained from scratch on 5,000 CIFAR-10 images for 12 epochs (clean images, no "
+        "canvases), every seed"
+    )
     assert f"{n} test images" not in share.setting.split("; weights of")[1]  # the canvases, not the clean test set
 
 
 def test_resnet_cut_is_one_phrase_for_notes_and_ledger():
     p = {"seeds": [4, 5], "widths": [16, 32, 64], "blocks": 1, "stem_stride": 2, "epochs": 80, "control_factor": 2}
-    assert cnn.resnet_cut(p, 2000) == ("a ResNet (widths [16, 32, 64] x 1 block(s)/stage, stride-2 stem) trained "
-                                       "from scratch on 2,000 CIFAR-10 images for 80 epochs")
+    assert cnn.resnet_cut(p, 2000) == (
+        "a ResNet (widths [16, 32, 64] x 1 block(s)/stage, stride-2 stem) trained "
+        "from scratch on 2,000 CIFAR-10 images for 80 epochs"
+    )
     gap = ctl(np.r_[np.ones(100), np.zeros(100)], np.r_[np.ones(110), np.zeros(90)])  # +5 points
     conv = cnn.convergence({"hits": {"gap": gap}})
     assert cnn.resnet_cut(p, 2000, conv).endswith(
         f"for 80 epochs (training 2x longer moved GAP by +5.0 [{conv['gap'].lo:+.1f}, {conv['gap'].hi:+.1f}] points, "
-        "mean over 2 seeds)")
+        "mean over 2 seeds)"
+    )
 
 
 def test_gmp_and_attention_rows_name_what_stands_in_for_the_abstracts_comparators():
     n = 50
     hits = {(net, q): np.ones((n, 3)) for net in cnn.NETWORKS for q in ("gap", "gmp", "attention", "entropy_linear")}
-    p = {"seed": 0, "seeds": [0, 1, 2], "profile": "cpu", "widths": [16, 32, 64], "blocks": 1, "stem_stride": 2,
-         "epochs": 12, "control_factor": 2, "head_epochs": 8}
+    p = {
+        "seed": 0,
+        "seeds": [0, 1, 2],
+        "profile": "cpu",
+        "widths": [16, 32, 64],
+        "blocks": 1,
+        "stem_stride": 2,
+        "epochs": 12,
+        "control_factor": 2,
+        "head_epochs": 8,
+    }
     sizes = {"cifar_train": 5000, "cifar_test": n, "head_train": 2000, "head_test": n}
     rows = {c.id: c for c in cnn.claims(hits, p, sizes)}
     gmp = rows["beats_gmp_mobilenet"].setting
-    assert "global max pooling, a classic pooling, not a \"recently proposed\" one" in gmp
-    assert "standing in for the abstract's unnamed \"attention mechanisms\"" in rows["beats_attention_resnet"].setting
+    assert 'global max pooling, a classic pooling, not a "recently proposed" one' in gmp
+    assert 'standing in for the abstract\'s unnamed "attention mechanisms"' in rows["beats_attention_resnet"].setting
     # identical hits: every test item ties, so the ordering cannot be judged (issue 30: a tie is no failure)
     assert (rows["beats_gmp_resnet"].status, rows["beats_gmp_resnet"].reason) == ("not testable here", "saturated")
     assert rows["beats_gmp_resnet"].hi == 0
@@ -538,3 +594,13 @@ def test_predict_correct_accuracy_on_a_fixed_linear_model():
     assert accuracy(model, torch.as_tensor(x), torch.tensor([0, 1, 2, 1])) == 1.0
     with pytest.raises(ValueError, match="4 inputs but 3 labels"):
         correct(model, x, y[:3])
+
+
+def test_weights_phrase_names_the_statistics_and_says_close_to_gap_only_when_near_uniform():
+    from poolrep.papers.entropy import NEAR_UNIFORM, weights_phrase
+
+    near = weights_phrase({"rel_entropy": 0.978, "max_weight": 0.039, "uniform_max_weight": 1 / 36})
+    assert "relative entropy 0.978" in near and "0.039" in near and "0.028" in near and "close to GAP" in near
+    far = weights_phrase({"rel_entropy": NEAR_UNIFORM - 0.2, "max_weight": 0.3, "uniform_max_weight": 1 / 36})
+    assert "relative entropy 0.750" in far and "close to GAP" not in far
+    assert weights_phrase(None) == ""

@@ -69,4 +69,4 @@ def test_freed_feature_batches_go_back_to_the_os():
         m = torch.empty(100, 100, 27, 27).uniform_()  # 29 MB, freed at the next assignment
         y = (m.flatten(1) + x).sum(1)
     del m, y
-    assert rss() - before < 100 * 2 ** 20
+    assert rss() - before < 100 * 2**20

@@ -37,10 +37,13 @@ def test_extract_batches_in_order_and_lists_of_sizes():
     assert features.extract(Probe(), mean, std, varied, 6, batch_size=2)["m"].shape == (3, 1, 1, 1)
 
 
-@pytest.mark.parametrize("net,shape_last,shape_prev", [
-    ("mobilenet_v2", (1280, 6, 6), (320, 6, 6)),
-    ("alexnet", (256, 6, 6), (256, 13, 13)),
-])
+@pytest.mark.parametrize(
+    "net,shape_last,shape_prev",
+    [
+        ("mobilenet_v2", (1280, 6, 6), (320, 6, 6)),
+        ("alexnet", (256, 6, 6), (256, 13, 13)),
+    ],
+)
 def test_backbone_layer_names_give_the_papers_shapes(net, shape_last, shape_prev):
     """With random weights (no download): the named nodes exist and have the expected shapes at 192/224 px."""
     nodes = [features.PREV_CONV[net], features.LAST_CONV[net]]

@@ -48,6 +48,7 @@ def snapshot(folder: Path) -> dict[str, bytes | None]:
 
 # ---------- 1. pickles: weights and the official CIFAR-10 archive are verified before unpickling ----------
 
+
 @pytest.fixture
 def weights_fixture(isolated_data, tmp_path, monkeypatch):
     """A MobileNetV2 state dict as the registry's file in data/ (checksum of its own), and an empty torch hub."""
@@ -142,6 +143,7 @@ def test_read_official_unpickles_only_a_verified_archive(tmp_path):
 
 # ---------- 2. archives: only files and folders, inside the destination, all or nothing ----------
 
+
 def make_tar(path: Path, members: list[tuple[str, str, object]], mode: str = "w") -> Path:
     """A tar archive of (name, kind, arg): file (arg: bytes), dir, sym / lnk (arg: link name), fifo, chr."""
     with tarfile.open(path, mode) as tar:
@@ -151,8 +153,13 @@ def make_tar(path: Path, members: list[tuple[str, str, object]], mode: str = "w"
                 ti.size = len(arg)
                 tar.addfile(ti, io.BytesIO(arg))
                 continue
-            ti.type = {"dir": tarfile.DIRTYPE, "sym": tarfile.SYMTYPE, "lnk": tarfile.LNKTYPE,
-                       "fifo": tarfile.FIFOTYPE, "chr": tarfile.CHRTYPE}[kind]
+            ti.type = {
+                "dir": tarfile.DIRTYPE,
+                "sym": tarfile.SYMTYPE,
+                "lnk": tarfile.LNKTYPE,
+                "fifo": tarfile.FIFOTYPE,
+                "chr": tarfile.CHRTYPE,
+            }[kind]
             ti.mode = 0o755 if kind == "dir" else 0o644
             if kind in ("sym", "lnk"):
                 ti.linkname = arg
@@ -200,15 +207,26 @@ def test_good_archive_unpacks_files_and_folders(tmp_path, monkeypatch, with_filt
 
     if not with_filter:
         monkeypatch.delattr(tarfile, "data_filter", raising=False)
-    archive = make_tar(tmp_path / "ok.tar.gz", [
-        ("CUB_200_2011", "dir", None), ("./CUB_200_2011/images.txt", "file", b"1 a/b.jpg\n"),
-        ("CUB_200_2011/images/a/b.jpg", "file", b"jpeg"), ("CUB_200_2011/empty", "dir", None)], mode="w:gz")
+    archive = make_tar(
+        tmp_path / "ok.tar.gz",
+        [
+            ("CUB_200_2011", "dir", None),
+            ("./CUB_200_2011/images.txt", "file", b"1 a/b.jpg\n"),
+            ("CUB_200_2011/images/a/b.jpg", "file", b"jpeg"),
+            ("CUB_200_2011/empty", "dir", None),
+        ],
+        mode="w:gz",
+    )
     root = unpack(archive, tmp_path / "out")
     assert root == tmp_path / "out" / "CUB_200_2011"
     assert snapshot(tmp_path / "out") == {
-        "CUB_200_2011": None, "CUB_200_2011/empty": None, "CUB_200_2011/images": None,
-        "CUB_200_2011/images.txt": b"1 a/b.jpg\n", "CUB_200_2011/images/a": None,
-        "CUB_200_2011/images/a/b.jpg": b"jpeg"}
+        "CUB_200_2011": None,
+        "CUB_200_2011/empty": None,
+        "CUB_200_2011/images": None,
+        "CUB_200_2011/images.txt": b"1 a/b.jpg\n",
+        "CUB_200_2011/images/a": None,
+        "CUB_200_2011/images/a/b.jpg": b"jpeg",
+    }
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.tar.gz", "out"]  # no partial folder left
 
 
@@ -221,14 +239,27 @@ def _holidays_archives(data: Path, monkeypatch) -> list[Path]:
     rng = np.random.default_rng(0)
     (data / "holidays").mkdir()
     arcs = [
-        make_tar(data / "holidays" / "jpg1.tar.gz", [("jpg", "dir", None)] + [
-            (f"jpg/1000{i:02d}.jpg", "file", rng.bytes(4000)) for i in range(3)], mode="w:gz"),
-        make_tar(data / "holidays" / "jpg2.tar.gz", [("jpg", "dir", None)] + [
-            (f"jpg/1001{i:02d}.jpg", "file", rng.bytes(4000)) for i in range(3)], mode="w:gz"),
-        make_tar(data / "holidays" / "eval_holidays.tgz", [
-            ("eval_holidays/holidays_images.dat", "file", b"100000.jpg\n100001.jpg\n100002.jpg\n"
-                                                           b"100100.jpg\n100101.jpg\n100102.jpg\n")],
-                 mode="w:gz"),
+        make_tar(
+            data / "holidays" / "jpg1.tar.gz",
+            [("jpg", "dir", None)] + [(f"jpg/1000{i:02d}.jpg", "file", rng.bytes(4000)) for i in range(3)],
+            mode="w:gz",
+        ),
+        make_tar(
+            data / "holidays" / "jpg2.tar.gz",
+            [("jpg", "dir", None)] + [(f"jpg/1001{i:02d}.jpg", "file", rng.bytes(4000)) for i in range(3)],
+            mode="w:gz",
+        ),
+        make_tar(
+            data / "holidays" / "eval_holidays.tgz",
+            [
+                (
+                    "eval_holidays/holidays_images.dat",
+                    "file",
+                    b"100000.jpg\n100001.jpg\n100002.jpg\n100100.jpg\n100101.jpg\n100102.jpg\n",
+                )
+            ],
+            mode="w:gz",
+        ),
     ]
     files = tuple(File(f"holidays/{a.name}", None) for a in arcs)
     monkeypatch.setitem(registry.REGISTRY, "holidays", registry.Dataset("holidays", "fixture", files))
@@ -275,10 +306,14 @@ def test_oxford_truncated_archive_is_retried_not_taken_as_complete(isolated_data
     rng = np.random.default_rng(1)
     (data / "oxford5k").mkdir()
     names = [f"all_souls_{i:06d}.jpg" for i in range(4)]
-    images = make_tar(data / "oxford5k" / "oxbuild_images.tgz",
-                      [(n, "file", rng.bytes(5000)) for n in names], mode="w:gz")
-    gt = make_tar(data / "oxford5k" / "gt_files_170407.tgz",
-                  [("all_souls_1_query.txt", "file", b"oxc1_all_souls_000000 1 2 3 4\n")], mode="w:gz")
+    images = make_tar(
+        data / "oxford5k" / "oxbuild_images.tgz", [(n, "file", rng.bytes(5000)) for n in names], mode="w:gz"
+    )
+    gt = make_tar(
+        data / "oxford5k" / "gt_files_170407.tgz",
+        [("all_souls_1_query.txt", "file", b"oxc1_all_souls_000000 1 2 3 4\n")],
+        mode="w:gz",
+    )
     files = tuple(File(f"oxford5k/{a.name}", None) for a in (images, gt))
     monkeypatch.setitem(registry.REGISTRY, "oxford5k", registry.Dataset("oxford5k", "fixture", files))
     good = images.read_bytes()
@@ -296,6 +331,7 @@ def test_oxford_truncated_archive_is_retried_not_taken_as_complete(isolated_data
 
 # ---------- 3b. a notebook run by hand builds the backbone cache under scratch/ only ----------
 
+
 @pytest.fixture
 def tiny_backbone(tmp_path, monkeypatch):
     """paths.CACHE/RESULTS/SCRATCH in tmp, a smoke backbone block, and a tiny builder: 3 classes x 4 images of
@@ -308,12 +344,25 @@ def tiny_backbone(tmp_path, monkeypatch):
     cache, results, scratch = tmp_path / "cache", tmp_path / "results", tmp_path / "scratch"
     for name, p in (("CACHE", cache), ("RESULTS", results), ("SCRATCH", scratch)):
         monkeypatch.setattr(paths, name, p)
-    doc = {"profile": "smoke", "backbone": {"net": "mobilenet_v2", "input_px": 8, "train_per_class": 2,
-                                            "test_per_class": 1, "batch_size": 4, "seed": 0, "extract_procs": 1}}
+    doc = {
+        "profile": "smoke",
+        "backbone": {
+            "net": "mobilenet_v2",
+            "input_px": 8,
+            "train_per_class": 2,
+            "test_per_class": 1,
+            "batch_size": 4,
+            "seed": 0,
+            "extract_procs": 1,
+        },
+    }
     monkeypatch.setattr(config, "load", lambda path=None: doc)
     labels = np.repeat(np.arange(3), 4)
-    monkeypatch.setattr(stages, "load_cifar10", lambda split: Split(
-        np.zeros((12, 32, 32, 3), np.uint8), labels, ("a", "b", "c"), f"fixture {split}"))
+    monkeypatch.setattr(
+        stages,
+        "load_cifar10",
+        lambda split: Split(np.zeros((12, 32, 32, 3), np.uint8), labels, ("a", "b", "c"), f"fixture {split}"),
+    )
     monkeypatch.setattr(stages, "source_of", lambda name: "fixture")
     monkeypatch.setattr(stages, "git_state", lambda: {"commit": "test"})
     monkeypatch.setattr(features, "extractor", lambda net, layers: (None, None, None))
@@ -322,8 +371,10 @@ def tiny_backbone(tmp_path, monkeypatch):
     def fake_extract(fx, mean, std, images, px, batch, device, desc=""):
         calls.append(len(images))
         time.sleep(0.01)  # the stage divides by the extraction's (rounded) duration
-        return {layer: np.full((len(images), 2, 1, 1), v, np.float16)
-                for layer, v in (("features.17", 1), ("features.18", 2))}
+        return {
+            layer: np.full((len(images), 2, 1, 1), v, np.float16)
+            for layer, v in (("features.17", 1), ("features.18", 2))
+        }
 
     monkeypatch.setattr(features, "extract", fake_extract)
     return cache, results, scratch, calls
@@ -371,6 +422,7 @@ def test_backbone_stage_still_writes_cache_and_results(tiny_backbone):
 
 # ---------- 3g. the help text names only flags and commands that exist ----------
 
+
 def test_every_flag_and_command_in_the_cli_help_exists():
     from poolrep import cli
 
@@ -378,7 +430,7 @@ def test_every_flag_and_command_in_the_cli_help_exists():
     subs = next(a for a in ap._actions if isinstance(a, argparse._SubParsersAction)).choices
     options = {o for p in (ap, *subs.values()) for a in p._actions for o in a.option_strings}
     flags = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", cli.__doc__))
-    commands = set(re.findall(r"^\s+poolrep (\w+)", cli.__doc__, re.M))
+    commands = set(re.findall(r"^\s*poolrep (\w+)", cli.__doc__, re.M))
     assert "--all-offline" in flags and "--profile" in flags
     assert flags <= options, f"named in the help but not accepted: {sorted(flags - options)}"
     assert commands == set(subs), (commands, set(subs))

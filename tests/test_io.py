@@ -38,8 +38,9 @@ def test_atomic_files_get_normal_permissions(tmp_path):
 
 
 def test_table_csv_and_markdown(tmp_path):
-    df = io.paper_vs_ours([{"method": "AP K=400", "paper": 64.6, "ours": 60.1},
-                           {"method": "SP 2x2", "paper": None, "ours": 55.0}])
+    df = io.paper_vs_ours(
+        [{"method": "AP K=400", "paper": 64.6, "ours": 60.1}, {"method": "SP 2x2", "paper": None, "ours": 55.0}]
+    )
     assert list(df.columns) == ["method", "paper", "ours", "diff"]
     assert df["diff"].iloc[0] == pytest.approx(-4.5)
     assert math.isnan(df["diff"].iloc[1])
@@ -53,14 +54,53 @@ def test_table_csv_and_markdown(tmp_path):
 
 
 def test_metrics_json_is_strict_and_stamps_go_to_run_json(tmp_path):
-    run = {"stage": "x", "profile": "cpu", "seed": 0, "started": "2026-12-01T10:00:00", "wall_time_s": 3.5,
-           "timings_s": {"a": 1.25}}
-    io.save_metrics(tmp_path, {"acc": np.float32(0.5), "n": np.int64(3), "bad": float("nan"),
-                               "arr": np.arange(2)}, run=run)
+    run = {
+        "stage": "x",
+        "profile": "cpu",
+        "seed": 0,
+        "started": "2026-12-01T10:00:00",
+        "wall_time_s": 3.5,
+        "timings_s": {"a": 1.25},
+    }
+    io.save_metrics(
+        tmp_path, {"acc": np.float32(0.5), "n": np.int64(3), "bad": float("nan"), "arr": np.arange(2)}, run=run
+    )
     doc = json.loads((tmp_path / "metrics.json").read_text())
     # the numbers and the run's identity only: a rerun computing the same numbers writes the same bytes
     assert doc == {"acc": 0.5, "n": 3, "bad": None, "arr": [0, 1], "run": {"stage": "x", "profile": "cpu", "seed": 0}}
     assert json.loads((tmp_path / "run.json").read_text()) == run
+
+
+def test_metrics_keys_become_slugs_intervals_numbers_claims_their_own_file(tmp_path):
+    io.save_metrics(
+        tmp_path,
+        {
+            "SP 1x1+2x2 full": 61.5,
+            "lambda=0.3": {"cost": 2},
+            "GeM p=3": {"cifar10_probe_acc": 74.1, "cifar10_probe_acc 95% CI": "[71.4, 76.9]", "ci": [0.25, 0.5]},
+            "curve": [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.5}],
+            "claims": [{"id": "a", "status": "reproduced"}],
+        },
+    )
+    doc = json.loads((tmp_path / "metrics.json").read_text())
+    assert doc == {
+        "sp_1x1_plus_2x2_full": 61.5,
+        "lambda_0_3": {"cost": 2},
+        "gem_p_3": {
+            "cifar10_probe_acc": 74.1,
+            "cifar10_probe_acc_ci": {"lo": 71.4, "hi": 76.9},
+            "ci": {"lo": 0.25, "hi": 0.5},
+        },
+        "curve": {"0": {"step": 1, "loss": 2.0}, "1": {"step": 2, "loss": 1.5}},
+    }
+    assert json.loads((tmp_path / "claims.json").read_text()) == [{"id": "a", "status": "reproduced"}]
+    # two display names with one slug: an error naming both, nothing written
+    with pytest.raises(ValueError, match="'AP - SP' and 'AP SP'.*'ap_sp'"):
+        io.save_metrics(tmp_path / "x", {"AP - SP": 1, "AP SP": 2})
+    assert not (tmp_path / "x" / "metrics.json").exists()
+    assert io.slug("entropy (log C - H, normalised)") == "entropy_log_c_h_normalised"
+    with pytest.raises(ValueError, match="no letters or digits"):
+        io.slug(" - ")
 
 
 def test_markdown_tables_leave_missing_numbers_empty(tmp_path):

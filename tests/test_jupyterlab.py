@@ -38,10 +38,20 @@ def test_jupyterlab_lists_notebooks_and_kernel(tmp_path):
     port, token = _free_port(), secrets.token_hex(16)
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"), "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg")}
     proc = subprocess.Popen(
-        [str(lab), "--no-browser", "--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}",
-         f"--ServerApp.root_dir={paths.ROOT}", "--ServerApp.open_browser=False"]
+        [
+            str(lab),
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={paths.ROOT}",
+            "--ServerApp.open_browser=False",
+        ]
         + (["--allow-root"] if os.geteuid() == 0 else []),
-        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "lab.log", "wb"), env=env, start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "lab.log", "wb"),
+        env=env,
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -16,7 +16,7 @@ def _sk_objective(clf, x, y, C):
     classes = clf.classes_ if len(clf.classes_) > 2 else clf.classes_[1:]
     Y = np.where(y[:, None] == classes[None, :], 1.0, -1.0)
     m = np.maximum(0, 1 - Y * (X @ W))
-    return 0.5 * (W ** 2).sum(0) + C * (m ** 2).sum(0)
+    return 0.5 * (W**2).sum(0) + C * (m**2).sum(0)
 
 
 @pytest.mark.parametrize("classes,C", [(4, 0.05), (2, 1.0)])

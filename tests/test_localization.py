@@ -20,11 +20,17 @@ def test_cluttered_boxes_hold_exactly_the_pasted_objects():
         assert (x1 - x0, y1 - y0) == (32, 32) and 0 <= x0 <= 32 and 0 <= y0 <= 32
         np.testing.assert_array_equal(img[y0:y1, x0:x1], obj)
     # the background is made of crops of the background images (a 16x16 tile away from the object)
-    bg_tiles = {background[b, y:y + 16, x:x + 16].tobytes() for b in range(20) for y in range(17) for x in range(17)}
+    bg_tiles = {
+        background[b, y : y + 16, x : x + 16].tobytes() for b in range(20) for y in range(17) for x in range(17)
+    }
     img, (x0, y0, x1, y1) = c.images[0], c.boxes[0]
-    free = [(r, q) for r in range(4) for q in range(4)
-            if r * 16 >= y1 or (r + 1) * 16 <= y0 or q * 16 >= x1 or (q + 1) * 16 <= x0]
-    assert free and all(img[r * 16:(r + 1) * 16, q * 16:(q + 1) * 16].tobytes() in bg_tiles for r, q in free)
+    free = [
+        (r, q)
+        for r in range(4)
+        for q in range(4)
+        if r * 16 >= y1 or (r + 1) * 16 <= y0 or q * 16 >= x1 or (q + 1) * 16 <= x0
+    ]
+    assert free and all(img[r * 16 : (r + 1) * 16, q * 16 : (q + 1) * 16].tobytes() in bg_tiles for r, q in free)
     # same seed, same set; another seed, other positions
     np.testing.assert_array_equal(cluttered(objects, np.arange(5), background, seed=3).boxes, c.boxes)
     assert not np.array_equal(cluttered(objects, np.arange(5), background, seed=4).boxes, c.boxes)
@@ -63,7 +69,9 @@ def test_localisation_table_pairs_each_map_with_cam():
     cam = {"share": np.full((n, 3), 0.30), "hit": np.tile(np.r_[np.ones(n // 2), np.zeros(n // 2)][:, None], (1, 3))}
     ent = {"share": np.full((n, 3), 0.50), "hit": np.ones((n, 3))}
     uni = {"share": np.full((n, 1), 0.25), "hit": np.full((n, 1), 0.25)}
-    t = localisation_table({CAM: cam, "entropy_linear": ent, "uniform": uni}, {"entropy_linear": "entropy"}).set_index("map")
+    t = localisation_table({CAM: cam, "entropy_linear": ent, "uniform": uni}, {"entropy_linear": "entropy"}).set_index(
+        "map"
+    )
     assert t.loc["entropy", "share minus CAM"] == pytest.approx(20.0)
     assert t.loc["entropy", "share minus CAM 95% CI"] == "[+20.0, +20.0]"
     assert t.loc["entropy", "hits minus CAM"] == pytest.approx(50.0)

@@ -10,8 +10,9 @@ from poolrep import paths
 def _root_from(cwd, env=None):
     code = "from poolrep import paths; print(paths.ROOT)"
     env = {k: v for k, v in os.environ.items() if k != "POOLREP_ROOT"} | (env or {})
-    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def test_root_is_the_copy_we_run_in(tmp_path):

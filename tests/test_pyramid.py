@@ -13,13 +13,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from poolrep.papers import pyramid as P
 from poolrep.data import holidays as H
 from poolrep.data import oxford as O
 from poolrep.data.fetch import DataError
 from poolrep.data.scenes import build_scene_set
-from poolrep.metrics.retrieval import (class_map, holidays_ap, holidays_map, oxford_ap, oxford_map, rank,
-                                       trapezoid_ap)
+from poolrep.metrics.retrieval import class_map, holidays_ap, holidays_map, oxford_ap, oxford_map, rank, trapezoid_ap
+from poolrep.papers import pyramid as P
 from poolrep.pooling.window import PYRAMIDS, WINDOWS, HybridPool, Window, WindowMaxPool
 
 # ---------------------------------------------------------------- windows
@@ -66,8 +65,10 @@ def test_window_on_6x6_is_strided_max_pool(name, k, s):
 
 def test_window3_is_the_half_maps():
     x = torch.randn(2, 3, 6, 6)
-    want = torch.cat([x[:, :, :3].amax((2, 3)), x[:, :, 3:].amax((2, 3)),
-                      x[:, :, :, :3].amax((2, 3)), x[:, :, :, 3:].amax((2, 3))], 1)
+    want = torch.cat(
+        [x[:, :, :3].amax((2, 3)), x[:, :, 3:].amax((2, 3)), x[:, :, :, :3].amax((2, 3)), x[:, :, :, 3:].amax((2, 3))],
+        1,
+    )
     torch.testing.assert_close(WindowMaxPool("window3")(x), want)
 
 
@@ -77,9 +78,13 @@ def test_dimensions_match_the_paper_for_6x6x256():
     assert dims["max"] == 256 and dims["window1"] == 2304 and dims["window2"] == 1024 and dims["window3"] == 1024
     # Table 2's compositions give exactly Table 3's dimensions
     assert [dims[f"pyramid{i}"] for i in range(1, 6)] == [3328, 2048, 1280, 3584, 2304]
-    assert PYRAMIDS == {"pyramid1": ("window1", "window3"), "pyramid2": ("window2", "window3"),
-                        "pyramid3": ("max", "window3"), "pyramid4": ("max", "window1", "window2"),
-                        "pyramid5": ("max", "window2", "window3")}
+    assert PYRAMIDS == {
+        "pyramid1": ("window1", "window3"),
+        "pyramid2": ("window2", "window3"),
+        "pyramid3": ("max", "window3"),
+        "pyramid4": ("max", "window1", "window2"),
+        "pyramid5": ("max", "window2", "window3"),
+    }
     assert HybridPool()(x).shape[1] == 512
     assert P.paper_dim("L5") == 9216 and P.paper_dim("pyramid1") == 3328
     # the table's paper column is computed from the compositions in use, so a changed composition shows
@@ -173,8 +178,7 @@ def test_ap_rules_agree_and_vectorised_form():
 
 
 def test_oxford_map_hand_computed_good_ok_junk():
-    order = np.array([[4, 0, 7, 2, 5, 1, 3, 6],
-                      [3, 6, 1, 0, 2, 4, 5, 7]])
+    order = np.array([[4, 0, 7, 2, 5, 1, 3, 6], [3, 6, 1, 0, 2, 4, 5, 7]])
     # query 1 (image 0, itself in good; it is NOT removed): good {0, 2}, ok {5}, junk {7, 1}.
     # Without junk: [4, 0, 2, 5, 3, 6], positives at ranks 1, 2, 3 of 3:
     # (0/1 + 1/2)/2/3 + (1/2 + 2/3)/2/3 + (2/3 + 3/4)/2/3 = 6/72 + 14/72 + 17/72 = 37/72
@@ -188,8 +192,7 @@ def test_oxford_map_hand_computed_good_ok_junk():
 
 
 def test_holidays_map_hand_computed_imperfect():
-    order = np.array([[1, 0, 5, 4, 2, 3],
-                      [2, 4, 3, 0, 1, 5]])
+    order = np.array([[1, 0, 5, 4, 2, 3], [2, 4, 3, 0, 1, 5]])
     # query 0, group {0, 1, 2}: the query dropped -> [1, 5, 4, 2, 3], relevant 1, 2 at ranks 0, 3:
     # (1 + 1)/2/2 + (1/3 + 2/4)/2/2 = 1/2 + 5/24 = 17/24
     # query 3, group {3, 4}: the query dropped -> [2, 4, 0, 1, 5], relevant 4 at rank 1: (0/1 + 1/2)/2 = 1/4
@@ -276,8 +279,14 @@ def test_holidays_from_official_archives(isolated_data, tmp_path):
     assert (cache / "holidays" / "jpg" / "100102.jpg").exists()
 
 
-OX_IMAGES = ["all_souls_000013", "all_souls_000026", "all_souls_000040", "radcliffe_000001", "christ_000002",
-             "magdalen_000003"]
+OX_IMAGES = [
+    "all_souls_000013",
+    "all_souls_000026",
+    "all_souls_000040",
+    "radcliffe_000001",
+    "christ_000002",
+    "magdalen_000003",
+]
 
 
 def _oxford_fixture(root):
@@ -353,8 +362,9 @@ def test_scene_set_cuts_on_every_frame_and_leaves_gaps_between_segments():
     shot2 = np.repeat(rng.integers(0, 255, (1, 4, 4, 3), dtype=np.uint8), 12, axis=0)
     raw = np.concatenate([shot1, shot2])  # a cut at frame 30 (big difference), 42 frames
     sampled = raw[::3]  # 14 sampled frames: raw 0, 3, ..., 39
-    s = build_scene_set([sampled], ["c"], step=3, threshold=50, min_len=2, max_len=4, gap=0, segment_gap=6,
-                        cut_frames=[raw])
+    s = build_scene_set(
+        [sampled], ["c"], step=3, threshold=50, min_len=2, max_len=4, gap=0, segment_gap=6, cut_frames=[raw]
+    )
     # shot 1 (raw 0-29): segments of 12 raw frames every 12 + 6: raw [0, 12) and [18, 30);
     # shot 2 (raw 30-41): [30, 42); in sampled frames (every 3rd): [0, 4), [6, 10), [10, 14)
     assert s.scene.tolist() == [0] * 4 + [-1] * 2 + [1] * 4 + [2] * 4
@@ -381,9 +391,21 @@ def _ap_loop(ranked, relevant, ignore=()):
 
 
 def _params(**kw):
-    p = dict(seed=0, input_px=224, batch_size=4, descriptors=list(P.DESCRIPTORS), pyramids=None, pairs_max_side=640,
-             holidays_root=None, holidays_max_side=64, holidays_limit=None, oxford_root=None,
-             oxford_crop_query=True, oxford_max_side=64, show_descriptor="pyramid1")
+    p = dict(
+        seed=0,
+        input_px=224,
+        batch_size=4,
+        descriptors=list(P.DESCRIPTORS),
+        pyramids=None,
+        pairs_max_side=640,
+        holidays_root=None,
+        holidays_max_side=64,
+        holidays_limit=None,
+        oxford_root=None,
+        oxford_crop_query=True,
+        oxford_max_side=64,
+        show_descriptor="pyramid1",
+    )
     p.update(kw)
     return p
 
@@ -402,9 +424,21 @@ def test_paper_path_holidays_alexnet(tmp_path, alexnet):
         res, shown, info = P.run_dataset(kind, alexnet, "alexnet", _params(holidays_root=str(root)))
         assert res.maps_shape == (256, 6, 6)
         # Table 3's dimensions, every descriptor
-        assert res.dims == {"L5": 9216, "fc6": 4096, "fc7": 4096, "max": 256, "hybrid": 512, "window1": 2304,
-                            "window2": 1024, "window3": 1024, "pyramid1": 3328, "pyramid2": 2048,
-                            "pyramid3": 1280, "pyramid4": 3584, "pyramid5": 2304}
+        assert res.dims == {
+            "L5": 9216,
+            "fc6": 4096,
+            "fc7": 4096,
+            "max": 256,
+            "hybrid": 512,
+            "window1": 2304,
+            "window2": 1024,
+            "window3": 1024,
+            "pyramid1": 3328,
+            "pyramid2": 2048,
+            "pyramid3": 1280,
+            "pyramid4": 3584,
+            "pyramid5": 2304,
+        }
         assert shown.queries == [0, 2, 5] and info["queries"] == 3
         assert res.order["pyramid1"].shape == (3, 7)
         # the kept ranking (the whole database) scored by a plain loop of the Holidays rule: the query left out,
@@ -433,8 +467,9 @@ def test_paper_path_holidays_alexnet_duplicates_score_one(tmp_path, alexnet):
 
 def test_paper_path_oxford_alexnet(tmp_path, alexnet):
     root = _oxford_fixture(tmp_path / "ox")
-    res, _, info = P.run_dataset("oxford5k", alexnet, "alexnet",
-                                 _params(oxford_root=str(root), descriptors=["max", "pyramid1", "fc7"]))
+    res, _, info = P.run_dataset(
+        "oxford5k", alexnet, "alexnet", _params(oxford_root=str(root), descriptors=["max", "pyramid1", "fc7"])
+    )
     assert res.dims == {"max": 256, "pyramid1": 3328, "fc7": 4096} and info["crop_query"]
     # database order is sorted by name: 0-2 all_souls 13/26/40, 3 christ, 4 magdalen, 5 radcliffe; query 1 (all_souls)
     # has good 0, 1 + ok 2 and junk 3; query 2 (radcliffe) has good 5. The Oxford rule by a plain loop:
@@ -481,15 +516,24 @@ def test_describe_normalises_and_checks():
 
 
 def test_figures_and_table_layout():
-    r1 = P.SetResult("a", (), {"max": 256, "pyramid1": 3328}, {"max": 0.5, "pyramid1": 0.6},
-                     {"max": np.array([0.4, 0.6]), "pyramid1": np.array([0.6, 0.6])})
-    r2 = P.SetResult("b", (), {"max": 256, "pyramid1": 3328}, {"max": 0.7, "pyramid1": 0.4},
-                     {"max": np.array([0.7, 0.7]), "pyramid1": np.array([0.2, 0.6])})
+    r1 = P.SetResult(
+        "a",
+        (),
+        {"max": 256, "pyramid1": 3328},
+        {"max": 0.5, "pyramid1": 0.6},
+        {"max": np.array([0.4, 0.6]), "pyramid1": np.array([0.6, 0.6])},
+    )
+    r2 = P.SetResult(
+        "b",
+        (),
+        {"max": 256, "pyramid1": 3328},
+        {"max": 0.7, "pyramid1": 0.4},
+        {"max": np.array([0.7, 0.7]), "pyramid1": np.array([0.2, 0.6])},
+    )
     fig = P.plot_map_vs_dim([r1, r2], P.PAPER_MAP, {n: P.paper_dim(n) for n in P.PAPER_MAP})
     assert len(fig.axes) == 3
     imgs = [np.zeros((8, 8, 3), np.uint8)] * 6
-    fig = P.plot_topk(imgs, [0, 1], np.array([[0, 2, 3, 4, 5, 1], [1, 0, 2, 3, 4, 5]]), [[2], [0]], k=3,
-                      skip=[[], [2]])
+    fig = P.plot_topk(imgs, [0, 1], np.array([[0, 2, 3, 4, 5, 1], [1, 0, 2, 3, 4, 5]]), [[2], [0]], k=3, skip=[[], [2]])
     assert len(fig.axes) == 8 and fig.axes[1].get_title() == "#1"
     t = P.make_table([r1, r2], "alexnet")
     assert list(t["descriptor"]) == ["max", "pyramid1"]
@@ -499,3 +543,78 @@ def test_figures_and_table_layout():
     assert t.loc[1, "dims (paper, AlexNet)"] == 3328
     s = P.gap_sentences([r1, r2])
     assert "pyramid ahead" in s[0] and "global max ahead" in s[1]
+
+
+def test_every_frame_a_query_with_its_junk_window_and_its_shot_ignored():
+    """Issue 33: ``queries="all"``: every sampled frame of a scene with a relevant frame beyond the junk window is a
+    query; the frames within the window and the other segments of its own shot are junk, not positives."""
+    rng = np.random.default_rng(2)
+    shot1 = np.repeat(rng.integers(0, 255, (1, 4, 4, 3), dtype=np.uint8), 10, axis=0)  # one shot, 10 frames
+    shot2 = np.repeat(rng.integers(0, 255, (1, 4, 4, 3), dtype=np.uint8), 5, axis=0)  # a cut at 10, 5 frames
+    frames = np.concatenate([shot1, shot2])
+    # shot 1 splits into [0, 4) and [6, 10) (max_len 4, segment gap 2); shot 2 is [10, 14) then [16 ...) too short
+    s = build_scene_set(
+        [frames], ["c"], step=1, threshold=50, min_len=3, max_len=4, gap=1, segment_gap=2, queries="all"
+    )
+    assert s.scene.tolist() == [0] * 4 + [-1] * 2 + [1] * 4 + [2] * 4 + [-1]
+    # scene 0 = frames 0..3: frame 0's positives are 2, 3 (1 is within the window); 1 -> 3; 2 -> 0; 3 -> 0, 1
+    assert s.queries[:4] == [0, 1, 2, 3] and s.positives[:4] == [[2, 3], [3], [0], [0, 1]]
+    # junk = the window around the query plus the other segment of its shot (frames 6-9), never scene 2's frames
+    assert s.junk[0] == [0, 1, 6, 7, 8, 9] and s.junk[2] == [1, 2, 3, 6, 7, 8, 9]
+    assert s.junk[4] == [0, 1, 2, 3, 5, 6, 7]  # frame 6 (scene 1): its window (5 is in no scene), and scene 0
+    assert s.queries[8:] == [10, 11, 12, 13] and all(
+        not set(j) & {0, 1, 2, 3, 6, 7, 8, 9} - {q - 1, q, q + 1} for q, j in zip(s.queries[8:], s.junk[8:])
+    )  # another shot: only the window is junk
+    assert s.query_scene == [0] * 4 + [1] * 4 + [2] * 4 and s.junk_gaps == [1]
+    # the middle frame only, as before (the zoo's benchmark), with the same junk rules
+    m = build_scene_set([frames], ["c"], step=1, threshold=50, min_len=3, max_len=4, gap=1, segment_gap=2)
+    assert m.queries == [1, 7, 11] and m.junk[0] == [0, 1, 2, 6, 7, 8, 9]
+    with pytest.raises(ValueError, match="queries"):
+        build_scene_set([frames], ["c"], 1, 50, 3, 4, 1, queries="some")
+
+
+def test_junk_window_auto_is_each_clip_decorrelation_lag_in_sampled_frames():
+    rng = np.random.default_rng(3)
+    slow = np.stack([np.full((4, 4, 3), 10 * i, np.uint8) for i in range(12)])  # drifts slowly: a long lag
+    s = build_scene_set(
+        [slow[::2]],
+        ["slow"],
+        step=2,
+        threshold=50,
+        min_len=2,
+        max_len=6,
+        gap="auto",
+        segment_gap=0,
+        cut_frames=[slow],
+        queries="all",
+    )
+    from poolrep.data.video import decorrelation_lag
+
+    lag = decorrelation_lag(slow, 12)
+    assert s.junk_gaps == [max(1, -(-lag // 2))]
+    g = s.junk_gaps[0]
+    for q, pos, junk in zip(s.queries, s.positives, s.junk):
+        assert all(abs(p - q) > g for p in pos) and set(range(max(0, q - g), min(6, q + g + 1))) <= set(junk)
+    del rng
+
+
+def test_scene_items_are_scene_means_and_per_clip_table():
+    """Several queries per scene: the set's items are the scenes (each its queries' mean AP), mAP is their mean,
+    and the per-clip table averages each clip's scenes."""
+    r = P.SetResult(
+        "video scenes",
+        (),
+        {"a": 1, "b": 1},
+        {},
+        aps={"a": np.array([1.0, 0.5, 0.0, 1.0, 1.0]), "b": np.array([0.0, 0.0, 1.0, 1.0, 0.5])},
+        clusters=np.array([0, 0, 1, 2, 2]),
+        query_clip=np.array(["x", "x", "x", "y", "y"]),
+    )
+    np.testing.assert_allclose(r.items("a"), [0.75, 0.0, 1.0])
+    r.cluster_means()
+    assert r.mAP == pytest.approx({"a": (0.75 + 0 + 1) / 3, "b": (0 + 1 + 0.75) / 3}) and r.item_word == "scenes"
+    t = P.per_clip_table(r, ["a", "b"]).set_index("clip")
+    assert t.loc["x", "scenes"] == 2 and t.loc["x", "queries"] == 3 and t.loc["x", "a"] == pytest.approx(0.375)
+    assert t.loc["y", "b"] == pytest.approx(0.75) and t.loc["all clips", "a"] == pytest.approx(r.mAP["a"])
+    with pytest.raises(ValueError, match="clip per query"):
+        P.per_clip_table(P.SetResult("pairs", (), {}, {}, aps={"a": np.ones(2)}), ["a"])

@@ -7,8 +7,8 @@ from __future__ import annotations
 import base64
 import io as _io
 import json
-import re
 import os
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -27,23 +27,49 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 def _run_block(stage: str, profile: str = "cpu", wall: float = 12.5) -> dict:
-    return {"stage": stage, "profile": profile, "seed": 7, "device": "cpu (2 threads, x86_64)",
-            "versions": {"python": "3.11.7", "torch": "2.14.1"}, "started": "2026-11-24T15:00:00+0000",
-            "timings_s": {"train": 3.25}, "wall_time_s": wall,
-            "data": {"cifar10": {"source": "CIFAR-10 JPEG re-encoding (mirror) [20/class subset]", "train": 200,
-                                 "test": 10000, "full": {"train": 50000, "test": 10000}},
-                     "holidays": {"source": "pairs/ (mirror)", "substitute": "INRIA Holidays (not available)"}},
-            "git": {"commit": "0123456789abcdef0123", "dirty": True}, "params": {"lam": 1.0, "ks": [400, 800]}}
+    return {
+        "stage": stage,
+        "profile": profile,
+        "seed": 7,
+        "device": "cpu (2 threads, x86_64)",
+        "versions": {"python": "3.11.7", "torch": "2.14.1"},
+        "started": "2026-11-24T15:00:00+0000",
+        "timings_s": {"train": 3.25},
+        "wall_time_s": wall,
+        "data": {
+            "cifar10": {
+                "source": "CIFAR-10 JPEG re-encoding (mirror) [20/class subset]",
+                "train": 200,
+                "test": 10000,
+                "full": {"train": 50000, "test": 10000},
+            },
+            "holidays": {"source": "pairs/ (mirror)", "substitute": "INRIA Holidays (not available)"},
+        },
+        "git": {"commit": "0123456789abcdef0123", "dirty": True},
+        "params": {"lam": 1.0, "ks": [400, 800]},
+    }
 
 
 def _claims() -> list[dict]:
     from poolrep import claims as C
 
     est = C.Estimate(2.5, 0.5, 4.5, "paired bootstrap over 1,000 test images (9999 resamples)")
-    return [C.greater("ap_beats_sp", "autopool", "\"AP outperformed SP\"", "Table 1", "AP - SP", est, unit="points",
-                      setting="cpu; CIFAR-10 subset", why="").as_dict(),
-            C.not_testable("voc", "autopool", "\"SOTA on VOC\"", "Abstract", "mIoU", setting="cpu",
-                           why="VOC is not here.", reason="data").as_dict()]
+    return [
+        C.greater(
+            "ap_beats_sp",
+            "autopool",
+            '"AP outperformed SP"',
+            "Table 1",
+            "AP - SP",
+            est,
+            unit="points",
+            setting="cpu; CIFAR-10 subset",
+            why="",
+        ).as_dict(),
+        C.not_testable(
+            "voc", "autopool", '"SOTA on VOC"', "Abstract", "mIoU", setting="cpu", why="VOC is not here.", reason="data"
+        ).as_dict(),
+    ]
 
 
 def _figure(out: Path, name: str, color: str) -> None:
@@ -57,15 +83,26 @@ def make_results(root: Path) -> Path:
     """results/ with two complete paper stages, one partial (tables only), a shared stage, and no 'slowfeat'."""
     res = root / "results"
     a = res / "autopool"
-    io.save_table(io.paper_vs_ours([{"method": "AP K=400", "paper": 64.6, "ours": 60.125},
-                                    {"method": "SP 2x2 <b>", "paper": None, "ours": 55.0}]),
-                  a, "table1", title="Table 1: CIFAR-10 accuracy", note="substitute note: JPEG CIFAR-10")
-    io.save_table(io.paper_vs_ours([{"method": "lambda=0.1", "paper": 1.0, "ours": 2.0}]), a, "table2",
-                  title="Table 2: sweep")
+    io.save_table(
+        io.paper_vs_ours(
+            [
+                {"method": "AP K=400", "paper": 64.6, "ours": 60.125},
+                {"method": "SP 2x2 <b>", "paper": None, "ours": 55.0},
+            ]
+        ),
+        a,
+        "table1",
+        title="Table 1: CIFAR-10 accuracy",
+        note="substitute note: JPEG CIFAR-10",
+    )
+    io.save_table(
+        io.paper_vs_ours([{"method": "lambda=0.1", "paper": 1.0, "ours": 2.0}]), a, "table2", title="Table 2: sweep"
+    )
     _figure(a, "curve", "red")
     _figure(a, "regions", "blue")
-    io.save_metrics(a, {"table1": {"AP K=400": 60.125}, "curve": list(range(20)), "claims": _claims()},
-                    _run_block("autopool"))
+    io.save_metrics(
+        a, {"table1": {"AP K=400": 60.125}, "curve": list(range(20)), "claims": _claims()}, _run_block("autopool")
+    )
     (a / "notebook.ipynb").write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
     p = res / "pyramid"
     io.save_table(io.paper_vs_ours([{"method": "2x2", "paper": 0.5, "ours": 0.25}]), p, "map", title="mAP")
@@ -77,8 +114,13 @@ def make_results(root: Path) -> Path:
     return res
 
 
-STAGES = [("backbone", "shared"), ("autopool", "paper"), ("slowfeat", "paper"), ("pyramid", "paper"),
-          ("crosslayer", "paper")]
+STAGES = [
+    ("backbone", "shared"),
+    ("autopool", "paper"),
+    ("slowfeat", "paper"),
+    ("pyramid", "paper"),
+    ("crosslayer", "paper"),
+]
 TABLE_IDS = {"table-autopool-table1", "table-autopool-table2", "table-pyramid-map", "table-crosslayer-t"}
 FIGURES = {"curve.png", "regions.png", "pr_curve.png"}
 
@@ -134,8 +176,13 @@ def test_html_has_every_table_figure_and_the_missing_stage(built):
     # metrics = 5; crosslayer (partial, no metrics.json): its 1 results table = 1
     assert p.tables == 2 + 4 + 7 + 0 + 5 + 1
     assert text.count('<table class="results">') == len(TABLE_IDS)  # every results table once
-    assert p.sections == {"backbone": "ok", "autopool": "ok", "slowfeat": "missing", "pyramid": "ok",
-                          "crosslayer": "partial"}
+    assert p.sections == {
+        "backbone": "ok",
+        "autopool": "ok",
+        "slowfeat": "missing",
+        "pyramid": "ok",
+        "crosslayer": "partial",
+    }
     assert {i["data-figure"] for i in p.imgs} == FIGURES
     for img in p.imgs:  # the committed page links the committed figures (small, stable in git)
         src = html_path.parent / img["src"]
@@ -159,17 +206,28 @@ def test_html_has_every_table_figure_and_the_missing_stage(built):
     # paper, ours and diff side by side, formatted; the paper's missing number is a dash; HTML is escaped
     cells = p.cells
     i = cells.index("AP K=400")
-    assert cells[i:i + 4] == ["AP K=400", "64.6", "60.12", "-4.475"]
+    assert cells[i : i + 4] == ["AP K=400", "64.6", "60.12", "-4.475"]
     j = cells.index("SP 2x2 <b>")
-    assert cells[j:j + 4] == ["SP 2x2 <b>", "\u2014", "55", "\u2014"]
+    assert cells[j : j + 4] == ["SP 2x2 <b>", "\u2014", "55", "\u2014"]
     assert "Table 1: CIFAR-10 accuracy" in text and "substitute note: JPEG CIFAR-10" in text
     # provenance: profile, seed, device, versions, commit, data kind and size from the recorded counts, wall times
-    for s in ("profile cpu", "seed 7", "cpu (2 threads, x86_64)", "2.14.1", "substitute", "mirror copy",
-              "INRIA Holidays (not available)", "12.5 s", "44.8 s", "reduced: train 200 of 50,000",
-              "0123456789ab + uncommitted changes", "Effective parameters"):
+    for s in (
+        "profile cpu",
+        "seed 7",
+        "cpu (2 threads, x86_64)",
+        "2.14.1",
+        "substitute",
+        "mirror copy",
+        "INRIA Holidays (not available)",
+        "12.5 s",
+        "44.8 s",
+        "reduced: train 200 of 50,000",
+        "0123456789ab + uncommitted changes",
+        "Effective parameters",
+    ):
         assert s in text, s
     assert "87.3 s over 3 of 5 stages" in text  # 12.5 + 30 + 44.8; slowfeat and crosslayer have none
-    assert 'data-images-ok' in text  # the self-check script
+    assert "data-images-ok" in text  # the self-check script
     # lists are shown in full, not collapsed; the executed notebook is linked
     assert "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]" in text
     nb = [u for u in p.urls if u.endswith("notebook.ipynb")]
@@ -184,8 +242,10 @@ def test_the_page_opens_with_the_claims_and_claims_md_is_written(built):
     assert "2.5 [0.5, 4.5] points" in text and "st-reproduced" in text
     cm = (res / "claims.md").read_text()
     assert cm.startswith("# Claims ledger")
-    assert "| Sukhbaatar et al. 2013 (000) | \"AP outperformed SP\" (Table 1) `ap_beats_sp` | 2.5 [0.5, 4.5] points " \
-           "|  | reproduced |  |" in cm
+    assert (
+        '| Sukhbaatar et al. 2013 (000) | "AP outperformed SP" (Table 1) `ap_beats_sp` | 2.5 [0.5, 4.5] points '
+        "|  | reproduced |  |" in cm
+    )
     assert "| not testable here (data) |" in cm and "Why: VOC is not here." in cm
     # issue 30: what changed since the committed ledger (this fixture is no git checkout), each paper's forest plot
     assert "**What changed since the committed ledger:**" in cm and "No committed ledger to compare with" in cm
@@ -201,8 +261,10 @@ def test_readme_block_is_rewritten_from_the_claims(tmp_path):
     report.build(res, tmp_path / "out", STAGES, readme=readme)
     text = readme.read_text()
     assert "before" in text and "after" in text and "old" not in text
-    assert "**2 claims** in the last `cpu` run: **1** reproduced, **0** not reproduced, **0** inconclusive, " \
-           "**1** not testable here." in text
+    assert (
+        "**2 claims** in the last `cpu` run: **1** reproduced, **0** not reproduced, **0** inconclusive, "
+        "**1** not testable here." in text
+    )
     plain = tmp_path / "PLAIN.md"
     plain.write_text("no markers\n")
     report.build(res, tmp_path / "out", STAGES, readme=plain)
@@ -232,14 +294,16 @@ def test_markdown_has_the_same_content(built):
     assert "| SP 2x2 <b> | \u2014 | 55 | \u2014 |" in md
     assert "**MISSING:** stage `slowfeat`" in md and "**PARTIAL:**" in md
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
-    assert {Path(l).name for l in links} == FIGURES
-    for l in links:  # relative links that resolve from the report's folder
-        assert not l.startswith(("http", "/")) and (md_path.parent / l).resolve().is_file()
+    assert {Path(x).name for x in links} == FIGURES
+    for link in links:  # relative links that resolve from the report's folder
+        assert not link.startswith(("http", "/")) and (md_path.parent / link).resolve().is_file()
 
 
 def test_unknown_folders_and_dvc_stages_are_reported(tmp_path, monkeypatch):
     res = make_results(tmp_path)
-    (tmp_path / "dvc.yaml").write_text("stages:\n  zoo:\n    cmd: poolrep run zoo\n  report:\n    cmd: poolrep report\n")
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n  zoo:\n    cmd: poolrep run zoo\n  report:\n    cmd: poolrep report\n"
+    )
     io.save_json(res / "extra" / "metrics.json", {"x": 1, "run": _run_block("extra")})
     names = dict(report.expected_stages(res, tmp_path))
     assert list(names)[:7] == ["prepare", "backbone", *report.PAPERS]
@@ -280,9 +344,21 @@ def test_unreadable_inputs_are_reported_not_skipped(tmp_path):
 
 
 def _chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess:
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1200,2000", *args]
+    cmd = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        "--window-size=1200,2000",
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
@@ -329,22 +405,29 @@ def test_benchmark_scripts_read_the_fixture(tmp_path):
 
     root = tmp_path
     res = make_results(root)
-    (root / "dvc.yaml").write_text("stages:\n  backbone:\n    cmd: x\n    metrics: [results/backbone/metrics.json]\n"
-                                   "  autopool:\n    cmd: poolrep run autopool\n    metrics: [m.json]\n"
-                                   "  report:\n    cmd: poolrep report\n")
+    (root / "dvc.yaml").write_text(
+        "stages:\n  backbone:\n    cmd: x\n    metrics: [results/backbone/metrics.json]\n"
+        "  autopool:\n    cmd: poolrep run autopool\n    metrics: [m.json]\n"
+        "  report:\n    cmd: poolrep report\n"
+    )
     run = json.loads((res / "autopool" / "run.json").read_text())
     io.save_json(res / "autopool" / "run.json", {**run, "notebook_s": 20.0})
     bench = Path(__file__).resolve().parents[1] / "benchmarks"
-    r = subprocess.run([sys.executable, str(bench / "stages.py"), "--root", str(root)], capture_output=True, text=True,
-                       timeout=60)
+    r = subprocess.run(
+        [sys.executable, str(bench / "stages.py"), "--root", str(root)], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0, r.stderr
-    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
-            for line in r.stdout.splitlines() if line.startswith("| ")}
+    rows = {
+        line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+        for line in r.stdout.splitlines()
+        if line.startswith("| ")
+    }
     # columns: profile, started, own wall s, notebook s, counted s, in dvc.lock
     assert rows["backbone"][2] == "44.8" and rows["autopool"][2:5] == ["12.5", "20.0", "20.0"]
     assert rows["pyramid"][4] == "30.0" and rows["report"][0] == "(records no time)"
     assert rows["TOTAL"][4] == "94.8"  # 44.8 + 20 (the notebook's duration wins over the own 12.5) + 30
     assert "INCOMPLETE; no time recorded for crosslayer" in r.stdout
-    r = subprocess.run([sys.executable, str(bench / "noop_repro.py"), "--root", str(root)], capture_output=True,
-                       text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, str(bench / "noop_repro.py"), "--root", str(root)], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 1 and "dvc.lock is absent" in r.stdout

@@ -49,7 +49,9 @@ def test_run_passes_params_and_swaps_results(project):
     ident = {"stage": "toy", "profile": "cpu", "seed": 0}
     assert json.loads((final / "metrics.json").read_text()) == {"n": 7, "profile": "cpu", "run": ident}
     run = json.loads((final / "run.json").read_text())
-    assert run["params"] == {"n": 7, "fail": False, "profile": "cpu"} and run["notebook_s"] > 0 and "commit" in run["git"]
+    assert (
+        run["params"] == {"n": 7, "fail": False, "profile": "cpu"} and run["notebook_s"] > 0 and "commit" in run["git"]
+    )
     # the committed notebook carries no timestamps, durations, absolute paths or progress bars; warnings stay
     nb = json.loads((final / "notebook.ipynb").read_text())
     text = json.dumps([nb["metadata"]] + [[c["metadata"], c.get("outputs")] for c in nb["cells"]])
@@ -57,8 +59,11 @@ def test_run_passes_params_and_swaps_results(project):
         assert volatile not in text, volatile
     assert "a warning that stays" in text
     final = runner.run("toy", profile="smoke", results=root / "results")
-    assert json.loads((final / "metrics.json").read_text()) == {"n": 2, "profile": "smoke",
-                                                                 "run": {**ident, "profile": "smoke"}}
+    assert json.loads((final / "metrics.json").read_text()) == {
+        "n": 2,
+        "profile": "smoke",
+        "run": {**ident, "profile": "smoke"},
+    }
     assert not (root / "results" / ".staging" / "toy").exists()
 
     doc["toy"]["fail"] = True
@@ -151,8 +156,10 @@ def test_cli_run_notebook_error_is_one_line(project, monkeypatch, capsys):
     doc["toy"]["fail"] = True
     assert cli.main(["run", "toy"]) == 2
     err = capsys.readouterr().err
-    line = ("poolrep run toy: error in the notebook: AssertionError: asked to fail "
-            "(executed notebook kept at results/.failed/toy.ipynb)")
+    line = (
+        "poolrep run toy: error in the notebook: AssertionError: asked to fail "
+        "(executed notebook kept at results/.failed/toy.ipynb)"
+    )
     assert [ln for ln in err.splitlines() if ln.startswith("poolrep")] == [line]
     assert "Traceback" not in err
     assert (root / "results" / ".failed" / "toy.ipynb").exists()
@@ -236,8 +243,9 @@ def test_poolrep_run_dies_with_its_parent(tmp_path, sig):
     env = {**os.environ, "POOLREP_ROOT": str(proj), "POOLREP_TEST_STARTED": str(started)}
     runner_pid = kernel_pid = None
     with open(log, "wb") as out:
-        parent = subprocess.Popen([sys.executable, "-c", PARENT, str(pidfile)], env=env, cwd=proj, stdout=out,
-                                  stderr=subprocess.STDOUT)
+        parent = subprocess.Popen(
+            [sys.executable, "-c", PARENT, str(pidfile)], env=env, cwd=proj, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         assert _wait(lambda: (started.exists() and pidfile.exists()) or parent.poll() is not None, 300)
         assert parent.poll() is None, log.read_text()
@@ -245,8 +253,9 @@ def test_poolrep_run_dies_with_its_parent(tmp_path, sig):
         assert _alive(runner_pid)  # the notebook is running
         parent.send_signal(sig)
         parent.wait(timeout=60)
-        assert _wait(lambda: not _alive(runner_pid), 120), "poolrep run lived on after its parent died:\n" + \
-            log.read_text()
+        assert _wait(lambda: not _alive(runner_pid), 120), (
+            "poolrep run lived on after its parent died:\n" + log.read_text()
+        )
         assert _snapshot(prev) == before  # previous results untouched, nothing swapped in
         assert not (proj / "results" / ".staging" / "toy").exists()
         assert "poolrep run toy: terminated by signal 15" in log.read_text()
@@ -274,16 +283,29 @@ def _executed(tmp_path, name, cell_id, streams):
 
 
 def test_clean_leaves_two_identical_runs_byte_identical(tmp_path):
-    a = _executed(tmp_path, "a.ipynb", "b5402318", [
-        ("stdout", "epoch 1 acc 41.2\n"), ("stderr", "zoo auto-pooling epoch 1/5: 1it [00:00, 24.85it/s, cost=27.63]"),
-        ("stdout", "epoch 2 acc 47.0\n"),
-        ("stderr", "[h264 @ 0x559267383480] A non-intra slice in an IDR NAL unit.\n"),
-        ("stderr", " 40%|####      | 2/5 [00:01<00:01, 2.0it/s]\n[time] fit: 1.2 s\n")])
-    b = _executed(tmp_path, "b.ipynb", "0b52c622", [
-        ("stdout", "epoch 1 acc 41.2\nepoch 2 acc 47.0\n"),
-        ("stderr", "zoo auto-pooling epoch 1/5: 12it [00:00, 113.88it/s, cost=25.72]"),
-        ("stderr", "[h264 @ 0x5597a0f34f80] A non-intra slice in an IDR NAL unit.\n"),
-        ("stderr", "[time] fit: 1.9 s\n")])
+    a = _executed(
+        tmp_path,
+        "a.ipynb",
+        "b5402318",
+        [
+            ("stdout", "epoch 1 acc 41.2\n"),
+            ("stderr", "zoo auto-pooling epoch 1/5: 1it [00:00, 24.85it/s, cost=27.63]"),
+            ("stdout", "epoch 2 acc 47.0\n"),
+            ("stderr", "[h264 @ 0x559267383480] A non-intra slice in an IDR NAL unit.\n"),
+            ("stderr", " 40%|####      | 2/5 [00:01<00:01, 2.0it/s]\n[time] fit: 1.2 s\n"),
+        ],
+    )
+    b = _executed(
+        tmp_path,
+        "b.ipynb",
+        "0b52c622",
+        [
+            ("stdout", "epoch 1 acc 41.2\nepoch 2 acc 47.0\n"),
+            ("stderr", "zoo auto-pooling epoch 1/5: 12it [00:00, 113.88it/s, cost=25.72]"),
+            ("stderr", "[h264 @ 0x5597a0f34f80] A non-intra slice in an IDR NAL unit.\n"),
+            ("stderr", "[time] fit: 1.9 s\n"),
+        ],
+    )
     for p in (a, b):
         runner.clean(p)
     assert a.read_bytes() == b.read_bytes()
@@ -292,4 +314,5 @@ def test_clean_leaves_two_identical_runs_byte_identical(tmp_path):
     outs = nb["cells"][1]["outputs"]
     assert [(o["name"], "".join(o["text"])) for o in outs] == [
         ("stdout", "epoch 1 acc 41.2\nepoch 2 acc 47.0\n"),
-        ("stderr", "[h264 @ 0x...] A non-intra slice in an IDR NAL unit.\n")]
+        ("stderr", "[h264 @ 0x...] A non-intra slice in an IDR NAL unit.\n"),
+    ]

@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from poolrep.papers import slowfeat as sf
-from poolrep.papers import slowfeat as toy
 from poolrep.data.video import cut_scenes, decorrelation_lag, frame_differences
 from poolrep.metrics import pr
+from poolrep.papers import slowfeat as sf
+from poolrep.papers import slowfeat as toy
 from poolrep.pooling.group_l2 import GroupL2Pool
-
 
 
 @pytest.fixture(autouse=True)
@@ -111,7 +110,7 @@ def test_slow_loss_is_batch_mean_and_conv_shapes():
     m = sf.ConvAutoEncoder(3, 8, 5, 4, 2)
     x1, x2 = torch.randn(4, 3, 8, 8), torch.randn(4, 3, 8, 8)
     full, _ = sf.slow_loss(m, x1, x2, 0.1, 2.0)
-    each = [sf.slow_loss(m, x1[i:i + 1], x2[i:i + 1], 0.1, 2.0)[0].item() for i in range(4)]
+    each = [sf.slow_loss(m, x1[i : i + 1], x2[i : i + 1], 0.1, 2.0)[0].item() for i in range(4)]
     assert full.item() == pytest.approx(np.mean(each), rel=1e-5)
     assert m.features(x1).shape == (4, 2, 4, 4)
     norms = m.atoms().flatten(1).norm(dim=1)
@@ -137,7 +136,7 @@ def test_drlim_hand_pairs():
     zp = torch.tensor([[1.0, 1.0]])  # ||.||^2 = 2
     zn = torch.tensor([[[0.5, 0.0], [3.0, 4.0], [0.0, 0.0], [0.0, 2.0], [1.0, 0.0]]])  # distances .5, 5, 0, 2, 1
     loss, parts = sf.drlim_loss(za, zp, zn, margin=2.0)
-    neg = 1.5 ** 2 + 0 + 2.0 ** 2 + 0 + 1.0 ** 2
+    neg = 1.5**2 + 0 + 2.0**2 + 0 + 1.0**2
     assert parts["pos"] == pytest.approx(2.0)
     assert parts["neg"] == pytest.approx(neg)
     assert loss.item() == pytest.approx(2.0 + neg)
@@ -211,7 +210,14 @@ def test_cut_scenes_known_cuts():
     scenes = cut_scenes(v, threshold=50, min_len=2, max_len=40)
     assert scenes == [(0, 5), (5, 17), (18, 25)]  # the 1-frame scene (17, 18) is dropped
     # long scenes are split into max_len chunks, short remainders dropped
-    assert cut_scenes(v, threshold=50, min_len=2, max_len=5) == [(0, 5), (5, 10), (10, 15), (15, 17), (18, 23), (23, 25)]
+    assert cut_scenes(v, threshold=50, min_len=2, max_len=5) == [
+        (0, 5),
+        (5, 10),
+        (10, 15),
+        (15, 17),
+        (18, 23),
+        (23, 25),
+    ]
     assert cut_scenes(v, threshold=50, min_len=3, max_len=5) == [(0, 5), (5, 10), (10, 15), (18, 23)]
     assert cut_scenes(v[:1], threshold=50) == []
     # with a gap, segments of a long shot are separated by frames that belong to no scene
@@ -233,6 +239,7 @@ def test_decorrelation_lag_is_read_off_the_frames():
     # random pairs differ on average by a third of the full drift: half of that is reached at about 1/6 of 199
     assert 25 <= lag <= 45
     assert decorrelation_lag(np.repeat(base[None].astype(np.uint8), 50, 0), 20) == 20
+
 
 # ----------------------------------------------------------------------------------- PR / AUC
 
@@ -305,7 +312,7 @@ def test_temporal_protocol_hand_case():
     f2 = f.copy()
     f2[3] = [1, 0.1]
     r2 = pr.temporal_pr(f2, scene)
-    assert r2.per_query_auc[0] == pytest.approx((0.5 * 0.5 + 0.5 * 2 / 3))
+    assert r2.per_query_auc[0] == pytest.approx(0.5 * 0.5 + 0.5 * 2 / 3)
     with pytest.raises(ValueError, match="scene ids"):
         pr.temporal_pr(f, scene[:3])
 

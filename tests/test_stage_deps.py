@@ -22,21 +22,39 @@ def test_closure_follows_relative_lazy_imports_and_parent_packages():
     files = {p.relative_to(stage_deps.SRC).as_posix() for p in stage_deps.closure({"poolrep.papers.zoo"})}
     # zoo imports papers.crosslayer relatively, which imports pooling.crosslayer; every parent package's __init__
     # runs too; zoo no longer imports the entropy stage's module (its heads come from poolrep.heads)
-    assert {"poolrep/papers/zoo.py", "poolrep/papers/crosslayer.py", "poolrep/pooling/crosslayer.py",
-            "poolrep/heads.py", "poolrep/papers/__init__.py", "poolrep/__init__.py"} <= files
+    assert {
+        "poolrep/papers/zoo.py",
+        "poolrep/papers/crosslayer.py",
+        "poolrep/pooling/crosslayer.py",
+        "poolrep/heads.py",
+        "poolrep/papers/__init__.py",
+        "poolrep/__init__.py",
+    } <= files
     assert "poolrep/report.py" not in files and "poolrep/papers/entropy.py" not in files
     # papers.entropy imports metrics.classification and metrics.localization only lazily (inside functions)
     lazy = {p.relative_to(stage_deps.SRC).as_posix() for p in stage_deps.closure({"poolrep.papers.entropy"})}
-    assert {"poolrep/metrics/classification.py", "poolrep/metrics/localization.py", "poolrep/metrics/__init__.py",
-            "poolrep/heads.py"} <= lazy
+    assert {
+        "poolrep/metrics/classification.py",
+        "poolrep/metrics/localization.py",
+        "poolrep/metrics/__init__.py",
+        "poolrep/heads.py",
+    } <= lazy
 
 
 def test_imports_in_resolves_from_imports_of_modules():
-    tree = ast.parse("from poolrep import io, paths\nfrom poolrep.papers import autopool\nimport numpy\n"
-                     "def f():\n    from ..data.cifar import load_cifar10\n")
+    tree = ast.parse(
+        "from poolrep import io, paths\nfrom poolrep.papers import autopool\nimport numpy\n"
+        "def f():\n    from ..data.cifar import load_cifar10\n"
+    )
     got = stage_deps.imports_in(tree, "poolrep.papers.x")
-    assert got == {"poolrep", "poolrep.io", "poolrep.paths", "poolrep.papers", "poolrep.papers.autopool",
-                   "poolrep.data.cifar"}
+    assert got == {
+        "poolrep",
+        "poolrep.io",
+        "poolrep.paths",
+        "poolrep.papers",
+        "poolrep.papers.autopool",
+        "poolrep.data.cifar",
+    }
 
 
 def test_check_reports_a_missing_and_a_stale_dependency(tmp_path):

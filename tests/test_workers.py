@@ -25,8 +25,18 @@ def tiny_data(n_train=40, n_test=20, seed=0):
     return x_tr, torch.arange(n_train) % 4, x_te, torch.arange(n_test) % 4
 
 
-RECIPE = {"widths": (4, 8, 8), "blocks": 1, "stem_stride": 2, "batch_size": 16, "lr": 0.1, "weight_decay": 5e-4,
-          "temperature": 1.0, "label_smoothing": 0.1, "device": "cpu", "eval_every": 1}
+RECIPE = {
+    "widths": (4, 8, 8),
+    "blocks": 1,
+    "stem_stride": 2,
+    "batch_size": 16,
+    "lr": 0.1,
+    "weight_decay": 5e-4,
+    "temperature": 1.0,
+    "label_smoothing": 0.1,
+    "device": "cpu",
+    "eval_every": 1,
+}
 
 
 @pytest.mark.parametrize("procs", [0, -1, True, 1.5, "2"])
@@ -42,10 +52,13 @@ def test_results_come_back_in_the_jobs_order_and_errors_are_raised():
         workers.run(math.sqrt, [4.0, -1.0], 2)
 
 
-@pytest.mark.parametrize("fn, jobs, bad, how", [
-    (signal.raise_signal, [signal.SIGKILL], 0, "signal 9 (SIGKILL)"),
-    ("exit", [0.5, 3], 1, "exit code 3"),  # job 0 sleeps and returns; job 1 ends its process with os._exit(3)
-])
+@pytest.mark.parametrize(
+    "fn, jobs, bad, how",
+    [
+        (signal.raise_signal, [signal.SIGKILL], 0, "signal 9 (SIGKILL)"),
+        ("exit", [0.5, 3], 1, "exit code 3"),  # job 0 sleeps and returns; job 1 ends its process with os._exit(3)
+    ],
+)
 def test_a_worker_that_dies_fails_the_run_at_once_naming_the_job(fn, jobs, bad, how):
     """Issue 29: a worker killed mid-job (a signal, or os._exit) makes run() raise within seconds, naming the job,
     its process and how it ended; multiprocessing.Pool would have waited for the lost result forever."""
@@ -67,6 +80,7 @@ def _exit_unless_float(job):
 
 def test_no_multiprocessing_pool_in_workers():
     import inspect
+
     src = inspect.getsource(workers)
     assert "ProcessPoolExecutor" in src and ".Pool(" not in src
 
@@ -155,10 +169,22 @@ def test_train_all_returns_every_seeds_control_beside_its_standard_run():
 
     x_tr, y_tr, x_te, y_te = tiny_data()
     maps = (torch.rand(24, 8, 2, 2), torch.arange(24) % 4, torch.rand(12, 8, 2, 2), torch.arange(12) % 4)
-    p = {**{k: v for k, v in RECIPE.items() if k != "device"}, "widths": [4, 8, 8], "seeds": [0, 1],
-         "cifar_poolings": ["gap", "entropy_linear"], "poolings": ["gap"], "control_poolings": ["gap", "entropy_linear"],
-         "epochs": 1, "control_factor": 2, "train_procs": 2, "head_epochs": 1, "head_batch_size": 8, "head_lr": 0.1,
-         "head_weight_decay": 0.0, "head_dropout": 0.0}
+    p = {
+        **{k: v for k, v in RECIPE.items() if k != "device"},
+        "widths": [4, 8, 8],
+        "seeds": [0, 1],
+        "cifar_poolings": ["gap", "entropy_linear"],
+        "poolings": ["gap"],
+        "control_poolings": ["gap", "entropy_linear"],
+        "epochs": 1,
+        "control_factor": 2,
+        "train_procs": 2,
+        "head_epochs": 1,
+        "head_batch_size": 8,
+        "head_lr": 0.1,
+        "head_weight_decay": 0.0,
+        "head_dropout": 0.0,
+    }
     res = cnn.train_all(p, {"cifar": (x_tr, y_tr, x_te, y_te), "maps": maps}, "cpu")
     ctl = res["control"]
     assert ctl["epochs"] == 2 and ctl["seeds"] == [0, 1] and list(ctl["hits"]) == ["gap", "entropy_linear"]
@@ -167,8 +193,11 @@ def test_train_all_returns_every_seeds_control_beside_its_standard_run():
         np.testing.assert_array_equal(h["standard"], res["hits"][(cnn.NETWORKS[0], pname)])
         for s in (0, 1):
             for kind, label, epochs in (("longer", f"{pname}, 2x epochs (control)", 2), ("standard", pname, 1)):
-                rows = [c for c in res["curves"] if c["pooling"] == label and c["seed"] == s
-                        and c["network"] == cnn.NETWORKS[0]]
+                rows = [
+                    c
+                    for c in res["curves"]
+                    if c["pooling"] == label and c["seed"] == s and c["network"] == cnn.NETWORKS[0]
+                ]
                 assert [c["epoch"] for c in rows] == list(range(1, epochs + 1))
                 assert 100 * h[kind][:, s].mean() == pytest.approx(rows[-1]["test_accuracy"], abs=1e-4)
         threads = torch.get_num_threads()
@@ -179,6 +208,9 @@ def test_train_all_returns_every_seeds_control_beside_its_standard_run():
         finally:
             torch.set_num_threads(threads)
     curves = {(c["pooling"], c["seed"]) for c in res["curves"] if c["network"] == cnn.NETWORKS[0]}
-    assert curves == {(q, s) for s in (0, 1) for q in ("gap", "entropy_linear", "gap, 2x epochs (control)",
-                                                        "entropy_linear, 2x epochs (control)")}
+    assert curves == {
+        (q, s)
+        for s in (0, 1)
+        for q in ("gap", "entropy_linear", "gap, 2x epochs (control)", "entropy_linear, 2x epochs (control)")
+    }
     assert len([c for c in res["curves"] if c["pooling"] == "gap, 2x epochs (control)"]) == 2 * 2  # 2 seeds x 2 epochs

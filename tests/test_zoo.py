@@ -108,8 +108,12 @@ def test_autopool_pairs_come_from_frames_in_no_scene():
 
 
 def test_global_max_pool_hand_values():
-    x = torch.tensor([[[[1.0, 5.0], [3.0, -2.0]], [[-4.0, -1.0], [-7.0, -3.0]]],
-                      [[[0.0, 0.0], [0.0, 0.5]], [[9.0, 8.0], [9.0, 2.0]]]])  # 2 images x 2 channels x 2 x 2
+    x = torch.tensor(
+        [
+            [[[1.0, 5.0], [3.0, -2.0]], [[-4.0, -1.0], [-7.0, -3.0]]],
+            [[[0.0, 0.0], [0.0, 0.5]], [[9.0, 8.0], [9.0, 2.0]]],
+        ]
+    )  # 2 images x 2 channels x 2 x 2
     torch.testing.assert_close(GlobalMaxPool()(x), torch.tensor([[5.0, -1.0], [0.5, 9.0]]))
     with pytest.raises(ValueError, match="N x C x H x W"):
         GlobalMaxPool()(torch.ones(2, 3))
@@ -125,7 +129,7 @@ def test_gem_hand_values():
     # large p approaches the max (6) from below: (6^p (1 + (3/6)^p + (2/6)^p + (1/6)^p) / 4)^(1/p)
     for p, tol in ((20.0, 0.5), (200.0, 0.05)):
         v = float(GeM(p=p)(x)[0, 0])
-        ref = 6.0 * ((1 + 0.5 ** p + (1 / 3) ** p + (1 / 6) ** p) / 4) ** (1 / p)
+        ref = 6.0 * ((1 + 0.5**p + (1 / 3) ** p + (1 / 6) ** p) / 4) ** (1 / p)
         assert v == pytest.approx(ref, rel=1e-6) and 6.0 - tol < v < 6.0  # (p is stored in float32)
     # against the formula in numpy on random non-negative maps (float32, p = 3)
     rng = np.random.default_rng(2)

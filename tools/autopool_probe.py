@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 import torch
 
 
@@ -35,8 +34,11 @@ def main(argv=None) -> int:
     ap.add_argument("--pairs", type=int, default=1000, help="training pairs")
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--momentum-after", type=int, default=2)
-    ap.add_argument("--configs", default=None,
-                    help="start:optimiser:lr,... (e.g. onehot:momentum:0.001,dense:adam:1); default: a sweep")
+    ap.add_argument(
+        "--configs",
+        default=None,
+        help="start:optimiser:lr,... (e.g. onehot:momentum:0.001,dense:adam:1); default: a sweep",
+    )
     a = ap.parse_args(argv)
     torch.manual_seed(0)
     n_train, n_held, epochs = (300, 100, 2) if a.quick else (a.pairs, 200, a.epochs)
@@ -59,10 +61,15 @@ def main(argv=None) -> int:
 
     zero = heldout_cost(torch.zeros(a.K, D), held_batches(), a.lam)["scaled"]
     grid = heldout_cost(grid_matrix(grid_for(a.K, C), C, H, W), held_batches(), a.lam)["scaled"]
-    print(f"K={a.K}, D={D}, lambda={a.lam}: held-out cost per pair, optimally scaled: P = 0 {zero:.1f}, "
-          f"grid {grid_for(a.K, C)} {grid:.1f}")
-    configs = [("onehot", "momentum", lr) for lr in (1e-3, 1e-2, 1e-1, 1.0)] + \
-              [("dense", "adam", lr) for lr in (0.3, 1.0, 3.0)] + [("onehot", "sgd", 1e-1)]
+    print(
+        f"K={a.K}, D={D}, lambda={a.lam}: held-out cost per pair, optimally scaled: P = 0 {zero:.1f}, "
+        f"grid {grid_for(a.K, C)} {grid:.1f}"
+    )
+    configs = (
+        [("onehot", "momentum", lr) for lr in (1e-3, 1e-2, 1e-1, 1.0)]
+        + [("dense", "adam", lr) for lr in (0.3, 1.0, 3.0)]
+        + [("onehot", "sgd", 1e-1)]
+    )
     if a.quick:
         configs = configs[:3]
     if a.configs:
@@ -71,11 +78,26 @@ def main(argv=None) -> int:
     print("|---|---|---|---|---|---|")
     for init, opt, lr in configs:
         t0 = time.perf_counter()
-        m, log = train_autopool(A.pair_batches(train, model, 100, "cpu", 0), a.K, D, a.lam, epochs, lr, opt, 0,
-                                init=init, momentum_after=a.momentum_after, progress=False, heldout=held_batches)
+        m, log = train_autopool(
+            A.pair_batches(train, model, 100, "cpu", 0),
+            a.K,
+            D,
+            a.lam,
+            epochs,
+            lr,
+            opt,
+            0,
+            init=init,
+            momentum_after=a.momentum_after,
+            progress=False,
+            heldout=held_batches,
+        )
         curve = ", ".join(f"{c:.1f}" for c in log.heldout)
-        print(f"| {init} | {opt} | {lr:g} | {curve} | {'yes' if log.heldout[-1] < grid else 'no'} | "
-              f"{time.perf_counter() - t0:.0f} |", flush=True)
+        print(
+            f"| {init} | {opt} | {lr:g} | {curve} | {'yes' if log.heldout[-1] < grid else 'no'} | "
+            f"{time.perf_counter() - t0:.0f} |",
+            flush=True,
+        )
     return 0
 
 

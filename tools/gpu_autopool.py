@@ -58,8 +58,9 @@ def run_notebook(nb_path: Path, stage: str, profile: str, out_dir: Path) -> dict
             src = "\n".join(f"{k} = {v!r}" for k, v in params.items()) + f"\nout_dir = {str(out_dir)!r}"
         # no magics; the notebook's display names are the terminal stand-ins above (IPython may be missing, and
         # outside a kernel its display prints only a repr)
-        src = "\n".join(l for l in src.splitlines()
-                        if not l.lstrip().startswith(("%", "!")) and l.strip() != IPYTHON_IMPORT)
+        src = "\n".join(
+            x for x in src.splitlines() if not x.lstrip().startswith(("%", "!")) and x.strip() != IPYTHON_IMPORT
+        )
         t0 = time.perf_counter()
         exec(compile(src, f"{nb_path.name} cell {i}", "exec"), ns)
         print(f"[cell {i}] {time.perf_counter() - t0:.1f} s", flush=True)
@@ -81,16 +82,32 @@ def main(argv=None) -> int:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     t0 = time.perf_counter()
     if not a.skip_tests:
-        r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
-                            "tests/test_cuda.py", "tests/test_autopool.py", "tests/test_linear_svm.py"],
-                           cwd=ROOT, env=env)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "-x",
+                "tests/test_cuda.py",
+                "tests/test_autopool.py",
+                "tests/test_linear_svm.py",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
         print(f"[tests] exit {r.returncode} in {time.perf_counter() - t0:.0f} s", flush=True)
         if r.returncode != 0:
             return r.returncode
     import torch
 
-    print(f"[device] {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'CPU only'}; "
-          f"torch {torch.__version__}", flush=True)
+    print(
+        f"[device] {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'CPU only'}; "
+        f"torch {torch.__version__}",
+        flush=True,
+    )
     t1 = time.perf_counter()
     run_notebook(ROOT / "notebooks" / "autopool.ipynb", "autopool", a.profile, out / "autopool")
     print(f"[autopool {a.profile}] {time.perf_counter() - t1:.0f} s; total {time.perf_counter() - t0:.0f} s")

@@ -64,7 +64,9 @@ def refresh(path: Path) -> None:
     for c in src.cells:
         if c.cell_type != "code":
             continue
-        c.outputs = [o for o in outputs.get(c.source, []) if o.get("output_type") != "display_data"] if MARK in c.source else []
+        c.outputs = (
+            [o for o in outputs.get(c.source, []) if o.get("output_type") != "display_data"] if MARK in c.source else []
+        )
         c.metadata.pop("papermill", None)
         c.metadata.pop("execution", None)
     number_checked(src)

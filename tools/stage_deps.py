@@ -24,8 +24,13 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
-VERB_MODULE = {"data": "poolrep.data.manifest", "run": "poolrep.runner", "prepare": "poolrep.stages", "backbone": "poolrep.stages",
-               "report": "poolrep.report"}
+VERB_MODULE = {
+    "data": "poolrep.data.manifest",
+    "run": "poolrep.runner",
+    "prepare": "poolrep.stages",
+    "backbone": "poolrep.stages",
+    "report": "poolrep.report",
+}
 
 
 def module_file(mod: str) -> Path | None:
@@ -87,7 +92,7 @@ def closure(roots: set[str]) -> set[Path]:
 def notebook_imports(nb: Path) -> set[str]:
     cells = json.loads(nb.read_text())["cells"]
     src = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
-    src = "\n".join(l for l in src.splitlines() if not l.lstrip().startswith(("%", "!")))  # magics
+    src = "\n".join(x for x in src.splitlines() if not x.lstrip().startswith(("%", "!")))  # magics
     return imports_in(ast.parse(src))
 
 

@@ -1,7 +1,7 @@
 """The claims ledger: each paper's claims, checked by the run that produced the numbers.
 
 A paper module (``poolrep.papers.<stage>``) declares its paper's claims and evaluates them from the run's own
-numbers with the helpers here; the stage writes them into ``metrics.json`` (``claims``) and the report stage
+numbers with the helpers here; the stage writes them into ``results/<stage>/claims.json`` (``io.save_metrics``) and the report stage
 gathers every stage's claims into ``results/claims.md`` and the top of the HTML report.
 
 One claim: an id, the paper's statement quoted with its section or table, the test (what quantity, compared
@@ -40,8 +40,8 @@ interval (:func:`exact`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -49,12 +49,14 @@ STATUSES = ("reproduced", "not reproduced", "inconclusive", "not testable here")
 REASONS = ("data", "scale", "precondition", "saturated", "stand-in")  # why a claim is not testable here
 MIN_ITEMS = 30  # fewer discrete test items (queries, images) than this give no verdict
 # what each status means, as the ledger and the report print it (the module docstring says it at length)
-STATUS_LEGEND = ("reproduced = the 95 % interval lies on the claimed side; not reproduced = it excludes the claim; "
-                 "inconclusive = it straddles or touches the bound; not testable here = the test cannot decide it here, "
-                 "for one of five reasons: data (not on this machine), scale (too few items or too little "
-                 "training), precondition (the method did not work as the paper intends), saturated (no headroom "
-                 "for the paper's effect), stand-in (the substitute lacks the paper's contrast); our number, where "
-                 "there is one, is shown but not judged")
+STATUS_LEGEND = (
+    "reproduced = the 95 % interval lies on the claimed side; not reproduced = it excludes the claim; "
+    "inconclusive = it straddles or touches the bound; not testable here = the test cannot decide it here, "
+    "for one of five reasons: data (not on this machine), scale (too few items or too little "
+    "training), precondition (the method did not work as the paper intends), saturated (no headroom "
+    "for the paper's effect), stand-in (the substitute lacks the paper's contrast); our number, where "
+    "there is one, is shown but not judged"
+)
 TESTS = ("greater", "less", "within", "none")
 N_RESAMPLES = 9999
 CONFIDENCE = 0.95
@@ -90,8 +92,9 @@ def _per_item(x) -> np.ndarray:
     return x
 
 
-def bootstrap(statistic, *samples, seed: int = 0, scale: float = 1.0, what: str = "items",
-              paired: bool = True) -> Estimate:
+def bootstrap(
+    statistic, *samples, seed: int = 0, scale: float = 1.0, what: str = "items", paired: bool = True
+) -> Estimate:
     """``statistic(*samples, axis=-1)`` (x ``scale``) with a 95 % percentile bootstrap interval from resampling the
     items: every sample holds one value per item (or items x seeds), and all are resampled together (scipy's
     ``paired=True``), so a comparison computed inside ``statistic`` is paired. ``paired=False``: the samples hold
@@ -106,15 +109,28 @@ def bootstrap(statistic, *samples, seed: int = 0, scale: float = 1.0, what: str 
     if all(np.all(x == x[0]) for x in xs):  # every resample is the same: the interval is the point
         lo = hi = v
     else:
-        r = sp_bootstrap(tuple(xs), statistic, n_resamples=N_RESAMPLES, batch=500, vectorized=True,
-                         paired=paired and len(xs) > 1, method="percentile", confidence_level=CONFIDENCE,
-                         rng=np.random.default_rng(seed))
+        r = sp_bootstrap(
+            tuple(xs),
+            statistic,
+            n_resamples=N_RESAMPLES,
+            batch=500,
+            vectorized=True,
+            paired=paired and len(xs) > 1,
+            method="percentile",
+            confidence_level=CONFIDENCE,
+            rng=np.random.default_rng(seed),
+        )
         lo, hi = float(r.confidence_interval.low), float(r.confidence_interval.high)
         lo, hi = min(lo, v), max(hi, v)  # a percentile interval of a skewed statistic can miss the point by a hair
     kind = "paired bootstrap" if paired and len(xs) > 1 else "bootstrap"
     n = f"{len(xs[0]):,}" if paired else " / ".join(f"{len(x):,}" for x in xs)
-    return Estimate(scale * v, scale * lo, scale * hi, f"{kind} over {n} {what} ({N_RESAMPLES} resamples)",
-                    items=min(len(x) for x in xs))
+    return Estimate(
+        scale * v,
+        scale * lo,
+        scale * hi,
+        f"{kind} over {n} {what} ({N_RESAMPLES} resamples)",
+        items=min(len(x) for x in xs),
+    )
 
 
 def bootstrap_mean(a, seed: int = 0, scale: float = 1.0, what: str = "items") -> Estimate:
@@ -158,8 +174,16 @@ def seed_interval(a, b=None, seed: int = 0, scale: float = 1.0, what: str = "ite
     if b is not None:
         b = np.asarray(b, dtype=np.float64)
         b = b[:, None] if b.ndim == 1 else b
-        if a.ndim != 2 or b.ndim != 2 or len(a) != len(b) or 1 not in (a.shape[1], b.shape[1]) and a.shape[1] != b.shape[1]:
-            raise ValueError(f"paired items x seeds need the same items and seeds (or one column): {a.shape}, {b.shape}")
+        if (
+            a.ndim != 2
+            or b.ndim != 2
+            or len(a) != len(b)
+            or 1 not in (a.shape[1], b.shape[1])
+            and a.shape[1] != b.shape[1]
+        ):
+            raise ValueError(
+                f"paired items x seeds need the same items and seeds (or one column): {a.shape}, {b.shape}"
+            )
         a = a - b  # broadcasts a one-column side over the other's seeds
     if a.ndim != 2 or len(a) < 2:
         raise ValueError(f"need items x seeds with at least 2 items, got shape {a.shape}")
@@ -172,7 +196,7 @@ def seed_interval(a, b=None, seed: int = 0, scale: float = 1.0, what: str = "ite
     ms_seed = n * float(((seed_means - v) ** 2).sum()) / (k - 1)
     ms_item = k * float(((item_means - v) ** 2).sum()) / (n - 1)
     resid = a - item_means[:, None] - seed_means[None, :] + v
-    ms_resid = float((resid ** 2).sum()) / ((n - 1) * (k - 1))
+    ms_resid = float((resid**2).sum()) / ((n - 1) * (k - 1))
     terms = np.array([ms_seed, ms_item, -ms_resid]) / (n * k)
     dfs = np.array([k - 1, n - 1, (n - 1) * (k - 1)])
     var = max(float(terms.sum()), terms[0], terms[1])
@@ -183,12 +207,17 @@ def seed_interval(a, b=None, seed: int = 0, scale: float = 1.0, what: str = "ite
         if var > terms.sum():  # floored to one mean square: its own degrees of freedom
             df = float(dfs[0] if var == terms[0] else dfs[1])
         else:
-            df = var ** 2 / float((terms ** 2 / dfs).sum())
+            df = var**2 / float((terms**2 / dfs).sum())
         half = float(student_t.ppf(0.5 + CONFIDENCE / 2, df)) * np.sqrt(var)
         lo, hi = v - half, v + half
-    return Estimate(scale * v, scale * lo, scale * hi,
-                    f"t-interval over {k} seeds x {n:,} {what} (crossed random effects, "
-                    f"{df:.1f} Satterthwaite df)", items=n, seeds=k)
+    return Estimate(
+        scale * v,
+        scale * lo,
+        scale * hi,
+        f"t-interval over {k} seeds x {n:,} {what} (crossed random effects, {df:.1f} Satterthwaite df)",
+        items=n,
+        seeds=k,
+    )
 
 
 def status_of(test: str, est: Estimate | None, bound=None) -> str:
@@ -270,25 +299,34 @@ class Claim:
         failed = [c for c in self.preconditions if not c["passed"]]
         if failed:
             self.reason = "precondition"
-            return "Not judged: precondition failed: " + "; ".join(
-                f"{c['name']}: {c['value']} (needs {c['condition']})" for c in failed) + "."
+            return (
+                "Not judged: precondition failed: "
+                + "; ".join(f"{c['name']}: {c['value']} (needs {c['condition']})" for c in failed)
+                + "."
+            )
         if self.value is None:
             return ""
         if self.trained and self.seeds < 2:
             self.reason = "scale"
-            return ("Not judged: a claim about a training method, measured on one trained model per arm, so its "
-                    "interval holds the models fixed; retraining with another seed can move a result beyond such an "
-                    "interval (the entropy stage measured it), and this stage trains one seed.")
+            return (
+                "Not judged: a claim about a training method, measured on one trained model per arm, so its "
+                "interval holds the models fixed; retraining with another seed can move a result beyond such an "
+                "interval (the entropy stage measured it), and this stage trains one seed."
+            )
         effect = self._effect()
         if self.headroom is not None and effect is not None and self.headroom < abs(effect):
             self.reason = "saturated"
-            return (f"Not judged: the baseline is {self.headroom:.4g}{self._u()} from the ceiling, less than the "
-                    f"paper's effect {abs(effect):.4g}{self._u()}, so the claimed difference cannot appear here.")
+            return (
+                f"Not judged: the baseline is {self.headroom:.4g}{self._u()} from the ceiling, less than the "
+                f"paper's effect {abs(effect):.4g}{self._u()}, so the claimed difference cannot appear here."
+            )
         if self.items is not None and self.items < MIN_ITEMS:
             self.reason = "scale"
-            return (f"Not judged: {self.items} test items, fewer than {MIN_ITEMS}: a bootstrap over so few discrete "
-                    f"items gives no usable interval.")
-        if (self.test in ("greater", "less") and self.lo == self.hi == self.bound and self.items is not None):
+            return (
+                f"Not judged: {self.items} test items, fewer than {MIN_ITEMS}: a bootstrap over so few discrete "
+                f"items gives no usable interval."
+            )
+        if self.test in ("greater", "less") and self.lo == self.hi == self.bound and self.items is not None:
             self.reason = "saturated"
             return "Not judged: every test item ties, so the test has nothing to order."
         return ""
@@ -309,8 +347,9 @@ class Claim:
         if effect is None or self.value is None or self.status == "not testable here" or effect == 0:
             return ""
         if self.status == "inconclusive":
-            if (self.test == "greater" and self.hi < self.bound + effect) or \
-                    (self.test == "less" and self.lo > self.bound + effect):
+            if (self.test == "greater" and self.hi < self.bound + effect) or (
+                self.test == "less" and self.lo > self.bound + effect
+            ):
                 return "excludes the paper's effect"
         half = (self.hi - self.lo) / 2
         return "resolves" if half < abs(effect) else "underpowered"
@@ -320,11 +359,15 @@ class Claim:
             return ""
         half, e = (self.hi - self.lo) / 2, abs(self._effect())
         if self.power == "excludes the paper's effect":
-            return (f"It excludes an effect as large as the paper's ({self._effect():+.4g}{self._u()}), but not "
-                    f"{self.bound:g}.")
+            return (
+                f"It excludes an effect as large as the paper's ({self._effect():+.4g}{self._u()}), but not "
+                f"{self.bound:g}."
+            )
         if self.power == "underpowered":
-            return (f"Underpowered: its half-width {half:.4g}{self._u()} is not below the paper's effect "
-                    f"{e:.4g}{self._u()}.")
+            return (
+                f"Underpowered: its half-width {half:.4g}{self._u()} is not below the paper's effect "
+                f"{e:.4g}{self._u()}."
+            )
         return f"Its half-width {half:.4g}{self._u()} resolves the paper's effect {e:.4g}{self._u()}."
 
     def _reason(self) -> str:
@@ -332,91 +375,275 @@ class Claim:
         if self.test == "none":
             return ""
         unit = self._u()
-        ci = f"the 95 % interval [{self.lo:.4g}, {self.hi:.4g}]{unit}" if self.lo != self.hi else \
-            f"the exact value {self.value:.4g}{unit}"
+        ci = (
+            f"the 95 % interval [{self.lo:.4g}, {self.hi:.4g}]{unit}"
+            if self.lo != self.hi
+            else f"the exact value {self.value:.4g}{unit}"
+        )
         if self.test == "within":
-            where = {"reproduced": "lies inside", "not reproduced": "lies outside",
-                     "inconclusive": "overlaps the edge of"}[self.status]
+            where = {
+                "reproduced": "lies inside",
+                "not reproduced": "lies outside",
+                "inconclusive": "overlaps the edge of",
+            }[self.status]
             return f"{ci[0].upper() + ci[1:]} {where} [{self.bound[0]:g}, {self.bound[1]:g}]."
         side = ">" if self.test == "greater" else "<"
         straddle = "touches" if self.bound in (self.lo, self.hi) and self.lo != self.hi else "straddles"
-        where = {"reproduced": f"lies entirely {side} {self.bound:g}",
-                 "not reproduced": f"excludes {side} {self.bound:g}",
-                 "inconclusive": f"{straddle} {self.bound:g}"}[self.status]
+        where = {
+            "reproduced": f"lies entirely {side} {self.bound:g}",
+            "not reproduced": f"excludes {side} {self.bound:g}",
+            "inconclusive": f"{straddle} {self.bound:g}",
+        }[self.status]
         return f"{ci[0].upper() + ci[1:]} {where}."
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def _claim(test: str, id: str, stage: str, statement: str, source: str, quantity: str, est: Estimate | None,
-           bound, unit: str, setting: str, why: str, paper: float | None, reason: str = "",
-           preconditions: Sequence[dict] = (), headroom: float | None = None, trained: bool = False) -> Claim:
+def _claim(
+    test: str,
+    id: str,
+    stage: str,
+    statement: str,
+    source: str,
+    quantity: str,
+    est: Estimate | None,
+    bound,
+    unit: str,
+    setting: str,
+    why: str,
+    paper: float | None,
+    reason: str = "",
+    preconditions: Sequence[dict] = (),
+    headroom: float | None = None,
+    trained: bool = False,
+) -> Claim:
     if est is None and test != "none":
-        raise ValueError(f"claim {id!r}: a {test!r} test needs an estimate; a claim with no number of ours is "
-                         f"not_testable(..., reason=...)")
-    return Claim(id=id, stage=stage, statement=statement, source=source, test=test, quantity=quantity, bound=bound,
-                 value=None if est is None else est.value, lo=None if est is None else est.lo,
-                 hi=None if est is None else est.hi, unit=unit, interval="" if est is None else est.how,
-                 paper=paper, setting=setting, why=why, reason=reason, preconditions=list(preconditions),
-                 headroom=None if headroom is None else float(headroom), items=None if est is None else est.items,
-                 trained=trained, seeds=1 if est is None else est.seeds)
+        raise ValueError(
+            f"claim {id!r}: a {test!r} test needs an estimate; a claim with no number of ours is "
+            f"not_testable(..., reason=...)"
+        )
+    return Claim(
+        id=id,
+        stage=stage,
+        statement=statement,
+        source=source,
+        test=test,
+        quantity=quantity,
+        bound=bound,
+        value=None if est is None else est.value,
+        lo=None if est is None else est.lo,
+        hi=None if est is None else est.hi,
+        unit=unit,
+        interval="" if est is None else est.how,
+        paper=paper,
+        setting=setting,
+        why=why,
+        reason=reason,
+        preconditions=list(preconditions),
+        headroom=None if headroom is None else float(headroom),
+        items=None if est is None else est.items,
+        trained=trained,
+        seeds=1 if est is None else est.seeds,
+    )
 
 
-def greater(id: str, stage: str, statement: str, source: str, quantity: str, est: Estimate, *, setting: str,
-            why: str, bound: float = 0.0, unit: str = "", paper: float | None = None,
-            preconditions: Sequence[dict] = (), headroom: float | None = None, trained: bool = False) -> Claim:
+def greater(
+    id: str,
+    stage: str,
+    statement: str,
+    source: str,
+    quantity: str,
+    est: Estimate,
+    *,
+    setting: str,
+    why: str,
+    bound: float = 0.0,
+    unit: str = "",
+    paper: float | None = None,
+    preconditions: Sequence[dict] = (),
+    headroom: float | None = None,
+    trained: bool = False,
+) -> Claim:
     """The claim holds if ``quantity > bound`` (an ordering: A - B > 0). ``paper``: the paper's own value of the
     quantity (its effect, for an ordering); ``preconditions``: :func:`precondition` checks; ``headroom``: how far the
     baseline B is from the bound its metric can reach on the claimed side (the ceiling for ``greater``, e.g.
     1 - mAP(B); the floor for ``less``), for the saturation check; ``trained``: the
     claim is about a training method, so it is judged only on an interval over retrained seeds (:func:`seed_interval`
     with 2 or more), never on one that holds a single trained model fixed."""
-    return _claim("greater", id, stage, statement, source, quantity, est, bound, unit, setting, why, paper,
-                  preconditions=preconditions, headroom=headroom, trained=trained)
+    return _claim(
+        "greater",
+        id,
+        stage,
+        statement,
+        source,
+        quantity,
+        est,
+        bound,
+        unit,
+        setting,
+        why,
+        paper,
+        preconditions=preconditions,
+        headroom=headroom,
+        trained=trained,
+    )
 
 
-def less(id: str, stage: str, statement: str, source: str, quantity: str, est: Estimate, *, setting: str,
-         why: str, bound: float = 0.0, unit: str = "", paper: float | None = None,
-         preconditions: Sequence[dict] = (), headroom: float | None = None, trained: bool = False) -> Claim:
+def less(
+    id: str,
+    stage: str,
+    statement: str,
+    source: str,
+    quantity: str,
+    est: Estimate,
+    *,
+    setting: str,
+    why: str,
+    bound: float = 0.0,
+    unit: str = "",
+    paper: float | None = None,
+    preconditions: Sequence[dict] = (),
+    headroom: float | None = None,
+    trained: bool = False,
+) -> Claim:
     """The claim holds if ``quantity < bound`` (see :func:`greater`)."""
-    return _claim("less", id, stage, statement, source, quantity, est, bound, unit, setting, why, paper,
-                  preconditions=preconditions, headroom=headroom, trained=trained)
+    return _claim(
+        "less",
+        id,
+        stage,
+        statement,
+        source,
+        quantity,
+        est,
+        bound,
+        unit,
+        setting,
+        why,
+        paper,
+        preconditions=preconditions,
+        headroom=headroom,
+        trained=trained,
+    )
 
 
-def within(id: str, stage: str, statement: str, source: str, quantity: str, est: Estimate, band: Sequence[float],
-           *, setting: str, why: str, unit: str = "", paper: float | None = None,
-           preconditions: Sequence[dict] = (), trained: bool = False) -> Claim:
+def within(
+    id: str,
+    stage: str,
+    statement: str,
+    source: str,
+    quantity: str,
+    est: Estimate,
+    band: Sequence[float],
+    *,
+    setting: str,
+    why: str,
+    unit: str = "",
+    paper: float | None = None,
+    preconditions: Sequence[dict] = (),
+    trained: bool = False,
+) -> Claim:
     """The claim holds if ``quantity`` lies in ``band`` = (low, high), e.g. a band around the paper's number."""
     lo, hi = (float(v) for v in band)
     if lo > hi:
         raise ValueError(f"band {band} is empty")
-    return _claim("within", id, stage, statement, source, quantity, est, [lo, hi], unit, setting, why, paper,
-                  preconditions=preconditions, trained=trained)
+    return _claim(
+        "within",
+        id,
+        stage,
+        statement,
+        source,
+        quantity,
+        est,
+        [lo, hi],
+        unit,
+        setting,
+        why,
+        paper,
+        preconditions=preconditions,
+        trained=trained,
+    )
 
 
-def equivalent(id: str, stage: str, statement: str, source: str, quantity: str, est: Estimate, margin: float, *,
-               setting: str, why: str, unit: str = "", paper: float | None = None,
-               preconditions: Sequence[dict] = (), trained: bool = False) -> Claim:
+def equivalent(
+    id: str,
+    stage: str,
+    statement: str,
+    source: str,
+    quantity: str,
+    est: Estimate,
+    margin: float,
+    *,
+    setting: str,
+    why: str,
+    unit: str = "",
+    paper: float | None = None,
+    preconditions: Sequence[dict] = (),
+    trained: bool = False,
+) -> Claim:
     """A "no gain" / "no cost" claim as an equivalence test: reproduced when the whole interval of the difference
     lies within +-``margin`` (fixed in params before the run), not reproduced when it lies outside, else
     inconclusive. A difference that is merely negative does not pass."""
     if not margin > 0:
         raise ValueError(f"an equivalence margin must be > 0, got {margin!r}")
-    return within(id, stage, statement, source, quantity, est, (-margin, margin), setting=setting,
-                  why=" ".join(x for x in (f"Equivalence margin +-{margin:g}{' ' + unit if unit else ''}, fixed in "
-                                           f"params before the run.", why) if x),
-                  unit=unit, paper=paper, preconditions=preconditions, trained=trained)
+    return within(
+        id,
+        stage,
+        statement,
+        source,
+        quantity,
+        est,
+        (-margin, margin),
+        setting=setting,
+        why=" ".join(
+            x
+            for x in (
+                f"Equivalence margin +-{margin:g}{' ' + unit if unit else ''}, fixed in params before the run.",
+                why,
+            )
+            if x
+        ),
+        unit=unit,
+        paper=paper,
+        preconditions=preconditions,
+        trained=trained,
+    )
 
 
-def not_testable(id: str, stage: str, statement: str, source: str, quantity: str, *, setting: str, why: str,
-                 reason: str, ours: Estimate | None = None, unit: str = "", paper: float | None = None,
-                 preconditions: Sequence[dict] = ()) -> Claim:
+def not_testable(
+    id: str,
+    stage: str,
+    statement: str,
+    source: str,
+    quantity: str,
+    *,
+    setting: str,
+    why: str,
+    reason: str,
+    ours: Estimate | None = None,
+    unit: str = "",
+    paper: float | None = None,
+    preconditions: Sequence[dict] = (),
+) -> Claim:
     """A claim this machine cannot test, with its ``reason`` kind (``REASONS``; ``why`` names the missing data, the
     cut or the missing contrast); ``ours`` (optional) is our number on the substitute, shown beside ``paper`` but
     not judged."""
-    return _claim("none", id, stage, statement, source, quantity, ours, None, unit, setting, why, paper,
-                  reason=reason, preconditions=preconditions)
+    return _claim(
+        "none",
+        id,
+        stage,
+        statement,
+        source,
+        quantity,
+        ours,
+        None,
+        unit,
+        setting,
+        why,
+        paper,
+        reason=reason,
+        preconditions=preconditions,
+    )
 
 
 # --------------------------------------------------------------------------------------------- ledger tables
@@ -429,8 +656,10 @@ def status_label(d: dict) -> str:
 
 def fmt_preconditions(d: dict) -> str:
     """Each precondition with its numbers and pass/fail, e.g. "P's held-out cost <= grid's: 823.7 vs 798.6 (fails)"."""
-    return "; ".join(f"{c['name']}: {c['value']} (needs {c['condition']}; {'holds' if c['passed'] else 'fails'})"
-                     for c in d.get("preconditions") or [])
+    return "; ".join(
+        f"{c['name']}: {c['value']} (needs {c['condition']}; {'holds' if c['passed'] else 'fails'})"
+        for c in d.get("preconditions") or []
+    )
 
 
 def table(claims: Iterable[Claim | dict]):
@@ -440,13 +669,39 @@ def table(claims: Iterable[Claim | dict]):
     rows = []
     for c in claims:
         d = c.as_dict() if isinstance(c, Claim) else dict(c)
-        rows.append({"stage": d["stage"], "id": d["id"], "claim": d["statement"], "source": d["source"],
-                     "test": describe_test(d), "ours": fmt_estimate(d),
-                     "paper's number": fmt_number(d.get("paper"), d["unit"]), "status": status_label(d),
-                     "preconditions": fmt_preconditions(d), "power": d.get("power") or "",
-                     "setting": d["setting"], "why": d["why"]})
-    return pd.DataFrame(rows, columns=["stage", "id", "claim", "source", "test", "ours", "paper's number", "status",
-                                       "preconditions", "power", "setting", "why"])
+        rows.append(
+            {
+                "stage": d["stage"],
+                "id": d["id"],
+                "claim": d["statement"],
+                "source": d["source"],
+                "test": describe_test(d),
+                "ours": fmt_estimate(d),
+                "paper's number": fmt_number(d.get("paper"), d["unit"]),
+                "status": status_label(d),
+                "preconditions": fmt_preconditions(d),
+                "power": d.get("power") or "",
+                "setting": d["setting"],
+                "why": d["why"],
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "stage",
+            "id",
+            "claim",
+            "source",
+            "test",
+            "ours",
+            "paper's number",
+            "status",
+            "preconditions",
+            "power",
+            "setting",
+            "why",
+        ],
+    )
 
 
 def changes(old: Iterable[dict], new: Iterable[dict]) -> list[dict]:
@@ -461,8 +716,16 @@ def changes(old: Iterable[dict], new: Iterable[dict]) -> list[dict]:
         sa = status_label(a) if a else "(new)"
         sb = status_label(b) if b else "(gone)"
         if sa != sb:
-            out.append({"stage": key[0], "id": key[1], "old": sa, "new": sb,
-                        "old_ours": fmt_estimate(a) if a else "", "new_ours": fmt_estimate(b) if b else ""})
+            out.append(
+                {
+                    "stage": key[0],
+                    "id": key[1],
+                    "old": sa,
+                    "new": sb,
+                    "old_ours": fmt_estimate(a) if a else "",
+                    "new_ours": fmt_estimate(b) if b else "",
+                }
+            )
     return out
 
 
@@ -510,10 +773,13 @@ def check_unique(claims: Sequence[Claim]) -> list[Claim]:
     return list(claims)
 
 
-
 # --------------------------------------------------------------------------------------------- the picture
-STATUS_COLOURS = {"reproduced": "#1a7f37", "not reproduced": "#c62828", "inconclusive": "#b26a00",
-                  "not testable here": "#7a7f87"}
+STATUS_COLOURS = {
+    "reproduced": "#1a7f37",
+    "not reproduced": "#c62828",
+    "inconclusive": "#b26a00",
+    "not testable here": "#7a7f87",
+}
 
 
 def forest_plot(claims: Sequence[Claim | dict], title: str = ""):
@@ -536,8 +802,16 @@ def forest_plot(claims: Sequence[Claim | dict], title: str = ""):
         if d.get("value") is None:
             ax.set_xticks([])
             ax.spines["bottom"].set_visible(False)
-            ax.text(0.5, 0.3, "no number of ours (not testable here)", ha="center", va="center", fontsize=7,
-                    color=colour, transform=ax.transAxes)
+            ax.text(
+                0.5,
+                0.3,
+                "no number of ours (not testable here)",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color=colour,
+                transform=ax.transAxes,
+            )
             continue
         xs = [d["lo"], d["hi"], d["value"]]
         b = d.get("bound")
@@ -559,7 +833,9 @@ def forest_plot(claims: Sequence[Claim | dict], title: str = ""):
         ax.tick_params(axis="x", labelsize=7, pad=1)
         if d.get("unit"):
             ax.set_xlabel(d["unit"], fontsize=7, labelpad=0)
-    fig.suptitle(title or "Claims: our estimate and 95 % interval (bar) against the bound (dashed), the paper's value "
-                 "(diamond)", fontsize=9)
+    fig.suptitle(
+        title or "Claims: our estimate and 95 % interval (bar) against the bound (dashed), the paper's value (diamond)",
+        fontsize=9,
+    )
     fig.tight_layout()
     return fig

@@ -1,14 +1,14 @@
 """``poolrep``: the project's command line.
 
-  poolrep fetch NAME... | --all-offline   bring data sets / weights into data/ (mirror, then official URL)
-  poolrep data                            the pipeline's data stage: fetch what it reads, write data/sources/*.json
-  poolrep list                            the registry, and what is available offline
-  poolrep run STAGE [--profile P]         run a paper's notebook with papermill (what dvc.yaml calls)
-  poolrep prepare                         decode CIFAR-10 once into cache/ (shared stage)
-  poolrep backbone                        ImageNet MobileNetV2 last-conv maps of a CIFAR-10 subset (shared stage)
-  poolrep params STAGE [--profile P]      print a stage's effective parameters
-  poolrep report                          results/report/index.html + report.md from every stage's outputs
-  poolrep claims                          the ledger in brief: counts, and claims whose status changed since HEAD
+poolrep fetch NAME... | --all-offline   bring data sets / weights into data/ (mirror, then official URL)
+poolrep data                            the pipeline's data stage: fetch what it reads, write manifests/*.json
+poolrep list                            the registry, and what is available offline
+poolrep run STAGE [--profile P]         run a paper's notebook with papermill (what dvc.yaml calls)
+poolrep prepare                         decode CIFAR-10 once into cache/ (shared stage)
+poolrep backbone                        ImageNet MobileNetV2 last-conv maps of a CIFAR-10 subset (shared stage)
+poolrep params STAGE [--profile P]      print a stage's effective parameters
+poolrep report                          results/report/index.html + report.md from every stage's outputs
+poolrep claims                          the ledger in brief: counts, and claims whose status changed since HEAD
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("names", nargs="*")
     f.add_argument("--all-offline", action="store_true", help="every data set the offline mirror holds")
     f.add_argument("--no-download", action="store_true")
-    sub.add_parser("data", help="fetch every data set the pipeline reads; write data/sources/<name>.json")
+    sub.add_parser("data", help="fetch every data set the pipeline reads; write manifests/<name>.json")
     sub.add_parser("list", help="the data registry")
     r = sub.add_parser("run", help="run a stage's notebook")
     r.add_argument("stage")
@@ -40,8 +40,11 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("backbone", help="MobileNetV2 feature maps of CIFAR-10 into cache/")
     b.add_argument("--profile", choices=("smoke", "cpu", "paper"))
     sub.add_parser("report", help="one HTML page + Markdown from every stage's results")
-    sub.add_parser("claims", help="the claims ledger in brief: counts per status, and each claim whose status "
-                                  "changed since the committed ledger")
+    sub.add_parser(
+        "claims",
+        help="the claims ledger in brief: counts per status, and each claim whose status "
+        "changed since the committed ledger",
+    )
     return ap
 
 
@@ -59,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             for p in write_manifests():
                 d = json.loads(p.read_text())
                 what = d.get("registry_entry") or d.get("local_path") or "not read by this profile"
-                print(f"{p.relative_to(p.parents[2])}: {what}")
+                print(f"{p.relative_to(p.parents[1])}: {what}")
             return 0
         if a.cmd == "list":
             from .data import REGISTRY, available
@@ -109,8 +112,11 @@ def _run(a) -> int:
     try:
         run(a.stage, profile=a.profile)
     except PapermillExecutionError as e:
-        print(f"poolrep run {a.stage}: error in the notebook: {e.ename}: {e.evalue} "
-              f"(executed notebook kept at {shown_path(failed_notebook(a.stage))})", file=sys.stderr)
+        print(
+            f"poolrep run {a.stage}: error in the notebook: {e.ename}: {e.evalue} "
+            f"(executed notebook kept at {shown_path(failed_notebook(a.stage))})",
+            file=sys.stderr,
+        )
         return 2
     except Terminated as e:
         print(f"poolrep run {a.stage}: {e}; the previous results are untouched", file=sys.stderr)

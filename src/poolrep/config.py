@@ -10,8 +10,9 @@ one contiguous block, and dvc.yaml makes each stage depend on its block and on `
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
@@ -97,8 +98,15 @@ def _numbers(value: Any) -> Iterator[int | float]:
 
 
 def _type_name(v: Any) -> str:
-    return {bool: "a bool", int: "an int", float: "a float", str: "a string", list: "a list", dict: "a mapping",
-            type(None): "null"}.get(type(v), type(v).__name__)
+    return {
+        bool: "a bool",
+        int: "an int",
+        float: "a float",
+        str: "a string",
+        list: "a list",
+        dict: "a mapping",
+        type(None): "null",
+    }.get(type(v), type(v).__name__)
 
 
 def validate(stage: str, params: dict[str, Any], smoke: dict[str, Any]) -> None:
@@ -118,8 +126,10 @@ def validate(stage: str, params: dict[str, Any], smoke: dict[str, Any]) -> None:
         accepted = set(getattr(importlib.import_module(module), name)) | {"profile"}
         unknown, missing = sorted(set(params) - accepted), sorted(accepted - set(params))
         if unknown:
-            raise ParamsError(f"{stage}: unknown parameter(s) {', '.join(unknown)}; "
-                              f"it accepts: {', '.join(sorted(accepted - {'profile'}))}")
+            raise ParamsError(
+                f"{stage}: unknown parameter(s) {', '.join(unknown)}; "
+                f"it accepts: {', '.join(sorted(accepted - {'profile'}))}"
+            )
         if missing:
             raise ParamsError(f"{stage}: parameter(s) {', '.join(missing)} missing from params.yaml")
     for key, value in params.items():
@@ -127,16 +137,21 @@ def validate(stage: str, params: dict[str, Any], smoke: dict[str, Any]) -> None:
             continue
         ref = smoke.get(key)
         if ref is not None and not (
-            type(value) is type(ref) or (type(ref) is float and type(value) is int)
-            or (value == "auto" and _is_number(ref)) or (ref == "auto" and _is_number(value))
+            type(value) is type(ref)
+            or (type(ref) is float and type(value) is int)
+            or (value == "auto" and _is_number(ref))
+            or (ref == "auto" and _is_number(value))
         ):
-            raise ParamsError(f"{stage}.{key} = {value!r} is {_type_name(value)}; expected {_type_name(ref)} "
-                              f"(like its smoke value {ref!r})")
+            raise ParamsError(
+                f"{stage}.{key} = {value!r} is {_type_name(value)}; expected {_type_name(ref)} "
+                f"(like its smoke value {ref!r})"
+            )
         positive = _last_word(key) in POSITIVE_WORDS
         for n in _numbers(value):
             if not (n > 0 if positive else n >= 0):
-                raise ParamsError(f"{stage}.{key} = {value!r}: {n!r} is out of range; "
-                                  f"it must be {'> 0' if positive else '>= 0'}")
+                raise ParamsError(
+                    f"{stage}.{key} = {value!r}: {n!r} is out of range; it must be {'> 0' if positive else '>= 0'}"
+                )
 
 
 def check_keys(params: dict, allowed: set[str] | list[str], where: str) -> None:

@@ -84,8 +84,23 @@ def git_state(root=None) -> dict[str, Any]:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=30)
         if head.returncode != 0:
             return {"commit": "unknown"}
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "src", "notebooks",
-                                "params.yaml", "dvc.yaml"], cwd=root, capture_output=True, text=True, timeout=30)
+        dirty = subprocess.run(
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                "src",
+                "notebooks",
+                "params.yaml",
+                "dvc.yaml",
+            ],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
         return {"commit": "unknown"}
@@ -124,7 +139,7 @@ class RunLog:
     device: str = "auto"
     info: dict[str, Any] = field(default_factory=dict)
 
-    def start(self) -> "RunLog":
+    def start(self) -> RunLog:
         self.torch_device = pick(self.device)
         seed_all(self.seed)
         return_freed_memory()
@@ -162,7 +177,7 @@ class RunLog:
         _log(f"{TIME_PREFIX}{self.stage} done in {self.info['wall_time_s']:.1f} s")
         return self.info
 
-    def __enter__(self) -> "RunLog":
+    def __enter__(self) -> RunLog:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Iterator, Sequence
 
 import torch
 
@@ -38,8 +38,16 @@ def in_worker() -> bool:
 
 def torchrun_command(args: Sequence[str], n: int) -> list[str]:
     """``python -m torch.distributed.run --standalone --nproc-per-node n -m poolrep.cli <args>``."""
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={n}",
-            "-m", "poolrep.cli", *args]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={n}",
+        "-m",
+        "poolrep.cli",
+        *args,
+    ]
 
 
 def launch(args: Sequence[str], n: int) -> int:

@@ -9,9 +9,8 @@ batched loop of the package.
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import time
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -69,7 +68,7 @@ def extractor(backbone: str, layers: Sequence[str], pretrained: bool = True, mod
         raise ValueError(f"unknown backbone {backbone!r}; known: {', '.join(LAST_CONV)}")
     if model is None:
         model = load_backbone(backbone)[0] if pretrained else getattr(tvm, backbone)(weights=None)
-    fx = create_feature_extractor(model.eval(), return_nodes={l: l for l in layers}).eval()
+    fx = create_feature_extractor(model.eval(), return_nodes={name: name for name in layers}).eval()
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     return fx, mean, std
@@ -114,8 +113,18 @@ def extract(
 
     rank, world = rank_world()
     if world > 1:
-        part = _extract(fx, mean, std, images[shard(len(images), rank, world)], size, batch_size,
-                        local_device(torch.device(device)), dtype, f"{desc} [rank {rank}/{world}]", parallel=False)
+        part = _extract(
+            fx,
+            mean,
+            std,
+            images[shard(len(images), rank, world)],
+            size,
+            batch_size,
+            local_device(torch.device(device)),
+            dtype,
+            f"{desc} [rank {rank}/{world}]",
+            parallel=False,
+        )
         return gather(part, rank, world)
     return _extract(fx, mean, std, images, size, batch_size, torch.device(device), dtype, desc, parallel=True)
 
@@ -130,8 +139,9 @@ def _extract(fx, mean, std, images, size, batch_size, device: torch.device, dtyp
     out: dict[str, list[np.ndarray]] = {}
     for s in tqdm(range(0, n, batch_size), desc=desc, unit="batch"):
         chunk = images[s : s + batch_size]
-        x = to_input(chunk if not isinstance(chunk, list) else [_resize(im, size) for im in chunk],
-                     size, mean.cpu(), std.cpu()).to(device)
+        x = to_input(
+            chunk if not isinstance(chunk, list) else [_resize(im, size) for im in chunk], size, mean.cpu(), std.cpu()
+        ).to(device)
         for k, v in fx(x).items():
             out.setdefault(k, []).append(v.to(dtype).cpu().numpy())
     return {k: np.concatenate(v) for k, v in out.items()}
@@ -145,8 +155,15 @@ def _resize(im: np.ndarray, size) -> np.ndarray:
 
 
 @torch.no_grad()
-def apply_batched(fn, *inputs, batch_size: int = 256, device: torch.device | str = "cpu", dtype=None,
-                  timed: bool = False, desc: str | None = None):
+def apply_batched(
+    fn,
+    *inputs,
+    batch_size: int = 256,
+    device: torch.device | str = "cpu",
+    dtype=None,
+    timed: bool = False,
+    desc: str | None = None,
+):
     """``fn(*batch)`` over ``inputs`` (arrays or tensors with the same first dimension) in batches of
     ``batch_size`` on ``device``; inputs are cast to float32 on the device, ``None`` inputs are left out.
 
@@ -167,7 +184,7 @@ def apply_batched(fn, *inputs, batch_size: int = 256, device: torch.device | str
         fn = fn.to(device).eval()
 
     def run(s):
-        return fn(*(torch.as_tensor(x[s:s + batch_size]).to(device).float() for x in xs))
+        return fn(*(torch.as_tensor(x[s : s + batch_size]).to(device).float() for x in xs))
 
     if timed and n:
         run(0)  # warm-up: first-call allocations and lazy initialisation are not pooling time
@@ -189,7 +206,7 @@ def apply_batched(fn, *inputs, batch_size: int = 256, device: torch.device | str
             out = np.empty((n, *r.shape[1:]), dtype)
         if dtype == np.float16 and r.size and np.abs(r).max() > 6e4:
             raise OverflowError("values exceed the float16 range; rescale them or store float32")
-        out[s:s + len(r)] = r
+        out[s : s + len(r)] = r
     if dtype is None:
         out = torch.cat(parts) if parts else torch.empty(0)
     return (out, 1000 * seconds / max(n, 1)) if timed else out

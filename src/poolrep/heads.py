@@ -20,8 +20,7 @@ from .pooling.attention import SpatialAttentionPool
 from .pooling.entropy import EntropyPool
 from .pooling.global_pool import GlobalAvgPool, GlobalMaxPool
 
-POOLINGS = ("gap", "gmp", "attention", "entropy_linear", "entropy_softmax", "entropy_unnormalised",
-            "entropy_detached")
+POOLINGS = ("gap", "gmp", "attention", "entropy_linear", "entropy_softmax", "entropy_unnormalised", "entropy_detached")
 
 
 def make_pool(name: str, fc: nn.Linear, temperature: float = 1.0) -> nn.Module:
@@ -78,17 +77,31 @@ def augment(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor
     flip = torch.rand(n, generator=gen) < 0.5
     ar_y, ar_x = torch.arange(h), torch.arange(w)
     rows = (dy[:, None] + ar_y[None]).to(x.device)  # N x H
-    cols = (dx[:, None] + ar_x[None])
+    cols = dx[:, None] + ar_x[None]
     cols = torch.where(flip[:, None], cols.flip(1), cols).to(x.device)  # N x W
     idx = torch.arange(n, device=x.device)[:, None, None]
     return xp.permute(0, 2, 3, 1)[idx, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
 
 
-def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int, lr: float,
-          weight_decay: float = 5e-4, seed: int = 0, device: torch.device | str = "cpu", images: bool = True,
-          desc: str = "train", evaluate=None, label_smoothing: float = 0.0,
-          eval_every: int = 1, progress: bool = True,
-          memory_format: torch.memory_format = torch.contiguous_format) -> dict[str, list[float]]:
+def train(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float = 5e-4,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    images: bool = True,
+    desc: str = "train",
+    evaluate=None,
+    label_smoothing: float = 0.0,
+    eval_every: int = 1,
+    progress: bool = True,
+    memory_format: torch.memory_format = torch.contiguous_format,
+) -> dict[str, list[float]]:
     """SGD (momentum 0.9, Nesterov), learning rate warmed up linearly over 15% of the steps then cosine-decayed;
     mini-batches and augmentation (crop + flip, only when ``images``) are drawn from one generator seeded with
     ``seed``, so a run is repeatable. ``x`` stays on the cpu (any dtype; batches are moved and cast to float32).
@@ -108,15 +121,16 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, ba
     steps = epochs * ((len(x) + batch_size - 1) // batch_size)
     warm = max(1, int(0.15 * steps))
     # linear warm-up then cosine decay (torch's OneCycleLR divides by zero on schedules of a few steps)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: (t + 1) / warm if t < warm else
-                                              0.5 * (1 + math.cos(math.pi * (t - warm) / max(1, steps - warm))))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda t: (t + 1) / warm if t < warm else 0.5 * (1 + math.cos(math.pi * (t - warm) / max(1, steps - warm)))
+    )
     losses, evals = [], []
     bar = tqdm(range(epochs), desc=desc, leave=False, disable=not progress)
     for epoch in bar:
         perm = torch.randperm(len(x), generator=gen)
         tot, n = 0.0, 0
         for i in range(0, len(x), batch_size):
-            idx = perm[i:i + batch_size]
+            idx = perm[i : i + batch_size]
             xb = x[idx].to(device).float()
             if images:
                 xb = augment(xb, gen).contiguous(memory_format=memory_format)
@@ -139,12 +153,36 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, ba
     return {"loss": losses, "eval": evals}
 
 
-def fit_head(pooling: str, seed: int, maps: torch.Tensor, labels: torch.Tensor, *, epochs: int, batch_size: int,
-             lr: float, weight_decay: float, temperature: float = 1.0, dropout: float = 0.0,
-             device: torch.device | str = "cpu", evaluate=None) -> tuple[PoolHead, dict]:
+def fit_head(
+    pooling: str,
+    seed: int,
+    maps: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    temperature: float = 1.0,
+    dropout: float = 0.0,
+    device: torch.device | str = "cpu",
+    evaluate=None,
+) -> tuple[PoolHead, dict]:
     """A ``PoolHead`` trained on frozen backbone maps (only the head learns; no augmentation); and its curves."""
     torch.manual_seed(seed)
     head = PoolHead(pooling, maps.shape[1], int(labels.max()) + 1, temperature, dropout)
-    curves = train(head, maps, labels, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                   seed=seed, device=device, images=False, desc=f"head {pooling} s{seed}", evaluate=evaluate)
+    curves = train(
+        head,
+        maps,
+        labels,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        seed=seed,
+        device=device,
+        images=False,
+        desc=f"head {pooling} s{seed}",
+        evaluate=evaluate,
+    )
     return head.cpu().eval(), curves

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -67,16 +69,81 @@ def save_json(path: str | os.PathLike, obj: Any) -> Path:
 
 
 def save_metrics(out_dir: str | os.PathLike, metrics: dict, run: dict | None = None) -> None:
-    """``<out_dir>/metrics.json``: the stage's numbers (and claims), the same for every rerun that computes the same
-    numbers; with ``run`` (``RunLog.finish()``), also ``<out_dir>/run.json``: how this run was made (device,
-    versions, data sources, parameters, git commit, start time, wall times). metrics.json keeps only the run's
-    identity under ``run`` (stage, profile, seed), so DVC experiments can tell profiles apart; everything that
-    changes from one rerun to the next lives in run.json."""
+    """``<out_dir>/metrics.json``: the stage's numbers for machines (``dvc metrics show/diff``, ``dvc exp show``),
+    the same for every rerun that computes the same numbers. Keys become slugs (:func:`machine_metrics`); the
+    stage's ``claims`` go to ``<out_dir>/claims.json`` (the ledger the report reads); with ``run``
+    (``RunLog.finish()``), ``<out_dir>/run.json`` records how this run was made (device, versions, data sources,
+    parameters, git commit, start time, wall times). metrics.json keeps only the run's identity under ``run``
+    (stage, profile, seed), so DVC experiments can tell profiles apart; everything that changes from one rerun to
+    the next lives in run.json. Display names live in the tables and the report, never in metrics.json."""
     doc = dict(metrics)
+    claims = doc.pop("claims", None)
     if run is not None:
         doc["run"] = {k: run.get(k) for k in RUN_IDENTITY}
+    doc = machine_metrics(doc)  # a key clash raises here, before any file is written
+    if run is not None:
         save_json(Path(out_dir) / "run.json", run)
+    if claims is not None:
+        save_json(Path(out_dir) / "claims.json", claims)
     save_json(Path(out_dir) / "metrics.json", doc)  # returns nothing: a notebook's last line shows no path
+
+
+SLUG_RE = re.compile(r"^[a-z0-9_]+$")
+_INTERVAL_RE = re.compile(r"^\[\s*(-?[0-9.eE+-]+)\s*,\s*(-?[0-9.eE+-]+)\s*\]$")
+
+
+def slug(name: Any) -> str:
+    """A metrics key for machines: ``"SP 1x1+2x2 full"`` -> ``sp_1x1_plus_2x2_full``, ``"lambda=0.3"`` ->
+    ``lambda_0_3``, ``"cifar10_probe_acc 95% CI"`` -> ``cifar10_probe_acc_ci``. Lower case, ``[a-z0-9_]``
+    only; the same name always gives the same slug."""
+    s = str(name).strip()
+    s = re.sub(r"\s*95\s*%\s*CI$", "_ci", s)
+    s = s.replace("+", "_plus_").replace("%", "_pct_").lower()
+    s = re.sub(r"[^a-z0-9]+", "_", s).strip("_")
+    if not s:
+        raise ValueError(f"metrics key {name!r} has no letters or digits to make a slug of")
+    return s
+
+
+def _interval(v: Any) -> dict | None:
+    """``"[0.298, 0.317]"`` or ``[0.298, 0.317]`` -> ``{"lo": 0.298, "hi": 0.317}``; None if ``v`` is not one."""
+    if isinstance(v, str) and (m := _INTERVAL_RE.match(v.strip())):
+        try:
+            return {"lo": float(m.group(1)), "hi": float(m.group(2))}
+        except ValueError:
+            return None
+    if (
+        isinstance(v, (list, tuple))
+        and len(v) == 2
+        and all(isinstance(x, (int, float, np.number)) or x is None for x in v)
+    ):
+        return {"lo": v[0], "hi": v[1]}
+    return None
+
+
+def machine_metrics(doc: Any, where: str = "") -> Any:
+    """``doc`` for machines: every key a slug (:func:`slug`), every interval two numbers ``lo``/``hi`` (a string
+    ``"[a, b]"`` anywhere, or a two-number list under a key ending in ``ci``), every list of records a mapping by
+    position. Two keys of one mapping that give the same slug are an error naming both."""
+    if isinstance(doc, dict):
+        out: dict = {}
+        names: dict = {}
+        for k, v in doc.items():
+            s = slug(k)
+            if s in out:
+                raise ValueError(
+                    f"metrics keys {names[s]!r} and {k!r}{' under ' + where if where else ''} give "
+                    f"the same slug {s!r}: rename one"
+                )
+            names[s] = k
+            iv = _interval(v) if (isinstance(v, str) or s == "ci" or s.endswith("_ci")) else None
+            out[s] = iv if iv is not None else machine_metrics(v, f"{where}.{s}" if where else s)
+        return out
+    if isinstance(doc, (list, tuple)) and doc and all(isinstance(v, dict) for v in doc):
+        return {str(i): machine_metrics(v, f"{where}.{i}") for i, v in enumerate(doc)}
+    if isinstance(doc, str) and (iv := _interval(doc)) is not None:
+        return iv
+    return doc
 
 
 RUN_IDENTITY = ("stage", "profile", "seed")

@@ -29,8 +29,9 @@ import torch
 class LinearSVM:
     """``LinearSVM(C).fit(x, y)``; ``predict(x)``, ``decision_function(x)``. ``x``: N x d array or tensor."""
 
-    def __init__(self, C: float = 1.0, max_iter: int = 1000, tol: float = 1e-4, device="cpu",
-                 dtype: torch.dtype = torch.float32):
+    def __init__(
+        self, C: float = 1.0, max_iter: int = 1000, tol: float = 1e-4, device="cpu", dtype: torch.dtype = torch.float32
+    ):
         if C <= 0:
             raise ValueError(f"C must be > 0, got {C}")
         self.C, self.max_iter, self.tol, self.device, self.dtype = float(C), int(max_iter), float(tol), device, dtype
@@ -56,14 +57,15 @@ class LinearSVM:
         second class."""
         y = np.asarray(y)
         classes = self.classes_[1:] if len(self.classes_) == 2 else self.classes_
-        return torch.as_tensor(np.where(y[:, None] == classes[None, :], 1.0, -1.0), device=self.device,
-                               dtype=self.dtype)
+        return torch.as_tensor(
+            np.where(y[:, None] == classes[None, :], 1.0, -1.0), device=self.device, dtype=self.dtype
+        )
 
     def _per_class(self, W, X, Y) -> torch.Tensor:
         m = (1 - Y * (X @ W)).clamp_min(0)
         return 0.5 * (W * W).sum(0) + self.C * (m * m).sum(0)
 
-    def fit(self, x, y) -> "LinearSVM":
+    def fit(self, x, y) -> LinearSVM:
         y = np.asarray(y)
         if len(y) != len(x):
             raise ValueError(f"{len(x)} feature rows but {len(y)} labels")
@@ -73,8 +75,15 @@ class LinearSVM:
         X, Y = self._x(x), self._targets(y)
         W = torch.zeros(X.shape[1], Y.shape[1], dtype=X.dtype, device=X.device, requires_grad=True)
         W.grad = torch.zeros_like(W)
-        opt = torch.optim.LBFGS([W], lr=1, max_iter=self.max_iter, history_size=20, line_search_fn="strong_wolfe",
-                                tolerance_grad=self.tol, tolerance_change=1e-12)
+        opt = torch.optim.LBFGS(
+            [W],
+            lr=1,
+            max_iter=self.max_iter,
+            history_size=20,
+            line_search_fn="strong_wolfe",
+            tolerance_grad=self.tol,
+            tolerance_change=1e-12,
+        )
         scale = 1.0 / max(1.0, self.C * len(X))  # keeps the tolerances meaningful whatever the size of C * N
         calls = []
 

@@ -38,7 +38,7 @@ class ZCA:
         self.mean: torch.Tensor | None = None
         self.W: torch.Tensor | None = None
 
-    def fit(self, x) -> "ZCA":
+    def fit(self, x) -> ZCA:
         x = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x)
         x = x.reshape(len(x), -1).double()
         if x.shape[0] < 2:
@@ -70,7 +70,7 @@ class ZCA:
 
     transform = __call__
 
-    def to(self, device) -> "ZCA":
+    def to(self, device) -> ZCA:
         """The same whitening with its matrices on ``device`` (a copy)."""
         out = ZCA(self.eps)
         out.mean, out.W = self.mean.to(device), self.W.to(device)

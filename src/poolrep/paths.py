@@ -25,9 +25,7 @@ def _find_root() -> Path:
     here = Path(__file__).resolve().parents[2]
     if (here / "dvc.yaml").exists():
         return here
-    raise RuntimeError(
-        "cannot find the poolrep repository root (a folder with dvc.yaml); set POOLREP_ROOT to it"
-    )
+    raise RuntimeError("cannot find the poolrep repository root (a folder with dvc.yaml); set POOLREP_ROOT to it")
 
 
 ROOT = _find_root()

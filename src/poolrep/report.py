@@ -1,7 +1,7 @@
 """The ``report`` stage: the claims ledger and one static HTML page (and the same content as Markdown) from every
 stage's outputs.
 
-- ``results/claims.md``: every stage's claims (``metrics.json`` -> ``claims``, see :mod:`poolrep.claims`) in one
+- ``results/claims.md``: every stage's claims (``results/<stage>/claims.json``, see :mod:`poolrep.claims`) in one
   table (paper, claim, ours with its 95 % interval, the paper's number, status), with the count per status; the
   README's counts (between ``<!-- claims:begin -->`` and ``<!-- claims:end -->``) are rewritten from the same
   numbers by ``poolrep report``.
@@ -56,8 +56,11 @@ TITLES = {
     "backbone": "Shared: ImageNet MobileNetV2 feature maps",
 }
 PAPER_OF = {  # the papers, in the order of ../shared/papers (000..004)
-    "autopool": "Sukhbaatar et al. 2013 (000)", "slowfeat": "Goroshin et al. 2015 (001)",
-    "pyramid": "Jose et al. 2018 (002)", "crosslayer": "Liu et al. 2015 (003)", "entropy": "Wan et al. 2019 (004)",
+    "autopool": "Sukhbaatar et al. 2013 (000)",
+    "slowfeat": "Goroshin et al. 2015 (001)",
+    "pyramid": "Jose et al. 2018 (002)",
+    "crosslayer": "Liu et al. 2015 (003)",
+    "entropy": "Wan et al. 2019 (004)",
 }
 TARGET_PIPELINE_S = 90 * 60  # the whole cpu pipeline under 90 minutes on the 2-core machine
 COMPARE_COLS = ("paper", "ours", "diff")
@@ -82,6 +85,7 @@ class Stage:
     folder: Path
     metrics: dict | None = None
     run_log: dict | None = None  # run.json
+    claims_log: list | None = None  # claims.json
     tables: list[Table] = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -95,6 +99,9 @@ class Stage:
 
     @property
     def claims(self) -> list[dict]:
+        """claims.json, else the (older) ``claims`` block of metrics.json."""
+        if self.claims_log is not None:
+            return list(self.claims_log)
         return list((self.metrics or {}).get("claims") or [])
 
     @property
@@ -156,16 +163,16 @@ def _md_title_note(md: Path) -> tuple[str, str]:
         return "", ""
     lines = md.read_text().splitlines()
     title = lines[0][4:].strip() if lines and lines[0].startswith("### ") else ""
-    last_row = max((i for i, l in enumerate(lines) if l.lstrip().startswith("|")), default=-1)
-    note = "\n".join(lines[last_row + 1:]).strip() if last_row >= 0 else ""
+    last_row = max((i for i, row in enumerate(lines) if row.lstrip().startswith("|")), default=-1)
+    note = "\n".join(lines[last_row + 1 :]).strip() if last_row >= 0 else ""
     return title, note
 
 
-def _read_json(path: Path, st: Stage) -> dict | None:
+def _read_json(path: Path, st: Stage, kind: type = dict) -> dict | list | None:
     try:
         doc = json.loads(path.read_text())
-        if not isinstance(doc, dict):
-            raise ValueError("top level is not an object")
+        if not isinstance(doc, kind):
+            raise ValueError(f"top level is not {'an object' if kind is dict else 'a list'}")
         return doc
     except (ValueError, OSError) as err:
         st.problems.append(f"{path.name} unreadable ({err})")
@@ -186,6 +193,8 @@ def read_stage(results: Path, name: str, kind: str = "paper", lock: dict | None 
         st.problems.append("metrics.json missing: the run's numbers and claims are unknown")
     if rpath.exists():
         st.run_log = _read_json(rpath, st)
+    if (st.folder / "claims.json").exists():
+        st.claims_log = _read_json(st.folder / "claims.json", st, list)
     if (st.metrics is not None or st.run_log is not None) and not st.run:
         st.problems.append("no run.json (nor a `run` block): profile, device and data sources unknown")
     for csv in csvs:
@@ -217,8 +226,9 @@ def read_lock(root: Path) -> dict:
         return {}
 
 
-def read_all(results: Path | None = None, stages: list[tuple[str, str]] | None = None,
-             root: Path | None = None) -> list[Stage]:
+def read_all(
+    results: Path | None = None, stages: list[tuple[str, str]] | None = None, root: Path | None = None
+) -> list[Stage]:
     results = Path(results) if results else paths.RESULTS
     root = root or results.parent
     stages = stages if stages is not None else expected_stages(results, root)
@@ -259,8 +269,10 @@ def local_paths(s: str) -> str:
 
 
 def table_cells(df: pd.DataFrame) -> list[list[str]]:
-    return [[local_paths(fmt(v, signed=(c == "diff"))) for c, v in zip(df.columns, row)]
-            for row in df.head(MAX_ROWS).itertuples(index=False)]
+    return [
+        [local_paths(fmt(v, signed=(c == "diff"))) for c, v in zip(df.columns, row)]
+        for row in df.head(MAX_ROWS).itertuples(index=False)
+    ]
 
 
 def rows_left_out(t: Table) -> str:
@@ -273,8 +285,11 @@ def size_of(what: dict) -> str:
     full count}; for a substitute, the substitute's own full size). An older ``reduced`` flag is read as such."""
     full = what.get("full")
     if isinstance(full, dict) and full:
-        cut = [f"{k} {what.get(k)} of {v:,}" for k, v in full.items()
-               if isinstance(what.get(k), (int, float)) and what.get(k) < v]
+        cut = [
+            f"{k} {what.get(k)} of {v:,}"
+            for k, v in full.items()
+            if isinstance(what.get(k), (int, float)) and what.get(k) < v
+        ]
         return "reduced: " + ", ".join(cut) if cut else "full size"
     reduced = what.get("reduced")
     if reduced:
@@ -301,10 +316,19 @@ def data_rows(run: dict) -> list[dict[str, str]]:
             kind = "mirror copy"
         else:
             kind = "official"
-        details = ", ".join(f"{k}={_short(v)}" for k, v in what.items()
-                            if k not in ("source", "substitute", "reduced", "full"))
-        rows.append({"data": name, "kind": kind, "source": src, "substitute for": str(sub) if sub else "",
-                     "size": size_of(what), "details": local_paths(details)})
+        details = ", ".join(
+            f"{k}={_short(v)}" for k, v in what.items() if k not in ("source", "substitute", "reduced", "full")
+        )
+        rows.append(
+            {
+                "data": name,
+                "kind": kind,
+                "source": src,
+                "substitute for": str(sub) if sub else "",
+                "size": size_of(what),
+                "details": local_paths(details),
+            }
+        )
     return rows
 
 
@@ -323,8 +347,16 @@ def flat_metrics(m: dict | None, prefix: str = "") -> list[tuple[str, str]]:
         if isinstance(v, dict):
             out += flat_metrics(v, key + ".")
         elif isinstance(v, list):
-            out.append((key, "[" + ", ".join(fmt(x) if isinstance(x, (int, float)) and not isinstance(x, bool)
-                                             else str(x) for x in v) + "]"))
+            out.append(
+                (
+                    key,
+                    "["
+                    + ", ".join(
+                        fmt(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else str(x) for x in v
+                    )
+                    + "]",
+                )
+            )
         else:
             out.append((key, fmt(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)))
     return out
@@ -333,7 +365,7 @@ def flat_metrics(m: dict | None, prefix: str = "") -> list[tuple[str, str]]:
 def lock_rows(st: Stage) -> list[list[str]]:
     """``[output path, md5]`` of the stage's outputs as dvc.lock records them."""
     rows = []
-    for o in (st.lock.get("outs") or []):
+    for o in st.lock.get("outs") or []:
         if isinstance(o, dict) and o.get("path"):
             rows.append([str(o["path"]), str(o.get("md5") or o.get("hash") or "\u2014")])
     return rows
@@ -350,12 +382,21 @@ def summary_rows(stages: list[Stage]) -> list[dict[str, str]]:
     for s in stages:
         r = s.run
         counts = ledger.counts(s.claims) if s.claims else {}
-        rows.append({"stage": s.name, "kind": s.kind, "status": s.status.upper(),
-                     "profile": str(r.get("profile", "\u2014")), "seed": fmt(r.get("seed")),
-                     "device": str(r.get("device", "\u2014")), "commit": commit_of(r),
-                     "wall time": fmt_seconds(r.get("wall_time_s")),
-                     "claims": ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "\u2014",
-                     "tables": str(len(s.tables)), "figures": str(len(s.figures))})
+        rows.append(
+            {
+                "stage": s.name,
+                "kind": s.kind,
+                "status": s.status.upper(),
+                "profile": str(r.get("profile", "\u2014")),
+                "seed": fmt(r.get("seed")),
+                "device": str(r.get("device", "\u2014")),
+                "commit": commit_of(r),
+                "wall time": fmt_seconds(r.get("wall_time_s")),
+                "claims": ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "\u2014",
+                "tables": str(len(s.tables)),
+                "figures": str(len(s.figures)),
+            }
+        )
     return rows
 
 
@@ -364,15 +405,23 @@ def totals(stages: list[Stage]) -> dict[str, Any]:
     known = {k: v for k, v in walls.items() if isinstance(v, (int, float))}
     profiles = sorted({str(s.run.get("profile")) for s in stages if s.run.get("profile")})
     total = sum(known.values())
-    return {"total_s": total, "stages_timed": len(known), "stages": len(stages), "profiles": profiles,
-            "unknown": [k for k in walls if k not in known], "target_s": TARGET_PIPELINE_S,
-            "within_target": total <= TARGET_PIPELINE_S}
+    return {
+        "total_s": total,
+        "stages_timed": len(known),
+        "stages": len(stages),
+        "profiles": profiles,
+        "unknown": [k for k in walls if k not in known],
+        "target_s": TARGET_PIPELINE_S,
+        "within_target": total <= TARGET_PIPELINE_S,
+    }
 
 
 def totals_sentence(t: dict) -> str:
-    s = (f"Sum of the recorded stage wall times: {fmt_seconds(t['total_s'])} over {t['stages_timed']} of "
-         f"{t['stages']} stages (target for the whole cpu pipeline: {t['target_s'] // 60} min; "
-         f"{'within' if t['within_target'] else 'OVER'} target so far).")
+    s = (
+        f"Sum of the recorded stage wall times: {fmt_seconds(t['total_s'])} over {t['stages_timed']} of "
+        f"{t['stages']} stages (target for the whole cpu pipeline: {t['target_s'] // 60} min; "
+        f"{'within' if t['within_target'] else 'OVER'} target so far)."
+    )
     if t["unknown"]:
         s += f" No wall time recorded for: {', '.join(t['unknown'])}."
     if len(t["profiles"]) > 1:
@@ -395,8 +444,11 @@ def claims_frame(claims: list[dict]) -> pd.DataFrame:
 
 def counts_sentence(claims: list[dict]) -> str:
     c = ledger.counts(claims)
-    return (f"{len(claims)} claims: " + ", ".join(f"{v} {k}" for k, v in c.items()) + "."
-            if claims else "No claims recorded yet (no stage has run).")
+    return (
+        f"{len(claims)} claims: " + ", ".join(f"{v} {k}" for k, v in c.items()) + "."
+        if claims
+        else "No claims recorded yet (no stage has run)."
+    )
 
 
 CSS = """
@@ -433,8 +485,14 @@ check();window.addEventListener('load',check);})();
 e = html.escape
 
 
-def _html_table(header: list[str], rows: list[list[str]], numeric: set[int] | None = None,
-                cls: str = "", col_classes: list[str] | None = None, cell_classes: list[list[str]] | None = None) -> str:
+def _html_table(
+    header: list[str],
+    rows: list[list[str]],
+    numeric: set[int] | None = None,
+    cls: str = "",
+    col_classes: list[str] | None = None,
+    cell_classes: list[list[str]] | None = None,
+) -> str:
     numeric = numeric or set()
     col_classes = col_classes or [""] * len(header)
     out = [f'<table class="{e(cls)}"><thead><tr>']
@@ -442,9 +500,15 @@ def _html_table(header: list[str], rows: list[list[str]], numeric: set[int] | No
     out.append("</tr></thead><tbody>")
     for r, row in enumerate(rows):
         extra = cell_classes[r] if cell_classes else [""] * len(row)
-        out.append("<tr>" + "".join(
-            f'<td class="{e(" ".join(x for x in (col_classes[i], "num" if i in numeric else "", extra[i]) if x))}">'
-            f'{e(v)}</td>' for i, v in enumerate(row)) + "</tr>")
+        out.append(
+            "<tr>"
+            + "".join(
+                f'<td class="{e(" ".join(x for x in (col_classes[i], "num" if i in numeric else "", extra[i]) if x))}">'
+                f"{e(v)}</td>"
+                for i, v in enumerate(row)
+            )
+            + "</tr>"
+        )
     out.append("</tbody></table>")
     return "".join(out)
 
@@ -479,8 +543,7 @@ def _claims_html(claims: list[dict], cls: str = "claims") -> str:
     cols = list(t.columns)
     rows = [[str(v) for v in row] for row in t.itertuples(index=False)]
     st_i = cols.index("status")
-    cell_cls = [["" if i != st_i else "st-" + d["status"].replace(" ", "-") for i in range(len(cols))]
-                for d in claims]
+    cell_cls = [["" if i != st_i else "st-" + d["status"].replace(" ", "-") for i in range(len(cols))] for d in claims]
     return _html_table(cols, rows, cls=cls, cell_classes=cell_cls)
 
 
@@ -496,37 +559,62 @@ def _claims_by_paper_html(stages: list[Stage], out_dir: Path, inline: bool) -> s
     for s in stages:
         if not s.claims:
             continue
-        out.append(f"<h3>{e(PAPER_OF.get(s.name, s.name))} <code>{e(s.name)}</code>: "
-                   f"{e(counts_sentence(s.claims))}</h3>")
+        out.append(
+            f"<h3>{e(PAPER_OF.get(s.name, s.name))} <code>{e(s.name)}</code>: {e(counts_sentence(s.claims))}</h3>"
+        )
         f = forest_figure(s)
         if f is not None:
             src = _png_uri(f) if inline else _rel(f, out_dir)
-            out.append(f'<figure><img src="{e(src)}" alt="{e(s.name)}: claims" data-figure="claims.png">'
-                       f"<figcaption>{e(s.name)}/figures/claims.png: each claim's estimate and 95 % interval "
-                       "against its bound</figcaption></figure>")
+            out.append(
+                f'<figure><img src="{e(src)}" alt="{e(s.name)}: claims" data-figure="claims.png">'
+                f"<figcaption>{e(s.name)}/figures/claims.png: each claim's estimate and 95 % interval "
+                "against its bound</figcaption></figure>"
+            )
         out.append(_claims_html(s.claims))
     return "\n".join(out)
 
 
 def previous_claims(results: Path) -> list[dict] | None:
-    """The ledger as last committed: every stage's claims in ``git show HEAD:results/<stage>/metrics.json``; None
-    where there is no git repository (the report then says it has nothing to compare with)."""
+    """The ledger as last committed: every stage's claims in ``git show HEAD:results/<stage>/claims.json`` (or, in
+    commits older than claims.json, the ``claims`` block of that stage's metrics.json); None where there is no git
+    repository (the report then says it has nothing to compare with)."""
     import json
     import subprocess
 
     root = results.resolve().parent
     try:
-        rel = results.resolve().relative_to(subprocess.run(
-            ["git", "rev-parse", "--show-toplevel"], cwd=root, capture_output=True, text=True, check=True,
-            timeout=30).stdout.strip())
+        rel = results.resolve().relative_to(
+            subprocess.run(
+                ["git", "rev-parse", "--show-toplevel"],
+                cwd=root,
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=30,
+            ).stdout.strip()
+        )
     except (OSError, ValueError, subprocess.SubprocessError):
         return None
+
+    def show(stage: str, name: str) -> str | None:
+        r = subprocess.run(
+            ["git", "show", f"HEAD:{(rel / stage / name).as_posix()}"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        return r.stdout if r.returncode == 0 else None
+
     out = []
     for stage in PAPER_OF:
-        r = subprocess.run(["git", "show", f"HEAD:{(rel / stage / 'metrics.json').as_posix()}"], cwd=root,
-                           capture_output=True, text=True, timeout=30)
-        if r.returncode == 0:
-            out += [dict({"reason": ""}, **c) for c in json.loads(r.stdout).get("claims") or []]
+        doc = show(stage, "claims.json")
+        if doc is not None:
+            claims = json.loads(doc)
+        else:
+            doc = show(stage, "metrics.json")
+            claims = (json.loads(doc).get("claims") or []) if doc is not None else []
+        out += [dict({"reason": ""}, **c) for c in claims]
     return out
 
 
@@ -542,15 +630,23 @@ def changes_lines(changed: list[dict] | None) -> list[str]:
         return ["No committed ledger to compare with (not a git checkout)."]
     if not changed:
         return ["No claim changed status since the committed ledger."]
-    return [f"{PAPER_OF.get(c['stage'], c['stage'])} `{c['id']}`: {c['old']} -> {c['new']} "
-            f"({c['old_ours'] or 'no number'} -> {c['new_ours'] or 'no number'})" for c in changed]
+    return [
+        f"{PAPER_OF.get(c['stage'], c['stage'])} `{c['id']}`: {c['old']} -> {c['new']} "
+        f"({c['old_ours'] or 'no number'} -> {c['new_ours'] or 'no number'})"
+        for c in changed
+    ]
 
 
 def _run_rows(s: Stage) -> list[list[str]]:
     r = s.run
-    rows = [["profile", str(r.get("profile", "\u2014"))], ["seed", fmt(r.get("seed"))],
-            ["device", str(r.get("device", "\u2014"))], ["git commit", commit_of(r)],
-            ["started", str(r.get("started", "\u2014"))], ["wall time", fmt_seconds(r.get("wall_time_s"))]]
+    rows = [
+        ["profile", str(r.get("profile", "\u2014"))],
+        ["seed", fmt(r.get("seed"))],
+        ["device", str(r.get("device", "\u2014"))],
+        ["git commit", commit_of(r)],
+        ["started", str(r.get("started", "\u2014"))],
+        ["wall time", fmt_seconds(r.get("wall_time_s"))],
+    ]
     if r.get("notebook_s") is not None:
         rows.append(["notebook run (papermill)", fmt_seconds(r.get("notebook_s"))])
     rows += [[f"version: {k}", str(v)] for k, v in (r.get("versions") or {}).items()]
@@ -561,16 +657,23 @@ def _run_rows(s: Stage) -> list[list[str]]:
 
 def stage_html(s: Stage, out_dir: Path | None = None, inline: bool = True) -> str:
     out_dir = out_dir or s.folder.parent / "report"
-    out = [f'<section id="stage-{e(s.name)}" data-stage="{e(s.name)}" data-status="{s.status}">',
-           f'<h2>{e(s.title)} <code>{e(s.name)}</code> <span class="status {s.status}">{s.status.upper()}</span></h2>']
+    out = [
+        f'<section id="stage-{e(s.name)}" data-stage="{e(s.name)}" data-status="{s.status}">',
+        f'<h2>{e(s.title)} <code>{e(s.name)}</code> <span class="status {s.status}">{s.status.upper()}</span></h2>',
+    ]
     if s.status == "missing":
-        out.append(f'<div class="missing-box"><b>MISSING:</b> stage <code>{e(s.name)}</code> has no outputs in '
-                   f'<code>results/{e(s.name)}/</code> (no metrics.json, no tables, no figures). Run '
-                   f'<code>dvc repro {e(s.name)}</code>.</div></section>')
+        out.append(
+            f'<div class="missing-box"><b>MISSING:</b> stage <code>{e(s.name)}</code> has no outputs in '
+            f"<code>results/{e(s.name)}/</code> (no metrics.json, no tables, no figures). Run "
+            f"<code>dvc repro {e(s.name)}</code>.</div></section>"
+        )
         return "\n".join(out)
     if s.problems:
-        out.append('<div class="partial-box"><b>PARTIAL:</b><ul>' +
-                   "".join(f"<li>{e(p)}</li>" for p in s.problems) + "</ul></div>")
+        out.append(
+            '<div class="partial-box"><b>PARTIAL:</b><ul>'
+            + "".join(f"<li>{e(p)}</li>" for p in s.problems)
+            + "</ul></div>"
+        )
     if s.notebook is not None:
         out.append(f'<p>Executed notebook: <a href="{e(_rel(s.notebook, out_dir))}">{e(s.name)}/notebook.ipynb</a></p>')
     if s.claims:
@@ -581,8 +684,9 @@ def stage_html(s: Stage, out_dir: Path | None = None, inline: bool = True) -> st
         out.append(_html_table(["", "value"], _run_rows(s), cls="run"))
         if r.get("params"):
             out.append("<details><summary>Effective parameters</summary>")
-            out.append(_html_table(["parameter", "value"], [[k, _short(v, 400)] for k, v in r["params"].items()],
-                                   cls="params"))
+            out.append(
+                _html_table(["parameter", "value"], [[k, _short(v, 400)] for k, v in r["params"].items()], cls="params")
+            )
             out.append("</details>")
         out.append("<h3>Data sources</h3>")
         out.append(_dict_table(data_rows(r), cls="data") or '<p class="note">No data sources recorded.</p>')
@@ -590,16 +694,27 @@ def stage_html(s: Stage, out_dir: Path | None = None, inline: bool = True) -> st
         out.append("<h3>Tables</h3>")
     prov = _provenance(s)
     if r and r.get("profile") != "paper":
-        out.append(f'<p class="note">Profile <b>{e(str(r.get("profile")))}</b>: experiment sizes are cut from the '
-                   "paper's (the data sources above say which, and each table's note names its cuts).</p>")
+        out.append(
+            f'<p class="note">Profile <b>{e(str(r.get("profile")))}</b>: experiment sizes are cut from the '
+            "paper's (the data sources above say which, and each table's note names its cuts).</p>"
+        )
     for t in s.tables:
         cols = [str(c) for c in t.df.columns]
         numeric = {i for i, c in enumerate(t.df.columns) if pd.api.types.is_numeric_dtype(t.df[c])}
-        out.append(f'<div class="caption" id="table-{e(s.name)}-{e(t.name)}">{e(t.title or t.name)} '
-                   f'<code>{e(t.name)}.csv</code></div>')
+        out.append(
+            f'<div class="caption" id="table-{e(s.name)}-{e(t.name)}">{e(t.title or t.name)} '
+            f"<code>{e(t.name)}.csv</code></div>"
+        )
         out.append(f'<div class="prov">{e(prov)}</div>')
-        out.append(_html_table(cols, table_cells(t.df), numeric, cls="results",
-                               col_classes=[c if c in COMPARE_COLS else "" for c in cols]))
+        out.append(
+            _html_table(
+                cols,
+                table_cells(t.df),
+                numeric,
+                cls="results",
+                col_classes=[c if c in COMPARE_COLS else "" for c in cols],
+            )
+        )
         if rows_left_out(t):
             out.append(f'<div class="note"><b>{e(rows_left_out(t))}</b></div>')
         if t.note:
@@ -608,44 +723,58 @@ def stage_html(s: Stage, out_dir: Path | None = None, inline: bool = True) -> st
         out.append("<h3>Figures</h3><div>")
         for f in s.figures:
             src = _png_uri(f) if inline else _rel(f, out_dir)
-            out.append(f'<figure><img src="{e(src)}" alt="{e(s.name)}: {e(f.stem)}" data-figure="{e(f.name)}">'
-                       f'<figcaption>{e(f.name)}</figcaption></figure>')
+            out.append(
+                f'<figure><img src="{e(src)}" alt="{e(s.name)}: {e(f.stem)}" data-figure="{e(f.name)}">'
+                f"<figcaption>{e(f.name)}</figcaption></figure>"
+            )
         out.append("</div>")
     fm = flat_metrics(s.metrics)
     if fm:
         more = f" (first {MAX_METRICS} of {len(fm)})" if len(fm) > MAX_METRICS else ""
         out.append(f"<details><summary>All numbers in metrics.json{more}</summary>")
-        out.append(_html_table(["key", "value"], [[k, local_paths(v)] for k, v in fm[:MAX_METRICS]], {1},
-                               cls="metrics"))
+        out.append(
+            _html_table(["key", "value"], [[k, local_paths(v)] for k, v in fm[:MAX_METRICS]], {1}, cls="metrics")
+        )
         out.append("</details>")
     out.append("</section>")
     return "\n".join(out)
 
 
-def build_html(stages: list[Stage], out_dir: Path | None = None, inline: bool = True,
-               changed: list[dict] | None = None) -> str:
+def build_html(
+    stages: list[Stage], out_dir: Path | None = None, inline: bool = True, changed: list[dict] | None = None
+) -> str:
     t = totals(stages)
     summ = summary_rows(stages)
     missing = [s.name for s in stages if s.status == "missing"]
     claims = all_claims(stages)
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             '<meta name="viewport" content="width=device-width, initial-scale=1">',
-             "<title>poolrep: replication report</title>", f"<style>{CSS}</style></head><body><main>",
-             "<h1>poolrep: replication report</h1>",
-             '<p class="note">Five papers on pooling of image features, re-run by this workspace. The claims come '
-             "first: each paper's claim, quoted, tested on our numbers with a 95 % interval; then each stage's run, "
-             "data, tables (the paper's number, ours and the difference, ours \u2212 paper, side by side; \u2014 "
-             "means not reported / not computed) and figures.</p>",
-             "<nav>" + " ".join(f'<a href="#stage-{e(s.name)}">{e(s.name)}</a>' for s in stages) + "</nav>",
-             '<h2 id="claims">Claims</h2>', f'<p><b>{e(counts_sentence(claims))}</b></p>',
-             f'<p class="note">Status: {e(ledger.STATUS_LEGEND)}.</p>',
-             "<h3>What changed since the committed ledger</h3><ul>"
-             + "".join(f"<li>{e(x)}</li>" for x in changes_lines(changed)) + "</ul>",
-             _claims_by_paper_html(stages, out_dir or stages[0].folder.parent / "report", inline),
-             "<h2>Summary</h2>", _dict_table(summ, cls="summary"), f'<p class="note">{e(totals_sentence(t))}</p>']
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<title>poolrep: replication report</title>",
+        f"<style>{CSS}</style></head><body><main>",
+        "<h1>poolrep: replication report</h1>",
+        '<p class="note">Five papers on pooling of image features, re-run by this workspace. The claims come '
+        "first: each paper's claim, quoted, tested on our numbers with a 95 % interval; then each stage's run, "
+        "data, tables (the paper's number, ours and the difference, ours \u2212 paper, side by side; \u2014 "
+        "means not reported / not computed) and figures.</p>",
+        "<nav>" + " ".join(f'<a href="#stage-{e(s.name)}">{e(s.name)}</a>' for s in stages) + "</nav>",
+        '<h2 id="claims">Claims</h2>',
+        f"<p><b>{e(counts_sentence(claims))}</b></p>",
+        f'<p class="note">Status: {e(ledger.STATUS_LEGEND)}.</p>',
+        "<h3>What changed since the committed ledger</h3><ul>"
+        + "".join(f"<li>{e(x)}</li>" for x in changes_lines(changed))
+        + "</ul>",
+        _claims_by_paper_html(stages, out_dir or stages[0].folder.parent / "report", inline),
+        "<h2>Summary</h2>",
+        _dict_table(summ, cls="summary"),
+        f'<p class="note">{e(totals_sentence(t))}</p>',
+    ]
     if missing:
-        parts.append(f'<div class="missing-box"><b>Missing stages:</b> {e(", ".join(missing))} '
-                     "(no outputs under results/; listed below).</div>")
+        parts.append(
+            f'<div class="missing-box"><b>Missing stages:</b> {e(", ".join(missing))} '
+            "(no outputs under results/; listed below).</div>"
+        )
     parts += [stage_html(s, out_dir, inline) for s in stages]
     parts.append(f"</main><script>{CHECK_SCRIPT}</script></body></html>")
     return "\n".join(parts) + "\n"
@@ -666,38 +795,59 @@ def _md_dicts(rows: list[dict[str, str]]) -> str:
     return _md_table(list(rows[0]), [list(r.values()) for r in rows]) if rows else ""
 
 
-def claims_md(claims: list[dict], title: str = "# Claims ledger", changed: list[dict] | None = None,
-              figures: str = "") -> str:
+def claims_md(
+    claims: list[dict], title: str = "# Claims ledger", changed: list[dict] | None = None, figures: str = ""
+) -> str:
     """``results/claims.md``: what changed since the committed ledger, one table (paper, claim, ours with interval,
     paper's number, status with its reason kind, power), then each claim's test, preconditions, setting and why.
     ``figures``: the path prefix from the ledger to ``results/`` (for the forest plots' links)."""
-    out = [title, "", counts_sentence(claims), "",
-           "Every row is computed by the last `dvc repro` from that stage's own numbers (`metrics.json` -> `claims`). "
-           f"Status: {ledger.STATUS_LEGEND}.", ""]
+    out = [
+        title,
+        "",
+        counts_sentence(claims),
+        "",
+        "Every row is computed by the last `dvc repro` from that stage's own numbers (`results/<stage>/claims.json`). "
+        f"Status: {ledger.STATUS_LEGEND}.",
+        "",
+    ]
     if not claims:
         return "\n".join(out) + "\n"
     out += ["**What changed since the committed ledger:**", ""] + [f"- {x}" for x in changes_lines(changed)] + [""]
     stages = list(dict.fromkeys(c["stage"] for c in claims))
-    out.append("Each paper's forest plot (estimate and 95 % interval against the bound): "
-               + ", ".join(f"[{st}]({figures}{st}/figures/claims.png)" for st in stages) + ".")
+    out.append(
+        "Each paper's forest plot (estimate and 95 % interval against the bound): "
+        + ", ".join(f"[{st}]({figures}{st}/figures/claims.png)" for st in stages)
+        + "."
+    )
     out.append("")
     t = claims_frame(claims).rename(columns={"paper's number": "paper_number"})
-    out.append(_md_table(["paper", "claim", "ours [95 % interval]", "paper's number", "status", "power"],
-                         [[r.paper, f"{r.claim} ({r.source}) `{r.id}`", r.ours, r.paper_number, r.status, r.power]
-                          for r in t.itertuples(index=False)]))
+    out.append(
+        _md_table(
+            ["paper", "claim", "ours [95 % interval]", "paper's number", "status", "power"],
+            [
+                [r.paper, f"{r.claim} ({r.source}) `{r.id}`", r.ours, r.paper_number, r.status, r.power]
+                for r in t.itertuples(index=False)
+            ],
+        )
+    )
     out += ["", "## Test, preconditions, setting and why, per claim", ""]
     for r in t.itertuples(index=False):
         pre = f" Preconditions: {r.preconditions}." if r.preconditions else ""
-        out += [f"- `{r.id}` ({r.paper}, **{r.status}**): test `{r.test}`.{pre} Setting: {local_paths(r.setting)}. "
-                f"Why: {r.why}"]
+        out += [
+            f"- `{r.id}` ({r.paper}, **{r.status}**): test `{r.test}`.{pre} Setting: {local_paths(r.setting)}. "
+            f"Why: {r.why}"
+        ]
     return "\n".join(out) + "\n"
 
 
 def stage_md(s: Stage, out_dir: Path) -> str:
     out = [f"## {s.title} (`{s.name}`): {s.status.upper()}", ""]
     if s.status == "missing":
-        out += [f"**MISSING:** stage `{s.name}` has no outputs in `results/{s.name}/` (no metrics.json, no tables, "
-                f"no figures). Run `dvc repro {s.name}`.", ""]
+        out += [
+            f"**MISSING:** stage `{s.name}` has no outputs in `results/{s.name}/` (no metrics.json, no tables, "
+            f"no figures). Run `dvc repro {s.name}`.",
+            "",
+        ]
         return "\n".join(out)
     if s.problems:
         out += ["**PARTIAL:**", ""] + [f"- {p}" for p in s.problems] + [""]
@@ -705,9 +855,15 @@ def stage_md(s: Stage, out_dir: Path) -> str:
         out += [f"Executed notebook: [{s.name}/notebook.ipynb]({_rel(s.notebook, out_dir)})", ""]
     if s.claims:
         t = claims_frame(s.claims).rename(columns={"paper's number": "paper_number"})
-        out += ["### Claims", "", _md_table(["claim", "ours [95 % interval]", "paper's number", "status"],
-                                            [[f"`{r.id}`: {r.claim}", r.ours, r.paper_number, r.status]
-                                             for r in t.itertuples(index=False)]), ""]
+        out += [
+            "### Claims",
+            "",
+            _md_table(
+                ["claim", "ours [95 % interval]", "paper's number", "status"],
+                [[f"`{r.id}`: {r.claim}", r.ours, r.paper_number, r.status] for r in t.itertuples(index=False)],
+            ),
+            "",
+        ]
     r = s.run
     if r:
         out += ["### Run", "", _md_table(["", "value"], _run_rows(s)), "", "### Data sources", ""]
@@ -716,11 +872,20 @@ def stage_md(s: Stage, out_dir: Path) -> str:
         out += ["### Tables", ""]
     prov = _provenance(s)
     if r and r.get("profile") != "paper":
-        out += [f"Profile **{r.get('profile')}**: experiment sizes are cut from the paper's (the data sources above "
-                "say which, and each table's note names its cuts).", ""]
+        out += [
+            f"Profile **{r.get('profile')}**: experiment sizes are cut from the paper's (the data sources above "
+            "say which, and each table's note names its cuts).",
+            "",
+        ]
     for t in s.tables:
-        out += [f"**{t.title or t.name}** (`{t.name}.csv`)", "", f"_{prov}_", "",
-                _md_table([str(c) for c in t.df.columns], table_cells(t.df)), ""]
+        out += [
+            f"**{t.title or t.name}** (`{t.name}.csv`)",
+            "",
+            f"_{prov}_",
+            "",
+            _md_table([str(c) for c in t.df.columns], table_cells(t.df)),
+            "",
+        ]
         if rows_left_out(t):
             out += [f"**{rows_left_out(t)}**", ""]
         if t.note:
@@ -735,12 +900,22 @@ def stage_md(s: Stage, out_dir: Path) -> str:
 def build_md(stages: list[Stage], out_dir: Path, changed: list[dict] | None = None) -> str:
     t = totals(stages)
     claims = all_claims(stages)
-    parts = ["# poolrep: replication report", "",
-             "The claims come first; then each stage: its run, data, tables (the paper's number, ours and the "
-             "difference, ours \u2212 paper, side by side; \u2014 means not reported / not computed) and figures "
-             "(linked from the stages' folders).", "",
-             claims_md(claims, "## Claims", changed, figures="../").rstrip(), "",
-             "## Summary", "", _md_dicts(summary_rows(stages)), "", totals_sentence(t), ""]
+    parts = [
+        "# poolrep: replication report",
+        "",
+        "The claims come first; then each stage: its run, data, tables (the paper's number, ours and the "
+        "difference, ours \u2212 paper, side by side; \u2014 means not reported / not computed) and figures "
+        "(linked from the stages' folders).",
+        "",
+        claims_md(claims, "## Claims", changed, figures="../").rstrip(),
+        "",
+        "## Summary",
+        "",
+        _md_dicts(summary_rows(stages)),
+        "",
+        totals_sentence(t),
+        "",
+    ]
     missing = [s.name for s in stages if s.status == "missing"]
     if missing:
         parts += [f"**Missing stages:** {', '.join(missing)} (no outputs under results/; listed below).", ""]
@@ -750,10 +925,12 @@ def build_md(stages: list[Stage], out_dir: Path, changed: list[dict] | None = No
 
 def readme_block(claims: list[dict]) -> str:
     c = ledger.counts(claims)
-    return (f"{README_BEGIN}\n**{len(claims)} claims** in the last `cpu` run: "
-            + ", ".join(f"**{v}** {k}" for k, v in c.items())
-            + ". The table is in [`results/claims.md`](results/claims.md) and at the top of "
-              "[`results/report/index.html`](results/report/index.html).\n" + README_END)
+    return (
+        f"{README_BEGIN}\n**{len(claims)} claims** in the last `cpu` run: "
+        + ", ".join(f"**{v}** {k}" for k, v in c.items())
+        + ". The table is in [`results/claims.md`](results/claims.md) and at the top of "
+        "[`results/report/index.html`](results/report/index.html).\n" + README_END
+    )
 
 
 def update_readme(readme: Path, claims: list[dict]) -> bool:
@@ -769,9 +946,12 @@ def update_readme(readme: Path, claims: list[dict]) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------- the stage
-def build(results: str | os.PathLike | None = None, out: str | os.PathLike | None = None,
-          stages: list[tuple[str, str]] | None = None, readme: str | os.PathLike | None = None
-          ) -> tuple[Path, Path]:
+def build(
+    results: str | os.PathLike | None = None,
+    out: str | os.PathLike | None = None,
+    stages: list[tuple[str, str]] | None = None,
+    readme: str | os.PathLike | None = None,
+) -> tuple[Path, Path]:
     """Write ``<out>/index.html`` (figures linked), ``<out>/standalone.html`` (figures inlined), ``<out>/report.md``
     and ``<results>/claims.md`` (atomically) from ``results``; rewrite the claims counts in ``readme`` when given.
     Returns the paths of index.html and report.md."""
@@ -789,12 +969,16 @@ def build(results: str | os.PathLike | None = None, out: str | os.PathLike | Non
     if readme is not None and not update_readme(Path(readme), claims):
         print(f"[report] {readme} has no {README_BEGIN} ... {README_END} block: claims counts not written there")
     for s in st:
-        print(f"[report] {s.name:12s} {s.status.upper():8s} tables={len(s.tables)} figures={len(s.figures)} "
-              f"claims={len(s.claims)}" + (f"  ({'; '.join(s.problems)})" if s.problems and s.status != "missing" else ""))
+        print(
+            f"[report] {s.name:12s} {s.status.upper():8s} tables={len(s.tables)} figures={len(s.figures)} "
+            f"claims={len(s.claims)}" + (f"  ({'; '.join(s.problems)})" if s.problems and s.status != "missing" else "")
+        )
     print(f"[report] {counts_sentence(claims)}")
     for line in changes_lines(changed):
         print(f"[report] changed: {line}")
-    print(f"[report] wrote {local_paths(str(html_path))}, standalone.html, report.md and {local_paths(str(claims_path))}")
+    print(
+        f"[report] wrote {local_paths(str(html_path))}, standalone.html, report.md and {local_paths(str(claims_path))}"
+    )
     return html_path, md_path
 
 
@@ -804,8 +988,10 @@ def summary(results: str | os.PathLike | None = None) -> str:
     results = Path(results) if results else paths.RESULTS
     claims = all_claims(read_all(results))
     lines = changes_lines(changes_since_head(results, claims))
-    return "\n".join([f"Claims ledger (results/claims.md): {counts_sentence(claims)}", "Changed since the committed "
-                      "ledger:"] + [f"  {x}" for x in lines])
+    return "\n".join(
+        [f"Claims ledger (results/claims.md): {counts_sentence(claims)}", "Changed since the committed ledger:"]
+        + [f"  {x}" for x in lines]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

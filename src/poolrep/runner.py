@@ -29,9 +29,9 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from . import config, device, io, paths
 
@@ -87,8 +87,13 @@ def run(stage: str, profile: str | None = None, results: Path | None = None) -> 
         t0 = time.perf_counter()
         try:
             pm.execute_notebook(
-                str(nb), str(out_nb), parameters={**params, "out_dir": str(staging)}, kernel_name=KERNEL,
-                cwd=str(paths.NOTEBOOKS), progress_bar=True, log_output=False,
+                str(nb),
+                str(out_nb),
+                parameters={**params, "out_dir": str(staging)},
+                kernel_name=KERNEL,
+                cwd=str(paths.NOTEBOOKS),
+                progress_bar=True,
+                log_output=False,
             )
         except BaseException:
             failed = failed_notebook(stage, results)
@@ -103,8 +108,10 @@ def run(stage: str, profile: str | None = None, results: Path | None = None) -> 
             _add_provenance(staging / "run.json", params, notebook_s=round(time.perf_counter() - t0, 2))
             with _no_sigterm():  # a SIGTERM now waits until the swap is whole
                 if os.getppid() != parent:
-                    raise RuntimeError(f"{stage}: the parent process {parent} (dvc, or what started this run) is "
-                                       f"gone: not swapping the new results in; {final} is left as it was")
+                    raise RuntimeError(
+                        f"{stage}: the parent process {parent} (dvc, or what started this run) is "
+                        f"gone: not swapping the new results in; {final} is left as it was"
+                    )
                 _swap(staging, final, results / ".staging" / f"{stage}.old")
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -135,8 +142,10 @@ def _exclusive(lock: Path, stage: str) -> Iterator[None]:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RuntimeError(f"another run of the stage {stage!r} is in progress (it holds the lock {lock}); "
-                               f"wait for it to finish, or stop it") from None
+            raise RuntimeError(
+                f"another run of the stage {stage!r} is in progress (it holds the lock {lock}); "
+                f"wait for it to finish, or stop it"
+            ) from None
         yield
 
 
@@ -170,6 +179,7 @@ def _dies_with_parent() -> Iterator[int]:
     main = threading.current_thread() is threading.main_thread()  # signal handlers: main thread only
     prev_handler = None
     if main:
+
         def on_term(signum, frame):
             raise Terminated(f"terminated by signal {signum} (SIGTERM: stopped, or the parent died)")
 
@@ -222,8 +232,9 @@ def _clean_outputs(outputs: list) -> list:
         if o.get("output_type") == "stream":
             text = _text(o)
             if o.get("name") == "stderr":
-                text = _ADDRESS.sub("0x...", "".join(
-                    line for line in text.splitlines(keepends=True) if not _PROGRESS.search(line)))
+                text = _ADDRESS.sub(
+                    "0x...", "".join(line for line in text.splitlines(keepends=True) if not _PROGRESS.search(line))
+                )
             if not text:
                 continue
             if outs and outs[-1].get("output_type") == "stream" and outs[-1].get("name") == o.get("name"):
@@ -261,7 +272,9 @@ def clean(nb_path: Path, replace: dict[str, str] | None = None) -> None:
 def _add_provenance(run_json: Path, params: dict, notebook_s: float) -> None:
     """Add the effective parameters, the git state and the notebook's duration to the run.json it wrote."""
     if not run_json.exists():
-        raise RuntimeError(f"{run_json} missing: the notebook must end with io.save_metrics(out, metrics, run.finish())")
+        raise RuntimeError(
+            f"{run_json} missing: the notebook must end with io.save_metrics(out, metrics, run.finish())"
+        )
     doc = json.loads(run_json.read_text())
     doc["params"] = params
     doc["git"] = device.git_state()

@@ -22,9 +22,11 @@ def prepare() -> None:
     run = RunLog("prepare", seed=0, profile=config.load().get("profile", "cpu")).start()
     tr, te = load_cifar10("train"), load_cifar10("test")
     run.data("cifar10", source=tr.source, train=len(tr), test=len(te), full=FULL_SIZE)
-    io.save_metrics(paths.RESULTS / "prepare", {"cifar10": {"train": len(tr), "test": len(te), "source": tr.source,
-                                                            "classes": list(tr.classes)}},
-                    {**run.finish(), "git": git_state()})
+    io.save_metrics(
+        paths.RESULTS / "prepare",
+        {"cifar10": {"train": len(tr), "test": len(te), "source": tr.source, "classes": list(tr.classes)}},
+        {**run.finish(), "git": git_state()},
+    )
 
 
 def load_backbone_features(profile: str | None = None) -> dict[str, np.ndarray]:
@@ -43,8 +45,10 @@ def load_backbone_features(profile: str | None = None) -> dict[str, np.ndarray]:
         path = paths.SCRATCH / "cache" / BACKBONE_FILE
         want = config.resolve("backbone", profile=profile)["profile"]
         if not path.exists() or _scratch_profile() != want:
-            print(f"{paths.CACHE / BACKBONE_FILE} missing: building {path} now for profile {want} "
-                  "(the backbone stage's work)")
+            print(
+                f"{paths.CACHE / BACKBONE_FILE} missing: building {path} now for profile {want} "
+                "(the backbone stage's work)"
+            )
             backbone(profile=want, hand=True)
     z = np.load(path, allow_pickle=False)
     return {k: z[k] for k in z.files}
@@ -64,8 +68,10 @@ def backbone_rows(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
     cache holds fewer images per class than asked for."""
     have = int(np.bincount(labels).min())
     if per_class > have:
-        raise ValueError(f"the backbone cache holds {have} images per class, {per_class} asked for: "
-                         f"rerun the backbone stage with a larger profile or ask for fewer per class")
+        raise ValueError(
+            f"the backbone cache holds {have} images per class, {per_class} asked for: "
+            f"rerun the backbone stage with a larger profile or ask for fewer per class"
+        )
     return balanced_indices(labels, per_class, seed)
 
 
@@ -98,8 +104,10 @@ def _backbone(p: dict, rank: int, world: int, cache_file: Path, out_dir: Path) -
 
     run = RunLog("backbone", seed=p["seed"], profile=p["profile"]).start()
     tr_all, te_all = load_cifar10("train"), load_cifar10("test")
-    idx = {"train": balanced_indices(tr_all.labels, p["train_per_class"], p["seed"]),
-           "test": balanced_indices(te_all.labels, p["test_per_class"], p["seed"])}
+    idx = {
+        "train": balanced_indices(tr_all.labels, p["train_per_class"], p["seed"]),
+        "test": balanced_indices(te_all.labels, p["test_per_class"], p["seed"]),
+    }
     tr, te = tr_all.subset(p["train_per_class"], p["seed"]), te_all.subset(p["test_per_class"], p["seed"])
     run.data("cifar10", source=tr.source, train=len(tr), test=len(te), full=FULL_SIZE)
     run.data(p["net"], source=source_of(p["net"]), note="ImageNet weights via torchvision's weights API")
@@ -108,8 +116,9 @@ def _backbone(p: dict, rank: int, world: int, cache_file: Path, out_dir: Path) -
     out = {}
     with run.timed("extract"):
         for name, split in (("train", tr), ("test", te)):
-            maps = extract(fx, mean, std, split.images, p["input_px"], p["batch_size"], run.torch_device,
-                           desc=f"{p['net']} {name}")
+            maps = extract(
+                fx, mean, std, split.images, p["input_px"], p["batch_size"], run.torch_device, desc=f"{p['net']} {name}"
+            )
             if rank == 0:
                 out[f"{name}_maps"], out[f"{name}_prev_maps"] = maps[layer], maps[prev]
                 out[f"{name}_labels"], out[f"{name}_index"] = split.labels, idx[name]
@@ -117,11 +126,27 @@ def _backbone(p: dict, rank: int, world: int, cache_file: Path, out_dir: Path) -
         return
     with io.atomic_path(cache_file) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, **out, net=np.array(p["net"]), layer=np.array(layer), prev_layer=np.array(prev),
-                     input_px=np.array(p["input_px"]), profile=np.array(p["profile"]))
+            np.savez(
+                fh,
+                **out,
+                net=np.array(p["net"]),
+                layer=np.array(layer),
+                prev_layer=np.array(prev),
+                input_px=np.array(p["input_px"]),
+                profile=np.array(p["profile"]),
+            )
     info = run.finish()
     n = len(tr) + len(te)
     info["images_per_s"] = n / info["timings_s"]["extract"]  # a timing: run.json, not metrics.json
-    io.save_metrics(out_dir, {"net": p["net"], "layer": layer, "input_px": p["input_px"],
-                              "map_shape": list(out["train_maps"].shape[1:]), "images": n, "processes": world},
-                    {**info, "params": p, "git": git_state()})
+    io.save_metrics(
+        out_dir,
+        {
+            "net": p["net"],
+            "layer": layer,
+            "input_px": p["input_px"],
+            "map_shape": list(out["train_maps"].shape[1:]),
+            "images": n,
+            "processes": world,
+        },
+        {**info, "params": p, "git": git_state()},
+    )

@@ -47,12 +47,21 @@ def parse_exp_show(doc: list, stage: str) -> pd.DataFrame:
         metrics = (data.get("metrics") or {}).get(metrics_file, {}).get("data", {})
         if stage not in params and not metrics:
             return
-        row = {"experiment": name or entry.get("name") or entry.get("rev", "")[:7], "kind": kind,
-               "rev": entry.get("rev", "")}
+        row = {
+            "experiment": name or entry.get("name") or entry.get("rev", "")[:7],
+            "kind": kind,
+            "rev": entry.get("rev", ""),
+        }
         # the profile that made the metrics (their run log), else the one params.yaml selects
         row["profile"] = (metrics.get("run") or {}).get("profile") or params.get("profile")
-        row.update({f"param.{k}": v for k, v in _flatten({x: y for x, y in params.get(stage, {}).items()
-                                                            if x not in ("smoke", "cpu", "paper")}).items()})
+        row.update(
+            {
+                f"param.{k}": v
+                for k, v in _flatten(
+                    {x: y for x, y in params.get(stage, {}).items() if x not in ("smoke", "cpu", "paper")}
+                ).items()
+            }
+        )
         row.update({f"metric.{k}": v for k, v in _flatten({k: v for k, v in metrics.items() if k != "run"}).items()})
         rows.append(row)
 
@@ -73,8 +82,9 @@ def experiments(stage: str, timeout: float = 120) -> pd.DataFrame:
     if dvc is None:
         return _empty("dvc is not installed in this environment")
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    r = subprocess.run([dvc, "exp", "show", "--json"], cwd=paths.ROOT, env=env, capture_output=True, text=True,
-                       timeout=timeout)
+    r = subprocess.run(
+        [dvc, "exp", "show", "--json"], cwd=paths.ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
     if r.returncode != 0 or not r.stdout.strip():
         return _empty(f"`dvc exp show` failed (exit {r.returncode}): {(r.stderr or r.stdout).strip()[-300:]}")
     df = parse_exp_show(json.loads(r.stdout), stage)

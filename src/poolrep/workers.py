@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -78,19 +79,25 @@ def _died(jobs: list, done: set[int], pids, procs: dict) -> WorkerDied:
     dead = {pid for pid, c in codes.items() if c is not None and c != -signal.SIGTERM}  # SIGTERM: the executor's
     culprits = [i for i in lost if running[i] in dead] or lost
     if culprits:
-        what = "while running " + "; ".join(f"job {i} {jobs[i]!r} in process {running[i]} "
-                                            f"({_ended(codes.get(running[i]))})" for i in culprits)
+        what = "while running " + "; ".join(
+            f"job {i} {jobs[i]!r} in process {running[i]} ({_ended(codes.get(running[i]))})" for i in culprits
+        )
     else:
-        what = ("before any job started (in its initializer?): " + "; ".join(
-            f"process {pid} ({_ended(c)})" for pid, c in codes.items() if c is not None) or "no exit code known")
+        what = (
+            "before any job started (in its initializer?): "
+            + "; ".join(f"process {pid} ({_ended(c)})" for pid, c in codes.items() if c is not None)
+            or "no exit code known"
+        )
     return WorkerDied(
         f"a worker process died {what}. Its result is lost, so the run stops here instead of waiting "
         f"for it. Look for a native crash (the worker's stderr above: 'corrupted size', 'Segmentation fault') or the "
-        f"out-of-memory killer (dmesg); to see the crash in this process, rerun with procs 1 (e.g. train_procs: 1).")
+        f"out-of-memory killer (dmesg); to see the crash in this process, rerun with procs 1 (e.g. train_procs: 1)."
+    )
 
 
-def run(fn: Callable, jobs: Sequence, procs: int, *, init: Callable | None = None, init_args: tuple = (),
-        desc: str = "jobs") -> list:
+def run(
+    fn: Callable, jobs: Sequence, procs: int, *, init: Callable | None = None, init_args: tuple = (), desc: str = "jobs"
+) -> list:
     """``[fn(job) for job in jobs]`` in ``procs`` processes (see the module). ``fn`` and ``init`` must be importable
     module-level functions (a spawned process imports them by name); jobs are handed out in the given order, so put
     the longest first. An exception in a job is raised here; a worker that dies raises :class:`WorkerDied`."""
@@ -103,8 +110,9 @@ def run(fn: Callable, jobs: Sequence, procs: int, *, init: Callable | None = Non
     ctx = torch.multiprocessing.get_context("spawn")
     pids = ctx.Array("q", len(jobs), lock=False)  # shared memory: no pipe for a worker to block on
     # a pool even for one job: the thread count, hence the numbers, must depend on ``procs`` alone
-    ex = ProcessPoolExecutor(min(procs, max(1, len(jobs))), mp_context=ctx, initializer=_start,
-                             initargs=(init, init_args, pids))
+    ex = ProcessPoolExecutor(
+        min(procs, max(1, len(jobs))), mp_context=ctx, initializer=_start, initargs=(init, init_args, pids)
+    )
     done: set[int] = set()
     out = []
     failed = True
@@ -116,8 +124,9 @@ def run(fn: Callable, jobs: Sequence, procs: int, *, init: Callable | None = Non
                 out.append(f.result())
             except BrokenProcessPool as e:
                 processes.update(ex._processes or {})
-                finished = {k for k, g in enumerate(futures)
-                            if g.done() and not g.cancelled() and g.exception() is None}
+                finished = {
+                    k for k, g in enumerate(futures) if g.done() and not g.cancelled() and g.exception() is None
+                }
                 raise _died(jobs, done | finished, pids, processes) from e
             done.add(i)
         failed = False

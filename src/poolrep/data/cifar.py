@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from .. import paths
 from ..io import atomic_path
-from .fetch import DataError, available, ensure_file, verify
+from .fetch import DataError, ensure_file, verify
 from .registry import File, get
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -45,7 +45,7 @@ class Split:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def subset(self, per_class: int | None, seed: int = 0) -> "Split":
+    def subset(self, per_class: int | None, seed: int = 0) -> Split:
         """A class-balanced random subset with ``per_class`` images of each class (None: all)."""
         if per_class is None:
             return self
@@ -183,9 +183,13 @@ def _cached(layout: str, decode) -> dict[str, Split]:
     splits = decode()
     with atomic_path(cache) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, layout=np.array(layout), classes=np.array(splits["train"].classes),
-                     source=np.array(splits["train"].source),
-                     **{f"{s}_{k}": getattr(v, a) for s, v in splits.items() for k, a in (("x", "images"), ("y", "labels"))})
+            np.savez(
+                fh,
+                layout=np.array(layout),
+                classes=np.array(splits["train"].classes),
+                source=np.array(splits["train"].source),
+                **{f"{s}_{k}": getattr(v, a) for s, v in splits.items() for k, a in (("x", "images"), ("y", "labels"))},
+            )
     return splits
 
 
@@ -201,7 +205,7 @@ def load_cifar10(split: str = "train", layout: str = "auto") -> Split:
     (:func:`poolrep.data.manifest.cifar10_dataset`)."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
-    if layout == "auto":  # the choice the pipeline's data stage records (data/sources/cifar10.json)
+    if layout == "auto":  # the choice the pipeline's data stage records (manifests/cifar10.json)
         from .manifest import cifar10_dataset
 
         layout = "official" if cifar10_dataset() == "cifar10" else "folder"

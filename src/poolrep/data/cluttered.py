@@ -21,8 +21,9 @@ class Cluttered:
     canvas: int
 
 
-def cluttered(objects: np.ndarray, labels: np.ndarray, background: np.ndarray, canvas: int = 64, patch: int = 16,
-              seed: int = 0) -> Cluttered:
+def cluttered(
+    objects: np.ndarray, labels: np.ndarray, background: np.ndarray, canvas: int = 64, patch: int = 16, seed: int = 0
+) -> Cluttered:
     """Paste every image of ``objects`` (N x h x w x 3) on its own canvas tiled with ``patch``-sized crops of
     ``background`` images (M x H x W x 3, drawn at random; pass images that are not among ``objects``)."""
     objects, background = np.asarray(objects), np.asarray(background)
@@ -31,8 +32,9 @@ def cluttered(objects: np.ndarray, labels: np.ndarray, background: np.ndarray, c
     n, h, w, _ = objects.shape
     bh, bw = background.shape[1:3]
     if canvas < max(h, w) or canvas % patch or patch > min(bh, bw):
-        raise ValueError(f"canvas {canvas} must hold the {h}x{w} objects and be tiled by {patch}-px crops of "
-                         f"{bh}x{bw} images")
+        raise ValueError(
+            f"canvas {canvas} must hold the {h}x{w} objects and be tiled by {patch}-px crops of {bh}x{bw} images"
+        )
     if len(labels) != n:
         raise ValueError(f"{n} objects but {len(labels)} labels")
     rng = np.random.default_rng(seed)
@@ -44,8 +46,10 @@ def cluttered(objects: np.ndarray, labels: np.ndarray, background: np.ndarray, c
         ys, xs = rng.integers(0, bh - patch + 1, tiles * tiles), rng.integers(0, bw - patch + 1, tiles * tiles)
         for t, (b, y, x) in enumerate(zip(src, ys, xs)):
             r, c = divmod(t, tiles)
-            out[i, r * patch:(r + 1) * patch, c * patch:(c + 1) * patch] = background[b, y:y + patch, x:x + patch]
+            out[i, r * patch : (r + 1) * patch, c * patch : (c + 1) * patch] = background[
+                b, y : y + patch, x : x + patch
+            ]
         y0, x0 = rng.integers(0, canvas - h + 1), rng.integers(0, canvas - w + 1)
-        out[i, y0:y0 + h, x0:x0 + w] = objects[i]
+        out[i, y0 : y0 + h, x0 : x0 + w] = objects[i]
         boxes[i] = (x0, y0, x0 + w, y0 + h)
     return Cluttered(out, np.asarray(labels), boxes, canvas)

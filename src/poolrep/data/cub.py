@@ -47,15 +47,19 @@ class CubSplit:
         aspect not kept), decoded on access."""
         return LazyImages(self.paths, size, boxes=self.boxes, what="CUB image")
 
-    def subset(self, per_class: int | None, seed: int = 0) -> "CubSplit":
+    def subset(self, per_class: int | None, seed: int = 0) -> CubSplit:
         if per_class is None:
             return self
         from .cifar import balanced_indices
 
         idx = balanced_indices(self.labels, per_class, seed)
-        return CubSplit([self.paths[i] for i in idx], self.labels[idx], self.classes,
-                        self.source + f" [{per_class}/class subset]",
-                        None if self.boxes is None else [self.boxes[i] for i in idx])
+        return CubSplit(
+            [self.paths[i] for i in idx],
+            self.labels[idx],
+            self.classes,
+            self.source + f" [{per_class}/class subset]",
+            None if self.boxes is None else [self.boxes[i] for i in idx],
+        )
 
 
 def _read_index(path: Path, n_fields: int) -> list[list[str]]:
@@ -119,9 +123,13 @@ def read_cub(folder: str | Path, check_files: bool = True, crop_box: bool = Fals
             raise DataError(f"{root}: class ids outside 1..{len(classes)} in image_class_labels.txt")
         if boxes is not None and any(i not in boxes for i in ids):
             raise DataError(f"{root / BOXES_FILE}: some images have no box")
-        out[name] = CubSplit(files, y, classes,
-                             f"CUB-200-2011 official split ({root}; {'cropped to bounding boxes' if crop_box else 'whole images'})",
-                             None if boxes is None else [boxes[i] for i in ids])
+        out[name] = CubSplit(
+            files,
+            y,
+            classes,
+            f"CUB-200-2011 official split ({root}; {'cropped to bounding boxes' if crop_box else 'whole images'})",
+            None if boxes is None else [boxes[i] for i in ids],
+        )
     return out
 
 

@@ -21,9 +21,9 @@ import tarfile
 import tempfile
 import urllib.request
 import zlib
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from tqdm.auto import tqdm
 
@@ -71,11 +71,13 @@ def verify(path: Path, f: File, name: str | Path | None = None, fix: str | None 
                 shown = f"the {want} {origin}" if origin else f"the expected {want[:16]}..."
                 if fix is None:
                     fix = _FIX + (f", or check the copy in ${MIRROR_ENV}" if mirror_dir() else "")
-                raise DataError(f"{name or path}: {algo} {got[:16]}... does not match {shown} "
-                                f"(corrupt or truncated). {fix}")
+                raise DataError(
+                    f"{name or path}: {algo} {got[:16]}... does not match {shown} (corrupt or truncated). {fix}"
+                )
 
 
 # ---------- checksums recorded at first fetch (files the registry has no checksum for) ----------
+
 
 def _checksums_path() -> Path:
     return data_dir() / CHECKSUMS
@@ -113,8 +115,10 @@ def _record(relpath: str, sha256: str, source: str) -> None:
         doc = json.loads(p.read_text()) if p.exists() else {}
         old = doc.get(relpath, {}).get("sha256")
         if old and old != sha256:  # another process fetched it first, from a source that served other bytes
-            raise DataError(f"{source}: sha256 {sha256[:16]}... differs from the {old} recorded for {relpath} in "
-                            f"{p} meanwhile; delete the file and the record, then `poolrep fetch` again")
+            raise DataError(
+                f"{source}: sha256 {sha256[:16]}... differs from the {old} recorded for {relpath} in "
+                f"{p} meanwhile; delete the file and the record, then `poolrep fetch` again"
+            )
         doc[relpath] = {"sha256": sha256, "source": source}
         save_json(p, doc)  # atomic: a temporary file moved into place
 
@@ -128,7 +132,8 @@ def _expected(f: File) -> tuple[File, str]:
     if rec is None:
         return f, ""
     return dataclasses.replace(f, sha256=rec["sha256"]), (
-        f"recorded in {_checksums_path()} at its first fetch (from {rec.get('source', 'unknown')})")
+        f"recorded in {_checksums_path()} at its first fetch (from {rec.get('source', 'unknown')})"
+    )
 
 
 def _place(f: File, dest: Path, src: Path | None) -> None:
@@ -138,14 +143,24 @@ def _place(f: File, dest: Path, src: Path | None) -> None:
     with atomic_path(dest) as tmp:
         if src is not None:
             shutil.copyfile(src, tmp)
-            verify(tmp, want, name=src, origin=origin,
-                   fix=f"The mirror copy is bad: replace {src} with a good copy (${MIRROR_ENV}), "
-                       f"then run `poolrep fetch` again")
+            verify(
+                tmp,
+                want,
+                name=src,
+                origin=origin,
+                fix=f"The mirror copy is bad: replace {src} with a good copy (${MIRROR_ENV}), "
+                f"then run `poolrep fetch` again",
+            )
             source = f"mirror {shown_path(src)}"
         else:
             _download(f.url, tmp)
-            verify(tmp, want, name=f.url, origin=origin,
-                   fix="The download is corrupt or the file changed at its source; try again later")
+            verify(
+                tmp,
+                want,
+                name=f.url,
+                origin=origin,
+                fix="The download is corrupt or the file changed at its source; try again later",
+            )
             source = f.url
         if not (want.sha256 or want.md5):
             _record(f.relpath, _hash(tmp, "sha256"), source)
@@ -206,6 +221,7 @@ def _download(url: str, dest: Path, timeout: float = 60.0) -> None:
 
 # ---------- archives ----------
 
+
 def safe_unpack(archives: str | Path | Sequence[str | Path], dest: str | Path) -> Path:
     """Unpack one or more tar archives into the folder ``dest``, all or nothing; returns ``dest``.
 
@@ -260,18 +276,30 @@ def _unpack_one(archive: Path, root: Path) -> None:
     except DataError:
         raise
     except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
-        raise DataError(f"{archive}: not a readable archive, or it cannot be unpacked into {root.parent} ({e}); "
-                        f"delete it and fetch again") from e
+        raise DataError(
+            f"{archive}: not a readable archive, or it cannot be unpacked into {root.parent} ({e}); "
+            f"delete it and fetch again"
+        ) from e
 
 
 def _member_parts(archive: Path, m: tarfile.TarInfo) -> list[str]:
     """The member's path components; a DataError for anything but a regular file or folder at a relative path
     without ``..``."""
     if not (m.isreg() or m.isdir()):
-        kind = ("a symlink" if m.issym() else "a hardlink" if m.islnk() else "a device" if m.isdev()
-                else "a FIFO" if m.isfifo() else f"of type {m.type!r}")
-        raise DataError(f"{archive}: member {m.name!r} is {kind}; only regular files and folders are unpacked, "
-                        f"refusing to unpack")
+        kind = (
+            "a symlink"
+            if m.issym()
+            else "a hardlink"
+            if m.islnk()
+            else "a device"
+            if m.isdev()
+            else "a FIFO"
+            if m.isfifo()
+            else f"of type {m.type!r}"
+        )
+        raise DataError(
+            f"{archive}: member {m.name!r} is {kind}; only regular files and folders are unpacked, refusing to unpack"
+        )
     name = m.name
     if name.startswith("/"):
         raise DataError(f"{archive}: member {name!r} has an absolute path; refusing to unpack")

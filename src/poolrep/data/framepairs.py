@@ -24,13 +24,16 @@ class Pairs:
     def __len__(self) -> int:
         return len(self.a)
 
-    def split(self, n_first: int) -> tuple["Pairs", "Pairs"]:
-        return (Pairs(self.a[:n_first], self.b[:n_first], self.clip[:n_first], self.names),
-                Pairs(self.a[n_first:], self.b[n_first:], self.clip[n_first:], self.names))
+    def split(self, n_first: int) -> tuple[Pairs, Pairs]:
+        return (
+            Pairs(self.a[:n_first], self.b[:n_first], self.clip[:n_first], self.names),
+            Pairs(self.a[n_first:], self.b[n_first:], self.clip[n_first:], self.names),
+        )
 
 
-def load_clips(clips: list[Path], scale: float = 1.0, gray: bool = False, max_frames: int | None = None,
-               step: int = 1) -> list[np.ndarray]:
+def load_clips(
+    clips: list[Path], scale: float = 1.0, gray: bool = False, max_frames: int | None = None, step: int = 1
+) -> list[np.ndarray]:
     """Decode each clip (resized by ``scale``) into a uint8 frame array."""
     import cv2
 
@@ -46,8 +49,15 @@ def load_clips(clips: list[Path], scale: float = 1.0, gray: bool = False, max_fr
     return out
 
 
-def sample_pairs(frames: list[np.ndarray], n: int, patch: int, seed: int = 0, cut_threshold: float = 40.0,
-                 names: list[str] | None = None, span: tuple[float, float] = (0.0, 1.0)) -> Pairs:
+def sample_pairs(
+    frames: list[np.ndarray],
+    n: int,
+    patch: int,
+    seed: int = 0,
+    cut_threshold: float = 40.0,
+    names: list[str] | None = None,
+    span: tuple[float, float] = (0.0, 1.0),
+) -> Pairs:
     """``n`` pairs of ``patch x patch`` patches, drawn evenly over clips (each clip a ``T x H x W [x 3]`` array),
     at uniformly random frame t (t, t+1 not across a cut, both inside the clip's time ``span``, as fractions of
     its length: e.g. training pairs from (0, 0.75) and held-out pairs from (0.8, 1)) and location."""
@@ -76,6 +86,6 @@ def sample_pairs(frames: list[np.ndarray], n: int, patch: int, seed: int = 0, cu
         t = rng.choice(valid[k])
         y = rng.integers(0, f.shape[1] - patch + 1)
         x = rng.integers(0, f.shape[2] - patch + 1)
-        a.append(f[t, y:y + patch, x:x + patch])
-        b.append(f[t + 1, y:y + patch, x:x + patch])
+        a.append(f[t, y : y + patch, x : x + patch])
+        b.append(f[t + 1, y : y + patch, x : x + patch])
     return Pairs(np.stack(a), np.stack(b), clip, names or [f"clip{k}" for k in range(len(frames))])

@@ -69,8 +69,13 @@ def prepare(root: str | Path | None = None) -> Path:
     return dest
 
 
-def load_holidays(root: str | Path | None = None, variant: str = "original", max_side: int | None = None,
-                  rotations: dict[str, int] | None = None, limit: int | None = None) -> ImageSet:
+def load_holidays(
+    root: str | Path | None = None,
+    variant: str = "original",
+    max_side: int | None = None,
+    rotations: dict[str, int] | None = None,
+    limit: int | None = None,
+) -> ImageSet:
     """Holidays as an ``ImageSet`` (images uint8 RGB, names, groups with the query first).
 
     ``limit``: keep the first ``limit`` groups (for quick runs). ``max_side``: shrink larger images. The images
@@ -94,15 +99,19 @@ def load_holidays(root: str | Path | None = None, variant: str = "original", max
         groups = groundtruth(names)
     folder = base / ("jpg_rotated" if variant == "rotated" and rotations is None else "jpg")
     if not folder.is_dir():
-        raise DataError(f"Holidays {variant}: folder {folder} missing"
-                        + (" (put the upright-rotated release there, same file names)" if variant == "rotated" else ""))
+        raise DataError(
+            f"Holidays {variant}: folder {folder} missing"
+            + (" (put the upright-rotated release there, same file names)" if variant == "rotated" else "")
+        )
     files = [folder / n for n in names]
     missing = [p for p in files if not p.exists()]
     if missing:
         raise DataError(f"Holidays image {missing[0]} missing (listed in the ground truth; {len(missing)} missing)")
     turns = [rotations.get(n, 0) for n in names] if variant == "rotated" and rotations is not None else None
     images = LazyImages(files, max_side=max_side, rotations=turns, what="Holidays image")  # decoded on access
-    src = f"INRIA Holidays ({variant}) from {base}" if root is not None else \
-        f"INRIA Holidays ({variant}), data/holidays/ -> {base}"
+    src = (
+        f"INRIA Holidays ({variant}) from {base}"
+        if root is not None
+        else f"INRIA Holidays ({variant}), data/holidays/ -> {base}"
+    )
     return ImageSet(images, names, groups, src)
-

@@ -7,8 +7,8 @@ memory at one batch.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -23,9 +23,15 @@ class LazyImages(Sequence):
     keep their aspect (shrunk to ``max_side`` if larger) and a slice is a list. ``boxes[i]`` ((x1, y1, x2, y2) in
     pixels, or None) crops image i first; ``rotations[i]`` (degrees, counter-clockwise) turns it."""
 
-    def __init__(self, files: Sequence[str | Path], size: int | tuple[int, int] | None = None,
-                 max_side: int | None = None, boxes: Sequence | None = None, rotations: Sequence | None = None,
-                 what: str = "image"):
+    def __init__(
+        self,
+        files: Sequence[str | Path],
+        size: int | tuple[int, int] | None = None,
+        max_side: int | None = None,
+        boxes: Sequence | None = None,
+        rotations: Sequence | None = None,
+        what: str = "image",
+    ):
         self.files = [Path(f) for f in files]
         self.size = None if size is None else ((size, size) if isinstance(size, int) else tuple(size))
         self.max_side, self.what = max_side, what

@@ -2,7 +2,7 @@
 
 ``poolrep data`` (dvc.yaml's first stage, ``always_changed``) brings every data set the pipeline reads into
 ``data/`` (from ``data/`` itself, then the mirror ``$POOLREP_DATA_MIRROR``, then the official URL: ``fetch``) and
-writes ``data/sources/<name>.json``: which registry entry stands for the data set and the checksum of each of its
+writes ``manifests/<name>.json``: which registry entry stands for the data set and the checksum of each of its
 files. The stages depend on these manifests, not on the files, so
 
 - a missing file stops the pipeline here, with the project's one-line error naming the file, its URL and the
@@ -59,7 +59,8 @@ def cifar10_dataset() -> str:
 
 
 def manifest_dir() -> Path:
-    return data_dir() / "sources"
+    """``manifests/`` beside ``data/`` (git-tracked, small): not inside ``data/``, which ``data.dvc`` tracks whole."""
+    return data_dir().parent / "manifests"
 
 
 def manifest(name: str, download: bool = True) -> dict:
@@ -71,11 +72,20 @@ def manifest(name: str, download: bool = True) -> dict:
     for f in ds.files:
         ensure_file(f, download=download)
         rec = recorded(f.relpath)
-        checksum = (f"sha256:{f.sha256}" if f.sha256 else f"md5:{f.md5}" if f.md5 else
-                    f"sha256:{rec['sha256']}" if rec else None)
+        checksum = (
+            f"sha256:{f.sha256}"
+            if f.sha256
+            else f"md5:{f.md5}"
+            if f.md5
+            else f"sha256:{rec['sha256']}"
+            if rec
+            else None
+        )
         if checksum is None:
-            raise DataError(f"{f.relpath}: no checksum in the registry and none recorded at its first fetch; "
-                            f"delete it and run `poolrep fetch {entry}` again")
+            raise DataError(
+                f"{f.relpath}: no checksum in the registry and none recorded at its first fetch; "
+                f"delete it and run `poolrep fetch {entry}` again"
+            )
         files[f.relpath] = checksum
     return {"data_set": name, "registry_entry": entry, "description": ds.description, "files": files}
 
@@ -100,8 +110,12 @@ def write_manifests(names=PIPELINE, download: bool | None = None) -> list[Path]:
             if why is None:
                 docs[n] = {"data_set": n, "used": False, "why": "the active profile's parameters do not read it"}
             elif why.startswith("local:"):
-                docs[n] = {"data_set": n, "used": True, "local_path": why[6:],
-                           "why": "a local copy named by the parameters (not checked against the registry)"}
+                docs[n] = {
+                    "data_set": n,
+                    "used": True,
+                    "local_path": why[6:],
+                    "why": "a local copy named by the parameters (not checked against the registry)",
+                }
             else:
                 docs[n] = {**manifest(n, download), "used": True, "why": why}
     out = []

@@ -59,7 +59,7 @@ def read_groundtruth(gt_dir: str | Path) -> list[OxfordQuery]:
         parts = qf.read_text().split()
         if len(parts) != 5:
             raise DataError(f"{qf}: expected 'oxc1_<image> x1 y1 x2 y2', got {' '.join(parts)!r}")
-        img = parts[0][len("oxc1_"):] if parts[0].startswith("oxc1_") else parts[0]
+        img = parts[0][len("oxc1_") :] if parts[0].startswith("oxc1_") else parts[0]
         lists = {}
         for kind in ("good", "ok", "junk"):
             p = qf.with_name(f"{stem}_{kind}.txt")
@@ -102,9 +102,21 @@ def load_oxford5k(root: str | Path | None = None, crop_query: bool = True, max_s
 
     # decoded on access: Oxford at 1,024 px is about 12 GB of pixels
     images = LazyImages([files[n] for n in names], max_side=max_side, what="Oxford5K image")
-    qimgs = LazyImages([files[q.image] for q in queries], max_side=max_side,
-                       boxes=[q.bbox for q in queries] if crop_query else None, what="Oxford5K query image")
+    qimgs = LazyImages(
+        [files[q.image] for q in queries],
+        max_side=max_side,
+        boxes=[q.bbox for q in queries] if crop_query else None,
+        what="Oxford5K query image",
+    )
     pos = [[index[n] for n in (*q.good, *q.ok)] for q in queries]
     junk = [[index[n] for n in q.junk if n in index] for q in queries]
-    return OxfordSet(images, names, queries, qimgs, pos, junk, crop_query,
-                     f"Oxford5K from {img_dir} (queries {'cropped to their box' if crop_query else 'full image'})")
+    return OxfordSet(
+        images,
+        names,
+        queries,
+        qimgs,
+        pos,
+        junk,
+        crop_query,
+        f"Oxford5K from {img_dir} (queries {'cropped to their box' if crop_query else 'full image'})",
+    )

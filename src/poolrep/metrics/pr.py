@@ -137,8 +137,7 @@ def class_pr(query_feats, query_labels, db_feats, db_labels, k: int = 40, recall
     return out
 
 
-def chance_auc(n_relevant, n_database: int, k: int, recall_base: str = "all", draws: int = 200,
-               seed: int = 0) -> float:
+def chance_auc(n_relevant, n_database: int, k: int, recall_base: str = "all", draws: int = 200, seed: int = 0) -> float:
     """Expected area (mean over queries) of a random ranking: for each query, ``draws`` random orders of a database
     of ``n_database`` items of which ``n_relevant[q]`` are relevant, cut at ``k``, scored like the real rankings
     (Monte Carlo, seeded)."""

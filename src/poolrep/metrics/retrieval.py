@@ -21,7 +21,7 @@ forms in tests. An item relevant to nothing still takes ranks; a query with no r
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -100,15 +100,18 @@ def rank(queries: torch.Tensor, database: torch.Tensor, chunk: int = 1024) -> np
     return torch.sort(-sims, dim=1, stable=True).indices.cpu().numpy()
 
 
-def holidays_map(order: np.ndarray, queries: Sequence[int], groups: Sequence[Sequence[int]]) -> tuple[float, np.ndarray]:
+def holidays_map(
+    order: np.ndarray, queries: Sequence[int], groups: Sequence[Sequence[int]]
+) -> tuple[float, np.ndarray]:
     """mAP under the Holidays protocol. ``order``: ``Q x N`` ranking (``rank``) of query ``queries[i]`` against
     the whole database; ``groups[i]``: the database indices of its group (the query among them)."""
     aps = np.array([holidays_ap(order[i], q, g) for i, (q, g) in enumerate(zip(queries, groups))])
     return float(aps.mean()), aps
 
 
-def oxford_map(order: np.ndarray, positives: Sequence[Iterable[int]], junk: Sequence[Iterable[int]]
-               ) -> tuple[float, np.ndarray]:
+def oxford_map(
+    order: np.ndarray, positives: Sequence[Iterable[int]], junk: Sequence[Iterable[int]]
+) -> tuple[float, np.ndarray]:
     aps = np.array([oxford_ap(order[i], p, j) for i, (p, j) in enumerate(zip(positives, junk))])
     return float(aps.mean()), aps
 

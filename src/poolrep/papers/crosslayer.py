@@ -23,8 +23,9 @@ from ..pooling.crosslayer import CrossLayerPool, local_features
 
 
 # ---------------------------------------------------------------------------------------------------- PCA
-def sample_local_features(maps_t: np.ndarray, m: int, n: int, max_samples: int, seed: int = 0,
-                          batch: int = 256) -> np.ndarray:
+def sample_local_features(
+    maps_t: np.ndarray, m: int, n: int, max_samples: int, seed: int = 0, batch: int = 256
+) -> np.ndarray:
     """A random subset (at most ``max_samples``) of the local features of training maps, float32.
 
     The (image, position) pairs are drawn first and only their neighbourhoods are built, a batch of images at a
@@ -42,7 +43,7 @@ def sample_local_features(maps_t: np.ndarray, m: int, n: int, max_samples: int, 
         sel = (img >= s) & (img < s + batch)
         if not sel.any():
             continue
-        x = local_features(torch.as_tensor(maps_t[s:s + batch]).float(), m, n)  # B x L x F
+        x = local_features(torch.as_tensor(maps_t[s : s + batch]).float(), m, n)  # B x L x F
         out.append(x[torch.as_tensor(img[sel] - s), torch.as_tensor(pos[sel])].numpy())
     return np.concatenate(out)
 
@@ -98,7 +99,7 @@ class PostProcess:
         self.eps, self.chunk = eps, chunk
         self.mean_ = self.std_ = None
 
-    def fit(self, X: np.ndarray) -> "PostProcess":
+    def fit(self, X: np.ndarray) -> PostProcess:
         if X.ndim != 2:
             raise ValueError(f"expected representations N x D, got {X.shape}")
         s = np.zeros(X.shape[1], np.float64)
@@ -136,6 +137,7 @@ def linear_kernel(A: np.ndarray, B: np.ndarray, cols=None, normalise: bool = Tru
 
     With ``normalise`` each row is L2-normalised over the selected columns (the last post-processing step).
     """
+
     def prep(X):
         rows = []
         for i in range(0, len(X), chunk):
@@ -156,8 +158,9 @@ def linear_kernel(A: np.ndarray, B: np.ndarray, cols=None, normalise: bool = Tru
     return K
 
 
-def svm_correct(K_train: np.ndarray, y_train, K_test: np.ndarray, y_test, Cs=(10.0,), seed: int = 0
-                ) -> tuple[np.ndarray, float]:
+def svm_correct(
+    K_train: np.ndarray, y_train, K_test: np.ndarray, y_test, Cs=(10.0,), seed: int = 0
+) -> tuple[np.ndarray, float]:
     """Per test item, is it classified right (bool vector) by a linear SVM on a precomputed linear kernel (libsvm's
     dual solver via scikit-learn's ``SVC``, one-vs-one), and the C it used: with several ``Cs``, the one with the
     best 3-fold cross-validated accuracy on the training split (scikit-learn's ``GridSearchCV``, stratified,
@@ -220,19 +223,35 @@ def represent(
     local = sample_local_features(maps_train[layer_t], window, window, pca_max_samples, seed)
     mean, comp, evr = fit_pca(local, pca_dim, seed)
     pool = CrossLayerPool(mean, comp, window, window, normalise_sum=True)
-    out = {"pool": pool, "evr": evr, "K": maps_train[layer_t1].shape[1], "D": pca_dim,
-           "n_positions": local_features(torch.as_tensor(maps_train[layer_t][:1]).float(), window, window).shape[1],
-           "pca_samples": len(local)}
+    out = {
+        "pool": pool,
+        "evr": evr,
+        "K": maps_train[layer_t1].shape[1],
+        "D": pca_dim,
+        "n_positions": local_features(torch.as_tensor(maps_train[layer_t][:1]).float(), window, window).shape[1],
+        "pca_samples": len(local),
+    }
     out["cl"] = tuple(
-        apply_batched(pool, m[layer_t], m[layer_t1], batch_size=batch_size, device=device, dtype=np.float16,
-                      desc=f"cross-layer {name}")
+        apply_batched(
+            pool,
+            m[layer_t],
+            m[layer_t1],
+            batch_size=batch_size,
+            device=device,
+            dtype=np.float16,
+            desc=f"cross-layer {name}",
+        )
         for name, m in (("train", maps_train), ("test", maps_test))
     )
     if baselines:
         for mode in ("sum", "max"):
             dp = DirectPool(pool, mode)
-            out[mode] = tuple(apply_batched(dp, m[layer_t], batch_size=batch_size, device=device, dtype=np.float32,
-                                            desc=f"{mode} pooling") for m in (maps_train, maps_test))
+            out[mode] = tuple(
+                apply_batched(
+                    dp, m[layer_t], batch_size=batch_size, device=device, dtype=np.float32, desc=f"{mode} pooling"
+                )
+                for m in (maps_train, maps_test)
+            )
     return out
 
 
@@ -251,14 +270,15 @@ def quantize(Z: np.ndarray, bits: int, scale: np.ndarray) -> np.ndarray:
     says costs no accuracy. Returns the reconstructed (dequantised) values, float32."""
     if bits < 1:
         raise ValueError("bits must be >= 1")
-    levels = 2 ** bits
+    levels = 2**bits
     step = 2 * scale / levels
     q = np.clip(np.floor((Z + scale) / step), 0, levels - 1)  # level index 0..levels-1
     return ((q + 0.5) * step - scale).astype(np.float32)  # the level's centre
 
 
-def kernels(train: np.ndarray, test: np.ndarray, cols=None, dtype=np.float16, bits: int | None = None
-            ) -> tuple[np.ndarray, np.ndarray]:
+def kernels(
+    train: np.ndarray, test: np.ndarray, cols=None, dtype=np.float16, bits: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Post-process (fit on ``train``: standardise, signed sqrt, stored as ``dtype``; L2 inside the kernel) and
     return (train x train, test x train) linear kernels, optionally on a column subset; ``bits``: quantise the
     post-processed values first (:func:`quantize`, scale = the training 99th percentile of each dimension's
@@ -296,9 +316,14 @@ def load_data(p: dict, run):
         train = load_cifar10("train").subset(p["train_per_class"], p["seed"])
         test = load_cifar10("test").subset(p["test_per_class"], p["seed"] + 1)
         images = {"train": train.images, "test": test.images}
-        run.data("cifar10", source=train.source, n_train=len(train), n_test=len(test),
-                 full={"n_train": 50000, "n_test": 10000},
-                 substitute="CIFAR-10 (32x32, resized up) stands in for CUB-200-2011, which is not offline")
+        run.data(
+            "cifar10",
+            source=train.source,
+            n_train=len(train),
+            n_test=len(test),
+            full={"n_train": 50000, "n_test": 10000},
+            substitute="CIFAR-10 (32x32, resized up) stands in for CUB-200-2011, which is not offline",
+        )
     elif p["dataset"] == "cub200":
         from ..data.cub import load_cub200
 
@@ -306,14 +331,25 @@ def load_data(p: dict, run):
         train = load_cub200("train", **kw).subset(p["train_per_class"], p["seed"])
         test = load_cub200("test", **kw).subset(p["test_per_class"], p["seed"] + 1)
         images = {"train": train, "test": test}  # CubSplit: decoded lazily at each size
-        run.data("cub200", source=train.source, n_train=len(train), n_test=len(test),
-                 full={"n_train": 5994, "n_test": 5794},
-                 note="no parts; " + ("each image cropped to its bounding box" if p["crop_box"] else "whole images"))
+        run.data(
+            "cub200",
+            source=train.source,
+            n_train=len(train),
+            n_test=len(test),
+            full={"n_train": 5994, "n_test": 5794},
+            note="no parts; " + ("each image cropped to its bounding box" if p["crop_box"] else "whole images"),
+        )
     else:
         raise ValueError(f"unknown dataset {p['dataset']!r}; use 'cifar10' or 'cub200'")
-    run.data(p["backbone"], source=f"torchvision ImageNet weights ({p['backbone']})" if p["weights_file"] is None
-             else f"state dict {p['weights_file']}",
-             substitute=None if p["backbone"] == "alexnet" else "MobileNetV2 stands in for the paper's AlexNet (not offline)")
+    run.data(
+        p["backbone"],
+        source=f"torchvision ImageNet weights ({p['backbone']})"
+        if p["weights_file"] is None
+        else f"state dict {p['weights_file']}",
+        substitute=None
+        if p["backbone"] == "alexnet"
+        else "MobileNetV2 stands in for the paper's AlexNet (not offline)",
+    )
     return images, np.asarray(train.labels), np.asarray(test.labels), train.classes
 
 
@@ -330,8 +366,9 @@ def extract_maps(images: dict, p: dict, device, run) -> dict:
             maps[sz] = {}
             for s in ("train", "test"):
                 ims = images[s].images(sz) if p["dataset"] == "cub200" else images[s]
-                maps[sz][s] = extract(fx, mean, std, ims, sz, batch_size=p["batch_size"], device=device,
-                                      desc=f"{s} {sz}px")
+                maps[sz][s] = extract(
+                    fx, mean, std, ims, sz, batch_size=p["batch_size"], device=device, desc=f"{s} {sz}px"
+                )
     return maps
 
 
@@ -340,8 +377,13 @@ def accuracy_table(rep: dict, glob: tuple, glob_desc: str, y_train, y_test, p: d
     kernels summed); returns ``(table, accuracies, rows, note, per-item correctness)``."""
     from .. import io
 
-    K = {"global": kernels(*glob), "sum": kernels(*rep["single"]["sum"]), "max": kernels(*rep["single"]["max"]),
-         "cl": kernels(*rep["single"]["cl"]), "clf": kernels(*rep["fine"]["cl"])}
+    K = {
+        "global": kernels(*glob),
+        "sum": kernels(*rep["single"]["sum"]),
+        "max": kernels(*rep["single"]["max"]),
+        "cl": kernels(*rep["single"]["cl"]),
+        "clf": kernels(*rep["fine"]["cl"]),
+    }
     K["clc"] = (K["cl"][0] + K["clf"][0], K["cl"][1] + K["clf"][1])  # concatenation = sum of linear kernels
     fits = {k: svm_correct(Ktr, y_train, Kte, y_test, p["svm_Cs"], p["seed"]) for k, (Ktr, Kte) in K.items()}
     correct = {k: c for k, (c, _) in fits.items()}
@@ -350,29 +392,65 @@ def accuracy_table(rep: dict, glob: tuple, glob_desc: str, y_train, y_test, p: d
     t_name = f"{p['layer_t']}->{p['layer_t1']}"
     local = f"{p['layer_t']} 3x3, PCA {p['pca_dim']}"
     rows = [
-        dict(method="CNN-Global", paper_row="CNN-Global (fc, AlexNet)", ours_setting=glob_desc,
-             paper=PAPER_ACC["CNN-Global"], ours=acc["global"]),
-        dict(method="Direct sum pooling", paper_row="sum of conv4 local features", ours_setting=local, paper=None,
-             ours=acc["sum"]),
-        dict(method="Direct max pooling", paper_row="max of conv4 local features", ours_setting=local, paper=None,
-             ours=acc["max"]),
-        dict(method="CL", paper_row="CL-45 (13x13)", ours_setting=f"{t_name}, {p['input_px']}px", paper=PAPER_ACC["CL"],
-             ours=acc["cl"]),
-        dict(method="CL-F", paper_row="CL-45F (26x26)", ours_setting=f"{t_name}, {p['input_px_fine']}px",
-             paper=PAPER_ACC["CL-F"], ours=acc["clf"]),
-        dict(method="CL-C", paper_row="CL-45C (both)", ours_setting="CL + CL-F concatenated", paper=PAPER_ACC["CL-C"],
-             ours=acc["clc"]),
+        dict(
+            method="CNN-Global",
+            paper_row="CNN-Global (fc, AlexNet)",
+            ours_setting=glob_desc,
+            paper=PAPER_ACC["CNN-Global"],
+            ours=acc["global"],
+        ),
+        dict(
+            method="Direct sum pooling",
+            paper_row="sum of conv4 local features",
+            ours_setting=local,
+            paper=None,
+            ours=acc["sum"],
+        ),
+        dict(
+            method="Direct max pooling",
+            paper_row="max of conv4 local features",
+            ours_setting=local,
+            paper=None,
+            ours=acc["max"],
+        ),
+        dict(
+            method="CL",
+            paper_row="CL-45 (13x13)",
+            ours_setting=f"{t_name}, {p['input_px']}px",
+            paper=PAPER_ACC["CL"],
+            ours=acc["cl"],
+        ),
+        dict(
+            method="CL-F",
+            paper_row="CL-45F (26x26)",
+            ours_setting=f"{t_name}, {p['input_px_fine']}px",
+            paper=PAPER_ACC["CL-F"],
+            ours=acc["clf"],
+        ),
+        dict(
+            method="CL-C",
+            paper_row="CL-45C (both)",
+            ours_setting="CL + CL-F concatenated",
+            paper=PAPER_ACC["CL-C"],
+            ours=acc["clc"],
+        ),
     ]
     cifar = p["dataset"] == "cifar10"
     for r, k in zip(rows, ("global", "sum", "max", "cl", "clf", "clc")):
         r["C (3-fold CV)"] = chosen_C[k]
-    note = (f"Ours ({p['profile']} profile): {p['dataset']}, {p['backbone']}, {len(y_train)} train / {len(y_test)} test "
-            f"images, {n_classes} classes, PCA {p['pca_dim']}, linear SVM on a precomputed linear kernel, C chosen "
-            f"from {p['svm_Cs']} by 3-fold cross-validation on the training images. " +
-            ("Paper: Birds-200 (CUB-200-2011), AlexNet, 5,994 train images, PCA 512. " if cifar else "") +
-            ("OFFLINE SUBSTITUTE: CIFAR-10 and MobileNetV2 stand in for Birds-200 and AlexNet, so the absolute numbers "
-             "are not comparable; compare the ordering of the rows. " if cifar else "") +
-            "Paper numbers for direct sum/max pooling on Birds-200 are not given in the issue (left blank).")
+    note = (
+        f"Ours ({p['profile']} profile): {p['dataset']}, {p['backbone']}, {len(y_train)} train / {len(y_test)} test "
+        f"images, {n_classes} classes, PCA {p['pca_dim']}, linear SVM on a precomputed linear kernel, C chosen "
+        f"from {p['svm_Cs']} by 3-fold cross-validation on the training images. "
+        + ("Paper: Birds-200 (CUB-200-2011), AlexNet, 5,994 train images, PCA 512. " if cifar else "")
+        + (
+            "OFFLINE SUBSTITUTE: CIFAR-10 and MobileNetV2 stand in for Birds-200 and AlexNet, so the absolute numbers "
+            "are not comparable; compare the ordering of the rows. "
+            if cifar
+            else ""
+        )
+        + "Paper numbers for direct sum/max pooling on Birds-200 are not given in the issue (left blank)."
+    )
     if not all(0.0 <= a <= 100.0 for a in acc.values()):
         raise AssertionError(f"an accuracy outside 0-100 %: {acc}")
     return io.paper_vs_ours(rows), acc, rows, note, correct
@@ -389,8 +467,14 @@ def pca_sweep(r: dict, y_train, y_test, pca_dims, Cs, seed: int = 0):
         cols = column_subset(r["K"], r["D"], d)
         k_cl = kernels(*r["cl"], cols=cols)
         k_sum = kernels(*r["sum"], cols=np.arange(d))
-        rows.append(dict(pca_dim=d, cl_dims=len(cols), cl=svm_accuracy(k_cl[0], y_train, k_cl[1], y_test, Cs, seed),
-                         direct_sum=svm_accuracy(k_sum[0], y_train, k_sum[1], y_test, Cs, seed)))
+        rows.append(
+            dict(
+                pca_dim=d,
+                cl_dims=len(cols),
+                cl=svm_accuracy(k_cl[0], y_train, k_cl[1], y_test, Cs, seed),
+                direct_sum=svm_accuracy(k_sum[0], y_train, k_sum[1], y_test, Cs, seed),
+            )
+        )
     return pd.DataFrame(rows)
 
 
@@ -404,9 +488,14 @@ def quantization_table(r: dict, y_train, y_test, p: dict):
     for bits in [None, *p["quant_bits"]]:
         Ktr, Kte = kernels(*r["cl"], bits=bits)
         correct[bits], C = svm_correct(Ktr, y_train, Kte, y_test, p["svm_Cs"], p["seed"])
-        rows.append({"bits per value": "16 (float16)" if bits is None else bits,
-                     "memory vs float16": 1.0 if bits is None else bits / 16,
-                     "accuracy": 100.0 * float(correct[bits].mean()), "C (3-fold CV)": C})
+        rows.append(
+            {
+                "bits per value": "16 (float16)" if bits is None else bits,
+                "memory vs float16": 1.0 if bits is None else bits / 16,
+                "accuracy": 100.0 * float(correct[bits].mean()),
+                "C (3-fold CV)": C,
+            }
+        )
     return pd.DataFrame(rows), correct
 
 
@@ -458,29 +547,37 @@ def gap_lines(acc: dict, sweep, n_test: int) -> tuple[list[str], float]:
     def compare(ours_a, ours_b, paper_a, paper_b, name_a, name_b):
         d_ours, d_paper = ours_a - ours_b, paper_a - paper_b
         agree = "agrees with" if np.sign(d_ours) == np.sign(d_paper) else "differs from"
-        return (f"{name_a} vs {name_b}: ours {ours_a:.1f} vs {ours_b:.1f} ({d_ours:+.1f} points), paper {paper_a:.1f} "
-                f"vs {paper_b:.1f} ({d_paper:+.1f}); the sign {agree} the paper.")
+        return (
+            f"{name_a} vs {name_b}: ours {ours_a:.1f} vs {ours_b:.1f} ({d_ours:+.1f} points), paper {paper_a:.1f} "
+            f"vs {paper_b:.1f} ({d_paper:+.1f}); the sign {agree} the paper."
+        )
 
     se = 100 * np.sqrt(acc["cl"] / 100 * (1 - acc["cl"] / 100) / n_test)
-    lines = [f"Binomial standard error of one accuracy at {n_test} test images: about {se:.1f} points "
-             f"(differences below ~{2 * se:.1f} points are within noise).",
-             compare(acc["cl"], acc["global"], PAPER_ACC["CL"], PAPER_ACC["CNN-Global"], "CL", "CNN-Global"),
-             compare(acc["clf"], acc["cl"], PAPER_ACC["CL-F"], PAPER_ACC["CL"], "CL-F", "CL"),
-             compare(acc["clc"], acc["cl"], PAPER_ACC["CL-C"], PAPER_ACC["CL"], "CL-C", "CL")]
+    lines = [
+        f"Binomial standard error of one accuracy at {n_test} test images: about {se:.1f} points "
+        f"(differences below ~{2 * se:.1f} points are within noise).",
+        compare(acc["cl"], acc["global"], PAPER_ACC["CL"], PAPER_ACC["CNN-Global"], "CL", "CNN-Global"),
+        compare(acc["clf"], acc["cl"], PAPER_ACC["CL-F"], PAPER_ACC["CL"], "CL-F", "CL"),
+        compare(acc["clc"], acc["cl"], PAPER_ACC["CL-C"], PAPER_ACC["CL"], "CL-C", "CL"),
+    ]
     for mode in ("sum", "max"):
         better = "beats" if acc["cl"] > acc[mode] else "does not beat"
-        lines.append(f"CL {better} direct {mode} pooling of the same local features ({acc['cl']:.1f} vs "
-                     f"{acc[mode]:.1f}); the paper reports that it does.")
+        lines.append(
+            f"CL {better} direct {mode} pooling of the same local features ({acc['cl']:.1f} vs "
+            f"{acc[mode]:.1f}); the paper reports that it does."
+        )
     best = sweep.loc[sweep.cl.idxmax()]
-    lines.append(f"PCA sweep: cross-layer accuracy ranges {sweep.cl.min():.1f}-{sweep.cl.max():.1f} over d = "
-                 f"{', '.join(map(str, sweep.pca_dim))}, best at d = {int(best.pca_dim)}.")
+    lines.append(
+        f"PCA sweep: cross-layer accuracy ranges {sweep.cl.min():.1f}-{sweep.cl.max():.1f} over d = "
+        f"{', '.join(map(str, sweep.pca_dim))}, best at d = {int(best.pca_dim)}."
+    )
     return lines, se
 
 
 # ------------------------------------------------------------------------------------------ claims
 
 
-def conv_of(backbone: str, layer: str) -> "torch.nn.Conv2d":
+def conv_of(backbone: str, layer: str) -> torch.nn.Conv2d:
     """The convolution that makes ``layer`` of the torchvision ``backbone`` (built without weights): the last
     ``Conv2d`` inside the named module, else the last one before it (a ReLU after its conv)."""
     import torchvision
@@ -501,10 +598,10 @@ def cross_channel(backbone: str, layer_t1: str) -> tuple[bool, str]:
     sees only its own group of input channels. Returns the answer and a phrase naming the conv's groups."""
     conv = conv_of(backbone, layer_t1)
     depthwise = conv.groups == conv.in_channels and conv.groups > 1
-    return conv.groups == 1, (f"{layer_t1}: {conv.in_channels} -> {conv.out_channels} channels, groups={conv.groups}"
-                              + (" (depthwise)" if depthwise else ""))
-
-
+    return conv.groups == 1, (
+        f"{layer_t1}: {conv.in_channels} -> {conv.out_channels} channels, groups={conv.groups}"
+        + (" (depthwise)" if depthwise else "")
+    )
 
 
 def claims(correct: dict, p: dict, n_train: int, n_test: int, n_classes: int, quant: dict | None = None) -> list:
@@ -515,74 +612,157 @@ def claims(correct: dict, p: dict, n_train: int, n_test: int, n_classes: int, qu
 
     stage = "crosslayer"
     cifar = p["dataset"] == "cifar10"
-    setting = (f"profile {p['profile']}; {'CIFAR-10 (JPEG copy; substitute for Birds-200)' if cifar else 'CUB-200-2011'}"
-               f", {n_train:,} training / {n_test:,} test images, {n_classes} classes; {p['backbone']}"
-               f"{' (substitute for AlexNet)' if p['backbone'] != 'alexnet' else ''} {p['layer_t']} -> {p['layer_t1']} "
-               f"({p['window']}x{p['window']} local features), "
-               f"{p['input_px']} / {p['input_px_fine']} px, PCA {p['pca_dim']} (paper 512)")
+    setting = (
+        f"profile {p['profile']}; {'CIFAR-10 (JPEG copy; substitute for Birds-200)' if cifar else 'CUB-200-2011'}"
+        f", {n_train:,} training / {n_test:,} test images, {n_classes} classes; {p['backbone']}"
+        f"{' (substitute for AlexNet)' if p['backbone'] != 'alexnet' else ''} {p['layer_t']} -> {p['layer_t1']} "
+        f"({p['window']}x{p['window']} local features), "
+        f"{p['input_px']} / {p['input_px_fine']} px, PCA {p['pca_dim']} (paper 512)"
+    )
 
     def diff(a, b):
         return C.paired_bootstrap(correct[a], correct[b], seed=p["seed"], scale=100, what="test images")
 
     crosses, t1 = cross_channel(p["backbone"], p["layer_t1"])
     native = {"cifar10": 32}.get(p["dataset"])  # the data's own resolution, where it is below the fine input
-    no_cross = None if crosses else (f"layer t+1 does not combine channels ({t1}): each of Eq. 1's pooling channels "
-                                     "then weights the local features by a filtered copy of one channel of layer t, "
-                                     "not by a part detector over all of them, so the paper's cross-layer weighting "
-                                     "is absent")
-    no_fine = None if not native or native >= p["input_px_fine"] else (
-        f"CL-F's finer maps come from {native}-px images upsampled to {p['input_px_fine']} px, so no finer detail "
-        "exists for them to find")
+    no_cross = (
+        None
+        if crosses
+        else (
+            f"layer t+1 does not combine channels ({t1}): each of Eq. 1's pooling channels "
+            "then weights the local features by a filtered copy of one channel of layer t, "
+            "not by a part detector over all of them, so the paper's cross-layer weighting "
+            "is absent"
+        )
+    )
+    no_fine = (
+        None
+        if not native or native >= p["input_px_fine"]
+        else (
+            f"CL-F's finer maps come from {native}-px images upsampled to {p['input_px_fine']} px, so no finer detail "
+            "exists for them to find"
+        )
+    )
 
     def judged(test, id, statement, source, quantity, est, paper=None, missing=(), why=""):
         gone = [m for m in missing if m]
         if gone:
-            return C.not_testable(id, stage, statement, source, quantity, ours=est, unit="points", paper=paper,
-                                  setting=setting, reason="stand-in", why="; ".join(gone) + ".")
-        return test(id, stage, statement, source, quantity, est, unit="points", paper=paper, setting=setting,
-                    why=why)
+            return C.not_testable(
+                id,
+                stage,
+                statement,
+                source,
+                quantity,
+                ours=est,
+                unit="points",
+                paper=paper,
+                setting=setting,
+                reason="stand-in",
+                why="; ".join(gone) + ".",
+            )
+        return test(id, stage, statement, source, quantity, est, unit="points", paper=paper, setting=setting, why=why)
 
     out = [
-        judged(C.greater, "cl_beats_global", "\"if used appropriately convolutional layer activations can be turned "
-               "into a powerful image representation\" (CL-45 72.4 % vs CNN-Global 59.2 %)", "Abstract, Table 1",
-               "accuracy(CL) - accuracy(CNN-Global)", diff("cl", "global"),
-               PAPER_ACC["CL"] - PAPER_ACC["CNN-Global"], [no_cross]),
-        judged(C.greater, "clc_beats_cl", "Table 1: CL-45C 73.5 % (CL-45 + CL-45F) vs CL-45 72.4 %", "Table 1",
-               "accuracy(CL-C) - accuracy(CL)", diff("clc", "cl"), PAPER_ACC["CL-C"] - PAPER_ACC["CL"],
-               [no_cross, no_fine]),
-        judged(C.greater, "clc_beats_clf", "Table 1: CL-45C 73.5 % vs CL-45F 68.4 %", "Table 1",
-               "accuracy(CL-C) - accuracy(CL-F)", diff("clc", "clf"), PAPER_ACC["CL-C"] - PAPER_ACC["CL-F"],
-               [no_cross, no_fine]),
+        judged(
+            C.greater,
+            "cl_beats_global",
+            '"if used appropriately convolutional layer activations can be turned '
+            'into a powerful image representation" (CL-45 72.4 % vs CNN-Global 59.2 %)',
+            "Abstract, Table 1",
+            "accuracy(CL) - accuracy(CNN-Global)",
+            diff("cl", "global"),
+            PAPER_ACC["CL"] - PAPER_ACC["CNN-Global"],
+            [no_cross],
+        ),
+        judged(
+            C.greater,
+            "clc_beats_cl",
+            "Table 1: CL-45C 73.5 % (CL-45 + CL-45F) vs CL-45 72.4 %",
+            "Table 1",
+            "accuracy(CL-C) - accuracy(CL)",
+            diff("clc", "cl"),
+            PAPER_ACC["CL-C"] - PAPER_ACC["CL"],
+            [no_cross, no_fine],
+        ),
+        judged(
+            C.greater,
+            "clc_beats_clf",
+            "Table 1: CL-45C 73.5 % vs CL-45F 68.4 %",
+            "Table 1",
+            "accuracy(CL-C) - accuracy(CL-F)",
+            diff("clc", "clf"),
+            PAPER_ACC["CL-C"] - PAPER_ACC["CL-F"],
+            [no_cross, no_fine],
+        ),
     ]
     for mode in ("sum", "max"):
-        out.append(judged(
-            C.greater, f"cl_beats_direct_{mode}", "\"We also compare our method against other possible ways of using "
-            "convolutional level features and our experimental results suggest that the proposed method obtains "
-            "overall best performance.\"", "Extended abstract",
-            f"accuracy(CL) - accuracy(direct {mode} pooling of the same local features)", diff("cl", mode),
-            missing=[no_cross]))
+        out.append(
+            judged(
+                C.greater,
+                f"cl_beats_direct_{mode}",
+                '"We also compare our method against other possible ways of using '
+                "convolutional level features and our experimental results suggest that the proposed method obtains "
+                'overall best performance."',
+                "Extended abstract",
+                f"accuracy(CL) - accuracy(direct {mode} pooling of the same local features)",
+                diff("cl", mode),
+                missing=[no_cross],
+            )
+        )
     if quant is not None:
         qb = p["quant_claim_bits"]
         est = C.paired_bootstrap(quant[qb], quant[None], seed=p["seed"], scale=100, what="test images")
-        out.append(C.equivalent(
-            "quantisation_costs_little", stage, "\"by applying a coarse feature value quantization it is possible to "
-            "greatly reduce the memory storage of our image representation without sacrificing its classification "
-            "performance\"", "Extended abstract", f"accuracy(CL, {qb} bits per value) - accuracy(CL, float16)", est,
-            p["quant_margin"], unit="points", setting=setting,
-            why=f"'Without sacrificing' is read as a difference within the margin; the paper's quantiser is not in our "
-                f"copy, ours is uniform, {2 ** qb} levels per value. Quantisation acts on the representation's values, "
-                f"so it is judged on ours although its layer t+1 is a stand-in ({t1})."))
+        out.append(
+            C.equivalent(
+                "quantisation_costs_little",
+                stage,
+                '"by applying a coarse feature value quantization it is possible to '
+                "greatly reduce the memory storage of our image representation without sacrificing its classification "
+                'performance"',
+                "Extended abstract",
+                f"accuracy(CL, {qb} bits per value) - accuracy(CL, float16)",
+                est,
+                p["quant_margin"],
+                unit="points",
+                setting=setting,
+                why=f"'Without sacrificing' is read as a difference within the margin; the paper's quantiser is not in our "
+                f"copy, ours is uniform, {2**qb} levels per value. Quantisation acts on the representation's values, "
+                f"so it is judged on ours although its layer t+1 is a stand-in ({t1}).",
+            )
+        )
     ours = C.bootstrap_mean(correct["clc"], seed=p["seed"], scale=100, what="test images")
-    out.append(C.not_testable(
-        "birds_accuracy", stage, "\"our best method achieves 73.5% classification accuracy on the Birds-200 dataset "
-        "without using any parts annotation\"", "Abstract, Table 1", "accuracy(CL-C)", ours=ours, unit="%",
-        paper=PAPER_ACC["CL-C"], setting=setting, reason="data" if cifar else "stand-in",
-        why=("An absolute accuracy on Birds-200 with AlexNet: neither CUB-200-2011 nor the AlexNet weights are on this "
-             "machine; ours is on the substitute, shown, not judged.") if cifar else
-            "An absolute accuracy: shown beside the paper's, not judged (the backbone differs)."))
-    out.append(C.not_testable(
-        "other_datasets", stage, "\"our best method achieves 71.5%, 77.8%, 78.3% classification accuracy on MIT-67, "
-        "PASCAL VOC07, and H3D human action recognition datasets respectively\"", "Abstract",
-        "accuracy on MIT-67 / VOC07 / H3D", setting=setting, reason="data",
-        why="MIT-67, PASCAL VOC 2007 and H3D are not on this machine (no loader, no mirror copy)."))
+    out.append(
+        C.not_testable(
+            "birds_accuracy",
+            stage,
+            '"our best method achieves 73.5% classification accuracy on the Birds-200 dataset '
+            'without using any parts annotation"',
+            "Abstract, Table 1",
+            "accuracy(CL-C)",
+            ours=ours,
+            unit="%",
+            paper=PAPER_ACC["CL-C"],
+            setting=setting,
+            reason="data" if cifar else "stand-in",
+            why=(
+                "An absolute accuracy on Birds-200 with AlexNet: neither CUB-200-2011 nor the AlexNet weights are on this "
+                "machine; ours is on the substitute, shown, not judged."
+            )
+            if cifar
+            else "An absolute accuracy: shown beside the paper's, not judged (the backbone differs).",
+        )
+    )
+    out.append(
+        C.not_testable(
+            "other_datasets",
+            stage,
+            '"our best method achieves 71.5%, 77.8%, 78.3% classification accuracy on MIT-67, '
+            'PASCAL VOC07, and H3D human action recognition datasets respectively"',
+            "Abstract",
+            "accuracy on MIT-67 / VOC07 / H3D",
+            setting=setting,
+            reason="data",
+            why="MIT-67, PASCAL VOC 2007 and H3D are not on this machine (no loader, no mirror copy).",
+        )
+    )
     return C.check_unique(out)

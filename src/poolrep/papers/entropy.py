@@ -12,6 +12,7 @@ Poolings (``poolrep.heads.POOLINGS``; ``make_pool`` there says what each is): ``
 entropy weightings (poolrep.pooling.entropy): ``entropy_linear``, ``entropy_softmax``, ``entropy_unnormalised`` and
 ``entropy_detached``; the entropy pool shares the head's classifier.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -60,8 +61,9 @@ class SmallResNet(nn.Module):
             raise ValueError("need at least one stage and one block per stage")
         if stem_stride not in (1, 2):
             raise ValueError(f"stem_stride must be 1 or 2, got {stem_stride!r}")
-        self.stem = nn.Sequential(nn.Conv2d(3, widths[0], 3, stem_stride, 1, bias=False), nn.BatchNorm2d(widths[0]),
-                                  nn.ReLU())
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, widths[0], 3, stem_stride, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU()
+        )
         layers, cin = [], widths[0]
         for s, w in enumerate(widths):
             for b in range(blocks):
@@ -87,8 +89,14 @@ class Net(nn.Module):
         return self.head(self.body(x))
 
 
-def cifar_net(pooling: str, n_classes: int = 10, widths=(16, 32, 64), blocks: int = 1, temperature: float = 1.0,
-              stem_stride: int = 1) -> Net:
+def cifar_net(
+    pooling: str,
+    n_classes: int = 10,
+    widths=(16, 32, 64),
+    blocks: int = 1,
+    temperature: float = 1.0,
+    stem_stride: int = 1,
+) -> Net:
     body = SmallResNet(tuple(widths), blocks, stem_stride)
     return Net(body, PoolHead(pooling, body.out_channels, n_classes, temperature))
 
@@ -103,10 +111,13 @@ def resnet_cut(p: dict, n_train: int, conv: dict | None = None) -> str:
     """The CIFAR ResNet and its cuts in one phrase, as the notebook's table notes and the ledger's settings both
     name it: shape, training images, epochs and, given the control's estimates ``conv`` (``convergence``), what
     training ``control_factor`` x longer moved (mean over every seed: the control retrains each)."""
-    moved = ("" if conv is None else
-             f" ({convergence_phrase(conv, p['control_factor'])}, mean over {len(p['seeds'])} seeds)")
-    return (f"a ResNet ({resnet_phrase(p['widths'], p['blocks'], p['stem_stride'])}) trained from scratch on "
-            f"{n_train:,} CIFAR-10 images for {p['epochs']} epochs{moved}")
+    moved = (
+        "" if conv is None else f" ({convergence_phrase(conv, p['control_factor'])}, mean over {len(p['seeds'])} seeds)"
+    )
+    return (
+        f"a ResNet ({resnet_phrase(p['widths'], p['blocks'], p['stem_stride'])}) trained from scratch on "
+        f"{n_train:,} CIFAR-10 images for {p['epochs']} epochs{moved}"
+    )
 
 
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -136,17 +147,49 @@ def weight_stats(w: torch.Tensor) -> dict[str, float]:
 
 # --- experiment helpers used by notebooks/entropy.ipynb -------------------------------------------------------
 
-def fit_cifar(pooling: str, seed: int, x_train: torch.Tensor, y_train: torch.Tensor, *, widths, blocks: int,
-              epochs: int, batch_size: int, lr: float, weight_decay: float, temperature: float = 1.0,
-              label_smoothing: float = 0.0, stem_stride: int = 1, device: torch.device | str = "cpu",
-              evaluate=None, eval_every: int = 1, progress: bool = True) -> tuple[Net, dict]:
+
+def fit_cifar(
+    pooling: str,
+    seed: int,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    *,
+    widths,
+    blocks: int,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    temperature: float = 1.0,
+    label_smoothing: float = 0.0,
+    stem_stride: int = 1,
+    device: torch.device | str = "cpu",
+    evaluate=None,
+    eval_every: int = 1,
+    progress: bool = True,
+) -> tuple[Net, dict]:
     """A ``cifar_net`` with ``pooling``, initialised from ``seed`` and trained from scratch (same schedule for all);
     returns it and its learning curves (``train``)."""
     torch.manual_seed(seed)
     net = training_net(pooling, int(y_train.max()) + 1, widths, blocks, temperature, stem_stride)
-    curves = train(net, x_train, y_train, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                   seed=seed, device=device, images=True, memory_format=memory_format(widths), desc=f"{pooling} s{seed}", evaluate=evaluate,
-                   label_smoothing=label_smoothing, eval_every=eval_every, progress=progress)
+    curves = train(
+        net,
+        x_train,
+        y_train,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        seed=seed,
+        device=device,
+        images=True,
+        memory_format=memory_format(widths),
+        desc=f"{pooling} s{seed}",
+        evaluate=evaluate,
+        label_smoothing=label_smoothing,
+        eval_every=eval_every,
+        progress=progress,
+    )
     return net.cpu().eval(), curves
 
 
@@ -167,7 +210,9 @@ def training_net(pooling: str, n_classes: int, widths, blocks: int, temperature:
     """``cifar_net`` in ``memory_format(widths)``, as ``fit_cifar`` trains it and ``cifar_from_state`` rebuilds it.
     Channels-last: the same convolutions, ~18 % less time per epoch on this machine's cpu (2.55 vs 3.10 s for 5,000
     images, ResNet-8 with a stride-2 stem)."""
-    return cifar_net(pooling, n_classes, widths, blocks, temperature, stem_stride).to(memory_format=memory_format(widths))
+    return cifar_net(pooling, n_classes, widths, blocks, temperature, stem_stride).to(
+        memory_format=memory_format(widths)
+    )
 
 
 # One CIFAR ResNet per job, in the processes of ``poolrep.workers.run``: each process receives the data once
@@ -175,8 +220,9 @@ def training_net(pooling: str, n_classes: int, widths, blocks: int, temperature:
 _JOB_DATA: dict = {}
 
 
-def cifar_job_data(x_tr: torch.Tensor, y_tr: torch.Tensor, x_te: torch.Tensor, y_te: torch.Tensor,
-                   recipe: dict) -> None:
+def cifar_job_data(
+    x_tr: torch.Tensor, y_tr: torch.Tensor, x_te: torch.Tensor, y_te: torch.Tensor, recipe: dict
+) -> None:
     """Set this process's training and test tensors and ``fit_cifar`` keywords (all but pooling, seed, epochs)."""
     _JOB_DATA.clear()
     _JOB_DATA.update(x_tr=x_tr, y_tr=y_tr, x_te=x_te, y_te=y_te, recipe=recipe)
@@ -193,8 +239,16 @@ def fit_cifar_job(job: tuple[str, int, int]) -> tuple[dict, dict, np.ndarray]:
         raise RuntimeError("cifar_job_data(...) must run in this process before fit_cifar_job")
     pooling, seed, epochs = job
     d, dev = _JOB_DATA, _JOB_DATA["recipe"].get("device", "cpu")
-    net, curves = fit_cifar(pooling, seed, d["x_tr"], d["y_tr"], epochs=epochs, progress=False,
-                            evaluate=lambda m: 100.0 * accuracy(m, d["x_te"], d["y_te"], device=dev), **d["recipe"])
+    net, curves = fit_cifar(
+        pooling,
+        seed,
+        d["x_tr"],
+        d["y_tr"],
+        epochs=epochs,
+        progress=False,
+        evaluate=lambda m: 100.0 * accuracy(m, d["x_te"], d["y_te"], device=dev),
+        **d["recipe"],
+    )
     state = {k: v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()}
     return state, curves, correct(net, d["x_te"], d["y_te"], device=dev)
 
@@ -209,15 +263,27 @@ def cifar_from_state(pooling: str, state: dict, n_classes: int, p: dict) -> Net:
 def cifar_recipe(p: dict) -> dict:
     """``fit_cifar``'s keyword arguments from the stage's params (``config.resolve("entropy")``), all but ``epochs``,
     ``device`` and ``evaluate``: the one place the stage and its benchmarks read the CIFAR ResNet recipe from."""
-    return {k: p[k] for k in ("widths", "blocks", "stem_stride", "batch_size", "lr", "weight_decay", "temperature",
-                              "label_smoothing")}
+    return {
+        k: p[k]
+        for k in (
+            "widths",
+            "blocks",
+            "stem_stride",
+            "batch_size",
+            "lr",
+            "weight_decay",
+            "temperature",
+            "label_smoothing",
+        )
+    }
 
 
 def summarise(df, by=("network", "pooling"), value: str = "accuracy"):
     """Mean, sample std (ddof=1; 0 for one seed), min, max and number of seeds of ``value`` per group."""
     g = df.groupby(list(by), sort=False)[value]
-    out = g.agg(mean="mean", std=lambda v: float(v.std(ddof=1)) if len(v) > 1 else 0.0, min="min", max="max",
-                seeds="count").reset_index()
+    out = g.agg(
+        mean="mean", std=lambda v: float(v.std(ddof=1)) if len(v) > 1 else 0.0, min="min", max="max", seeds="count"
+    ).reset_index()
     return out
 
 
@@ -244,19 +310,30 @@ def maps_of(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.T
 
 
 def pool_names(temperature: float) -> dict[str, str]:
-    return {"gap": "GAP", "gmp": "GMP", "attention": "spatial attention",
-            "entropy_linear": "entropy (log C - H, normalised)",
-            "entropy_softmax": f"entropy (softmax(-H/(T log C)), T={temperature:g})",
-            "entropy_unnormalised": "entropy (1 - H/log C, unnormalised)",
-            "entropy_detached": "entropy (log C - H, normalised, no gradient through the weights)"}
+    return {
+        "gap": "GAP",
+        "gmp": "GMP",
+        "attention": "spatial attention",
+        "entropy_linear": "entropy (log C - H, normalised)",
+        "entropy_softmax": f"entropy (softmax(-H/(T log C)), T={temperature:g})",
+        "entropy_unnormalised": "entropy (1 - H/log C, unnormalised)",
+        "entropy_detached": "entropy (log C - H, normalised, no gradient through the weights)",
+    }
 
 
-SHORT = {"gap": "GAP", "gmp": "GMP", "attention": "attention", "entropy_linear": "entropy",
-         "entropy_softmax": "entropy (softmax)", "entropy_unnormalised": "entropy (unnormalised)",
-         "entropy_detached": "entropy (detached)"}
+SHORT = {
+    "gap": "GAP",
+    "gmp": "GMP",
+    "attention": "attention",
+    "entropy_linear": "entropy",
+    "entropy_softmax": "entropy (softmax)",
+    "entropy_unnormalised": "entropy (unnormalised)",
+    "entropy_detached": "entropy (detached)",
+}
 
 
 NETWORKS = ("CIFAR ResNet (scratch)", "MobileNetV2 ImageNet (head only)")
+NETWORK_KEYS = {NETWORKS[0]: "cifar_resnet", NETWORKS[1]: "mobilenet_v2_head"}  # their metrics.json keys
 
 
 def train_all(p: dict, data: dict, device) -> dict:
@@ -274,8 +351,10 @@ def train_all(p: dict, data: dict, device) -> dict:
 
     unknown = set(p["control_poolings"]) - set(p["cifar_poolings"])
     if unknown:
-        raise ValueError(f"control_poolings {sorted(unknown)} are not among cifar_poolings {p['cifar_poolings']}: "
-                         "the control retrains the models of a pooling that the run trains")
+        raise ValueError(
+            f"control_poolings {sorted(unknown)} are not among cifar_poolings {p['cifar_poolings']}: "
+            "the control retrains the models of a pooling that the run trains"
+        )
     x_tr, y_tr, x_te, y_te = data["cifar"]
     m_tr, my_tr, m_te, my_te = data["maps"]
     # float32 once, not per batch: casting the float16 cache per mini-batch tripled a GAP head's epoch time
@@ -284,8 +363,9 @@ def train_all(p: dict, data: dict, device) -> dict:
 
     def add_curves(network, pname, s, curves):
         for e, (loss, ev) in enumerate(zip(curves["loss"], curves["eval"]), start=1):
-            out["curves"].append({"network": network, "pooling": pname, "seed": s, "epoch": e, "train_loss": loss,
-                                  "test_accuracy": ev})
+            out["curves"].append(
+                {"network": network, "pooling": pname, "seed": s, "epoch": e, "train_loss": loss, "test_accuracy": ev}
+            )
 
     def record(network, pname, s, model, curves, c):
         out["hits"].setdefault((network, pname), []).append(c)
@@ -297,11 +377,23 @@ def train_all(p: dict, data: dict, device) -> dict:
 
     # the control's longer runs first: the processes take jobs in order, longest first balances them
     long_epochs = p["epochs"] * p["control_factor"]
-    jobs = ([(pname, s, long_epochs) for s in p["seeds"] for pname in p["control_poolings"]]
-            + [(pname, s, p["epochs"]) for s in p["seeds"] for pname in p["cifar_poolings"]])
+    jobs = [(pname, s, long_epochs) for s in p["seeds"] for pname in p["control_poolings"]] + [
+        (pname, s, p["epochs"]) for s in p["seeds"] for pname in p["cifar_poolings"]
+    ]
     recipe = dict(cifar_recipe(p), device=device, eval_every=p["eval_every"])
-    done = dict(zip(jobs, workers.run(fit_cifar_job, jobs, p["train_procs"], init=cifar_job_data,
-                                      init_args=(x_tr, y_tr, x_te, y_te, recipe), desc="CIFAR ResNets")))
+    done = dict(
+        zip(
+            jobs,
+            workers.run(
+                fit_cifar_job,
+                jobs,
+                p["train_procs"],
+                init=cifar_job_data,
+                init_args=(x_tr, y_tr, x_te, y_te, recipe),
+                desc="CIFAR ResNets",
+            ),
+        )
+    )
     n_classes = int(y_tr.max()) + 1
     for s in p["seeds"]:
         for pname in p["cifar_poolings"]:
@@ -309,10 +401,20 @@ def train_all(p: dict, data: dict, device) -> dict:
             record(NETWORKS[0], pname, s, cifar_from_state(pname, state, n_classes, p), curves, c)
     for s in p["seeds"]:
         for pname in p["poolings"]:
-            head, curves = fit_head(pname, s, m_tr, my_tr, epochs=p["head_epochs"], batch_size=p["head_batch_size"],
-                                    lr=p["head_lr"], weight_decay=p["head_weight_decay"],
-                                    temperature=p["temperature"], dropout=p["head_dropout"], device=device,
-                                    evaluate=lambda m: 100.0 * accuracy(m, m_te, my_te, device=device))
+            head, curves = fit_head(
+                pname,
+                s,
+                m_tr,
+                my_tr,
+                epochs=p["head_epochs"],
+                batch_size=p["head_batch_size"],
+                lr=p["head_lr"],
+                weight_decay=p["head_weight_decay"],
+                temperature=p["temperature"],
+                dropout=p["head_dropout"],
+                device=device,
+                evaluate=lambda m: 100.0 * accuracy(m, m_te, my_te, device=device),
+            )
             record(NETWORKS[1], pname, s, head, curves, correct(head, m_te, my_te, device=device))
     out["hits"] = {k: np.stack(v, axis=1) for k, v in out["hits"].items()}
     out["control"] = {"epochs": long_epochs, "seeds": list(p["seeds"]), "hits": {}}
@@ -323,8 +425,10 @@ def train_all(p: dict, data: dict, device) -> dict:
             longer.append(c)
             add_curves(NETWORKS[0], f"{pname}, {p['control_factor']}x epochs (control)", s, curves)
             print(f"control: {pname} seed {s}, {long_epochs} epochs: top-1 {100 * c.mean():.2f} %")
-        out["control"]["hits"][pname] = {"standard": out["hits"][(NETWORKS[0], pname)],
-                                         "longer": np.stack(longer, axis=1)}
+        out["control"]["hits"][pname] = {
+            "standard": out["hits"][(NETWORKS[0], pname)],
+            "longer": np.stack(longer, axis=1),
+        }
     return out
 
 
@@ -335,8 +439,10 @@ def convergence(control: dict, seed: int = 0) -> dict:
     clearly positive: it has not."""
     from ..claims import seed_interval
 
-    return {pname: seed_interval(h["longer"], h["standard"], seed=seed, scale=100, what="test images")
-            for pname, h in control["hits"].items()}
+    return {
+        pname: seed_interval(h["longer"], h["standard"], seed=seed, scale=100, what="test images")
+        for pname, h in control["hits"].items()
+    }
 
 
 def control_difference(control: dict, pooling: str, other: str = "gap", seed: int = 0) -> dict | None:
@@ -348,8 +454,10 @@ def control_difference(control: dict, pooling: str, other: str = "gap", seed: in
     h = control["hits"]
     if pooling not in h or other not in h:
         return None
-    return {k: seed_interval(h[pooling][k], h[other][k], seed=seed, scale=100, what="test images")
-            for k in ("standard", "longer")}
+    return {
+        k: seed_interval(h[pooling][k], h[other][k], seed=seed, scale=100, what="test images")
+        for k in ("standard", "longer")
+    }
 
 
 def convergence_phrase(conv: dict, control_factor) -> str:
@@ -361,9 +469,11 @@ def convergence_phrase(conv: dict, control_factor) -> str:
 def control_phrase(diff: dict, pooling: str, other: str, epochs: int, control_factor) -> str:
     """``control_difference`` in words, for the claim it bears on."""
     st, lg = diff["standard"], diff["longer"]
-    return (f"{SHORT.get(pooling, pooling)} - {SHORT.get(other, other)} after {epochs * control_factor} epochs (the "
-            f"control's runs, mean over the seeds): {lg.value:+.2f} [{lg.lo:+.2f}, {lg.hi:+.2f}] points, against "
-            f"{st.value:+.2f} [{st.lo:+.2f}, {st.hi:+.2f}] after {epochs}")
+    return (
+        f"{SHORT.get(pooling, pooling)} - {SHORT.get(other, other)} after {epochs * control_factor} epochs (the "
+        f"control's runs, mean over the seeds): {lg.value:+.2f} [{lg.lo:+.2f}, {lg.hi:+.2f}] points, against "
+        f"{st.value:+.2f} [{st.lo:+.2f}, {st.hi:+.2f}] after {epochs}"
+    )
 
 
 def plot_curves(curves, notes: dict | None = None):
@@ -384,8 +494,15 @@ def plot_curves(curves, notes: dict | None = None):
             c = colour.setdefault(pname.split(",")[0] if control else pname, f"C{len(colour)}")
             for j, (_, gs) in enumerate(g.groupby("seed")):
                 gs = gs.dropna(subset=["test_accuracy"])  # epochs without an evaluation (eval_every)
-                ax.plot(gs.epoch, gs.test_accuracy, color=c, alpha=0.8, lw=1.4 if control else 1,
-                        ls="--" if control else "-", label=pname if j == 0 else None)
+                ax.plot(
+                    gs.epoch,
+                    gs.test_accuracy,
+                    color=c,
+                    alpha=0.8,
+                    lw=1.4 if control else 1,
+                    ls="--" if control else "-",
+                    label=pname if j == 0 else None,
+                )
         ax.set_xlabel("epoch")
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(net + (f"\n{notes[net]}" if notes and net in notes else ""), fontsize=9)
@@ -436,8 +553,10 @@ def localisation(models: dict, canvases: torch.Tensor, boxes: np.ndarray, size: 
     frac = box_fraction(boxes, size)
     out["uniform"] = {"share": frac[:, None], "hit": frac[:, None]}
     prior = centre_prior(len(boxes), size)
-    out[CENTRE] = {"share": box_share(prior, boxes, size)[:, None],
-                   "hit": pointing_hits(prior, boxes, size)[:, None].astype(float)}
+    out[CENTRE] = {
+        "share": box_share(prior, boxes, size)[:, None],
+        "hit": pointing_hits(prior, boxes, size)[:, None].astype(float),
+    }
     return out
 
 
@@ -456,9 +575,14 @@ def localisation_table(loc: dict, names: dict, seed: int = 0):
     rows = []
     for k, v in loc.items():
         sh, hi = (seed_interval(v[w], seed=seed, scale=100, what="canvases") for w in ("share", "hit"))
-        row = {"map": names.get(k, k), "share in box (%)": sh.value, "share 95% CI": f"[{sh.lo:.1f}, {sh.hi:.1f}]",
-               "pointing hits (%)": hi.value, "hits 95% CI": f"[{hi.lo:.1f}, {hi.hi:.1f}]",
-               "seeds": v["share"].shape[1]}
+        row = {
+            "map": names.get(k, k),
+            "share in box (%)": sh.value,
+            "share 95% CI": f"[{sh.lo:.1f}, {sh.hi:.1f}]",
+            "pointing hits (%)": hi.value,
+            "hits 95% CI": f"[{hi.lo:.1f}, {hi.hi:.1f}]",
+            "seeds": v["share"].shape[1],
+        }
         if CAM in loc and k != CAM:
             for what, col in (("share", "share"), ("hit", "hits")):
                 d = seed_interval(v[what], loc[CAM][what], seed=seed, scale=100, what="canvases")
@@ -473,19 +597,19 @@ def weight_figure(images: np.ndarray, labels, mm: dict, idx, title: str, classes
     import matplotlib.pyplot as plt
 
     rows_ = ["gap"] + list(weighted)
-    fig, axes = plt.subplots(len(rows_) + 1, len(idx), figsize=(1.6 * len(idx), 1.6 * (len(rows_) + 1)),
-                             squeeze=False)
+    fig, axes = plt.subplots(len(rows_) + 1, len(idx), figsize=(1.6 * len(idx), 1.6 * (len(rows_) + 1)), squeeze=False)
     size = images.shape[1:3]
     for j, k in enumerate(idx):
         axes[0, j].imshow(images[k])
         axes[0, j].set_title(classes[int(labels[k])], fontsize=8)
         for r, pname in enumerate(rows_, start=1):
-            up = upsample(mm[pname][k:k + 1], size)[0]
+            up = upsample(mm[pname][k : k + 1], size)[0]
             axes[r, j].imshow(images[k])
             axes[r, j].imshow(up, cmap="jet", alpha=0.5, vmin=0, vmax=1)
     for r, pname in enumerate(["image"] + rows_):
-        axes[r, 0].set_ylabel({"image": "image", "gap": "GAP: CAM"}.get(pname, names.get(pname, pname)).replace(" (", "\n("),
-                              fontsize=7)
+        axes[r, 0].set_ylabel(
+            {"image": "image", "gap": "GAP: CAM"}.get(pname, names.get(pname, pname)).replace(" (", "\n("), fontsize=7
+        )
     for a in axes.flat:
         a.set_xticks([])
         a.set_yticks([])
@@ -507,9 +631,16 @@ def accuracy_table(hits: dict, names: dict, seed: int = 0):
     for (net, pname), h in hits.items():
         acc = seed_interval(h, seed=seed, scale=100, what="test images")
         per_seed = 100 * h.mean(0)
-        row = {"network": net, "pooling": names.get(pname, pname), "paper": None, "ours": acc.value,
-               "95% CI": f"[{acc.lo:.2f}, {acc.hi:.2f}]", "seeds": h.shape[1],
-               "min seed": per_seed.min(), "max seed": per_seed.max()}
+        row = {
+            "network": net,
+            "pooling": names.get(pname, pname),
+            "paper": None,
+            "ours": acc.value,
+            "95% CI": f"[{acc.lo:.2f}, {acc.hi:.2f}]",
+            "seeds": h.shape[1],
+            "min seed": per_seed.min(),
+            "max seed": per_seed.max(),
+        }
         if pname != "gap" and (net, "gap") in hits:
             d = seed_interval(h, hits[(net, "gap")], seed=seed, scale=100, what="test images")
             fixed = paired_bootstrap(h, hits[(net, "gap")], seed=seed, scale=100, what="test images")
@@ -521,8 +652,7 @@ def accuracy_table(hits: dict, names: dict, seed: int = 0):
 
 # --- claims ---------------------------------------------------------------------------------------------------
 ABSTRACT = "Wan et al. (ICCV 2019), abstract"
-OUTPERFORMING = ("\"outperforming recently proposed pooling methods and attention mechanisms in ImageNet "
-                 "classification\"")
+OUTPERFORMING = '"outperforming recently proposed pooling methods and attention mechanisms in ImageNet classification"'
 
 
 def head_trained(curves: list[dict], network: str, pooling: str, factor: float) -> dict:
@@ -541,13 +671,41 @@ def head_trained(curves: list[dict], network: str, pooling: str, factor: float) 
         return float(np.mean(list(last.values())))
 
     mine, gap = final(pooling), final("gap")
-    return precondition(f"{pooling} on {network}: final training loss within {factor:g}x GAP's",
-                        f"{mine:.3f} vs GAP {gap:.3f} (mean over seeds)", f"<= {factor * gap:.3f}",
-                        mine <= factor * gap)
+    return precondition(
+        f"{pooling} on {network}: final training loss within {factor:g}x GAP's",
+        f"{mine:.3f} vs GAP {gap:.3f} (mean over seeds)",
+        f"<= {factor * gap:.3f}",
+        mine <= factor * gap,
+    )
 
 
-def claims(hits: dict, p: dict, sizes: dict, loc: dict | None = None, conv=None, control: dict | None = None,
-           curves: list[dict] | None = None) -> list:
+NEAR_UNIFORM = 0.95  # relative entropy of the weights at or above which the why says "close to GAP" (prose only)
+
+
+def weights_phrase(stats: dict | None) -> str:
+    """One sentence on how far the entropy weights are from uniform on one network (first seed, all test images):
+    ``stats`` has ``rel_entropy`` (1 = uniform), ``max_weight`` and ``uniform_max_weight``; "" without stats."""
+    if not stats:
+        return ""
+    s = (
+        f"Entropy weights on this network: relative entropy {stats['rel_entropy']:.3f} (1 = uniform), largest weight "
+        f"{stats['max_weight']:.3f} against {stats['uniform_max_weight']:.3f} for uniform weights"
+    )
+    return s + (
+        ": entropy pooling here is close to GAP by construction." if stats["rel_entropy"] >= NEAR_UNIFORM else "."
+    )
+
+
+def claims(
+    hits: dict,
+    p: dict,
+    sizes: dict,
+    loc: dict | None = None,
+    conv=None,
+    control: dict | None = None,
+    curves: list[dict] | None = None,
+    weights: dict | None = None,
+) -> list:
     """The abstract's claims, evaluated on this run (see :mod:`poolrep.claims`). ``hits[(network, pooling)]``: test
     items x seeds 0/1 correctness; each ordering is the difference paired by seed and item, with an
     interval over the seeds and the items (``poolrep.claims.seed_interval``).
@@ -555,7 +713,8 @@ def claims(hits: dict, p: dict, sizes: dict, loc: dict | None = None, conv=None,
     (``convergence``), named in the CIFAR ResNet's setting; ``control``: the control runs (``train_all``), whose
     ordering after the longer training (mean over the seeds) is named in the setting of the ordering it bears on;
     ``curves``: the training curves (``train_all``), for each ordering's precondition that both of its poolings
-    trained as far as GAP (``head_trained``).
+    trained as far as GAP (``head_trained``); ``weights[(network, pooling)]``: the weight statistics
+    (``weight_stats`` + ``uniform_max_weight``), named in each verdict's why (issue 34).
 
     Convergence is a precondition of the CIFAR ResNet orderings, tested as an equivalence (issues 30 and 34): every
     control pooling's gain from ``control_factor`` x longer training must have its 95 % upper bound below
@@ -567,56 +726,104 @@ def claims(hits: dict, p: dict, sizes: dict, loc: dict | None = None, conv=None,
     from .. import claims as C
 
     stage = "entropy"
-    converged = [] if conv is None else [
-        C.precondition(f"{pname}: {p['control_factor']}x longer training gains less than {p['converged_margin']:g} "
-                       f"points (mean over the seeds)", f"{e.value:+.2f} [{e.lo:+.2f}, {e.hi:+.2f}]",
-                       f"upper bound < {p['converged_margin']:g}", e.hi < p["converged_margin"])
-        for pname, e in conv.items()]
+    converged = (
+        []
+        if conv is None
+        else [
+            C.precondition(
+                f"{pname}: {p['control_factor']}x longer training gains less than {p['converged_margin']:g} "
+                f"points (mean over the seeds)",
+                f"{e.value:+.2f} [{e.lo:+.2f}, {e.hi:+.2f}]",
+                f"upper bound < {p['converged_margin']:g}",
+                e.hi < p["converged_margin"],
+            )
+            for pname, e in conv.items()
+        ]
+    )
     resnet = resnet_cut(p, sizes["cifar_train"], conv)
-    nets = {"CIFAR ResNet (scratch)": f"{resnet}, {sizes['cifar_test']:,} test images",
-            "MobileNetV2 ImageNet (head only)": (f"the frozen ImageNet MobileNetV2 with a head trained for "
-                                                 f"{p['head_epochs']} epochs on {sizes['head_train']:,} CIFAR-10 "
-                                                 f"images, {sizes['head_test']:,} test images")}
+    nets = {
+        "CIFAR ResNet (scratch)": f"{resnet}, {sizes['cifar_test']:,} test images",
+        "MobileNetV2 ImageNet (head only)": (
+            f"the frozen ImageNet MobileNetV2 with a head trained for "
+            f"{p['head_epochs']} epochs on {sizes['head_train']:,} CIFAR-10 "
+            f"images, {sizes['head_test']:,} test images"
+        ),
+    }
     # what stands in for the abstract's comparators, which it does not name
-    baseline = {"gap": "", "gmp": "; the comparator: global max pooling, a classic pooling, not a \"recently proposed\" "
-                                  "one (the abstract names none): it stands in for \"pooling methods\"",
-                "attention": "; the comparator: our learned spatial attention pooling (a 1x1-conv score per location, "
-                             "softmax over the locations), standing in for the abstract's unnamed \"attention "
-                             "mechanisms\""}
-    base = (f"profile {p['profile']}; CIFAR-10 (JPEG copy) instead of ImageNet; {len(p['seeds'])} seeds; "
-            "entropy weights w = (log C - H) normalised (our formula: the abstract gives none; the other variants "
-            "are in the tables)")
+    baseline = {
+        "gap": "",
+        "gmp": '; the comparator: global max pooling, a classic pooling, not a "recently proposed" '
+        'one (the abstract names none): it stands in for "pooling methods"',
+        "attention": "; the comparator: our learned spatial attention pooling (a 1x1-conv score per location, "
+        "softmax over the locations), standing in for the abstract's unnamed \"attention "
+        'mechanisms"',
+    }
+    base = (
+        f"profile {p['profile']}; CIFAR-10 (JPEG copy) instead of ImageNet; {len(p['seeds'])} seeds; "
+        "entropy weights w = (log C - H) normalised (our formula: the abstract gives none; the other variants "
+        "are in the tables)"
+    )
     ent = "entropy_linear"
     out = []
     for net, short in (("CIFAR ResNet (scratch)", "resnet"), ("MobileNetV2 ImageNet (head only)", "mobilenet")):
         if (net, ent) not in hits:
             continue
         for other, cid, quote in (
-                ("gap", "beats_gap", "\"such a location-adaptive feature weighting mechanism helps the network to "
-                                     "concentrate on semantically important image regions, leading to improvements "
-                                     "in the large-scale classification\""),
-                ("gmp", "beats_gmp", OUTPERFORMING), ("attention", "beats_attention", OUTPERFORMING)):
+            (
+                "gap",
+                "beats_gap",
+                '"such a location-adaptive feature weighting mechanism helps the network to '
+                "concentrate on semantically important image regions, leading to improvements "
+                'in the large-scale classification"',
+            ),
+            ("gmp", "beats_gmp", OUTPERFORMING),
+            ("attention", "beats_attention", OUTPERFORMING),
+        ):
             if (net, other) not in hits:
                 continue
-            est = C.seed_interval(hits[(net, ent)], hits[(net, other)], seed=p["seed"], scale=100,
-                                   what="test images")
-            diff = (control_difference(control, ent, other, seed=p["seed"])
-                    if control is not None and net == NETWORKS[0] else None)
+            est = C.seed_interval(hits[(net, ent)], hits[(net, other)], seed=p["seed"], scale=100, what="test images")
+            diff = (
+                control_difference(control, ent, other, seed=p["seed"])
+                if control is not None and net == NETWORKS[0]
+                else None
+            )
             longer = "" if diff is None else "; " + control_phrase(diff, ent, other, p["epochs"], p["control_factor"])
             setting = f"{base}; {nets[net]}{baseline[other]}{longer}"
             quantity = f"accuracy(entropy) - accuracy({other}), {net}"
-            pre = [] if curves is None else [head_trained(curves, net, q, p["head_loss_factor"])
-                                             for q in dict.fromkeys((ent, other)) if q != "gap"]
+            pre = (
+                []
+                if curves is None
+                else [
+                    head_trained(curves, net, q, p["head_loss_factor"])
+                    for q in dict.fromkeys((ent, other))
+                    if q != "gap"
+                ]
+            )
             if net == NETWORKS[0]:
                 pre += converged
-            out.append(C.greater(f"{cid}_{short}", stage, quote, ABSTRACT, quantity, est, unit="points",
-                                 setting=setting, why="", preconditions=pre, trained=True))
+            out.append(
+                C.greater(
+                    f"{cid}_{short}",
+                    stage,
+                    quote,
+                    ABSTRACT,
+                    quantity,
+                    est,
+                    unit="points",
+                    setting=setting,
+                    why=weights_phrase((weights or {}).get((net, ent))),
+                    preconditions=pre,
+                    trained=True,
+                )
+            )
     if loc is not None:
         ent_loc, uni = loc["entropy_linear"], loc["uniform"]
-        lset = (f"{base}; cluttered CIFAR-10 (a constructed task on real images: each of {sizes['loc_items']:,} test "
-                f"images pasted at a random place of a {sizes['canvas']}x{sizes['canvas']} canvas tiled with crops of "
-                f"{sizes['loc_background']:,} CIFAR-10 training images; the box is known); weights of {resnet} "
-                "(clean images, no canvases), every seed")
+        lset = (
+            f"{base}; cluttered CIFAR-10 (a constructed task on real images: each of {sizes['loc_items']:,} test "
+            f"images pasted at a random place of a {sizes['canvas']}x{sizes['canvas']} canvas tiled with crops of "
+            f"{sizes['loc_background']:,} CIFAR-10 training images; the box is known); weights of {resnet} "
+            "(clean images, no canvases), every seed"
+        )
         centre = loc[CENTRE]
         for what, quote_m in (("share", "share of the weights inside the box"), ("hit", "pointing-game hit rate")):
             # judged against a centre guess (fixed before the run), the stronger of the two maps that know nothing:
@@ -624,22 +831,59 @@ def claims(hits: dict, p: dict, sizes: dict, loc: dict | None = None, conv=None,
             est = C.seed_interval(ent_loc[what], centre[what], seed=p["seed"], scale=100, what="canvases")
             vs_uni = C.seed_interval(ent_loc[what], uni[what], seed=p["seed"], scale=100, what="canvases")
             c_val = 100 * float(np.mean(centre[what]))
-            out.append(C.greater(
-                f"weights_localise_{what}", stage, "\"the generated feature weights can be utilized in visual tasks "
-                "such as weakly-supervised object localization\"", ABSTRACT,
-                f"{quote_m}, entropy weights - centre prior (%)", est, unit="points", setting=lset, trained=True,
-                why=f"The centre prior scores {c_val:.1f} %; against a uniform map the entropy weights score "
-                    f"{vs_uni.value:+.2f} [{vs_uni.lo:+.2f}, {vs_uni.hi:+.2f}] points."))
+            out.append(
+                C.greater(
+                    f"weights_localise_{what}",
+                    stage,
+                    '"the generated feature weights can be utilized in visual tasks '
+                    'such as weakly-supervised object localization"',
+                    ABSTRACT,
+                    f"{quote_m}, entropy weights - centre prior (%)",
+                    est,
+                    unit="points",
+                    setting=lset,
+                    trained=True,
+                    why=f"The centre prior scores {c_val:.1f} %; against a uniform map the entropy weights score "
+                    f"{vs_uni.value:+.2f} [{vs_uni.lo:+.2f}, {vs_uni.hi:+.2f}] points. "
+                    + weights_phrase((weights or {}).get((NETWORKS[0], ent))),
+                )
+            )
     else:
-        out.append(C.not_testable(
-            "localisation", stage, "\"the generated feature weights can be utilized in visual tasks such as "
-            "weakly-supervised object localization\"", ABSTRACT, "localisation of the weight maps", setting=base,
-            reason="scale", why="This run made no localisation test."))
-    out.append(C.not_testable(
-        "voc_segmentation", stage, "\"achieving state-of-the-arts in weakly-supervised semantic segmentation on "
-        "PASCAL VOC 2012 dataset\"", ABSTRACT, "weakly-supervised segmentation on VOC 2012", setting=base,
-        reason="data", why="PASCAL VOC 2012 is not on this machine, and no segmentation network is part of this workspace."))
-    out.append(C.not_testable(
-        "imagenet", stage, OUTPERFORMING, ABSTRACT, "ImageNet top-1", setting=base, reason="data",
-        why="ImageNet training data is not on this machine; the orderings above are on CIFAR-10 instead."))
+        out.append(
+            C.not_testable(
+                "localisation",
+                stage,
+                '"the generated feature weights can be utilized in visual tasks such as '
+                'weakly-supervised object localization"',
+                ABSTRACT,
+                "localisation of the weight maps",
+                setting=base,
+                reason="scale",
+                why="This run made no localisation test.",
+            )
+        )
+    out.append(
+        C.not_testable(
+            "voc_segmentation",
+            stage,
+            '"achieving state-of-the-arts in weakly-supervised semantic segmentation on PASCAL VOC 2012 dataset"',
+            ABSTRACT,
+            "weakly-supervised segmentation on VOC 2012",
+            setting=base,
+            reason="data",
+            why="PASCAL VOC 2012 is not on this machine, and no segmentation network is part of this workspace.",
+        )
+    )
+    out.append(
+        C.not_testable(
+            "imagenet",
+            stage,
+            OUTPERFORMING,
+            ABSTRACT,
+            "ImageNet top-1",
+            setting=base,
+            reason="data",
+            why="ImageNet training data is not on this machine; the orderings above are on CIFAR-10 instead.",
+        )
+    )
     return C.check_unique(out)

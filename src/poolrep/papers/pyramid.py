@@ -12,8 +12,8 @@ Descriptors, each L2-normalised, ranked by Euclidean distance (= cosine):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -27,26 +27,60 @@ from ..pooling.window import PYRAMIDS, WINDOWS, HybridPool, WindowMaxPool
 
 CONV_NODE = LAST_CONV  # the maps every descriptor pools (AlexNet: pool5 = features.12)
 
-DESCRIPTORS = ("L5", "fc6", "fc7", "max", "hybrid", "window1", "window2", "window3",
-               "pyramid1", "pyramid2", "pyramid3", "pyramid4", "pyramid5")
+DESCRIPTORS = (
+    "L5",
+    "fc6",
+    "fc7",
+    "max",
+    "hybrid",
+    "window1",
+    "window2",
+    "window3",
+    "pyramid1",
+    "pyramid2",
+    "pyramid3",
+    "pyramid4",
+    "pyramid5",
+)
 
 # The paper's numbers, typed in once: mAP per descriptor as (Holidays, Oxford5K), None where the paper gives none.
 # Table 3: AlexNet trained on ImageNet (both columns); Table 4: AlexNet trained on Places.
 PAPER_MAP = {
-    "L5": (0.6828, 0.3837), "fc6": (0.7170, 0.4004), "fc7": (0.7162, 0.3650), "hybrid": (0.7634, None),
-    "pyramid1": (0.7732, 0.4477), "pyramid2": (0.7693, 0.4889), "pyramid3": (0.7718, 0.4471),
-    "pyramid4": (0.7693, 0.4422), "pyramid5": (0.7705, 0.4461),
+    "L5": (0.6828, 0.3837),
+    "fc6": (0.7170, 0.4004),
+    "fc7": (0.7162, 0.3650),
+    "hybrid": (0.7634, None),
+    "pyramid1": (0.7732, 0.4477),
+    "pyramid2": (0.7693, 0.4889),
+    "pyramid3": (0.7718, 0.4471),
+    "pyramid4": (0.7693, 0.4422),
+    "pyramid5": (0.7705, 0.4461),
 }
 PAPER_MAP_PLACES = {
-    "L5": (0.6771, 0.3717), "fc6": (0.6914, 0.3634), "fc7": (0.6709, 0.3482), "hybrid": (0.7924, None),
-    "pyramid1": (0.7543, 0.4228), "pyramid2": (0.7523, 0.4289), "pyramid3": (0.7514, 0.4241),
-    "pyramid4": (0.7539, 0.4209), "pyramid5": (0.7514, 0.4261),
+    "L5": (0.6771, 0.3717),
+    "fc6": (0.6914, 0.3634),
+    "fc7": (0.6709, 0.3482),
+    "hybrid": (0.7924, None),
+    "pyramid1": (0.7543, 0.4228),
+    "pyramid2": (0.7523, 0.4289),
+    "pyramid3": (0.7514, 0.4241),
+    "pyramid4": (0.7539, 0.4209),
+    "pyramid5": (0.7514, 0.4261),
 }
 # Dimensions of Table 3 (AlexNet pool5, 6x6x256); "max" (256) follows from Sec. 2.1 ("the dimensionality is
 # significantly reduced to 256").
-PAPER_DIMS = {"L5": 9216, "fc6": 4096, "fc7": 4096, "max": 256, "hybrid": 512, "pyramid1": 3328, "pyramid2": 2048,
-              "pyramid3": 1280, "pyramid4": 3584, "pyramid5": 2304}
-
+PAPER_DIMS = {
+    "L5": 9216,
+    "fc6": 4096,
+    "fc7": 4096,
+    "max": 256,
+    "hybrid": 512,
+    "pyramid1": 3328,
+    "pyramid2": 2048,
+    "pyramid3": 1280,
+    "pyramid4": 3584,
+    "pyramid5": 2304,
+}
 
 
 def stand_in(net: str) -> dict[str, str]:
@@ -54,7 +88,11 @@ def stand_in(net: str) -> dict[str, str]:
     if net == "alexnet":
         return {"L5": "pool5 flattened", "fc6": "ReLU(fc6)", "fc7": "ReLU(fc7)"}
     if net == "mobilenet_v2":
-        return {"L5": "features.18 flattened", "fc6": "GAP 1280-d (pre-classifier)", "fc7": "logits 1000-d"}
+        return {
+            "L5": "features.18 flattened",
+            "fc6": "GAP 1280-d (pre-classifier code)",
+            "fc7": "logits 1000-d (extra: class scores, not a code; no fc7)",
+        }
     raise ValueError(f"unknown backbone {net!r}; known: alexnet, mobilenet_v2")
 
 
@@ -82,9 +120,16 @@ def head_codes(net: str, model: nn.Module, maps: torch.Tensor) -> dict[str, torc
 
 
 @torch.inference_mode()
-def describe(maps, names: Sequence[str] = DESCRIPTORS, pyramids: dict | None = None, net: str | None = None,
-             model: nn.Module | None = None, batch_size: int = 256, device="cpu",
-             dtype: torch.dtype = torch.float16) -> dict[str, torch.Tensor]:
+def describe(
+    maps,
+    names: Sequence[str] = DESCRIPTORS,
+    pyramids: dict | None = None,
+    net: str | None = None,
+    model: nn.Module | None = None,
+    batch_size: int = 256,
+    device="cpu",
+    dtype: torch.dtype = torch.float16,
+) -> dict[str, torch.Tensor]:
     """{descriptor: N x D, L2-normalised, stored as ``dtype``} from conv maps (array or tensor N x C x H x W)."""
     maps = torch.as_tensor(np.asarray(maps)) if not isinstance(maps, torch.Tensor) else maps
     if maps.ndim != 4:
@@ -109,7 +154,7 @@ def describe(maps, names: Sequence[str] = DESCRIPTORS, pyramids: dict | None = N
         head = head_codes(net, model, x) if model is not None and {"fc6", "fc7"} & set(names) else {}
         base: dict[str, torch.Tensor] = {}  # each window pooled once per batch, shared by the pyramids
 
-        def window(name: str) -> torch.Tensor:
+        def window(name: str, base: dict = base, x: torch.Tensor = x) -> torch.Tensor:  # bound to this batch
             if name not in base:
                 base[name] = WindowMaxPool(name)(x)
             return base[name]
@@ -130,8 +175,9 @@ def describe(maps, names: Sequence[str] = DESCRIPTORS, pyramids: dict | None = N
     return {n: torch.cat(v) for n, v in out.items()}
 
 
-def conv_maps(model: nn.Module, net: str, images, size: int, batch_size: int = 32, device="cpu",
-              desc: str = "conv maps") -> np.ndarray:
+def conv_maps(
+    model: nn.Module, net: str, images, size: int, batch_size: int = 32, device="cpu", desc: str = "conv maps"
+) -> np.ndarray:
     """Last-conv maps (float16 N x C x h x w) of uint8 images (array or list of any sizes, squashed to size)."""
     fx, mean, std = extractor(net, [LAST_CONV[net]], model=model)
     return extract(fx, mean, std, images, size, batch_size, device, desc=desc)[LAST_CONV[net]]
@@ -145,10 +191,36 @@ class SetResult:
     mAP: dict[str, float]
     aps: dict[str, np.ndarray] = field(default_factory=dict)
     order: dict[str, np.ndarray] = field(default_factory=dict)  # rankings kept for figures
+    clusters: np.ndarray | None = None  # per query: the scene it comes from, where a scene has several queries
+    query_clip: np.ndarray | None = None  # per query: its clip's name (the video set)
+
+    def items(self, name: str) -> np.ndarray:
+        """The independent items of this set for descriptor ``name``: the queries' APs, or where several queries
+        come from one scene (``clusters``), each scene's mean AP (every scene weighs the same; intervals resample
+        scenes, since the queries of one scene are not independent)."""
+        a = np.asarray(self.aps[name], dtype=np.float64)
+        if self.clusters is None:
+            return a
+        ids = np.unique(self.clusters)
+        return np.array([a[self.clusters == c].mean() for c in ids])
+
+    @property
+    def item_word(self) -> str:
+        return "queries" if self.clusters is None else "scenes"
+
+    def cluster_means(self) -> None:
+        """``mAP`` as the mean over :meth:`items` (each scene's mean AP, every scene weighing the same)."""
+        self.mAP = {n: float(self.items(n).mean()) for n in self.aps}
 
 
-def evaluate(name: str, desc_q: dict[str, torch.Tensor], desc_db: dict[str, torch.Tensor], protocol: str,
-             keep_order: Sequence[str] = (), **gt) -> SetResult:
+def evaluate(
+    name: str,
+    desc_q: dict[str, torch.Tensor],
+    desc_db: dict[str, torch.Tensor],
+    protocol: str,
+    keep_order: Sequence[str] = (),
+    **gt,
+) -> SetResult:
     """Rank and score every descriptor. ``protocol``: ``holidays`` (gt: queries, groups; desc_q rows are the
     queries' database rows), ``oxford`` (gt: positives, junk), ``classes`` (gt: query_labels, db_labels)."""
     if protocol not in ("holidays", "oxford", "classes"):
@@ -193,15 +265,26 @@ def plot_map_vs_dim(results: Sequence[SetResult], paper: dict[str, tuple] | None
         for n in r.mAP:
             kind = "o" if n.startswith("pyramid") else "s" if n.startswith("window") else "^"
             ax.scatter(r.dims[n], r.mAP[n], marker=kind, s=36)
-            ax.annotate(n.replace("pyramid", "P").replace("window", "W"), (r.dims[n], r.mAP[n]), fontsize=7,
-                        xytext=(3, 3), textcoords="offset points")
+            ax.annotate(
+                n.replace("pyramid", "P").replace("window", "W"),
+                (r.dims[n], r.mAP[n]),
+                fontsize=7,
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
         ax.set_title(f"ours: {r.name}", fontsize=9)
     if extra:
         ax = axes[0][-1]
         for j, (label, mk) in enumerate((("Holidays", "x"), ("Oxford5K", "+"))):
             pts = [(n, paper_dims[n], v[j]) for n, v in paper.items() if v[j] is not None and n in paper_dims]
-            ax.scatter([d for _, d, _ in pts], [m for _, _, m in pts], marker=mk, c="k" if j == 0 else "tab:red",
-                       s=36, label=label)
+            ax.scatter(
+                [d for _, d, _ in pts],
+                [m for _, _, m in pts],
+                marker=mk,
+                c="k" if j == 0 else "tab:red",
+                s=36,
+                label=label,
+            )
             for n, d, m in pts:
                 ax.annotate(n.replace("pyramid", "P"), (d, m), fontsize=7, xytext=(3, 3), textcoords="offset points")
         ax.legend(fontsize=7)
@@ -215,8 +298,15 @@ def plot_map_vs_dim(results: Sequence[SetResult], paper: dict[str, tuple] | None
     return fig
 
 
-def plot_topk(images: Sequence[np.ndarray], queries: Sequence[int], order: np.ndarray, relevant: Sequence,
-              k: int = 5, title: str = "", skip: Sequence = ()):
+def plot_topk(
+    images: Sequence[np.ndarray],
+    queries: Sequence[int],
+    order: np.ndarray,
+    relevant: Sequence,
+    k: int = 5,
+    title: str = "",
+    skip: Sequence = (),
+):
     """Each row: a query, then its top-k results (query and ``skip[i]`` items left out), green frame = relevant."""
     import matplotlib.pyplot as plt
 
@@ -239,14 +329,19 @@ def plot_topk(images: Sequence[np.ndarray], queries: Sequence[int], order: np.nd
 
 
 SET_TITLES = {
-    "pairs": "pairs/ (Holidays protocol)", "video": "video scenes", "cifar10": "CIFAR-10 classes",
-    "holidays": "Holidays", "holidays_rotated": "Holidays (rotated)", "oxford5k": "Oxford5K",
+    "pairs": "pairs/ (Holidays protocol)",
+    "video": "video scenes",
+    "cifar10": "CIFAR-10 classes",
+    "holidays": "Holidays",
+    "holidays_rotated": "Holidays (rotated)",
+    "oxford5k": "Oxford5K",
 }
 
 
 @dataclass
 class Shown:
     """What the top-k figure needs: images, the query rows, their relevant and ignored items."""
+
     images: list
     queries: list[int]
     relevant: list
@@ -274,8 +369,12 @@ def run_dataset(kind: str, model: nn.Module, net: str, p: dict, device="cpu") ->
         else:
             from ..data.holidays import load_holidays
 
-            s = load_holidays(p["holidays_root"], "rotated" if kind.endswith("rotated") else "original",
-                              p["holidays_max_side"], limit=p["holidays_limit"])
+            s = load_holidays(
+                p["holidays_root"],
+                "rotated" if kind.endswith("rotated") else "original",
+                p["holidays_max_side"],
+                limit=p["holidays_limit"],
+            )
         maps = maps_of(s.images, kind)
         d = describe(maps, **kw)
         q = [g[0] for g in s.groups]
@@ -287,17 +386,40 @@ def run_dataset(kind: str, model: nn.Module, net: str, p: dict, device="cpu") ->
         from ..data.scenes import video_scene_set
         from ..data.video import clips
 
-        v = video_scene_set(clips(), (p["input_px"], p["input_px"]), p["video_step"], p["video_threshold"],
-                            p["video_min_len"], p["video_max_len"], p["video_gap"], p["video_max_frames"],
-                            segment_gap=p["video_segment_gap"])
+        v = video_scene_set(
+            clips(),
+            (p["input_px"], p["input_px"]),
+            p["video_step"],
+            p["video_threshold"],
+            p["video_min_len"],
+            p["video_max_len"],
+            p["video_gap"],
+            p["video_max_frames"],
+            segment_gap=p["video_segment_gap"],
+            queries=p["video_queries"],
+        )
         maps = maps_of(v.frames, kind)
         d = describe(maps, **kw)
         res = evaluate(title, select(d, v.queries), d, "oxford", keep, positives=v.positives, junk=v.junk)
         res.maps_shape = tuple(maps.shape[1:])
-        shown = Shown(list(v.frames), v.queries, v.positives, v.junk)
-        info = dict(source=v.source, frames=len(v.frames), scenes=int(v.scene.max() + 1), queries=len(v.queries),
-                    segment_gaps=dict(zip(v.clips, v.segment_gaps)),
-                    note="Megamind.avi is an animated film excerpt (rendered, not camera footage)")
+        res.query_clip = np.array([v.clips[v.clip[q]] for q in v.queries])
+        if p["video_queries"] == "all":  # several queries per scene: the scene is the independent item
+            res.clusters = np.asarray(v.query_scene)
+            res.cluster_means()
+        first = [v.query_scene.index(s) for s in dict.fromkeys(v.query_scene)]  # one query per scene in the figure
+        shown = Shown(
+            list(v.frames), [v.queries[i] for i in first], [v.positives[i] for i in first], [v.junk[i] for i in first]
+        )
+        info = dict(
+            source=v.source,
+            frames=len(v.frames),
+            scenes=len(set(v.query_scene)),
+            queries=len(v.queries),
+            query_frames=p["video_queries"],
+            segment_gaps=dict(zip(v.clips, v.segment_gaps)),
+            junk_window=dict(zip(v.clips, v.junk_gaps)),
+            note="Megamind.avi is an animated film excerpt (rendered, not camera footage)",
+        )
     elif kind == "cifar10":
         from ..stages import backbone_rows, load_backbone_features
 
@@ -307,12 +429,17 @@ def run_dataset(kind: str, model: nn.Module, net: str, p: dict, device="cpu") ->
         tr = backbone_rows(z["train_labels"], p["cifar_train_per_class"], p["seed"])
         te = backbone_rows(z["test_labels"], p["cifar_test_per_class"], p["seed"])
         dq, ddb = describe(z["test_maps"][te], **kw), describe(z["train_maps"][tr], **kw)
-        res = evaluate(title, dq, ddb, "classes", (), query_labels=z["test_labels"][te],
-                       db_labels=z["train_labels"][tr])
+        res = evaluate(
+            title, dq, ddb, "classes", (), query_labels=z["test_labels"][te], db_labels=z["train_labels"][tr]
+        )
         res.maps_shape = tuple(z["train_maps"].shape[1:])
         shown = None
-        info = dict(source=f"backbone stage cache ({z['net']} {z['layer']} at {int(z['input_px'])} px, CIFAR-10 JPEG)",
-                    database=len(tr), queries=len(te), full={"database": 50000, "queries": 10000})
+        info = dict(
+            source=f"backbone stage cache ({z['net']} {z['layer']} at {int(z['input_px'])} px, CIFAR-10 JPEG)",
+            database=len(tr),
+            queries=len(te),
+            full={"database": 50000, "queries": 10000},
+        )
     elif kind == "oxford5k":
         from ..data.oxford import load_oxford5k
 
@@ -340,12 +467,18 @@ def make_table(results: Sequence[SetResult], net: str, pyramids: dict | None = N
     rows = []
     for n in results[0].mAP:
         paper, places = PAPER_MAP.get(n, (None, None)), PAPER_MAP_PLACES.get(n, (None, None))
-        row = {"descriptor": n, "ours is": si.get(n, n), "dims (paper, AlexNet)": paper_dim(n, pyramids),
-               "dims (ours)": " / ".join(str(d) for d in dict.fromkeys(r.dims[n] for r in results)),
-               "paper T3 Holidays": paper[0], "paper T3 Oxford5K": paper[1],
-               "paper T4 (Places) Holidays": places[0], "paper T4 (Places) Oxford5K": places[1]}
+        row = {
+            "descriptor": n,
+            "ours is": si.get(n, n),
+            "dims (paper, AlexNet)": paper_dim(n, pyramids),
+            "dims (ours)": " / ".join(str(d) for d in dict.fromkeys(r.dims[n] for r in results)),
+            "paper T3 Holidays": paper[0],
+            "paper T3 Oxford5K": paper[1],
+            "paper T4 (Places) Holidays": places[0],
+            "paper T4 (Places) Oxford5K": places[1],
+        }
         for r in results:
-            est = bootstrap_mean(r.aps[n], seed=seed, what="queries")
+            est = bootstrap_mean(r.items(n), seed=seed, what=r.item_word)
             row[f"ours {r.name}"] = r.mAP[n]
             row[f"95% CI {r.name}"] = f"[{est.lo:.3f}, {est.hi:.3f}]"
         rows.append(row)
@@ -374,27 +507,37 @@ def gap_sentences(results: Sequence[SetResult]) -> list[str]:
         pyr = [n for n in m if n.startswith("pyramid")]
         if pyr and "max" in m:
             bp = max(pyr, key=m.get)
-            s += (f" Best pyramid {bp} {m[bp]:.4f} vs global max {m['max']:.4f}: "
-                  f"{'pyramid ahead' if m[bp] > m['max'] else 'global max ahead or equal'} (paper: pyramids ahead).")
+            s += (
+                f" Best pyramid {bp} {m[bp]:.4f} vs global max {m['max']:.4f}: "
+                f"{'pyramid ahead' if m[bp] > m['max'] else 'global max ahead or equal'} (paper: pyramids ahead)."
+            )
         if pyr and "L5" in m:
             bp = max(pyr, key=m.get)
-            s += (f" {bp} vs flattened L5 {m['L5']:.4f}: {'pyramid ahead' if m[bp] > m['L5'] else 'L5 ahead or equal'}"
-                  f" (paper: pyramids ahead by ~0.09 on Holidays).")
+            s += (
+                f" {bp} vs flattened L5 {m['L5']:.4f}: {'pyramid ahead' if m[bp] > m['L5'] else 'L5 ahead or equal'}"
+                f" (paper: pyramids ahead by ~0.09 on Holidays)."
+            )
         if "hybrid" in m and "max" in m:
-            s += (f" Hybrid {m['hybrid']:.4f} vs max {m['max']:.4f}: "
-                  f"{'hybrid ahead' if m['hybrid'] > m['max'] else 'max ahead or equal'}.")
+            s += (
+                f" Hybrid {m['hybrid']:.4f} vs max {m['max']:.4f}: "
+                f"{'hybrid ahead' if m['hybrid'] > m['max'] else 'max ahead or equal'}."
+            )
         if "fc6" in m and "fc7" in m and pyr:
             bp = max(pyr, key=m.get)
-            fc = max(m["fc6"], m["fc7"])
-            s += (f" Best FC stand-in {fc:.4f} vs {bp}: {'pyramid ahead' if m[bp] > fc else 'FC stand-in ahead or equal'}"
-                  f" (paper: pyramids ahead of fc6/fc7).")
+            fc = max(m["fc6"], m["fc7"]) if r.dims["fc7"] != 1000 else m["fc6"]  # logits (1000 classes) are no code
+            s += (
+                f" Best FC stand-in {fc:.4f} vs {bp}: {'pyramid ahead' if m[bp] > fc else 'FC stand-in ahead or equal'}"
+                f" (paper: pyramids ahead of fc6/fc7)."
+            )
         out.append(s)
     return out
 
 
-SUBSTITUTES = {"pairs": "mirror pairs/ under the Holidays protocol stands in for INRIA Holidays",
-               "video": "scenes cut from the mirror's videos stand in for an instance-retrieval set",
-               "cifar10": "CIFAR-10 class retrieval (category, not instance, level)"}
+SUBSTITUTES = {
+    "pairs": "mirror pairs/ under the Holidays protocol stands in for INRIA Holidays",
+    "video": "scenes cut from the mirror's videos stand in for an instance-retrieval set",
+    "cifar10": "CIFAR-10 class retrieval (category, not instance, level)",
+}
 
 
 OPTIONAL = ("holidays_rotated",)  # used when present, named when absent (no official archive we can name)
@@ -434,18 +577,65 @@ def tables(results: Sequence[SetResult], net: str, pyramids: dict, p: dict):
 
     table = make_table(results, net, pyramids, p["seed"])
     sub = net != "alexnet"
-    title = "Tables 3/4 layout: mAP per descriptor" + (" - SUBSTITUTE: MobileNetV2 ImageNet on offline sets" if sub else "")
-    note = ("Paper: AlexNet ImageNet pool5, Holidays (500 queries) and Oxford5K (55 queries). "
-            + ("Ours: MobileNetV2 features.18; fc6 := GAP 1280-d, fc7 := logits 1000-d; data sets: "
-               + "; ".join(f"{r.name}" for r in results) + f". Profile {p['profile']}"
-               + (f" (CIFAR-10 {p['cifar_train_per_class']}/class database, {p['cifar_test_per_class']}/class queries)"
-                  if "cifar10" in p["datasets"] else "") + "." if sub else "")
-            + " Pyramids as the paper's Table 2 composes them; their dims on 6x6x256 are Table 3's. 95% CI: "
-            "bootstrap over the queries (an interval over 9 queries is coarse).")
+    title = "Tables 3/4 layout: mAP per descriptor" + (
+        " - SUBSTITUTE: MobileNetV2 ImageNet on offline sets" if sub else ""
+    )
+    note = (
+        "Paper: AlexNet ImageNet pool5, Holidays (500 queries) and Oxford5K (55 queries). "
+        + (
+            "Ours: MobileNetV2 features.18; fc6 row := its GAP 1280-d code, fc7 row := its logits 1000-d (a labelled "
+            "extra: class scores, not an fc7 code); data sets: "
+            + "; ".join(f"{r.name}" for r in results)
+            + f". Profile {p['profile']}"
+            + (
+                f" (CIFAR-10 {p['cifar_train_per_class']}/class database, {p['cifar_test_per_class']}/class queries)"
+                if "cifar10" in p["datasets"]
+                else ""
+            )
+            + "."
+            if sub
+            else ""
+        )
+        + " Pyramids as the paper's Table 2 composes them; their dims on 6x6x256 are Table 3's. 95% CI: "
+        "bootstrap over the queries (an interval over 9 queries is coarse)"
+        + "".join(
+            f"; {r.name}: every frame of a scene is a query ({len(r.aps[next(iter(r.aps))])} queries), its "
+            f"neighbours within the junk window and the other segments of its shot are junk, mAP = mean over "
+            f"{len(r.items(next(iter(r.aps))))} scenes of their queries' mean AP, interval over the scenes"
+            for r in results
+            if r.clusters is not None
+        )
+        + "."
+    )
     first = results[0]
-    cmp = io.paper_vs_ours([{"method": n, "dims": first.dims[n], "paper": PAPER_MAP.get(n, (None,))[0],
-                             "ours": first.mAP[n]} for n in first.mAP])
+    cmp = io.paper_vs_ours(
+        [
+            {"method": n, "dims": first.dims[n], "paper": PAPER_MAP.get(n, (None,))[0], "ours": first.mAP[n]}
+            for n in first.mAP
+        ]
+    )
     return table, cmp, title, note
+
+
+def per_clip_table(r: SetResult, descriptors: Sequence[str]):
+    """The video set per clip: scenes, queries, and each descriptor's mAP over the clip's scenes (each scene its
+    queries' mean AP), then every clip pooled; the clips hold unequal numbers of scenes (the cuts decide), so the
+    pooled row weighs each scene, not each clip, the same."""
+    import pandas as pd
+
+    if r.query_clip is None:
+        raise ValueError(f"{r.name}: no clip per query (only the video set has one)")
+    clusters = r.clusters if r.clusters is not None else np.arange(len(r.query_clip))
+    rows = []
+    for name in [*dict.fromkeys(r.query_clip), "all clips"]:
+        sel = np.ones(len(r.query_clip), bool) if name == "all clips" else r.query_clip == name
+        scenes = np.unique(clusters[sel])
+        row = {"clip": name, "scenes": len(scenes), "queries": int(sel.sum())}
+        for n in descriptors:
+            a = np.asarray(r.aps[n])
+            row[n] = float(np.mean([a[sel & (clusters == c)].mean() for c in scenes]))
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 # ------------------------------------------------------------------------------------------------- claims
@@ -462,95 +652,216 @@ def claims(results: Sequence[SetResult], p: dict, net: str, pyramids: dict) -> l
     out = []
     for r in results:
         key = next((k for k, v in SET_TITLES.items() if v == r.name), r.name)
-        n_q = len(next(iter(r.aps.values())))
-        setting = (f"profile {p['profile']}; {r.name}, {n_q} queries"
-                   + (f" ({SUBSTITUTES[key]})" if key in SUBSTITUTES else "")
-                   + (f"; {net} {CONV_NODE[net]} (substitute for AlexNet pool5; fc6/fc7 := {stand_in(net)['fc6']} / "
-                      f"{stand_in(net)['fc7']})" if sub else "; AlexNet pool5"))
-        aps = lambda names: [r.aps[n] for n in names]  # noqa: E731
+        n_q, n_items = len(next(iter(r.aps.values()))), len(r.items(next(iter(r.aps))))
+        setting = (
+            f"profile {p['profile']}; {r.name}, {n_q} queries"
+            + (
+                f" from {n_items} scenes (intervals over scenes; junk window {p['video_gap']} sampled frames"
+                f"{' (each clip its decorrelation lag)' if p['video_gap'] == 'auto' else ''})"
+                if r.clusters is not None
+                else ""
+            )
+            + (f" ({SUBSTITUTES[key]})" if key in SUBSTITUTES else "")
+            + (
+                f"; {net} {CONV_NODE[net]} (substitute for AlexNet pool5; fc6/fc7 := {stand_in(net)['fc6']} / "
+                f"{stand_in(net)['fc7']})"
+                if sub
+                else "; AlexNet pool5"
+            )
+        )
+        aps = lambda names, r=r: [r.items(n) for n in names]  # noqa: E731
         k = len(pyr)
 
-        def worst_pyr_minus(ref_fn, refs):
-            return C.bootstrap(lambda *x, axis: np.min([x[i].mean(axis) for i in range(k)], axis=0) - ref_fn(x[k:], axis),
-                               *aps(pyr + refs), seed=p["seed"], what="queries")
+        def worst_pyr_minus(ref_fn, refs, k=k, aps=aps, word=r.item_word):
+            return C.bootstrap(
+                lambda *x, axis: np.min([x[i].mean(axis) for i in range(k)], axis=0) - ref_fn(x[k:], axis),
+                *aps(pyr + refs),
+                seed=p["seed"],
+                what=word,
+            )
 
         mean_of = lambda xs, axis: xs[0].mean(axis)  # noqa: E731
         max_of = lambda xs, axis: np.max([x.mean(axis) for x in xs], axis=0)  # noqa: E731
 
-        def headroom(*refs):  # how far the best reference is from mAP 1 (nothing can beat a perfect ranking)
-            return 1.0 - max(float(np.mean(r.aps[n])) for n in refs)
+        def headroom(*refs, r=r):  # how far the best reference is from mAP 1 (nothing can beat a perfect ranking)
+            return 1.0 - max(float(np.mean(r.items(n))) for n in refs)
 
         worst_pyr = min(PAPER_MAP[n][0] for n in PAPER_MAP if n.startswith("pyramid"))
-        out.append(C.greater(
-            f"pyramids_beat_l5_{key}", stage, "\"the proposed method outperforms the retrieval results using feature "
-            "vectors extracted from layer 5\"", "Sec. 1, Tables 3/4", "mAP(worst pyramid) - mAP(L5)",
-            worst_pyr_minus(mean_of, ["L5"]), unit="mAP", paper=worst_pyr - PAPER_MAP["L5"][0],
-            headroom=headroom("L5"), setting=setting, why="The paper's number is its Holidays column (Table 3)."))
-        fc_statement = ("\"the proposed method outperforms the retrieval results using feature vectors extracted from "
-                        "layer 5 and from fully connected layers 6 and 7\"")
+        out.append(
+            C.greater(
+                f"pyramids_beat_l5_{key}",
+                stage,
+                '"the proposed method outperforms the retrieval results using feature vectors extracted from layer 5"',
+                "Sec. 1, Tables 3/4",
+                "mAP(worst pyramid) - mAP(L5)",
+                worst_pyr_minus(mean_of, ["L5"]),
+                unit="mAP",
+                paper=worst_pyr - PAPER_MAP["L5"][0],
+                headroom=headroom("L5"),
+                setting=setting,
+                why="The paper's number is its Holidays column (Table 3).",
+            )
+        )
+        fc_statement = (
+            '"the proposed method outperforms the retrieval results using feature vectors extracted from '
+            'layer 5 and from fully connected layers 6 and 7"'
+        )
         fc_paper = worst_pyr - max(PAPER_MAP["fc6"][0], PAPER_MAP["fc7"][0])
-        if sub:  # MobileNetV2 has no fc6/fc7: its logits are class scores, not a neural code
-            out.append(C.not_testable(
-                f"pyramids_beat_fc_{key}", stage, fc_statement, "Sec. 1, Tables 3/4",
-                "mAP(worst pyramid) - max(mAP(fc6), mAP(fc7))", ours=worst_pyr_minus(max_of, ["fc6", "fc7"]),
-                unit="mAP", paper=fc_paper, setting=setting, reason="stand-in",
-                why=f"{net} has no fully connected layers 6 and 7: its stand-in fc7 is the ImageNet logits (class "
-                    f"scores, not a neural code), so the paper's contrast of pooled conv maps vs fc codes is absent."))
+        if sub:  # MobileNetV2 has no fc6/fc7: its one global code is the GAP vector (logits are class scores)
+            out.append(
+                C.not_testable(
+                    f"pyramids_beat_fc_{key}",
+                    stage,
+                    fc_statement,
+                    "Sec. 1, Tables 3/4",
+                    f"mAP(worst pyramid) - mAP({stand_in(net)['fc6']})",
+                    ours=worst_pyr_minus(mean_of, ["fc6"]),
+                    unit="mAP",
+                    paper=fc_paper,
+                    setting=setting,
+                    reason="stand-in",
+                    why=f"{net} has no fully connected layers 6 and 7 (no hidden fc layer at all): its one global neural "
+                    f"code, the 1280-d average of {CONV_NODE[net]} that feeds the classifier, is compared (the logits "
+                    f"are shown only as a labelled extra: class scores, not a code). That code is GAP of the very maps "
+                    f"the pyramids pool, not a learned fc transform of them, so the paper's contrast of pooled conv "
+                    f"maps vs fc codes is absent.",
+                )
+            )
         else:
-            out.append(C.greater(
-                f"pyramids_beat_fc_{key}", stage, fc_statement, "Sec. 1, Tables 3/4",
-                "mAP(worst pyramid) - max(mAP(fc6), mAP(fc7))", worst_pyr_minus(max_of, ["fc6", "fc7"]), unit="mAP",
-                paper=fc_paper, headroom=headroom("fc6", "fc7"), setting=setting,
-                why="The paper's number is its Holidays column (Table 3)."))
-        out.append(C.greater(
-            f"pyramids_beat_hybrid_{key}", stage, "\"the dimension of feature vectors from layer 5 is still lower for "
-            "the hybrid pooling approach [9] with slightly lower MAP\"", "Sec. 4.2, Table 3",
-            "mAP(worst pyramid) - mAP(hybrid)", worst_pyr_minus(mean_of, ["hybrid"]), unit="mAP",
-            paper=worst_pyr - PAPER_MAP["hybrid"][0], headroom=headroom("hybrid"),
-            setting=setting, why="The paper's number is its Holidays column (Table 3)."))
+            out.append(
+                C.greater(
+                    f"pyramids_beat_fc_{key}",
+                    stage,
+                    fc_statement,
+                    "Sec. 1, Tables 3/4",
+                    "mAP(worst pyramid) - max(mAP(fc6), mAP(fc7))",
+                    worst_pyr_minus(max_of, ["fc6", "fc7"]),
+                    unit="mAP",
+                    paper=fc_paper,
+                    headroom=headroom("fc6", "fc7"),
+                    setting=setting,
+                    why="The paper's number is its Holidays column (Table 3).",
+                )
+            )
+        out.append(
+            C.greater(
+                f"pyramids_beat_hybrid_{key}",
+                stage,
+                '"the dimension of feature vectors from layer 5 is still lower for '
+                'the hybrid pooling approach [9] with slightly lower MAP"',
+                "Sec. 4.2, Table 3",
+                "mAP(worst pyramid) - mAP(hybrid)",
+                worst_pyr_minus(mean_of, ["hybrid"]),
+                unit="mAP",
+                paper=worst_pyr - PAPER_MAP["hybrid"][0],
+                headroom=headroom("hybrid"),
+                setting=setting,
+                why="The paper's number is its Holidays column (Table 3).",
+            )
+        )
         if "pyramid2" in pyr:
             others = [n for n in pyr if n != "pyramid2"]
-            est = C.bootstrap(lambda *x, axis: x[0].mean(axis) - np.max([y.mean(axis) for y in x[1:]], axis=0),
-                              *aps(["pyramid2"] + others), seed=p["seed"], what="queries")
-            args = ("Table 3, Oxford5K column: Pyramid 2 0.4889, the other pyramids 0.4422-0.4477", "Table 3",
-                    "mAP(pyramid2) - max(mAP(other pyramids))")
+            est = C.bootstrap(
+                lambda *x, axis: x[0].mean(axis) - np.max([y.mean(axis) for y in x[1:]], axis=0),
+                *aps(["pyramid2"] + others),
+                seed=p["seed"],
+                what=r.item_word,
+            )
+            args = (
+                "Table 3, Oxford5K column: Pyramid 2 0.4889, the other pyramids 0.4422-0.4477",
+                "Table 3",
+                "mAP(pyramid2) - max(mAP(other pyramids))",
+            )
             p2 = PAPER_MAP["pyramid2"][1] - max(PAPER_MAP[n][1] for n in others)
             if key == "oxford5k":
-                out.append(C.greater(f"pyramid2_best_{key}", stage, *args, est, unit="mAP", paper=p2,
-                                     headroom=1.0 - max(float(np.mean(r.aps[n])) for n in others), setting=setting,
-                                     why=""))
+                out.append(
+                    C.greater(
+                        f"pyramid2_best_{key}",
+                        stage,
+                        *args,
+                        est,
+                        unit="mAP",
+                        paper=p2,
+                        headroom=1.0 - max(float(np.mean(r.items(n))) for n in others),
+                        setting=setting,
+                        why="",
+                    )
+                )
             else:  # one column's fact: the Holidays column orders them the other way
-                out.append(C.not_testable(
-                    f"pyramid2_best_{key}", stage, *args, ours=est, unit="mAP", paper=p2, setting=setting,
-                    reason="stand-in",
-                    why=f"A fact of Table 3's Oxford5K column alone (in its Holidays column Pyramid 2, "
+                out.append(
+                    C.not_testable(
+                        f"pyramid2_best_{key}",
+                        stage,
+                        *args,
+                        ours=est,
+                        unit="mAP",
+                        paper=p2,
+                        setting=setting,
+                        reason="stand-in",
+                        why=f"A fact of Table 3's Oxford5K column alone (in its Holidays column Pyramid 2, "
                         f"{PAPER_MAP['pyramid2'][0]}, is below Pyramid 1, {PAPER_MAP['pyramid1'][0]}): only an "
-                        f"Oxford-like set (buildings, many views) can test it, and {r.name} is not one."))
+                        f"Oxford-like set (buildings, many views) can test it, and {r.name} is not one.",
+                    )
+                )
     # a fact of dimensions, on the paper's network (AlexNet pool5 6x6x256; fc6/fc7 4096) and on ours
     dims_alex = {n: paper_dim(n, pyramids) for n in ("L5", "fc6", "fc7", *pyr)}
-    out.append(C.greater(
-        "pyramids_lower_dim_alexnet", stage, "\"The dimensions of feature vectors using the pyramid pooling approach "
-        "is also lower compared to the dimensions of neural codes from layer 5 and from fully connected layers 6 and "
-        "7.\"", "Sec. 4.2, Table 3", "min(dim L5, fc6, fc7) - max(dim of the pyramids), AlexNet 6x6x256",
-        C.exact(min(dims_alex[n] for n in ("L5", "fc6", "fc7")) - max(dims_alex[n] for n in pyr)), unit="dims",
-        setting="the pyramids' dimensions computed by our operators on AlexNet's 6x6x256 pool5", why=""))
+    out.append(
+        C.greater(
+            "pyramids_lower_dim_alexnet",
+            stage,
+            '"The dimensions of feature vectors using the pyramid pooling approach '
+            "is also lower compared to the dimensions of neural codes from layer 5 and from fully connected layers 6 and "
+            '7."',
+            "Sec. 4.2, Table 3",
+            "min(dim L5, fc6, fc7) - max(dim of the pyramids), AlexNet 6x6x256",
+            C.exact(min(dims_alex[n] for n in ("L5", "fc6", "fc7")) - max(dims_alex[n] for n in pyr)),
+            unit="dims",
+            setting="the pyramids' dimensions computed by our operators on AlexNet's 6x6x256 pool5",
+            why="",
+        )
+    )
     if sub and results:
         d = results[0].dims
-        out.append(C.not_testable(
-            "pyramids_lower_dim_substitute", stage, "(the same sentence, on our substitute network)", "Sec. 4.2",
-            f"min(dim L5, fc6, fc7) - max(dim of the pyramids), {net}",
-            ours=C.exact(min(d[n] for n in ("L5", "fc6", "fc7")) - max(d[n] for n in pyr)), unit="dims",
-            setting=f"{net} {CONV_NODE[net]} maps of {results[0].name}", reason="stand-in",
-            why=f"The sentence is about AlexNet's 4096-d fc6/fc7 (judged above); {net} has no such layers, and its "
+        out.append(
+            C.not_testable(
+                "pyramids_lower_dim_substitute",
+                stage,
+                "(the same sentence, on our substitute network)",
+                "Sec. 4.2",
+                f"min(dim L5, fc6, fc7) - max(dim of the pyramids), {net}",
+                ours=C.exact(min(d[n] for n in ("L5", "fc6", "fc7")) - max(d[n] for n in pyr)),
+                unit="dims",
+                setting=f"{net} {CONV_NODE[net]} maps of {results[0].name}",
+                reason="stand-in",
+                why=f"The sentence is about AlexNet's 4096-d fc6/fc7 (judged above); {net} has no such layers, and its "
                 f"stand-in fc6 ({stand_in(net)['fc6']}) is smaller than the pyramids by construction, so the row "
-                f"shows our number without judging it."))
-    out.append(C.not_testable(
-        "holidays_oxford_map", stage, "Table 3: Pyramid 1 0.7732 mAP on Holidays, Pyramid 2 0.4889 on Oxford5K",
-        "Table 3", "mAP on Holidays / Oxford5K with ImageNet AlexNet", paper=PAPER_MAP["pyramid1"][0],
-        setting=f"profile {p['profile']}", unit="mAP",
-        reason="data", why="INRIA Holidays, Oxford5K and the ImageNet AlexNet weights are not on this machine."))
-    out.append(C.not_testable(
-        "places_network", stage, "Table 4: the same descriptors from an AlexNet trained on Places", "Table 4",
-        "mAP with the Places AlexNet", setting=f"profile {p['profile']}", reason="data",
-        why="No Places-trained AlexNet is available here (not in torchvision, not in the mirror)."))
+                f"shows our number without judging it.",
+            )
+        )
+    out.append(
+        C.not_testable(
+            "holidays_oxford_map",
+            stage,
+            "Table 3: Pyramid 1 0.7732 mAP on Holidays, Pyramid 2 0.4889 on Oxford5K",
+            "Table 3",
+            "mAP on Holidays / Oxford5K with ImageNet AlexNet",
+            paper=PAPER_MAP["pyramid1"][0],
+            setting=f"profile {p['profile']}",
+            unit="mAP",
+            reason="data",
+            why="INRIA Holidays, Oxford5K and the ImageNet AlexNet weights are not on this machine.",
+        )
+    )
+    out.append(
+        C.not_testable(
+            "places_network",
+            stage,
+            "Table 4: the same descriptors from an AlexNet trained on Places",
+            "Table 4",
+            "mAP with the Places AlexNet",
+            setting=f"profile {p['profile']}",
+            reason="data",
+            why="No Places-trained AlexNet is available here (not in torchvision, not in the mirror).",
+        )
+    )
     return C.check_unique(out)

@@ -70,8 +70,11 @@ def load_scenes(
     n = 0
     for vi, path in enumerate(clips):
         small = read_frames(path, size=CUT_SIZE, step=step, max_frames=max_frames)
-        full = small if (tuple(size) == tuple(CUT_SIZE) and not gray) else read_frames(
-            path, size=size, gray=gray, step=step, max_frames=max_frames)
+        full = (
+            small
+            if (tuple(size) == tuple(CUT_SIZE) and not gray)
+            else read_frames(path, size=size, gray=gray, step=step, max_frames=max_frames)
+        )
         g = decorrelation_lag(small, max_len) if segment_gap == "auto" else int(segment_gap)
         gaps.append(g)
         cuts.append(int((frame_differences(small) > threshold).sum()) if len(small) > 1 else 0)
@@ -83,8 +86,9 @@ def load_scenes(
             n += b - a
     if not imgs:
         raise ValueError(f"no scene of >= {min_len} frames in {[p.name for p in clips]}")
-    return Frames(np.concatenate(imgs), np.asarray(scene), np.asarray(video), [p.name for p in clips], spans, gaps,
-                  cuts)
+    return Frames(
+        np.concatenate(imgs), np.asarray(scene), np.asarray(video), [p.name for p in clips], spans, gaps, cuts
+    )
 
 
 def to_chw(images_uint8: np.ndarray) -> np.ndarray:
@@ -129,8 +133,8 @@ def patch_pairs(frames_gray: np.ndarray, scene: np.ndarray, n: int, size: int, r
     ys, xs = rng.integers(0, H - size + 1, n), rng.integers(0, W - size + 1, n)
     out = np.empty((n, 2, size * size), np.float32)
     for i, ((a, b), y, x) in enumerate(zip(pick, ys, xs)):
-        out[i, 0] = frames_gray[a, y:y + size, x:x + size].ravel()
-        out[i, 1] = frames_gray[b, y:y + size, x:x + size].ravel()
+        out[i, 0] = frames_gray[a, y : y + size, x : x + size].ravel()
+        out[i, 1] = frames_gray[b, y : y + size, x : x + size].ravel()
     out -= out.mean(axis=2, keepdims=True)
     out /= out.std() + 1e-8
     return out
@@ -304,7 +308,7 @@ def train_drlim(encode, params, data, scene, cfg: TrainCfg, device="cpu", desc="
         idx = np.concatenate([p[:, 0], p[:, 1], neg.ravel()])
         z = encode(data[idx].to(device))
         B = len(p)
-        loss, parts = drlim_loss(z[:B], z[B:2 * B], z[2 * B:].reshape(B, cfg.negatives, *z.shape[1:]), cfg.margin)
+        loss, parts = drlim_loss(z[:B], z[B : 2 * B], z[2 * B :].reshape(B, cfg.negatives, *z.shape[1:]), cfg.margin)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -314,8 +318,10 @@ def train_drlim(encode, params, data, scene, cfg: TrainCfg, device="cpu", desc="
 
 def layer_specs(n_filters1=64, kernel1=9, group1=4, pool1=2, n_filters2=64, kernel2=5, group2=1, pool2=4):
     """The two layers' shapes; the defaults are the paper's (4,096-d and 1,024-d pooled outputs at 32x32)."""
-    return ({"n_filters": n_filters1, "kernel": kernel1, "group": group1, "pool": pool1},
-            {"n_filters": n_filters2, "kernel": kernel2, "group": group2, "pool": pool2})
+    return (
+        {"n_filters": n_filters1, "kernel": kernel1, "group": group1, "pool": pool1},
+        {"n_filters": n_filters2, "kernel": kernel2, "group": group2, "pool": pool2},
+    )
 
 
 def train_greedy(x, scene, specs, cfgs, method="slow", device="cpu", in_ch=3):
@@ -337,8 +343,9 @@ def train_greedy(x, scene, specs, cfgs, method="slow", device="cpu", in_ch=3):
             h = train_autoencoder(layer, inp, pairs, cfg, device, desc=f"{method} layer {li + 1}")
         else:
             layer.train()
-            h = train_drlim(layer.features, list(layer.enc.parameters()), inp, scene, cfg, device,
-                            desc=f"{method} layer {li + 1}")
+            h = train_drlim(
+                layer.features, list(layer.enc.parameters()), inp, scene, cfg, device, desc=f"{method} layer {li + 1}"
+            )
         layer.eval()
         layers.append(layer)
         hists.append(h)
@@ -423,8 +430,9 @@ def grid_pairs_and_ids(n_a: int, n_b: int) -> tuple[np.ndarray, np.ndarray]:
     """For an ``n_a x n_b`` grid of views (index ``i * n_b + j``): positive pairs = neighbours one step apart on
     either angle, and a per-view id (every view its own 'scene', so negatives are any other view)."""
     idx = np.arange(n_a * n_b).reshape(n_a, n_b)
-    pairs = np.concatenate([np.stack([idx[:-1].ravel(), idx[1:].ravel()], 1),
-                            np.stack([idx[:, :-1].ravel(), idx[:, 1:].ravel()], 1)])
+    pairs = np.concatenate(
+        [np.stack([idx[:-1].ravel(), idx[1:].ravel()], 1), np.stack([idx[:, :-1].ravel(), idx[:, 1:].ravel()], 1)]
+    )
     return pairs, idx.ravel()
 
 
@@ -442,7 +450,7 @@ def pick_clips(names: list[str], folder: str | None = None) -> list[Path]:
 
 # --------------------------------------------------------------------------------------------- toy renderer
 # The toy of Figure 1: one 3-D object rendered under two rotation angles.
-# 
+#
 # The paper renders a plane model (not distributed with the paper); we build a small aeroplane-like mesh out of
 # boxes (fuselage, wings, tail fin, tail plane) and render it ourselves: rotate by ``azimuth`` about the vertical
 # axis and ``elevation`` about the horizontal one, project orthographically, shade each face flat (Lambert, one
@@ -451,14 +459,22 @@ def pick_clips(names: list[str], folder: str | None = None) -> list[Path]:
 
 # a unit cube's 12 triangles (outward normals by construction order), vertices in [-1, 1]^3
 _CUBE_V = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], float)
-_CUBE_F = np.array([
-    [0, 1, 3], [0, 3, 2],  # x = -1
-    [4, 6, 7], [4, 7, 5],  # x = +1
-    [0, 4, 5], [0, 5, 1],  # y = -1
-    [2, 3, 7], [2, 7, 6],  # y = +1
-    [0, 2, 6], [0, 6, 4],  # z = -1
-    [1, 5, 7], [1, 7, 3],  # z = +1
-])
+_CUBE_F = np.array(
+    [
+        [0, 1, 3],
+        [0, 3, 2],  # x = -1
+        [4, 6, 7],
+        [4, 7, 5],  # x = +1
+        [0, 4, 5],
+        [0, 5, 1],  # y = -1
+        [2, 3, 7],
+        [2, 7, 6],  # y = +1
+        [0, 2, 6],
+        [0, 6, 4],  # z = -1
+        [1, 5, 7],
+        [1, 7, 3],  # z = +1
+    ]
+)
 
 
 def box(center, half) -> tuple[np.ndarray, np.ndarray]:
@@ -527,9 +543,12 @@ def render_grid(n_steps: int = 90, step_deg: float = 1.0, size: int = 96) -> tup
 # The paper's numbers, typed in once: AUC of the temporal and the class-based precision-recall curves per layer.
 # Our copy of the paper shows only the curves (Fig. 7); these AUCs are from the paper's later, longer version.
 PAPER_AUC = {  # method: (temporal AUC, class AUC)
-    "ours L1": (0.262, 0.296), "ours L2": (0.300, 0.310),
-    "DrLIM L1": (0.188, 0.221), "DrLIM L2": (0.378, 0.268),
-    "group L1": (0.231, 0.266), "group L2": (0.285, 0.281),
+    "ours L1": (0.262, 0.296),
+    "ours L2": (0.300, 0.310),
+    "DrLIM L1": (0.188, 0.221),
+    "DrLIM L2": (0.378, 0.268),
+    "group L1": (0.231, 0.266),
+    "group L2": (0.285, 0.281),
 }
 
 
@@ -537,28 +556,50 @@ def sizes_table(p: dict):
     """This run's sizes against the paper's (from the stage's parameters ``p``)."""
     import pandas as pd
 
-    return pd.DataFrame([
-        ("layer-1 / layer-2 filters", f"{p['n_filters1']} / {p['n_filters2']}", "64 / 64"),
-        ("Adam steps per layer (batch of pairs)", f"{p['steps1']} / {p['steps2']} ({p['batch']})", "not given"),
-        ("video: training / test clips", f"{len(p['train_videos'])} / {len(p['test_videos'])} of the mirror's",
-         "~150,000 / ~20,000 YouTube frames"),
-        ("frames per clip", p["max_frames"] or "all", "not given"),
-        ("ZCA fitted on", f"{10 * p['zca_fit_per_class']:,} CIFAR-10 training images", "the whole data set"),
-        ("fully connected model: pairs, steps", f"{p['fc_pairs']:,}, {p['fc_steps']}", "~170,000 patches"),
-        ("supervised ConvNet: train per class, steps", f"{p['sup_train_per_class']}, {p['sup_steps']}", "not given"),
-        ("class-based PR: queries / database per class", f"{p['class_test_per_class']} / {p['class_train_per_class']}",
-         "1000 / 5000"),
-        ("neighbours (temporal / class)", f"{p['temporal_k']} / {p['class_k']}", "40 / 40"),
-        ("Figure 1 toy: views, step", f"{p['toy_n']} x {p['toy_n']}, {p['toy_step_deg']} deg", "90 x 90, 1 deg"),
-    ], columns=["what", f"ours ({p['profile']})", "paper"])
+    return pd.DataFrame(
+        [
+            ("layer-1 / layer-2 filters", f"{p['n_filters1']} / {p['n_filters2']}", "64 / 64"),
+            ("Adam steps per layer (batch of pairs)", f"{p['steps1']} / {p['steps2']} ({p['batch']})", "not given"),
+            (
+                "video: training / test clips",
+                f"{len(p['train_videos'])} / {len(p['test_videos'])} of the mirror's",
+                "~150,000 / ~20,000 YouTube frames",
+            ),
+            ("frames per clip", p["max_frames"] or "all", "not given"),
+            ("ZCA fitted on", f"{10 * p['zca_fit_per_class']:,} CIFAR-10 training images", "the whole data set"),
+            ("fully connected model: pairs, steps", f"{p['fc_pairs']:,}, {p['fc_steps']}", "~170,000 patches"),
+            (
+                "supervised ConvNet: train per class, steps",
+                f"{p['sup_train_per_class']}, {p['sup_steps']}",
+                "not given",
+            ),
+            (
+                "class-based PR: queries / database per class",
+                f"{p['class_test_per_class']} / {p['class_train_per_class']}",
+                "1000 / 5000",
+            ),
+            ("neighbours (temporal / class)", f"{p['temporal_k']} / {p['class_k']}", "40 / 40"),
+            ("Figure 1 toy: views, step", f"{p['toy_n']} x {p['toy_n']}, {p['toy_step_deg']} deg", "90 x 90, 1 deg"),
+        ],
+        columns=["what", f"ours ({p['profile']})", "paper"],
+    )
 
 
 def load_video(p: dict):
     """``(train, test, train_grey, train_clips, test_clips)``: colour frames of the training and the test clips cut
     into scenes, and grey training frames (for the fully connected model's patches)."""
-    tr_clips, te_clips = pick_clips(p["train_videos"], p["video_folder"]), pick_clips(p["test_videos"], p["video_folder"])
-    kw = dict(threshold=p["cut_threshold"], min_len=p["scene_min"], max_len=p["scene_max"], step=p["frame_step"],
-              max_frames=p["max_frames"], segment_gap=p["segment_gap"])
+    tr_clips, te_clips = (
+        pick_clips(p["train_videos"], p["video_folder"]),
+        pick_clips(p["test_videos"], p["video_folder"]),
+    )
+    kw = dict(
+        threshold=p["cut_threshold"],
+        min_len=p["scene_min"],
+        max_len=p["scene_max"],
+        step=p["frame_step"],
+        max_frames=p["max_frames"],
+        segment_gap=p["segment_gap"],
+    )
     size = (p["image_size"], p["image_size"])
     train, test = load_scenes(tr_clips, size, **kw), load_scenes(te_clips, size, **kw)
     fc_h = int(round(p["fc_frame_width"] * 3 / 4))
@@ -585,8 +626,9 @@ def train_stacks(x: torch.Tensor, scene: np.ndarray, p: dict, device, run):
     """The two-layer stacks, trained greedily on the same frames: ``ours`` (Eq. 2 with alpha, beta), ``sparse``
     (the paper's beta = 0 baseline: the same alpha, no slowness), ``group`` (group sparsity, beta = 0: an extra
     row) and ``DrLIM`` (Eq. 1). Returns ``(specs, stacks, histories)``."""
-    specs = layer_specs(p["n_filters1"], p["kernel1"], p["group1"], p["pool1"], p["n_filters2"], p["kernel2"],
-                        p["group2"], p["pool2"])
+    specs = layer_specs(
+        p["n_filters1"], p["kernel1"], p["group1"], p["pool1"], p["n_filters2"], p["kernel2"], p["group2"], p["pool2"]
+    )
     base = dict(batch=p["batch"], seed=p["seed"])
     steps = (p["steps1"], p["steps2"])
     cfgs = {
@@ -594,10 +636,14 @@ def train_stacks(x: torch.Tensor, scene: np.ndarray, p: dict, device, run):
         # the paper's beta = 0 model: "sparsity only" (Fig. 5b), the same alpha, slowness off
         "sparse": ("slow", [TrainCfg(steps=s, lr=p["lr"], alpha=p["alpha"], beta=0.0, **base) for s in steps]),
         # an extra row, not the paper's baseline: group sparsity on the pooled outputs, beta = 0
-        "group": ("slow", [TrainCfg(steps=s, lr=p["lr"], alpha=p["group_alpha"], beta=0.0, sparsity="group", **base)
-                           for s in steps]),
-        "DrLIM": ("drlim", [TrainCfg(steps=s, lr=p["drlim_lr"], margin=p["margin"], negatives=p["negatives"], **base)
-                            for s in steps]),
+        "group": (
+            "slow",
+            [TrainCfg(steps=s, lr=p["lr"], alpha=p["group_alpha"], beta=0.0, sparsity="group", **base) for s in steps],
+        ),
+        "DrLIM": (
+            "drlim",
+            [TrainCfg(steps=s, lr=p["drlim_lr"], margin=p["margin"], negatives=p["negatives"], **base) for s in steps],
+        ),
     }
     stacks, hists = {}, {}
     for name, (method, cs) in cfgs.items():
@@ -621,7 +667,8 @@ def descriptors(stacks: dict, supnet: SupervisedNet, raw: dict, whitened: dict, 
     for li in range(len(supnet.stages)):
         feats[f"supervised L{li + 1}"] = tuple(
             apply_batched(lambda b, li=li: supnet.stage_features(b)[li].flatten(1), whitened[s], device=device)
-            for s in sets)
+            for s in sets
+        )
     return feats
 
 
@@ -635,7 +682,7 @@ def atom_grid(atoms: torch.Tensor, n_show: int, shape: tuple, ax, title: str) ->
     for i, x in enumerate(a):
         x = (x - x.min()) / (x.max() - x.min() + 1e-12)
         r, c = divmod(i, cols)
-        img[r * pad:r * pad + shape[0], c * pad:c * pad + shape[1]] = x
+        img[r * pad : r * pad + shape[0], c * pad : c * pad + shape[1]] = x
     ax.imshow(img, cmap="gray" if len(shape) == 2 else None, interpolation="nearest")
     ax.set_title(title)
     ax.axis("off")
@@ -647,7 +694,9 @@ def plot_fc_decoders(fc_models: dict, p: dict):
 
     fig, axes = plt.subplots(1, len(fc_models), figsize=(6 * len(fc_models), 6))
     for ax, (a, m) in zip(np.atleast_1d(axes), fc_models.items()):
-        atom_grid(m.atoms(), min(64, p["fc_atoms"]), (p["fc_patch"], p["fc_patch"]), ax, f"FC decoder atoms, alpha = {a}")
+        atom_grid(
+            m.atoms(), min(64, p["fc_atoms"]), (p["fc_patch"], p["fc_patch"]), ax, f"FC decoder atoms, alpha = {a}"
+        )
     return fig
 
 
@@ -682,8 +731,20 @@ def group_coherence(atoms: torch.Tensor, group: int) -> np.ndarray:
     return np.asarray(out)
 
 
-SHOWN = ["pixels", "ZCA pixels", "ours L1", "ours L2", "sparse L1", "sparse L2", "DrLIM L1", "DrLIM L2",
-         "group L1", "group L2", "supervised L1", "supervised L2"]
+SHOWN = [
+    "pixels",
+    "ZCA pixels",
+    "ours L1",
+    "ours L2",
+    "sparse L1",
+    "sparse L2",
+    "DrLIM L1",
+    "DrLIM L2",
+    "group L1",
+    "group L2",
+    "supervised L1",
+    "supervised L2",
+]
 
 
 def plot_pr(res_t: dict, res_c: dict, class_k: int):
@@ -691,11 +752,17 @@ def plot_pr(res_t: dict, res_c: dict, class_k: int):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 5))
-    for ax, res, title in ((axes[0], res_t, "(a) temporal (test scenes)"),
-                           (axes[1], res_c, f"(b) CIFAR-10 classes, {class_k}-NN")):
+    for ax, res, title in (
+        (axes[0], res_t, "(a) temporal (test scenes)"),
+        (axes[1], res_c, f"(b) CIFAR-10 classes, {class_k}-NN"),
+    ):
         for k in SHOWN:
-            ax.plot(res[k].recall, res[k].precision, ("-" if "L2" in k else "--" if "L1" in k else ":"),
-                    label=f"{k} ({res[k].auc:.3f})")
+            ax.plot(
+                res[k].recall,
+                res[k].precision,
+                ("-" if "L2" in k else "--" if "L1" in k else ":"),
+                label=f"{k} ({res[k].auc:.3f})",
+            )
         ax.set_xlabel("recall")
         ax.set_ylabel("precision")
         ax.set_title(title)
@@ -718,12 +785,20 @@ def auc_table(res_t: dict, res_c: dict, res_c_all: dict, chance: dict, seed: int
     rows = []
     for k in res_t:
         pa = PAPER_AUC.get(k, (None, None))
-        rows.append({"method": k, "temporal AUC": res_t[k].auc, "temporal 95% CI": ci(res_t[k]),
-                     "temporal chance": chance["temporal"],
-                     "paper (later version) temporal AUC": pa[0],
-                     "class AUC (recall: top-k)": res_c[k].auc, "class 95% CI": ci(res_c[k]),
-                     "class chance (top-k)": chance["class"], "class AUC (recall: all)": res_c_all[k].auc,
-                     "paper (later version) class AUC": pa[1]})
+        rows.append(
+            {
+                "method": k,
+                "temporal AUC": res_t[k].auc,
+                "temporal 95% CI": ci(res_t[k]),
+                "temporal chance": chance["temporal"],
+                "paper (later version) temporal AUC": pa[0],
+                "class AUC (recall: top-k)": res_c[k].auc,
+                "class 95% CI": ci(res_c[k]),
+                "class chance (top-k)": chance["class"],
+                "class AUC (recall: all)": res_c_all[k].auc,
+                "paper (later version) class AUC": pa[1],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -733,10 +808,12 @@ def plot_query_strips(test: Frames, res_t: dict, methods=("pixels", "ours L2", "
     import matplotlib.pyplot as plt
 
     qsel = np.linspace(0, len(res_t["pixels"].ranks) - 1, min(3, len(res_t["pixels"].ranks))).astype(int)
-    fig, axes = plt.subplots(len(qsel) * len(methods), n_nb + 1,
-                             figsize=(1.3 * (n_nb + 1), 1.4 * len(qsel) * len(methods)))
-    queries_idx = [idx[len(idx) // 2] for s in np.unique(test.scene)
-                   if len(idx := np.flatnonzero(test.scene == s)) >= 2]
+    fig, axes = plt.subplots(
+        len(qsel) * len(methods), n_nb + 1, figsize=(1.3 * (n_nb + 1), 1.4 * len(qsel) * len(methods))
+    )
+    queries_idx = [
+        idx[len(idx) // 2] for s in np.unique(test.scene) if len(idx := np.flatnonzero(test.scene == s)) >= 2
+    ]
     for qi, q in enumerate(qsel):
         qframe = queries_idx[q]
         for mi, meth in enumerate(methods):
@@ -767,8 +844,14 @@ def toy_experiment(p: dict, device, rng: np.random.Generator):
     t_pairs, t_ids = grid_pairs_and_ids(n, n)
     torch.manual_seed(p["seed"])
     tnet = ToyNet(p["toy_size"] * p["toy_size"], p["toy_hidden"]).to(device)
-    t_cfg = TrainCfg(steps=p["toy_steps"], batch=p["toy_batch"], lr=p["lr"], margin=p["toy_margin"],
-                     negatives=p["negatives"], seed=p["seed"])
+    t_cfg = TrainCfg(
+        steps=p["toy_steps"],
+        batch=p["toy_batch"],
+        lr=p["lr"],
+        margin=p["toy_margin"],
+        negatives=p["negatives"],
+        seed=p["seed"],
+    )
     train_drlim(tnet, list(tnet.parameters()), T, t_ids, t_cfg, device, desc="toy DrLIM", pairs=t_pairs)
     emb = apply_batched(tnet.eval(), T, device=device).numpy()
 
@@ -793,20 +876,34 @@ def toy_experiment(p: dict, device, rng: np.random.Generator):
 def summary_lines(res_t: dict, res_c: dict, chance: dict, sizes: dict, claims: list) -> list[str]:
     """What this run's temporal and class tests show, generated from its numbers (so it cannot go stale)."""
     by_id = {c.id: c for c in claims}
-    lines = [f"The temporal test has {sizes['test_scenes']} scenes ({sizes['test_frames']} frames, one query each) "
-             f"from {', '.join(sizes['test_clips'])}; a random ranking scores {chance['temporal']:.3f} AUC. The class "
-             f"test has {sizes['cifar_queries']} CIFAR-10 queries against {sizes['cifar_db']} training images; chance "
-             f"{chance['class']:.3f}."]
-    lines.append("Temporal AUC: " + ", ".join(f"{k} {res_t[k].auc:.3f}" for k in
-                                              ("pixels", "ZCA pixels", "ours L1", "ours L2", "sparse L1", "sparse L2")
-                                              if k in res_t) + ".")
-    for cid in ("temporal_l1_beats_pixels", "temporal_l2_beats_pixels", "slowness_beats_sparsity_l1",
-                "slowness_beats_sparsity_l2"):
+    lines = [
+        f"The temporal test has {sizes['test_scenes']} scenes ({sizes['test_frames']} frames, one query each) "
+        f"from {', '.join(sizes['test_clips'])}; a random ranking scores {chance['temporal']:.3f} AUC. The class "
+        f"test has {sizes['cifar_queries']} CIFAR-10 queries against {sizes['cifar_db']} training images; chance "
+        f"{chance['class']:.3f}."
+    ]
+    lines.append(
+        "Temporal AUC: "
+        + ", ".join(
+            f"{k} {res_t[k].auc:.3f}"
+            for k in ("pixels", "ZCA pixels", "ours L1", "ours L2", "sparse L1", "sparse L2")
+            if k in res_t
+        )
+        + "."
+    )
+    for cid in (
+        "temporal_l1_beats_pixels",
+        "temporal_l2_beats_pixels",
+        "slowness_beats_sparsity_l1",
+        "slowness_beats_sparsity_l2",
+    ):
         c = by_id.get(cid)
         if c is not None and c.status != "reproduced":
-            lines.append(f"{c.quantity}: {c.value:+.3f} AUC, 95 % interval [{c.lo:+.3f}, {c.hi:+.3f}]: {c.status}, so "
-                         f"this test {'cannot separate the two' if c.status == 'inconclusive' else 'orders them the other way'}"
-                         f" with {sizes['test_scenes']} test scenes.")
+            lines.append(
+                f"{c.quantity}: {c.value:+.3f} AUC, 95 % interval [{c.lo:+.3f}, {c.hi:+.3f}]: {c.status}, so "
+                f"this test {'cannot separate the two' if c.status == 'inconclusive' else 'orders them the other way'}"
+                f" with {sizes['test_scenes']} test scenes."
+            )
     return lines
 
 
@@ -820,72 +917,148 @@ def claims(res_t: dict, res_c: dict, p: dict, sizes: dict, coherence: dict | Non
     from .. import claims as C
 
     stage = "slowfeat"
-    video = (f"profile {p['profile']}; temporal test on {sizes['test_scenes']} scenes ({sizes['test_frames']} frames) of "
-             f"the mirror's clips {', '.join(p['test_videos'])} (substitute for the paper's YouTube test videos; "
-             f"scenes = cuts plus segments of at most {p['scene_max']} frames separated by gaps), models trained on "
-             f"{', '.join(p['train_videos'])} (Megamind.avi is animated); {p['steps1']}/{p['steps2']} steps per layer")
-    cifar = (f"profile {p['profile']}; CIFAR-10 (JPEG copy), {sizes['cifar_queries']} test queries against "
-             f"{sizes['cifar_db']} training images (paper 10,000 / 50,000), {p['class_k']} neighbours, recall base "
-             f"'{p['class_recall_base']}'; ZCA fitted on {sizes['zca_images']:,} CIFAR-10 training images")
+    video = (
+        f"profile {p['profile']}; temporal test on {sizes['test_scenes']} scenes ({sizes['test_frames']} frames) of "
+        f"the mirror's clips {', '.join(p['test_videos'])} (substitute for the paper's YouTube test videos; "
+        f"scenes = cuts plus segments of at most {p['scene_max']} frames separated by gaps), models trained on "
+        f"{', '.join(p['train_videos'])} (Megamind.avi is animated); {p['steps1']}/{p['steps2']} steps per layer"
+    )
+    cifar = (
+        f"profile {p['profile']}; CIFAR-10 (JPEG copy), {sizes['cifar_queries']} test queries against "
+        f"{sizes['cifar_db']} training images (paper 10,000 / 50,000), {p['class_k']} neighbours, recall base "
+        f"'{p['class_recall_base']}'; ZCA fitted on {sizes['zca_images']:,} CIFAR-10 training images"
+    )
 
     def per_query(res, *names):
         return [res[n].per_query_auc for n in names]
 
     def beats_inputs(layer):
-        return C.bootstrap(lambda a, b, c, axis: a.mean(axis) - np.maximum(b.mean(axis), c.mean(axis)),
-                           *per_query(res_t, f"ours {layer}", "pixels", "ZCA pixels"), seed=p["seed"],
-                           what="query scenes")
+        return C.bootstrap(
+            lambda a, b, c, axis: a.mean(axis) - np.maximum(b.mean(axis), c.mean(axis)),
+            *per_query(res_t, f"ours {layer}", "pixels", "ZCA pixels"),
+            seed=p["seed"],
+            what="query scenes",
+        )
 
     out = []
     for layer in ("L1", "L2"):
-        out.append(C.greater(
-            f"temporal_{layer.lower()}_beats_pixels", stage, "\"We show that nearest neighbors of a query frame in the "
-            "learned feature space are more likely to be its temporal neighbors.\"", "Abstract, Sec. 5, Fig. 7a",
-            f"temporal AUC(ours {layer}) - max(AUC(pixels), AUC(ZCA pixels))", beats_inputs(layer), unit="AUC",
-            setting=video, why="", trained=True))
+        out.append(
+            C.greater(
+                f"temporal_{layer.lower()}_beats_pixels",
+                stage,
+                '"We show that nearest neighbors of a query frame in the '
+                'learned feature space are more likely to be its temporal neighbors."',
+                "Abstract, Sec. 5, Fig. 7a",
+                f"temporal AUC(ours {layer}) - max(AUC(pixels), AUC(ZCA pixels))",
+                beats_inputs(layer),
+                unit="AUC",
+                setting=video,
+                why="",
+                trained=True,
+            )
+        )
     for layer in ("L1", "L2"):
-        est = C.paired_bootstrap(*per_query(res_t, f"ours {layer}", f"sparse {layer}"), seed=p["seed"],
-                                 what="query scenes")
-        out.append(C.greater(
-            f"slowness_beats_sparsity_{layer.lower()}", stage, "\"the resulting features are more stable to naturally "
-            "occurring temporal variability, while maintaining discriminative power\"", "Sec. 6 (Fig. 5b/c: sparsity "
-            "only vs sparsity and slowness)", f"temporal AUC(ours {layer}, beta={p['beta']:g}) - AUC(sparsity only "
-            f"{layer}, beta=0)", est, unit="AUC", setting=video, why="", trained=True))
+        est = C.paired_bootstrap(
+            *per_query(res_t, f"ours {layer}", f"sparse {layer}"), seed=p["seed"], what="query scenes"
+        )
+        out.append(
+            C.greater(
+                f"slowness_beats_sparsity_{layer.lower()}",
+                stage,
+                '"the resulting features are more stable to naturally '
+                'occurring temporal variability, while maintaining discriminative power"',
+                "Sec. 6 (Fig. 5b/c: sparsity only vs sparsity and slowness)",
+                f"temporal AUC(ours {layer}, beta={p['beta']:g}) - AUC(sparsity only {layer}, beta=0)",
+                est,
+                unit="AUC",
+                setting=video,
+                why="",
+                trained=True,
+            )
+        )
     if coherence is not None:
-        est = C.bootstrap(lambda a, b, axis: a.mean(axis) - b.mean(axis), coherence["ours"], coherence["sparse"],
-                          seed=p["seed"], what="pool groups", paired=False)
+        est = C.bootstrap(
+            lambda a, b, axis: a.mean(axis) - b.mean(axis),
+            coherence["ours"],
+            coherence["sparse"],
+            seed=p["seed"],
+            what="pool groups",
+            paired=False,
+        )
         # random groups of the same size have coherence 0 in expectation (within- and between-group pairs are then
         # exchangeable): the slow model's groups must lie above that null for "groups formed" to hold
         slow = C.bootstrap_mean(coherence["ours"], seed=p["seed"], what="pool groups")
-        formed = C.precondition(f"beta={p['beta']:g} groups more coherent than random groups (null 0)",
-                                f"{slow.value:.4f} [{slow.lo:.4f}, {slow.hi:.4f}] over {len(coherence['ours'])} groups",
-                                "the interval above 0", slow.lo > 0)
-        out.append(C.greater(
-            "slow_groups_more_coherent", stage, "\"The filter bank trained with beta = 0 exhibits no coherence within "
-            "each pool group [...] Most groups in the filter bank trained with slowness tend to be visually similar\"",
-            "Sec. 5, Fig. 5b/c", f"group coherence(beta={p['beta']:g}) - group coherence(beta=0), layer-1 decoders",
-            est, setting=f"{video}; coherence = mean |cos| of a group's decoder atoms minus their mean |cos| with other "
-                         "groups' atoms", why="", preconditions=[formed], trained=True))
+        formed = C.precondition(
+            f"beta={p['beta']:g} groups more coherent than random groups (null 0)",
+            f"{slow.value:.4f} [{slow.lo:.4f}, {slow.hi:.4f}] over {len(coherence['ours'])} groups",
+            "the interval above 0",
+            slow.lo > 0,
+        )
+        out.append(
+            C.greater(
+                "slow_groups_more_coherent",
+                stage,
+                '"The filter bank trained with beta = 0 exhibits no coherence within '
+                'each pool group [...] Most groups in the filter bank trained with slowness tend to be visually similar"',
+                "Sec. 5, Fig. 5b/c",
+                f"group coherence(beta={p['beta']:g}) - group coherence(beta=0), layer-1 decoders",
+                est,
+                setting=f"{video}; coherence = mean |cos| of a group's decoder atoms minus their mean |cos| with other "
+                "groups' atoms",
+                why="",
+                preconditions=[formed],
+                trained=True,
+            )
+        )
     # Sec. 5: "the entire dataset was ZCA whitened" -- the models are fed ZCA-whitened pixels, so "nearest neighbors
     # in input space" is the ZCA space; raw pixels are shown beside it in the class table
     est = C.paired_bootstrap(*per_query(res_c, "ours L1", "ZCA pixels"), seed=p["seed"], what="CIFAR-10 queries")
     raw = C.paired_bootstrap(*per_query(res_c, "ours L1", "pixels"), seed=p["seed"], what="CIFAR-10 queries")
-    out.append(C.greater(
-        "cifar_l1_beats_input", stage, "\"The first layer features perform noticeably better than nearest neighbors "
-        "in input space\"", "Sec. 5, Fig. 7b", "class AUC(ours L1) - AUC(ZCA pixels, the models' input space)", est,
-        unit="AUC", setting=cifar, trained=True,
-        why=f"Input space = the ZCA-whitened pixels the models see (Sec. 5: \"the entire dataset was ZCA whitened\"); "
-            f"against raw pixels the difference is {raw.value:+.4f} [{raw.lo:+.4f}, {raw.hi:+.4f}] AUC."))
+    out.append(
+        C.greater(
+            "cifar_l1_beats_input",
+            stage,
+            '"The first layer features perform noticeably better than nearest neighbors in input space"',
+            "Sec. 5, Fig. 7b",
+            "class AUC(ours L1) - AUC(ZCA pixels, the models' input space)",
+            est,
+            unit="AUC",
+            setting=cifar,
+            trained=True,
+            why=f'Input space = the ZCA-whitened pixels the models see (Sec. 5: "the entire dataset was ZCA whitened"); '
+            f"against raw pixels the difference is {raw.value:+.4f} [{raw.lo:+.4f}, {raw.hi:+.4f}] AUC.",
+        )
+    )
     est = C.paired_bootstrap(*per_query(res_c, "ours L2", "ours L1"), seed=p["seed"], what="CIFAR-10 queries")
-    out.append(C.equivalent(
-        "cifar_l2_no_gain", stage, "\"second layer features give no significant gain in performance\"",
-        "Sec. 5, Fig. 7b", "class AUC(ours L2) - AUC(ours L1)", est, p["no_gain_margin"], unit="AUC", setting=cifar,
-        why="", trained=True))
-    out.append(C.not_testable(
-        "auc_values", stage, "the paper's later version: temporal AUC 0.262 (L1) / 0.300 (L2)",
-        "later, longer version of the paper (not our copy)", "temporal AUC(ours L2)",
-        ours=C.bootstrap_mean(res_t["ours L2"].per_query_auc, seed=p["seed"], what="query scenes"), unit="AUC",
-        paper=PAPER_AUC["ours L2"][0], setting=video, reason="stand-in",
-        why="An absolute AUC from another version of the paper, on its YouTube test set: our test scenes are a "
-            "substitute, so the number is shown, not judged."))
+    out.append(
+        C.equivalent(
+            "cifar_l2_no_gain",
+            stage,
+            '"second layer features give no significant gain in performance"',
+            "Sec. 5, Fig. 7b",
+            "class AUC(ours L2) - AUC(ours L1)",
+            est,
+            p["no_gain_margin"],
+            unit="AUC",
+            setting=cifar,
+            why="",
+            trained=True,
+        )
+    )
+    out.append(
+        C.not_testable(
+            "auc_values",
+            stage,
+            "the paper's later version: temporal AUC 0.262 (L1) / 0.300 (L2)",
+            "later, longer version of the paper (not our copy)",
+            "temporal AUC(ours L2)",
+            ours=C.bootstrap_mean(res_t["ours L2"].per_query_auc, seed=p["seed"], what="query scenes"),
+            unit="AUC",
+            paper=PAPER_AUC["ours L2"][0],
+            setting=video,
+            reason="stand-in",
+            why="An absolute AUC from another version of the paper, on its YouTube test set: our test scenes are a "
+            "substitute, so the number is shown, not judged.",
+        )
+    )
     return C.check_unique(out)

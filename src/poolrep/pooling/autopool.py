@@ -19,8 +19,8 @@ term); :func:`train_autopool` reports the achieved GFLOP/s from that count.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -32,8 +32,9 @@ def _flat(x: torch.Tensor, D: int, what: str = "x") -> torch.Tensor:
     if x.ndim == 4:
         x = x.reshape(x.shape[0], -1)
     if x.ndim != 2 or x.shape[1] != D:
-        raise ValueError(f"{what}: expected N x {D} features (or N x C x H x W maps with C*H*W = {D}), "
-                         f"got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{what}: expected N x {D} features (or N x C x H x W maps with C*H*W = {D}), got shape {tuple(x.shape)}"
+        )
     return x
 
 
@@ -81,8 +82,14 @@ def cost(P: torch.Tensor, xa: torch.Tensor, xb: torch.Tensor, lam: float) -> tor
     return (rec + inv) / xa.shape[0]
 
 
-def cost_and_grad(P: torch.Tensor, xa: torch.Tensor, xb: torch.Tensor, lam: float, out: torch.Tensor | None = None,
-                  work: torch.Tensor | None = None):
+def cost_and_grad(
+    P: torch.Tensor,
+    xa: torch.Tensor,
+    xb: torch.Tensor,
+    lam: float,
+    out: torch.Tensor | None = None,
+    work: torch.Tensor | None = None,
+):
     """``(cost, dcost/dP, parts)`` with the analytic gradient (see the module docstring); ``parts`` holds the
     reconstruction and invariance terms (per pair).
 
@@ -100,7 +107,7 @@ def cost_and_grad(P: torch.Tensor, xa: torch.Tensor, xb: torch.Tensor, lam: floa
         work = P.new_empty(5 * B, D)
     elif work.shape != (5 * B, D) or not work.is_contiguous():
         raise ValueError(f"work must be a contiguous {5 * B} x {D} tensor, got {tuple(work.shape)}")
-    E, X, dx = work[:2 * B], work[2 * B:4 * B], work[4 * B:]
+    E, X, dx = work[: 2 * B], work[2 * B : 4 * B], work[4 * B :]
     X[:B], X[B:] = xa, xb
     torch.sub(xa, xb, out=dx)
     Z = X @ P.T  # 2B x K
@@ -121,8 +128,9 @@ def flops_per_batch(B: int, K: int, D: int) -> int:
     return 22 * B * K * D
 
 
-def init_P(K: int, D: int, x_sample: torch.Tensor | None = None, seed: int = 0, device="cpu",
-           members: float | None = None) -> torch.Tensor:
+def init_P(
+    K: int, D: int, x_sample: torch.Tensor | None = None, seed: int = 0, device="cpu", members: float | None = None
+) -> torch.Tensor:
     """Random non-negative ``P`` (uniform), scaled so that ``P^T P x`` best matches ``x`` in least squares on
     ``x_sample`` (``s^2 = <x, A x> / ||A x||^2`` with ``A = P0^T P0``), so training starts at a sensible scale.
 
@@ -158,8 +166,9 @@ def onehot_P(K: int, D: int, seed: int = 0, device="cpu") -> torch.Tensor:
 
 
 @torch.no_grad()
-def heldout_cost(P: torch.Tensor, pairs: Iterable[tuple[torch.Tensor, torch.Tensor]], lam: float,
-                 device="cpu") -> dict[str, float]:
+def heldout_cost(
+    P: torch.Tensor, pairs: Iterable[tuple[torch.Tensor, torch.Tensor]], lam: float, device="cpu"
+) -> dict[str, float]:
     """The cost per pair of ``P`` on held-out pairs, as it is and optimally scaled: ``min_s C(sP)`` over a scalar
     ``s`` (the cost depends on the scale of P, and a 0/1 grid has none that fits). With ``u = s^2`` the cost is
     ``0.5 Sx - u S1 + 0.5 u^2 S2 + 0.5 lam u S3`` (``Sx = sum ||x||^2``, ``S1 = sum <x, P^T P x>``,
@@ -185,8 +194,13 @@ def heldout_cost(P: torch.Tensor, pairs: Iterable[tuple[torch.Tensor, torch.Tens
     u = max(0.0, (s1 - 0.5 * lam * s3) / s2) if s2 > 0 else 0.0
     rec = 0.5 * sx - u * s1 + 0.5 * u * u * s2
     inv = 0.5 * u * s3
-    return {"cost": raw / n, "scaled": (rec + lam * inv) / n, "scale": u ** 0.5, "reconstruction": rec / n,
-            "invariance": inv / n}
+    return {
+        "cost": raw / n,
+        "scaled": (rec + lam * inv) / n,
+        "scale": u**0.5,
+        "reconstruction": rec / n,
+        "invariance": inv / n,
+    }
 
 
 @dataclass
@@ -278,8 +292,14 @@ def train_autopool(
             t1 = time.perf_counter()
             log.feature_seconds += t1 - t0
             if P is None:
-                P = init_P(K, D, torch.cat([xa, xb]), seed=seed, device=device,
-                           members=init_members if init == "sparse" else None)
+                P = init_P(
+                    K,
+                    D,
+                    torch.cat([xa, xb]),
+                    seed=seed,
+                    device=device,
+                    members=init_members if init == "sparse" else None,
+                )
                 if heldout is not None:
                     log.heldout.append(heldout_cost(P, heldout(), lam, device)["scaled"])
             if grad is None:

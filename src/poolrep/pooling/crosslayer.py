@@ -75,7 +75,9 @@ class CrossLayerPool(nn.Module):
             comp = torch.as_tensor(np.asarray(pca_components), dtype=torch.float32)
             mean = torch.as_tensor(np.asarray(pca_mean), dtype=torch.float32)
             if comp.ndim != 2 or mean.ndim != 1 or comp.shape[1] != mean.shape[0]:
-                raise ValueError(f"pca_components must be D x F and pca_mean F, got {tuple(comp.shape)} and {tuple(mean.shape)}")
+                raise ValueError(
+                    f"pca_components must be D x F and pca_mean F, got {tuple(comp.shape)} and {tuple(mean.shape)}"
+                )
             self.register_buffer("pca_mean", mean)
             self.register_buffer("pca_components", comp)
         else:

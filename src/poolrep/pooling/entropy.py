@@ -55,8 +55,9 @@ def entropy_from_probs(p: torch.Tensor, dim: int = 1) -> torch.Tensor:
     return -(p * torch.log(safe)).sum(dim=dim)
 
 
-def entropy_weights(h: torch.Tensor, n_classes: int, weighting: str = "linear", temperature: float = 1.0,
-                    eps: float = 1e-6) -> torch.Tensor:
+def entropy_weights(
+    h: torch.Tensor, n_classes: int, weighting: str = "linear", temperature: float = 1.0, eps: float = 1e-6
+) -> torch.Tensor:
     """Location weights from entropies ``h`` (N x L), non-negative and non-increasing in H.
 
     ``linear`` and ``softmax`` rows sum to 1 (the pooled feature is a weighted mean); ``unnormalised`` is
@@ -80,8 +81,14 @@ class EntropyPool(nn.Module):
     """Entropy-weighted pooling ``N x D x H x W -> N x D`` using ``classifier`` (an ``nn.Linear(D, C)``, shared
     with the head that classifies the pooled feature) as a 1x1 convolution. See the module docstring."""
 
-    def __init__(self, classifier: nn.Linear, weighting: str = "linear", temperature: float = 1.0,
-                 eps: float = 1e-6, detach_weights: bool = False):
+    def __init__(
+        self,
+        classifier: nn.Linear,
+        weighting: str = "linear",
+        temperature: float = 1.0,
+        eps: float = 1e-6,
+        detach_weights: bool = False,
+    ):
         super().__init__()
         if not isinstance(classifier, nn.Linear):
             raise ValueError(f"classifier must be an nn.Linear, got {type(classifier).__name__}")
@@ -92,7 +99,12 @@ class EntropyPool(nn.Module):
         if classifier.out_features < 2:
             raise ValueError("entropy pooling needs at least 2 classes")
         self.classifier = classifier  # shared module: parameters are deduplicated by nn.Module.parameters()
-        self.weighting, self.temperature, self.eps, self.detach_weights = weighting, float(temperature), eps, detach_weights
+        self.weighting, self.temperature, self.eps, self.detach_weights = (
+            weighting,
+            float(temperature),
+            eps,
+            detach_weights,
+        )
 
     def location_scores(self, x: torch.Tensor) -> torch.Tensor:
         """Class scores at every location, ``N x C x H x W`` (the classifier as a 1x1 conv)."""

@@ -45,7 +45,7 @@ class SpatialPool(nn.Module):
         cells = []
         for i in range(self.grid):
             for j in range(self.grid):
-                block = x[:, :, ey[i]:ey[i + 1], ex[j]:ex[j + 1]]
+                block = x[:, :, ey[i] : ey[i + 1], ex[j] : ex[j + 1]]
                 cells.append(block.sum(dim=(2, 3)) if self.op == "sum" else block.amax(dim=(2, 3)))
         return torch.stack(cells, dim=2).reshape(N, C * self.grid * self.grid)
 
@@ -86,7 +86,7 @@ def grid_matrix(grid: int | tuple[int, int], C: int, H: int, W: int) -> torch.Te
     for c in range(C):
         for i in range(gy):
             for j in range(gx):
-                P[c, i, j, c, ey[i]:ey[i + 1], ex[j]:ex[j + 1]] = 1.0
+                P[c, i, j, c, ey[i] : ey[i + 1], ex[j] : ex[j + 1]] = 1.0
     return P.reshape(C * gy * gx, C * H * W)
 
 
@@ -96,5 +96,5 @@ def grid_for(K: int, C: int) -> tuple[int, int]:
     if K % C:
         raise ValueError(f"no grid of {C} channels gives {K} outputs (K must be a multiple of C)")
     cells = K // C
-    gy = max(d for d in range(1, int(cells ** 0.5) + 1) if cells % d == 0)
+    gy = max(d for d in range(1, int(cells**0.5) + 1) if cells % d == 0)
     return gy, cells // gy

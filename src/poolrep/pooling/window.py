@@ -31,8 +31,8 @@ Descriptors are L2-normalised by the caller (``poolrep.retrieval``), not here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -140,8 +140,9 @@ class HybridPool(nn.Module):
         return torch.cat([x.amax(dim=(2, 3)), x.mean(dim=(2, 3))], dim=1)
 
 
-def resolve_windows(spec: str | Sequence[Window | str], pyramids: dict[str, Sequence[str]] | None = None
-                    ) -> tuple[Window, ...]:
+def resolve_windows(
+    spec: str | Sequence[Window | str], pyramids: dict[str, Sequence[str]] | None = None
+) -> tuple[Window, ...]:
     """Expand a window/pyramid name or a list of them into ``Window`` objects (unknown name: ValueError)."""
     pyr = {**PYRAMIDS, **(pyramids or {})}
     if isinstance(spec, Window):
