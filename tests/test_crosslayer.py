@@ -376,5 +376,8 @@ def test_the_cpu_profile_pair_is_cross_channel_and_the_depthwise_one_is_not():
     p = config.resolve("crosslayer", profile="cpu")
     ok, what = cross_channel(p["backbone"], p["layer_t1"])
     assert ok and "groups=1" in what and "320 -> 1280" in what and p["window"] == 1
+    paper = config.resolve("crosslayer", profile="paper")  # AlexNet conv4 -> conv5, a 3x3 conv: 3x3 neighbourhoods
+    assert (paper["layer_t"], paper["layer_t1"], paper["window"]) == ("features.9", "features.11", 3)
+    assert cross_channel("alexnet", "features.11")[0]
     ok, what = cross_channel("mobilenet_v2", "features.17.conv.1")
     assert not ok and "(depthwise)" in what and "groups=960" in what

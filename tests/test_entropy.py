@@ -263,10 +263,11 @@ def test_small_resnet_shapes_and_augment():
     x = torch.rand(2, 3, 32, 32)
     assert net.body(x).shape == (2, 64, 8, 8)
     assert net(x).shape == (2, 10)
-    # the stride-2 stem (cpu profile) halves every later side; the cluttered 64 px canvases give 8 x 8 maps
+    # the stride-2 stem (cpu profile) halves every later side: 64 px gives 8 x 8 maps, the 128 px canvases 16 x 16
     fast = cnn.cifar_net("gap", n_classes=10, stem_stride=2)
     assert fast.body(x).shape == (2, 64, 4, 4)
     assert fast.body(torch.rand(1, 3, 64, 64)).shape == (1, 64, 8, 8)
+    assert fast.body(torch.rand(1, 3, 128, 128)).shape == (1, 64, 16, 16)
     assert fast.body.stem[0].stride == (2, 2) and net.body.stem[0].stride == (1, 1)
     with pytest.raises(ValueError, match="stem_stride"):
         cnn.SmallResNet(stem_stride=3)

@@ -547,7 +547,8 @@ def test_figures_and_table_layout():
 
 def test_every_frame_a_query_with_its_junk_window_and_its_shot_ignored():
     """Issue 33: ``queries="all"``: every sampled frame of a scene with a relevant frame beyond the junk window is a
-    query; the frames within the window and the other segments of its own shot are junk, not positives."""
+    query; the frames within the window and the rest of its own camera shot (other segments, the gap between them,
+    pieces too short to keep) are junk, not positives; the query's shot is the independent item."""
     rng = np.random.default_rng(2)
     shot1 = np.repeat(rng.integers(0, 255, (1, 4, 4, 3), dtype=np.uint8), 10, axis=0)  # one shot, 10 frames
     shot2 = np.repeat(rng.integers(0, 255, (1, 4, 4, 3), dtype=np.uint8), 5, axis=0)  # a cut at 10, 5 frames
@@ -559,16 +560,18 @@ def test_every_frame_a_query_with_its_junk_window_and_its_shot_ignored():
     assert s.scene.tolist() == [0] * 4 + [-1] * 2 + [1] * 4 + [2] * 4 + [-1]
     # scene 0 = frames 0..3: frame 0's positives are 2, 3 (1 is within the window); 1 -> 3; 2 -> 0; 3 -> 0, 1
     assert s.queries[:4] == [0, 1, 2, 3] and s.positives[:4] == [[2, 3], [3], [0], [0, 1]]
-    # junk = the window around the query plus the other segment of its shot (frames 6-9), never scene 2's frames
-    assert s.junk[0] == [0, 1, 6, 7, 8, 9] and s.junk[2] == [1, 2, 3, 6, 7, 8, 9]
-    assert s.junk[4] == [0, 1, 2, 3, 5, 6, 7]  # frame 6 (scene 1): its window (5 is in no scene), and scene 0
+    # junk = the window around the query plus the rest of its shot (frames 0-9 but its positives), never shot 2
+    assert s.junk[0] == [0, 1, 4, 5, 6, 7, 8, 9] and s.junk[2] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert s.junk[4] == [0, 1, 2, 3, 4, 5, 6, 7]  # frame 6 (scene 1): positives 8, 9; all else of shot 1 is junk
+    assert s.junk[8] == [9, 10, 11, 14]  # frame 10 (shot 2): its window (9, across the cut) and 14 (too short)
     assert s.queries[8:] == [10, 11, 12, 13] and all(
         not set(j) & {0, 1, 2, 3, 6, 7, 8, 9} - {q - 1, q, q + 1} for q, j in zip(s.queries[8:], s.junk[8:])
     )  # another shot: only the window is junk
     assert s.query_scene == [0] * 4 + [1] * 4 + [2] * 4 and s.junk_gaps == [1]
+    assert s.query_shot == [0] * 8 + [1] * 4
     # the middle frame only, as before (the zoo's benchmark), with the same junk rules
     m = build_scene_set([frames], ["c"], step=1, threshold=50, min_len=3, max_len=4, gap=1, segment_gap=2)
-    assert m.queries == [1, 7, 11] and m.junk[0] == [0, 1, 2, 6, 7, 8, 9]
+    assert m.queries == [1, 7, 11] and m.junk[0] == [0, 1, 2, 4, 5, 6, 7, 8, 9] and m.query_shot == [0, 0, 1]
     with pytest.raises(ValueError, match="queries"):
         build_scene_set([frames], ["c"], 1, 50, 3, 4, 1, queries="some")
 
@@ -598,23 +601,26 @@ def test_junk_window_auto_is_each_clip_decorrelation_lag_in_sampled_frames():
     del rng
 
 
-def test_scene_items_are_scene_means_and_per_clip_table():
-    """Several queries per scene: the set's items are the scenes (each its queries' mean AP), mAP is their mean,
-    and the per-clip table averages each clip's scenes."""
+def test_shot_items_are_means_of_scene_means_and_per_clip_table():
+    """Several queries per scene and several scenes per camera shot: the set's items are the shots (each the mean
+    over its scenes of their queries' mean AP), mAP is their mean, and the per-clip table averages each clip's shots."""
     r = P.SetResult(
         "video scenes",
         (),
-        {"a": 1, "b": 1},
+        {"a": 1},
         {},
-        aps={"a": np.array([1.0, 0.5, 0.0, 1.0, 1.0]), "b": np.array([0.0, 0.0, 1.0, 1.0, 0.5])},
-        clusters=np.array([0, 0, 1, 2, 2]),
-        query_clip=np.array(["x", "x", "x", "y", "y"]),
+        aps={"a": np.array([1.0, 0.5, 0.0, 0.0, 1.0, 1.0])},
+        clusters=np.array([0, 0, 0, 1, 2, 2]),  # shots
+        scenes=np.array([0, 0, 1, 2, 3, 3]),
+        query_clip=np.array(["x", "x", "x", "x", "y", "y"]),
     )
-    np.testing.assert_allclose(r.items("a"), [0.75, 0.0, 1.0])
+    # shot 0: scene 0 (1.0, 0.5) -> 0.75 and scene 1 (0.0) -> 0.0, so 0.375 (its queries' plain mean would be 0.5)
+    np.testing.assert_allclose(r.items("a"), [0.375, 0.0, 1.0])
     r.cluster_means()
-    assert r.mAP == pytest.approx({"a": (0.75 + 0 + 1) / 3, "b": (0 + 1 + 0.75) / 3}) and r.item_word == "scenes"
-    t = P.per_clip_table(r, ["a", "b"]).set_index("clip")
-    assert t.loc["x", "scenes"] == 2 and t.loc["x", "queries"] == 3 and t.loc["x", "a"] == pytest.approx(0.375)
-    assert t.loc["y", "b"] == pytest.approx(0.75) and t.loc["all clips", "a"] == pytest.approx(r.mAP["a"])
+    assert r.mAP == pytest.approx({"a": (0.375 + 0 + 1) / 3}) and r.item_word == "shots"
+    t = P.per_clip_table(r, ["a"]).set_index("clip")
+    assert (t.loc["x", "shots"], t.loc["x", "scenes"], t.loc["x", "queries"]) == (2, 3, 4)
+    assert t.loc["x", "a"] == pytest.approx(0.1875) and t.loc["y", "a"] == pytest.approx(1.0)
+    assert t.loc["all clips", "a"] == pytest.approx(r.mAP["a"])
     with pytest.raises(ValueError, match="clip per query"):
         P.per_clip_table(P.SetResult("pairs", (), {}, {}, aps={"a": np.ones(2)}), ["a"])

@@ -186,7 +186,13 @@ def read_stage(results: Path, name: str, kind: str = "paper", lock: dict | None 
     mpath, rpath = st.folder / "metrics.json", st.folder / "run.json"
     csvs = sorted((st.folder / "tables").glob("*.csv"))
     st.figures = sorted((st.folder / "figures").glob("*.png"))
-    st.files = int(mpath.exists()) + int(rpath.exists()) + len(csvs) + len(st.figures)
+    st.files = (
+        int(mpath.exists())
+        + int(rpath.exists())
+        + int((st.folder / "claims.json").exists())
+        + len(csvs)
+        + len(st.figures)
+    )
     if mpath.exists():
         st.metrics = _read_json(mpath, st)
     else:

@@ -11,11 +11,13 @@ scene, at the network's input size, is what the set holds:
 - relevant = the sampled frames of the query's scene more than ``gap`` sampled frames away from it;
 - junk (ignored when scoring, as Oxford's junk images) = the query itself and every sampled frame of its clip within
   ``gap`` of it, whatever their scene, so near-duplicates of the query cannot decide its AP (``gap="auto"``: each
-  clip's decorrelation lag in sampled frames, at least 1); and the frames of the other segments of the query's own
-  shot (one camera shot split into segments is one place: finding it is neither right nor wrong).
+  clip's decorrelation lag in sampled frames, at least 1); and every other frame of the query's own camera shot
+  (between two cuts) that is not relevant: the other segments, the gaps between them and the pieces too short to
+  keep (one shot split into segments is one place: finding it is neither right nor wrong).
 
-Scored with ``poolrep.metrics.retrieval.oxford_ap``. With ``queries="all"`` the queries of one scene are not
-independent: ``SceneSet.query_scene`` names each query's scene, so intervals can resample scenes.
+Scored with ``poolrep.metrics.retrieval.oxford_ap``. The queries of one scene, and the scenes of one shot, are not
+independent: ``SceneSet.query_scene`` and ``SceneSet.query_shot`` name each query's scene and shot (global ids), so
+intervals can resample shots, the set's independent items.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class SceneSet:
     clips: list[str]
     source: str
     query_scene: list[int] = field(default_factory=list)  # the scene of each query
+    query_shot: list[int] = field(default_factory=list)  # the camera shot (between two cuts) of each query, global
     junk_gaps: list[int] = field(default_factory=list)  # per clip: the junk window, in sampled frames
 
 
@@ -73,8 +76,8 @@ def build_scene_set(
     else:
         step_cut = step
     frames, clip, fno, scene, seg_gaps, spans, junk_gaps = [], [], [], [], [], [], []
-    qs, positives, junk, query_scene = [], [], [], []
-    offset, sid = 0, 0
+    qs, positives, junk, query_scene, query_shot = [], [], [], [], []
+    offset, sid, shots_before = 0, 0, 0
     for ci, f in enumerate(frames_per_clip):
         t = len(f)
         small = cut_frames[ci]
@@ -99,16 +102,19 @@ def build_scene_set(
             sc[a:b] = sid
             found.append((a, b, int(np.searchsorted(cuts, a_raw, side="right")), sid))
             sid += 1
+        bounds = [0, *cuts.tolist(), len(small)]  # shot k = frames [bounds[k], bounds[k + 1]) before sampling
         for a, b, shot, s_id in found:
-            same_shot = [i for a2, b2, shot2, s2 in found if shot2 == shot and s2 != s_id for i in range(a2, b2)]
+            lo, hi = -(-bounds[shot] // step_cut), min(t, -(-bounds[shot + 1] // step_cut))  # its sampled frames
             for q in [(a + b - 1) // 2] if queries == "middle" else range(a, b):
-                pos = [offset + i for i in range(a, b) if abs(i - q) > g]
+                pos = [i for i in range(a, b) if abs(i - q) > g]
                 if pos:
                     qs.append(offset + q)
-                    positives.append(pos)
+                    positives.append([offset + i for i in pos])
                     near = range(max(0, q - g), min(t, q + g + 1))
-                    junk.append(sorted({offset + i for i in (*near, *same_shot)}))
+                    junk.append(sorted({offset + i for i in (*near, *range(lo, hi)) if i not in pos}))
                     query_scene.append(s_id)
+                    query_shot.append(shots_before + shot)
+        shots_before += len(bounds) - 1
         frames.append(f)
         clip.append(np.full(t, ci))
         fno.append(np.arange(t) * step)
@@ -128,8 +134,9 @@ def build_scene_set(
         junk,
         list(clip_names),
         source,
-        query_scene,
-        junk_gaps,
+        query_scene=query_scene,
+        query_shot=query_shot,
+        junk_gaps=junk_gaps,
     )
 
 

@@ -390,7 +390,7 @@ def accuracy_table(rep: dict, glob: tuple, glob_desc: str, y_train, y_test, p: d
     chosen_C = {k: C for k, (_, C) in fits.items()}
     acc = {k: 100.0 * float(c.mean()) for k, c in correct.items()}
     t_name = f"{p['layer_t']}->{p['layer_t1']}"
-    local = f"{p['layer_t']} 3x3, PCA {p['pca_dim']}"
+    local = f"{p['layer_t']} {p['window']}x{p['window']}, PCA {p['pca_dim']}"
     rows = [
         dict(
             method="CNN-Global",

@@ -688,7 +688,7 @@ def weights_phrase(stats: dict | None) -> str:
     if not stats:
         return ""
     s = (
-        f"Entropy weights on this network: relative entropy {stats['rel_entropy']:.3f} (1 = uniform), largest weight "
+        f"Entropy weights on this network (clean test images, first seed): relative entropy {stats['rel_entropy']:.3f} (1 = uniform), largest weight "
         f"{stats['max_weight']:.3f} against {stats['uniform_max_weight']:.3f} for uniform weights"
     )
     return s + (

@@ -191,25 +191,31 @@ class SetResult:
     mAP: dict[str, float]
     aps: dict[str, np.ndarray] = field(default_factory=dict)
     order: dict[str, np.ndarray] = field(default_factory=dict)  # rankings kept for figures
-    clusters: np.ndarray | None = None  # per query: the scene it comes from, where a scene has several queries
+    clusters: np.ndarray | None = None  # per query: its camera shot, where one shot holds several queries
+    scenes: np.ndarray | None = None  # per query: its scene (a segment of its shot)
     query_clip: np.ndarray | None = None  # per query: its clip's name (the video set)
 
     def items(self, name: str) -> np.ndarray:
         """The independent items of this set for descriptor ``name``: the queries' APs, or where several queries
-        come from one scene (``clusters``), each scene's mean AP (every scene weighs the same; intervals resample
-        scenes, since the queries of one scene are not independent)."""
+        come from one camera shot (``clusters``), each shot's mean over its scenes of their queries' mean AP
+        (every shot weighs the same; intervals resample shots: the queries of one scene, and the scenes cut from
+        one shot, are not independent)."""
         a = np.asarray(self.aps[name], dtype=np.float64)
         if self.clusters is None:
             return a
-        ids = np.unique(self.clusters)
-        return np.array([a[self.clusters == c].mean() for c in ids])
+        sc = self.scenes if self.scenes is not None else np.arange(len(a))
+        out = []
+        for c in np.unique(self.clusters):
+            in_c = self.clusters == c
+            out.append(np.mean([a[in_c & (sc == s)].mean() for s in np.unique(sc[in_c])]))
+        return np.array(out)
 
     @property
     def item_word(self) -> str:
-        return "queries" if self.clusters is None else "scenes"
+        return "queries" if self.clusters is None else "shots"
 
     def cluster_means(self) -> None:
-        """``mAP`` as the mean over :meth:`items` (each scene's mean AP, every scene weighing the same)."""
+        """``mAP`` as the mean over :meth:`items` (each shot weighing the same)."""
         self.mAP = {n: float(self.items(n).mean()) for n in self.aps}
 
 
@@ -236,7 +242,7 @@ def evaluate(
             m, aps = class_map(order, gt["query_labels"], gt["db_labels"])
         res.mAP[n], res.aps[n], res.dims[n] = m, aps, int(desc_db[n].shape[1])
         if n in keep_order:
-            res.order[n] = order[:, :20]
+            res.order[n] = order[:, : 20 + max((len(j) for j in gt.get("junk", [])), default=0)]  # top-k after junk
     return res
 
 
@@ -346,6 +352,7 @@ class Shown:
     queries: list[int]
     relevant: list
     skip: list
+    rows: list[int] | None = None  # each shown query's row in the result's rankings (None: the same order)
 
 
 def run_dataset(kind: str, model: nn.Module, net: str, p: dict, device="cpu") -> tuple[SetResult, Shown | None, dict]:
@@ -403,17 +410,21 @@ def run_dataset(kind: str, model: nn.Module, net: str, p: dict, device="cpu") ->
         res = evaluate(title, select(d, v.queries), d, "oxford", keep, positives=v.positives, junk=v.junk)
         res.maps_shape = tuple(maps.shape[1:])
         res.query_clip = np.array([v.clips[v.clip[q]] for q in v.queries])
-        if p["video_queries"] == "all":  # several queries per scene: the scene is the independent item
-            res.clusters = np.asarray(v.query_scene)
-            res.cluster_means()
+        res.clusters, res.scenes = np.asarray(v.query_shot), np.asarray(v.query_scene)  # shots: independent
+        res.cluster_means()
         first = [v.query_scene.index(s) for s in dict.fromkeys(v.query_scene)]  # one query per scene in the figure
         shown = Shown(
-            list(v.frames), [v.queries[i] for i in first], [v.positives[i] for i in first], [v.junk[i] for i in first]
+            list(v.frames),
+            [v.queries[i] for i in first],
+            [v.positives[i] for i in first],
+            [v.junk[i] for i in first],
+            rows=first,
         )
         info = dict(
             source=v.source,
             frames=len(v.frames),
             scenes=len(set(v.query_scene)),
+            shots=len(set(v.query_shot)),
             queries=len(v.queries),
             query_frames=p["video_queries"],
             segment_gaps=dict(zip(v.clips, v.segment_gaps)),
@@ -599,9 +610,10 @@ def tables(results: Sequence[SetResult], net: str, pyramids: dict, p: dict):
         + " Pyramids as the paper's Table 2 composes them; their dims on 6x6x256 are Table 3's. 95% CI: "
         "bootstrap over the queries (an interval over 9 queries is coarse)"
         + "".join(
-            f"; {r.name}: every frame of a scene is a query ({len(r.aps[next(iter(r.aps))])} queries), its "
-            f"neighbours within the junk window and the other segments of its shot are junk, mAP = mean over "
-            f"{len(r.items(next(iter(r.aps))))} scenes of their queries' mean AP, interval over the scenes"
+            f"; {r.name}: every frame of a scene is a query ({len(r.aps[next(iter(r.aps))])} queries from "
+            f"{len(np.unique(r.scenes))} scenes), its neighbours within the junk window and the rest of its camera "
+            f"shot are junk, mAP = mean over {len(r.items(next(iter(r.aps))))} shots (each the mean over its scenes "
+            f"of their queries' mean AP), interval over the shots (the independent items)"
             for r in results
             if r.clusters is not None
         )
@@ -618,22 +630,35 @@ def tables(results: Sequence[SetResult], net: str, pyramids: dict, p: dict):
 
 
 def per_clip_table(r: SetResult, descriptors: Sequence[str]):
-    """The video set per clip: scenes, queries, and each descriptor's mAP over the clip's scenes (each scene its
-    queries' mean AP), then every clip pooled; the clips hold unequal numbers of scenes (the cuts decide), so the
-    pooled row weighs each scene, not each clip, the same."""
+    """The video set per clip: shots, scenes, queries, and each descriptor's mAP over the clip's shots (each shot
+    the mean over its scenes of their queries' mean AP), then every clip pooled; the clips hold unequal numbers of
+    shots (the cuts decide), so the pooled row weighs each shot, not each clip, the same."""
     import pandas as pd
 
     if r.query_clip is None:
         raise ValueError(f"{r.name}: no clip per query (only the video set has one)")
     clusters = r.clusters if r.clusters is not None else np.arange(len(r.query_clip))
+    scenes = r.scenes if r.scenes is not None else np.arange(len(r.query_clip))
     rows = []
     for name in [*dict.fromkeys(r.query_clip), "all clips"]:
         sel = np.ones(len(r.query_clip), bool) if name == "all clips" else r.query_clip == name
-        scenes = np.unique(clusters[sel])
-        row = {"clip": name, "scenes": len(scenes), "queries": int(sel.sum())}
+        shots = np.unique(clusters[sel])
+        row = {"clip": name, "shots": len(shots), "scenes": len(np.unique(scenes[sel])), "queries": int(sel.sum())}
         for n in descriptors:
             a = np.asarray(r.aps[n])
-            row[n] = float(np.mean([a[sel & (clusters == c)].mean() for c in scenes]))
+            row[n] = float(
+                np.mean(
+                    [
+                        np.mean(
+                            [
+                                a[sel & (clusters == c) & (scenes == s)].mean()
+                                for s in np.unique(scenes[sel & (clusters == c)])
+                            ]
+                        )
+                        for c in shots
+                    ]
+                )
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -656,7 +681,8 @@ def claims(results: Sequence[SetResult], p: dict, net: str, pyramids: dict) -> l
         setting = (
             f"profile {p['profile']}; {r.name}, {n_q} queries"
             + (
-                f" from {n_items} scenes (intervals over scenes; junk window {p['video_gap']} sampled frames"
+                f" from {len(np.unique(r.scenes))} scenes of {n_items} camera shots (intervals over the shots, the "
+                f"independent items; junk window {p['video_gap']} sampled frames"
                 f"{' (each clip its decorrelation lag)' if p['video_gap'] == 'auto' else ''})"
                 if r.clusters is not None
                 else ""
