@@ -214,3 +214,62 @@ def test_train_all_returns_every_seeds_control_beside_its_standard_run():
         for q in ("gap", "entropy_linear", "gap, 2x epochs (control)", "entropy_linear, 2x epochs (control)")
     }
     assert len([c for c in res["curves"] if c["pooling"] == "gap, 2x epochs (control)"]) == 2 * 2  # 2 seeds x 2 epochs
+
+
+def test_train_all_control_seeds_subset_pairs_each_longer_run_with_its_own_seed():
+    """control_seeds [1] of seeds [0, 1] (issue 34: the control retrains fewer seeds than the orderings use): the
+    control's standard hits are seed 1's column of the main table, not seed 0's; only seed 1 is retrained longer;
+    every head gets a rate from head_lr_grid (chosen on training maps) and the choice's rows come back."""
+    x_tr, y_tr, x_te, y_te = tiny_data()
+    maps = (torch.rand(24, 8, 2, 2), torch.arange(24) % 4, torch.rand(12, 8, 2, 2), torch.arange(12) % 4)
+    p = {
+        **{k: v for k, v in RECIPE.items() if k != "device"},
+        "widths": [4, 8, 8],
+        "seed": 0,
+        "seeds": [0, 1],
+        "control_seeds": [1],
+        "cifar_poolings": ["gap", "entropy_linear"],
+        "poolings": ["gap", "gmp"],
+        "control_poolings": ["gap", "entropy_linear"],
+        "epochs": 1,
+        "control_factor": 2,
+        "train_procs": 1,
+        "head_epochs": 1,
+        "head_batch_size": 8,
+        "head_lr": 0.1,
+        "head_lr_grid": [0.01, 0.1],
+        "head_val_fraction": 0.25,
+        "head_weight_decay": 0.0,
+        "head_dropout": 0.0,
+    }
+    res = cnn.train_all(p, {"cifar": (x_tr, y_tr, x_te, y_te), "maps": maps}, "cpu")
+    ctl = res["control"]
+    assert ctl["seeds"] == [1]
+    for pname, h in ctl["hits"].items():
+        assert h["longer"].shape == h["standard"].shape == (20, 1)
+        np.testing.assert_array_equal(h["standard"][:, 0], res["hits"][(cnn.NETWORKS[0], pname)][:, 1])
+    longer = {(c["pooling"], c["seed"]) for c in res["curves"] if "control" in c["pooling"]}
+    assert longer == {(f"{q}, 2x epochs (control)", 1) for q in ("gap", "entropy_linear")}
+    assert set(res["head_lr"]) == {"gap", "gmp"} and set(res["head_lr"].values()) <= {0.01, 0.1}
+    assert len(res["head_lr_rows"]) == 4 and sum(r["chosen"] for r in res["head_lr_rows"]) == 2
+
+
+def test_exit_codes_wait_for_the_dead_process_to_be_reaped():
+    """The pool can report itself broken before the dead process is reaped (its exit code still None): the error
+    then named no cause ("still running") on a loaded host. _exit_codes polls until one code is known, briefly."""
+
+    class Late:  # a process whose exit code appears on the 4th look, as a reaped SIGKILL would
+        def __init__(self, code, after):
+            self.code, self.after, self.looks = code, after, 0
+
+        @property
+        def exitcode(self):
+            self.looks += 1
+            return self.code if self.looks > self.after else None
+
+    dead, alive = Late(-9, 3), Late(None, 0)
+    codes = workers._exit_codes({1: dead, 2: alive}, wait_s=5.0)
+    assert codes == {1: -9, 2: None} and dead.looks == 4
+    t0 = time.monotonic()
+    assert workers._exit_codes({2: Late(None, 0)}, wait_s=0.2) == {2: None}  # none ever known: gives up
+    assert time.monotonic() - t0 < 2

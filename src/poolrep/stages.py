@@ -124,17 +124,15 @@ def _backbone(p: dict, rank: int, world: int, cache_file: Path, out_dir: Path) -
                 out[f"{name}_labels"], out[f"{name}_index"] = split.labels, idx[name]
     if rank != 0:  # the other workers only extract their shards; rank 0 writes
         return
-    with io.atomic_path(cache_file) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(
-                fh,
-                **out,
-                net=np.array(p["net"]),
-                layer=np.array(layer),
-                prev_layer=np.array(prev),
-                input_px=np.array(p["input_px"]),
-                profile=np.array(p["profile"]),
-            )
+    io.save_npz(
+        cache_file,
+        **out,
+        net=np.array(p["net"]),
+        layer=np.array(layer),
+        prev_layer=np.array(prev),
+        input_px=np.array(p["input_px"]),
+        profile=np.array(p["profile"]),
+    )
     info = run.finish()
     n = len(tr) + len(te)
     info["images_per_s"] = n / info["timings_s"]["extract"]  # a timing: run.json, not metrics.json

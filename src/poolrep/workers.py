@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -71,11 +72,23 @@ def _ended(code: int | None) -> str:
     return f"exit code {code}"
 
 
+def _exit_codes(procs: dict, wait_s: float = 5.0) -> dict:
+    """Each process's exit code, waiting up to ``wait_s`` for at least one to be known: the pool can report itself
+    broken before the dead process has been reaped, and its code read then is None ("still running"), which once
+    named no cause on a loaded machine."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        codes = {pid: p.exitcode for pid, p in procs.items()}
+        if any(c is not None for c in codes.values()) or time.monotonic() > deadline:
+            return codes
+        time.sleep(0.05)
+
+
 def _died(jobs: list, done: set[int], pids, procs: dict) -> WorkerDied:
     """The error for a pool whose worker died: which jobs were running, in which process, and how each ended."""
     running = {i: pid for i, pid in enumerate(pids[:]) if pid}
     lost = sorted(i for i in running if i not in done)
-    codes = {pid: p.exitcode for pid, p in procs.items()}
+    codes = _exit_codes(procs)
     dead = {pid for pid, c in codes.items() if c is not None and c != -signal.SIGTERM}  # SIGTERM: the executor's
     culprits = [i for i in lost if running[i] in dead] or lost
     if culprits:

@@ -23,7 +23,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .. import paths
-from ..io import atomic_path
+from ..io import save_npz
 from .fetch import DataError, ensure_file, verify
 from .registry import File, get
 
@@ -181,15 +181,13 @@ def _cached(layout: str, decode) -> dict[str, Split]:
             src = str(z["source"])
             return {s: Split(z[f"{s}_x"], z[f"{s}_y"], classes, src) for s in ("train", "test")}
     splits = decode()
-    with atomic_path(cache) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(
-                fh,
-                layout=np.array(layout),
-                classes=np.array(splits["train"].classes),
-                source=np.array(splits["train"].source),
-                **{f"{s}_{k}": getattr(v, a) for s, v in splits.items() for k, a in (("x", "images"), ("y", "labels"))},
-            )
+    save_npz(
+        cache,
+        layout=np.array(layout),
+        classes=np.array(splits["train"].classes),
+        source=np.array(splits["train"].source),
+        **{f"{s}_{k}": getattr(v, a) for s, v in splits.items() for k, a in (("x", "images"), ("y", "labels"))},
+    )
     return splits
 
 

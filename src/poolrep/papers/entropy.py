@@ -112,7 +112,9 @@ def resnet_cut(p: dict, n_train: int, conv: dict | None = None) -> str:
     name it: shape, training images, epochs and, given the control's estimates ``conv`` (``convergence``), what
     training ``control_factor`` x longer moved (mean over every seed: the control retrains each)."""
     moved = (
-        "" if conv is None else f" ({convergence_phrase(conv, p['control_factor'])}, mean over {len(p['seeds'])} seeds)"
+        ""
+        if conv is None
+        else f" ({convergence_phrase(conv, p['control_factor'])}, mean over {len(control_seeds(p))} seeds)"
     )
     return (
         f"a ResNet ({resnet_phrase(p['widths'], p['blocks'], p['stem_stride'])}) trained from scratch on "
@@ -336,16 +338,92 @@ NETWORKS = ("CIFAR ResNet (scratch)", "MobileNetV2 ImageNet (head only)")
 NETWORK_KEYS = {NETWORKS[0]: "cifar_resnet", NETWORKS[1]: "mobilenet_v2_head"}  # their metrics.json keys
 
 
+def control_seeds(p: dict) -> list[int]:
+    """The seeds whose ResNets the convergence control retrains: ``p['control_seeds']`` (a subset of ``seeds``;
+    the control costs ``control_factor`` x a standard run per pooling and seed, so on ``cpu`` it retrains fewer
+    seeds than the orderings use), every seed when the key is absent."""
+    cs = list(p.get("control_seeds") or p["seeds"])
+    missing = sorted(set(cs) - set(p["seeds"]))
+    if missing:
+        raise ValueError(
+            f"control_seeds {missing} are not among seeds {list(p['seeds'])}: the control pairs each longer run "
+            "with the standard run of the same seed"
+        )
+    return cs
+
+
+def finite_or_inf(x: float) -> float:
+    """A loss to rank by: a diverged run's NaN or inf ranks last (``min`` over NaN keys is order-dependent)."""
+    return float(x) if np.isfinite(x) else float("inf")
+
+
+def choose_head_lrs(p: dict, maps: torch.Tensor, labels: torch.Tensor, device) -> tuple[dict[str, float], list[dict]]:
+    """Each head's learning rate, chosen on the training maps alone (issue 34: the GMP head at the shared rate
+    ended with a training loss of 2.7-3.9, the others near 0.3): a class-stratified split holds out
+    ``head_val_fraction`` of the training maps; for every pooling of ``p['poolings']`` and every rate of
+    ``p['head_lr_grid']`` a head (seed ``p['seed']``, ``head_epochs`` epochs) is trained on the rest and scored by
+    its cross-entropy on the held-out part (dropout off); the rate with the lowest held-out loss wins (a diverged
+    rate ranks last; ties go to the smaller rate). The test
+    maps are never seen. Without a grid (or with one rate) every head gets ``p['head_lr']`` and no rows.
+    Returns ``({pooling: rate}, rows of pooling, lr, final training loss, held-out loss and accuracy)``."""
+    from sklearn.model_selection import train_test_split
+
+    grid = [float(v) for v in (p.get("head_lr_grid") or [p["head_lr"]])]
+    if len(grid) == 1:
+        return {q: grid[0] for q in p["poolings"]}, []
+    fit_i, val_i = train_test_split(
+        np.arange(len(labels)), test_size=p["head_val_fraction"], stratify=labels.numpy(), random_state=p["seed"]
+    )
+    fit_i, val_i = torch.from_numpy(np.sort(fit_i)), torch.from_numpy(np.sort(val_i))
+    m_fit, y_fit, m_val, y_val = maps[fit_i], labels[fit_i], maps[val_i], labels[val_i]  # copied once, not per head
+    rows = []
+    for q in p["poolings"]:
+        for lr in grid:
+            head, curves = fit_head(
+                q,
+                p["seed"],
+                m_fit,
+                y_fit,
+                epochs=p["head_epochs"],
+                batch_size=p["head_batch_size"],
+                lr=lr,
+                weight_decay=p["head_weight_decay"],
+                temperature=p["temperature"],
+                dropout=p["head_dropout"],
+                device=device,
+            )
+            with torch.no_grad():
+                logits = apply_batched(head, m_val, batch_size=256)
+            rows.append(
+                {
+                    "pooling": q,
+                    "lr": lr,
+                    "train_loss": curves["loss"][-1],
+                    "val_loss": float(F.cross_entropy(logits, y_val)),
+                    "val_accuracy": 100.0 * float((logits.argmax(1) == y_val).float().mean()),
+                }
+            )
+    chosen = {
+        q: min((r for r in rows if r["pooling"] == q), key=lambda r: (finite_or_inf(r["val_loss"]), r["lr"]))["lr"]
+        for q in p["poolings"]
+    }
+    for r in rows:
+        r["chosen"] = r["lr"] == chosen[r["pooling"]]
+    return chosen, rows
+
+
 def train_all(p: dict, data: dict, device) -> dict:
     """Every pooling in ``p['cifar_poolings']`` x every seed on the CIFAR ResNet, trained from scratch on
     ``data['cifar']`` = (x_tr, y_tr, x_te, y_te), and every pooling in ``p['poolings']`` x every seed as a head on the
-    frozen MobileNetV2 maps ``data['maps']``; then the convergence control: every seed's ResNet of each pooling in
-    ``p['control_poolings']`` trained again for ``control_factor`` times the epochs. The ResNets (control included)
+    frozen MobileNetV2 maps ``data['maps']``, each head at its learning rate from ``choose_head_lrs`` (training maps
+    only); then the convergence control: the ResNet of each pooling in ``p['control_poolings']`` and each seed of
+    ``control_seeds(p)`` trained again for ``control_factor`` times the epochs. The ResNets (control included)
     train in ``p['train_procs']`` processes (``poolrep.workers``). Returns ``{"rows": test accuracy (%) per
     network, pooling and seed, "hits": per (network, pooling) the test items x seeds 0/1 correctness, "models": per
     (network, pooling) the trained models (one per seed), "curves": rows of (network, pooling, seed, epoch, train
     loss, test accuracy), the control's among them, "control": {epochs, seeds, hits: per control pooling
-    {"standard", "longer"}: test items x seeds correctness of the standard runs and of the longer ones}}``."""
+    {"standard", "longer"}: test items x control seeds correctness of the standard runs and of the longer ones},
+    "head_lr": {pooling: rate}, "head_lr_rows": the choice's rows}``."""
     from .. import workers
     from ..metrics.classification import accuracy, correct
 
@@ -377,7 +455,8 @@ def train_all(p: dict, data: dict, device) -> dict:
 
     # the control's longer runs first: the processes take jobs in order, longest first balances them
     long_epochs = p["epochs"] * p["control_factor"]
-    jobs = [(pname, s, long_epochs) for s in p["seeds"] for pname in p["control_poolings"]] + [
+    cseeds = control_seeds(p)
+    jobs = [(pname, s, long_epochs) for s in cseeds for pname in p["control_poolings"]] + [
         (pname, s, p["epochs"]) for s in p["seeds"] for pname in p["cifar_poolings"]
     ]
     recipe = dict(cifar_recipe(p), device=device, eval_every=p["eval_every"])
@@ -399,6 +478,7 @@ def train_all(p: dict, data: dict, device) -> dict:
         for pname in p["cifar_poolings"]:
             state, curves, c = done[(pname, s, p["epochs"])]
             record(NETWORKS[0], pname, s, cifar_from_state(pname, state, n_classes, p), curves, c)
+    out["head_lr"], out["head_lr_rows"] = choose_head_lrs(p, m_tr, my_tr, device)
     for s in p["seeds"]:
         for pname in p["poolings"]:
             head, curves = fit_head(
@@ -408,7 +488,7 @@ def train_all(p: dict, data: dict, device) -> dict:
                 my_tr,
                 epochs=p["head_epochs"],
                 batch_size=p["head_batch_size"],
-                lr=p["head_lr"],
+                lr=out["head_lr"][pname],
                 weight_decay=p["head_weight_decay"],
                 temperature=p["temperature"],
                 dropout=p["head_dropout"],
@@ -417,16 +497,17 @@ def train_all(p: dict, data: dict, device) -> dict:
             )
             record(NETWORKS[1], pname, s, head, curves, correct(head, m_te, my_te, device=device))
     out["hits"] = {k: np.stack(v, axis=1) for k, v in out["hits"].items()}
-    out["control"] = {"epochs": long_epochs, "seeds": list(p["seeds"]), "hits": {}}
+    out["control"] = {"epochs": long_epochs, "seeds": cseeds, "hits": {}}
+    cols = [list(p["seeds"]).index(s) for s in cseeds]  # the standard runs' columns of the control seeds
     for pname in p["control_poolings"]:
         longer = []
-        for s in p["seeds"]:
+        for s in cseeds:
             _, curves, c = done[(pname, s, long_epochs)]
             longer.append(c)
             add_curves(NETWORKS[0], f"{pname}, {p['control_factor']}x epochs (control)", s, curves)
             print(f"control: {pname} seed {s}, {long_epochs} epochs: top-1 {100 * c.mean():.2f} %")
         out["control"]["hits"][pname] = {
-            "standard": out["hits"][(NETWORKS[0], pname)],
+            "standard": out["hits"][(NETWORKS[0], pname)][:, cols],
             "longer": np.stack(longer, axis=1),
         }
     return out
