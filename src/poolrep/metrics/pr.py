@@ -40,6 +40,7 @@ class PR:
     auc: float  # mean of per-query areas
     per_query_auc: np.ndarray
     ranks: np.ndarray  # Q x k neighbour indices into the database
+    queries: np.ndarray | None = None  # the query frames (temporal protocol: indices into the features)
 
     def as_dict(self) -> dict:
         return {"auc": self.auc, "n_queries": len(self.per_query_auc), "k": len(self.precision)}
@@ -50,24 +51,35 @@ def _as_tensor(x) -> torch.Tensor:
     return t.detach().float().cpu()
 
 
-def cosine_neighbours(queries, database, k: int, exclude: np.ndarray | None = None) -> np.ndarray:
+def cosine_neighbours(
+    queries, database, k: int, exclude: np.ndarray | None = None, junk: np.ndarray | None = None
+) -> np.ndarray:
     """Indices (``Q x k``) of the ``k`` database rows most cosine-similar to each query, best first.
 
     ``exclude[q]`` (optional, an index into the database or -1) is never returned for query ``q`` (the query
-    itself when it is in the database). Ties are broken by the lower index (stable sort).
+    itself when it is in the database). ``junk`` (optional, ``Q x N`` bool): database rows left out of query
+    ``q``'s ranking, neither right nor wrong (Oxford's junk images). Ties are broken by the lower index (stable
+    sort).
     """
     q, d = _as_tensor(queries), _as_tensor(database)
     if q.ndim != 2 or d.ndim != 2 or q.shape[1] != d.shape[1]:
         raise ValueError(f"need queries Q x D and database N x D, got {tuple(q.shape)} and {tuple(d.shape)}")
-    n_avail = len(d) - (exclude is not None)
+    left_out = np.zeros((len(q), len(d)), bool)
+    if junk is not None:
+        junk = np.asarray(junk, dtype=bool)
+        if junk.shape != left_out.shape:
+            raise ValueError(f"junk must be Q x N = {left_out.shape}, got {junk.shape}")
+        left_out |= junk
+    if exclude is not None:
+        ex = np.asarray(exclude)
+        rows = np.flatnonzero(ex >= 0)
+        left_out[rows, ex[rows]] = True
+    n_avail = int(len(d) - left_out.sum(1).max()) if len(q) else len(d)
     if not 1 <= k <= n_avail:
-        raise ValueError(f"k={k} must be in [1, {n_avail}] for a database of {len(d)} items")
+        raise ValueError(f"k={k} must be in [1, {n_avail}] for a database of {len(d)} items (after left-out ones)")
     q, d = l2_normalize(q), l2_normalize(d)
     sim = (q @ d.T).double()
-    if exclude is not None:
-        ex = torch.as_tensor(np.asarray(exclude), dtype=torch.long)
-        rows = torch.nonzero(ex >= 0).flatten()
-        sim[rows, ex[rows]] = -np.inf
+    sim[torch.from_numpy(left_out)] = -np.inf
     order = torch.sort(-sim, dim=1, stable=True).indices[:, :k]
     return order.numpy()
 
@@ -98,12 +110,10 @@ def pr_from_relevance(rel: np.ndarray, n_relevant: np.ndarray, recall_base: str 
     return PR(precision.mean(0), recall.mean(0), float(per_q.mean()), per_q, np.empty((len(rel), 0), int))
 
 
-def temporal_pr(features, scene_ids, k: int | None = None, recall_base: str = "all") -> PR:
-    """Temporal protocol: the middle frame of each scene (of >= 2 frames) queries all other frames;
-    relevant = same scene. ``k`` None = the whole database (full curve)."""
+def temporal_queries(scene_ids) -> tuple[np.ndarray, np.ndarray]:
+    """The temporal protocol's queries: the middle frame of each scene of >= 2 frames, and its count of relevant
+    frames (the other frames of its scene)."""
     scene_ids = np.asarray(scene_ids)
-    if len(scene_ids) != len(features):
-        raise ValueError(f"{len(scene_ids)} scene ids for {len(features)} frames")
     queries, n_rel = [], []
     for s in np.unique(scene_ids):
         idx = np.flatnonzero(scene_ids == s)
@@ -113,13 +123,36 @@ def temporal_pr(features, scene_ids, k: int | None = None, recall_base: str = "a
         n_rel.append(len(idx) - 1)
     if not queries:
         raise ValueError("no scene has two frames: nothing to query")
-    queries = np.asarray(queries)
-    k = len(features) - 1 if k is None else min(k, len(features) - 1)
+    return np.asarray(queries), np.asarray(n_rel)
+
+
+def shot_junk(scene_ids, shot_ids, queries) -> np.ndarray:
+    """``Q x N`` bool: the frames of each query's camera shot that lie outside its scene. A long shot cut into
+    several scenes (segments) holds frames of the same view: an invariant feature that finds them is not wrong, and
+    not right either, so they leave the query's ranking (Oxford's junk convention)."""
+    scene_ids, shot_ids = np.asarray(scene_ids), np.asarray(shot_ids)
+    if len(shot_ids) != len(scene_ids):
+        raise ValueError(f"{len(shot_ids)} shot ids for {len(scene_ids)} frames")
+    q = np.asarray(queries)
+    return (shot_ids[None, :] == shot_ids[q][:, None]) & (scene_ids[None, :] != scene_ids[q][:, None])
+
+
+def temporal_pr(features, scene_ids, k: int | None = None, recall_base: str = "all", shot_ids=None) -> PR:
+    """Temporal protocol: the middle frame of each scene (of >= 2 frames) queries all other frames;
+    relevant = same scene. ``k`` None = the whole database (full curve). ``shot_ids`` (optional, per frame): the
+    frames of the query's shot outside its scene are junk (``shot_junk``), left out of its ranking."""
+    scene_ids = np.asarray(scene_ids)
+    if len(scene_ids) != len(features):
+        raise ValueError(f"{len(scene_ids)} scene ids for {len(features)} frames")
+    queries, n_rel = temporal_queries(scene_ids)
+    junk = None if shot_ids is None else shot_junk(scene_ids, shot_ids, queries)
+    left = len(features) - 1 - (0 if junk is None else int(junk.sum(1).max()))
+    k = left if k is None else min(k, left)
     feats = _as_tensor(features).flatten(1)
-    ranks = cosine_neighbours(feats[queries], feats, k, exclude=queries)
+    ranks = cosine_neighbours(feats[queries], feats, k, exclude=queries, junk=junk)
     rel = scene_ids[ranks] == scene_ids[queries][:, None]
     out = pr_from_relevance(rel, n_rel, recall_base)
-    out.ranks = ranks
+    out.ranks, out.queries = ranks, queries
     return out
 
 
@@ -137,17 +170,17 @@ def class_pr(query_feats, query_labels, db_feats, db_labels, k: int = 40, recall
     return out
 
 
-def chance_auc(n_relevant, n_database: int, k: int, recall_base: str = "all", draws: int = 200, seed: int = 0) -> float:
+def chance_auc(n_relevant, n_database, k: int, recall_base: str = "all", draws: int = 200, seed: int = 0) -> float:
     """Expected area (mean over queries) of a random ranking: for each query, ``draws`` random orders of a database
-    of ``n_database`` items of which ``n_relevant[q]`` are relevant, cut at ``k``, scored like the real rankings
-    (Monte Carlo, seeded)."""
+    of ``n_database`` items (one count, or one per query where junk leaves each query its own database) of which
+    ``n_relevant[q]`` are relevant, cut at ``k``, scored like the real rankings (Monte Carlo, seeded)."""
     n_relevant = np.asarray(n_relevant).reshape(-1)
-    k = min(k, n_database)
+    n_db = np.broadcast_to(np.asarray(n_database, dtype=int).reshape(-1), n_relevant.shape)
     rng = np.random.default_rng(seed)
     aucs = []
-    for n_rel in n_relevant:
-        rel = np.zeros((draws, n_database), bool)
+    for n_rel, n in zip(n_relevant, n_db):
+        rel = np.zeros((draws, n), bool)
         rel[:, :n_rel] = True
-        rel = rng.permuted(rel, axis=1)[:, :k]
+        rel = rng.permuted(rel, axis=1)[:, : min(k, n)]
         aucs.append(pr_from_relevance(rel, np.full(draws, n_rel), recall_base).auc)
     return float(np.mean(aucs))
