@@ -22,3 +22,14 @@ def isolated_data(tmp_path, monkeypatch):
     monkeypatch.delenv("POOLREP_DATA_MIRROR", raising=False)
     monkeypatch.setattr(paths, "CACHE", cache)
     return data, cache
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny tensors: one torch thread avoids oversubscription on a shared machine (and sums in one fixed order)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

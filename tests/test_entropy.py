@@ -438,16 +438,8 @@ def test_resnet_phrase_names_the_stem_cut():
     assert cnn.resnet_phrase((16, 32, 64), 3, 1) == "widths [16, 32, 64] x 3 block(s)/stage"
 
 
-def test_cifar_orderings_are_not_judged_while_the_control_still_gains():
-    """The ledger judges the CIFAR ResNet orderings only when the convergence control's gain is inside the margin
-    (its upper bound below converged_margin: an equivalence); the MobileNetV2 heads are judged either way, and the
-    unjudged rows still carry our number and name the failed check."""
-    rng = np.random.default_rng(1)
-    n = 400
-    hits = {}
-    for net in cnn.NETWORKS:
-        hits[(net, "gap")] = (rng.random((n, 3)) < 0.6).astype(float)
-        hits[(net, "entropy_linear")] = (rng.random((n, 3)) < 0.45).astype(float)
+def claim_setup(n: int) -> tuple[dict, dict]:
+    """The parameters and sizes the ResNet-ordering claims read (3 seeds, 12 epochs, a 1-point margin), n test items."""
     p = {
         "seed": 0,
         "seeds": [0, 1, 2],
@@ -460,7 +452,20 @@ def test_cifar_orderings_are_not_judged_while_the_control_still_gains():
         "head_epochs": 8,
         "converged_margin": 1.0,
     }
-    sizes = {"cifar_train": 5000, "cifar_test": n, "head_train": 2000, "head_test": n}
+    return p, {"cifar_train": 5000, "cifar_test": n, "head_train": 2000, "head_test": n}
+
+
+def test_cifar_orderings_are_not_judged_while_the_control_still_gains():
+    """The ledger judges the CIFAR ResNet orderings only when the convergence control's gain is inside the margin
+    (its upper bound below converged_margin: an equivalence); the MobileNetV2 heads are judged either way, and the
+    unjudged rows still carry our number and name the failed check."""
+    rng = np.random.default_rng(1)
+    n = 400
+    hits = {}
+    for net in cnn.NETWORKS:
+        hits[(net, "gap")] = (rng.random((n, 3)) < 0.6).astype(float)
+        hits[(net, "entropy_linear")] = (rng.random((n, 3)) < 0.45).astype(float)
+    p, sizes = claim_setup(n)
     base = hits[(cnn.NETWORKS[0], "gap")]
     gaining = {"hits": {"gap": ctl(base, np.maximum(base, rng.random((n, 3)) < 0.4))}}  # ~+16 points
     flat = {"hits": {"gap": ctl(base, base)}}  # gain exactly 0 on every item and seed: inside the margin
@@ -658,19 +663,7 @@ def test_every_control_pooling_gates_the_resnet_orderings():
     n = 400
     pools = ("gap", "gmp", "attention", "entropy_linear")
     hits = {(net, q): (rng.random((n, 3)) < 0.5).astype(float) for net in cnn.NETWORKS for q in pools}
-    p = {
-        "seed": 0,
-        "seeds": [0, 1, 2],
-        "profile": "cpu",
-        "widths": [16, 32, 64],
-        "blocks": 1,
-        "stem_stride": 2,
-        "epochs": 12,
-        "control_factor": 2,
-        "head_epochs": 8,
-        "converged_margin": 1.0,
-    }
-    sizes = {"cifar_train": 5000, "cifar_test": n, "head_train": 2000, "head_test": n}
+    p, sizes = claim_setup(n)
     flat = {q: ctl(hits[(cnn.NETWORKS[0], q)], hits[(cnn.NETWORKS[0], q)]) for q in pools}
     base = hits[(cnn.NETWORKS[0], "gmp")]
     gmp_gaining = {**flat, "gmp": ctl(base, np.maximum(base, rng.random((n, 3)) < 0.4))}

@@ -14,14 +14,7 @@ from poolrep.papers import slowfeat as sf
 from poolrep.papers import slowfeat as toy
 from poolrep.pooling.group_l2 import GroupL2Pool
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread avoids oversubscription on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ----------------------------------------------------------------------------------- L2 group pooling

@@ -12,13 +12,7 @@ import torch
 from poolrep.metrics import pr
 from poolrep.papers import slowfeat as sf
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def two_shot_clip(n_a: int = 60, n_b: int = 40) -> np.ndarray:
