@@ -92,3 +92,19 @@ def test_linear_svm_on_gpu_matches_cpu():
     a, b = LinearSVM(0.1).fit(x, y), LinearSVM(0.1, device="cuda").fit(x, y)
     np.testing.assert_allclose(b.objective(x, y), a.objective(x, y), rtol=1e-6)
     assert (a.predict(x) == b.predict(x)).all()
+
+
+def test_slowfeat_stack_rebuilt_on_the_cpu_gives_its_features_on_the_gpu():
+    """Issue 32's workers hand back cpu states; the stage's descriptors then run on the run's device: the rebuilt
+    layers must follow the batches there (they once stayed on the cpu while the batches went to CUDA)."""
+    from poolrep.papers import slowfeat as sf
+
+    specs = sf.layer_specs(4, 3, 2, 2, 4, 3, 1, 2)
+    torch.manual_seed(0)
+    layers = [sf.ConvAutoEncoder(3, 4, 3, 2, 2), sf.ConvAutoEncoder(2, 4, 3, 1, 2)]
+    states = [{k: v.numpy() for k, v in m.state_dict().items()} for m in layers]
+    x = torch.rand(6, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    cpu = sf.stack_features(sf.stack_from_states(specs, states), x, "cpu")
+    gpu = sf.stack_features(sf.stack_from_states(specs, states), x, "cuda")
+    for a, b in zip(cpu, gpu):
+        torch.testing.assert_close(b.cpu(), a, rtol=1e-4, atol=1e-5)

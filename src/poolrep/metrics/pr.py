@@ -64,22 +64,29 @@ def cosine_neighbours(
     q, d = _as_tensor(queries), _as_tensor(database)
     if q.ndim != 2 or d.ndim != 2 or q.shape[1] != d.shape[1]:
         raise ValueError(f"need queries Q x D and database N x D, got {tuple(q.shape)} and {tuple(d.shape)}")
-    left_out = np.zeros((len(q), len(d)), bool)
-    if junk is not None:
+    ex = None if exclude is None else np.asarray(exclude)
+    left = np.zeros(len(q), int)  # items left out per query (a Q x N mask only where junk is given: class_pr's
+    if junk is not None:  # paper-size database would make it gigabytes)
         junk = np.asarray(junk, dtype=bool)
-        if junk.shape != left_out.shape:
-            raise ValueError(f"junk must be Q x N = {left_out.shape}, got {junk.shape}")
-        left_out |= junk
-    if exclude is not None:
-        ex = np.asarray(exclude)
-        rows = np.flatnonzero(ex >= 0)
-        left_out[rows, ex[rows]] = True
-    n_avail = int(len(d) - left_out.sum(1).max()) if len(q) else len(d)
+        if junk.shape != (len(q), len(d)):
+            raise ValueError(f"junk must be Q x N = {(len(q), len(d))}, got {junk.shape}")
+        if ex is not None:
+            junk = junk.copy()
+            rows = np.flatnonzero(ex >= 0)
+            junk[rows, ex[rows]] = False  # counted once below
+        left += junk.sum(1)
+    if ex is not None:
+        left += ex >= 0
+    n_avail = int(len(d) - (left.max() if len(q) else 0))
     if not 1 <= k <= n_avail:
         raise ValueError(f"k={k} must be in [1, {n_avail}] for a database of {len(d)} items (after left-out ones)")
     q, d = l2_normalize(q), l2_normalize(d)
     sim = (q @ d.T).double()
-    sim[torch.from_numpy(left_out)] = -np.inf
+    if junk is not None:
+        sim[torch.from_numpy(junk)] = -np.inf
+    if ex is not None:
+        rows = np.flatnonzero(ex >= 0)
+        sim[torch.from_numpy(rows), torch.from_numpy(ex[rows])] = -np.inf
     order = torch.sort(-sim, dim=1, stable=True).indices[:, :k]
     return order.numpy()
 
