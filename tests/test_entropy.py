@@ -678,3 +678,18 @@ def test_every_control_pooling_gates_the_resnet_orderings():
                 r.reason == "precondition" and "gmp: 2x longer training gains less than 1 points" in r.why
             )
             assert judged or "gap: 2x longer training" not in r.why.split("Not judged")[-1]  # only the failed check
+
+
+def test_control_table_is_the_equivalence_test_per_pooling():
+    base = np.r_[np.ones(60), np.zeros(40)][:, None].repeat(3, axis=1)
+    gaining = base.copy()
+    gaining[60:90] = 1  # +30 points on every seed
+    control = {"epochs": 24, "hits": {"gap": ctl(base, base), "gmp": ctl(base, gaining)}}
+    conv = cnn.convergence(control)
+    t = cnn.control_table(control, conv, 12, 1.0, {"gap": "GAP", "gmp": "GMP"}).set_index("pooling")
+    assert t.loc["GAP", "12 epochs (%)"] == t.loc["GAP", "24 epochs (%)"] == pytest.approx(60.0)
+    assert t.loc["GMP", "24 epochs (%)"] == pytest.approx(90.0) and t.loc["GMP", "gain (points)"] == pytest.approx(30.0)
+    assert (
+        bool(t.loc["GAP", "converged (upper bound < margin)"]) and not t.loc["GMP", "converged (upper bound < margin)"]
+    )
+    assert t.loc["GMP", "seeds"] == 3 and t.loc["GAP", "margin (points)"] == 1.0

@@ -641,6 +641,31 @@ def localisation(models: dict, canvases: torch.Tensor, boxes: np.ndarray, size: 
     return out
 
 
+def control_table(control: dict, conv: dict, epochs: int, margin: float, names: dict):
+    """The convergence control as an equivalence test, one row per control pooling: test accuracy of the control
+    seeds' standard runs and of their longer runs, the paired gain with its interval over seeds x test images
+    (``convergence``), the margin fixed in params, and whether the gain's upper bound lies below it (the gate of the
+    CIFAR ResNet orderings, issue 34)."""
+    import pandas as pd
+
+    rows = []
+    for pname, e in conv.items():
+        h = control["hits"][pname]
+        rows.append(
+            {
+                "pooling": names.get(pname, pname),
+                "seeds": h["standard"].shape[1],
+                f"{epochs} epochs (%)": 100.0 * float(h["standard"].mean()),
+                f"{control['epochs']} epochs (%)": 100.0 * float(h["longer"].mean()),
+                "gain (points)": e.value,
+                "gain 95% CI": f"[{e.lo:+.2f}, {e.hi:+.2f}]",
+                "margin (points)": margin,
+                "converged (upper bound < margin)": bool(e.hi < margin),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def localisation_table(loc: dict, names: dict, seed: int = 0):
     """One row per map: mean box share and pointing hit rate (over canvases and seeds) with 95 % intervals
     over the seeds and the canvases (``poolrep.claims.seed_interval``), and each map minus the
