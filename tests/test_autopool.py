@@ -398,6 +398,23 @@ def test_conv_features_match_patch_loop():
     assert model.filters().shape == (4, 3, 3, 3)
 
 
+def test_conv_features_equal_the_encoder_at_every_location():
+    """The folded convolution against the encoder applied to every unfolded patch (the definition)."""
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(4)
+    imgs = rng.integers(0, 256, (30, 16, 16, 3), dtype=np.uint8)
+    imgs[0] = 77  # a flat image: every patch has zero variance (only eps_cn keeps it finite)
+    pt = saelib.sample_patches(imgs, 2000, 6, 0)
+    model, _ = saelib.train_patch_model(pt, 6, 3, 12, 0.035, 5.0, 0.003, iters=15)
+    got = saelib.conv_features(imgs, model)
+    x = torch.as_tensor(imgs).float().permute(0, 3, 1, 2)
+    cols = F.unfold(x, 6).view(30, 3, 36, -1).permute(0, 3, 2, 1).reshape(-1, 108)  # (y, x, c) per patch
+    with torch.no_grad():
+        ref = model.encode_patches(cols).view(30, 11, 11, 12).permute(0, 3, 1, 2)
+    torch.testing.assert_close(got, ref, atol=2e-5, rtol=1e-4)
+
+
 def test_sample_patches_shapes_and_errors():
     imgs = np.arange(2 * 5 * 5, dtype=np.uint8).reshape(2, 5, 5)
     p = saelib.sample_patches(imgs, 7, 3, 0)
@@ -474,18 +491,20 @@ def test_orientation_spread_and_cluster_excess():
 
 
 def test_row_stats():
-    same = torch.ones(3, 5)
-    assert saelib.row_stats(same, 0.5) == {
+    same = torch.ones(3, 4)  # 2 channels x 2 positions, every row spread evenly over both maps
+    assert saelib.row_stats(same, 0.5, channels=2) == {
         "row_cosine": pytest.approx(1.0),
-        "members_mean": 5.0,
-        "members_median": 5.0,
+        "members_mean": 4.0,
+        "members_median": 4.0,
         "zero_rows": 0.0,
+        "purity_mean": pytest.approx(0.5),
     }
     eye = torch.cat([torch.eye(4), torch.zeros(1, 4)])
-    st = saelib.row_stats(eye, 0.5)
+    st = saelib.row_stats(eye, 0.5, channels=2)
     assert (
         st["row_cosine"] == pytest.approx(0.0) and st["members_mean"] == 1.0 and st["zero_rows"] == pytest.approx(0.2)
     )
+    assert st["purity_mean"] == pytest.approx(0.8)  # four pure rows, one zero row (purity 0)
 
 
 def test_sp_features_concatenate_the_grids_as_multigrid_pooling():
@@ -494,39 +513,369 @@ def test_sp_features_concatenate_the_grids_as_multigrid_pooling():
     np.testing.assert_allclose(saelib.sp_features(per, [1, 2]), MultiGridPool([1, 2], "sum")(maps).numpy(), rtol=1e-6)
 
 
+def _params(**kw):
+    p = {
+        "ks": [400],
+        "rep_ks": [400],
+        "rep_side": 16,
+        "hidden": 100,
+        "n_pairs": 100,
+        "rep_pairs": 60,
+        "grid_start_pairs": 20,
+        "curve_every": 20,
+        "curve_pairs": [20, 40],
+        "heldout_from": 0.8,
+        "lambdas": [0.0, 1.0, 10.0, 100.0],
+        "inv_lambdas": [0.0, 10.0, 100.0],
+    }
+    return {**p, **kw}
+
+
 def test_check_params():
     from poolrep.config import ParamsError
 
-    ok = {"ks": [400, 800], "hidden": 100, "curve_epochs": [1, 2], "epochs": 2, "heldout_from": 0.8}
-    saelib.check_params(ok)
+    saelib.check_params(_params())
     with pytest.raises(ParamsError, match="not a multiple of hidden=100"):
-        saelib.check_params({**ok, "ks": [400, 450]})
+        saelib.check_params(_params(ks=[400, 450]))
+    with pytest.raises(ParamsError, match="rep_ks: K=450"):
+        saelib.check_params(_params(rep_ks=[450]))
+    saelib.check_params(_params(rep_side=None, rep_ks=[450]))  # no replicate: its K are not used
     with pytest.raises(ParamsError, match="2x4 grid"):
-        saelib.check_params({**ok, "ks": [800]})
-    with pytest.raises(ParamsError, match=r"\[3\] outside 1..epochs=2"):
-        saelib.check_params({**ok, "curve_epochs": [1, 3]})
+        saelib.check_params(_params(ks=[800]))
+    with pytest.raises(ParamsError, match="rep_pairs = 50: must be a multiple of curve_every = 20"):
+        saelib.check_params(_params(rep_pairs=50))
+    with pytest.raises(ParamsError, match="curve_pairs"):
+        saelib.check_params(_params(curve_pairs=[60]))  # not below the replicate's 60 pairs
     with pytest.raises(ParamsError, match="heldout_from"):
-        saelib.check_params({**ok, "heldout_from": 1.0})
+        saelib.check_params(_params(heldout_from=1.0))
+    with pytest.raises(ParamsError, match="inv_lambdas"):
+        saelib.check_params(_params(inv_lambdas=[0.0, 3.0, 100.0]))  # 3 is not in the lambda grid
+    with pytest.raises(ParamsError, match="rep_side"):
+        saelib.check_params(_params(rep_side=40))
 
 
-def test_video_pairs_hold_out_the_end_of_each_clip():
+# ---------------------------------------------------------------- issue 31: fresh streamed pairs
+
+
+def _coded_frames(T=40, side=34, clips=2):
+    """Random grey frames: every 32x32 patch is unique, so a patch tells where it was cut (:func:`_where`)."""
     rng = np.random.default_rng(0)
-    frames = [rng.integers(0, 30, (40, 34, 34, 3), dtype=np.uint8) for _ in range(2)]
-    p = {"heldout_from": 0.75, "cut_threshold": 1000.0}
-    tr, he = saelib.video_pairs(frames, ["a", "b"], 60, 20, 32, p, seed=0)
+    return [rng.integers(0, 30, (T, side, side), dtype=np.uint8) for _ in range(clips)]
 
-    def times(pairs):  # which frame each pair's first patch came from (patches are unique with these random frames)
-        out = []
-        for a, k in zip(pairs.a, pairs.clip):
-            f = frames[k]
-            t = next(
-                t
-                for t in range(len(f))
-                for y in range(3)
-                for x in range(3)
-                if np.array_equal(f[t, y : y + 32, x : x + 32], a)
-            )
-            out.append(t)
-        return np.array(out)
 
-    assert times(tr).max() + 1 < 30 and times(he).min() >= 30
+def _where(stream, pairs):
+    """(clip, t, y, x) of each pair's first patch, found by search (the frames are random, so patches are unique)."""
+    out = []
+    for a, k in zip(pairs.a, pairs.clip):
+        f = stream.frames[k]
+        hit = [
+            (int(k), t, y, x)
+            for t in range(len(f))
+            for y in range(f.shape[1] - 31)
+            for x in range(f.shape[2] - 31)
+            if np.array_equal(f[t, y : y + 32, x : x + 32], a)
+        ]
+        assert len(hit) == 1
+        out.append(hit[0])
+    return out
+
+
+def test_stream_draws_distinct_pairs_from_the_training_span_only():
+    from poolrep.data.framepairs import PairStream
+
+    frames = _coded_frames()
+    s = PairStream(frames, 32, cut_threshold=1000.0, span=(0.0, 0.75), seed=3)
+    # frames 0..29 are the span, t + 1 <= 29: t in 0..28, 3 x 3 places: 29 * 9 = 261 per clip
+    assert s.capacity() == 2 * 29 * 9
+    clip, t, y, x = s.draw(400)
+    keys = set(zip(clip.tolist(), t.tolist(), y.tolist(), x.tolist()))
+    assert len(keys) == 400  # no pair used twice
+    assert t.max() + 1 <= 29 and t.min() >= 0  # neither frame of a pair in the held-out span (30..39)
+    assert abs(int((clip == 0).sum()) - 200) <= 1  # evenly over the clips
+    pairs = list(s.batches(12, 5))
+    assert [len(b) for b in pairs] == [5, 5, 2]
+    got = _where(s, pairs[0])
+    c, tt, yy, xx = s.draw(12)
+    assert got == list(zip(c[:5].tolist(), tt[:5].tolist(), yy[:5].tolist(), xx[:5].tolist()))
+    for b in pairs:  # the second patch is the same place one frame later
+        for (k, t0, y0, x0), bb in zip(_where(s, b), b.b):
+            np.testing.assert_array_equal(bb, frames[k][t0 + 1, y0 : y0 + 32, x0 : x0 + 32])
+    with pytest.raises(ValueError, match="span holds only"):
+        s.draw(600)
+
+
+def test_stream_skips_cuts_and_a_new_seed_draws_anew():
+    from poolrep.data.framepairs import PairStream
+
+    clip = np.stack([np.full((32, 32), v, np.uint8) for v in [0, 1, 2, 3, 200, 201, 202, 203]])
+    s = PairStream([clip], 32, cut_threshold=20.0)
+    assert s.valid[0].tolist() == [0, 1, 2, 4, 5, 6]  # (3, 4) straddles the cut
+    a = PairStream([clip], 32, 20.0, seed=0).draw(6)[1]
+    assert sorted(a.tolist()) == [0, 1, 2, 4, 5, 6]  # all six places, once each
+    held = PairStream([clip], 32, 20.0, span=(0.5, 1.0))
+    assert held.valid[0].tolist() == [4, 5, 6]
+    with pytest.raises(ValueError, match="no pair"):
+        PairStream([clip[:1]], 32)
+
+
+def test_stream_batches_serve_one_draw_in_chunks():
+    frames = _coded_frames(T=20, side=33, clips=1)
+    s = saelib.pair_stream(
+        [np.repeat(f[..., None], 3, -1) for f in frames], ["a"], {"cut_threshold": 1e9, "heldout_from": 0.9}, seed=0
+    )
+
+    class Ident:  # stands in for the SAE: features = the pixels of the patch's first row
+        channels = 3
+
+    import poolrep.papers.autopool.experiment as E
+
+    orig = E._feats
+    E._feats = lambda x, model, side, device: torch.as_tensor(np.asarray(x)[:, 0, :4, 0], dtype=torch.float32)
+    try:
+        b = saelib.stream_batches(s, Ident(), 32, 30, 10, 4, "cpu")
+        chunks = [torch.cat([a for a, _ in b(i)]) for i in range(3)]
+    finally:
+        E._feats = orig
+    allx = torch.cat(chunks)
+    assert allx.shape == (30, 4) and [len(c) for c in chunks] == [10, 10, 10]
+    assert len({tuple(r.tolist()) for r in allx}) == 30  # thirty distinct pairs, none served twice
+
+
+def test_resize_images_is_an_area_average():
+    x = np.arange(2 * 4 * 4 * 3, dtype=np.uint8).reshape(2, 4, 4, 3)
+    y = saelib.resize_images(x, 2)
+    assert y.shape == (2, 2, 2, 3)
+    np.testing.assert_allclose(y[1, 0, 1].numpy(), x[1, :2, 2:].reshape(-1, 3).mean(0))
+    assert saelib.resize_images(x, 4) is x
+    g = saelib.resize_images(x[..., 0], 2)
+    assert g.shape == (2, 2, 2)
+    with pytest.raises(ValueError, match="side"):
+        saelib.resize_images(x, 5)
+
+
+# ---------------------------------------------------------------- issue 31: diagnostics
+
+
+def test_channel_purity_of_grid_dense_and_zero_rows():
+    from poolrep.pooling.spatial import grid_matrix
+
+    G = grid_matrix(2, 3, 4, 4)
+    assert np.allclose(saelib.channel_purity(G, 3), 1.0)  # a spatial-pooling row lives in one map
+    dense = torch.ones(2, 3 * 16)
+    assert np.allclose(saelib.channel_purity(dense, 3), 1 / 3)
+    P = torch.zeros(2, 3 * 16)
+    P[0, :16] = 3.0
+    P[0, 16:32] = 1.0
+    assert saelib.channel_purity(P, 3).tolist() == pytest.approx([0.75, 0.0])
+    with pytest.raises(ValueError, match="C = 5"):
+        saelib.channel_purity(P, 5)
+
+
+def test_shuffled_rows_keep_each_rows_values_and_lose_its_layout():
+    from poolrep.pooling.spatial import grid_matrix
+
+    G = grid_matrix(2, 4, 6, 6)
+    R = saelib.shuffled_rows(G, seed=0)
+    assert torch.equal(R.sort(dim=1).values, G.sort(dim=1).values)  # same values per row: same density and mass
+    assert not torch.equal(R, G)
+    assert saelib.channel_purity(R, 4).mean() < 0.6  # the grid's rows were pure; shuffled ones spread over maps
+    assert torch.equal(saelib.shuffled_rows(G, seed=0), R)
+
+
+def _runs_for(P_by_seed, shape, ks, seeds, side=16):
+    sc = saelib.Scale("16px", side, ks, seeds, 100)
+    r = saelib.PoolRuns(sc, shape)
+    for (K, s), P in P_by_seed.items():
+        r.P[(K, s)] = P
+    return r
+
+
+def test_grid_cost_table_ranks_the_grid_that_matches_the_data():
+    from poolrep.pooling.autopool import heldout_cost
+    from poolrep.pooling.spatial import grid_matrix
+
+    C, H, W = 2, 4, 4
+    G2 = grid_matrix(2, C, H, W)
+    g = torch.Generator().manual_seed(0)
+    z = torch.rand(50, 8, generator=g)
+    xa = z @ G2  # data made of 2x2 blocks: the 2x2 grid reconstructs it exactly
+    xb = xa + 0.01 * torch.rand(50, 32, generator=g)
+    held = [(xa, xb)]
+    r = _runs_for({(8, 0): G2.clone()}, (C, H, W), [8], [0])
+    t = saelib.grid_cost_table(held, r, [0.0, 1.0], [1, 2, 4])
+    by = t.set_index("code")
+    assert list(by.index) == ["SP 1x1", "SP 2x2", "SP 4x4", "AP K=8", "random P K=8"]
+    assert by.loc["SP 2x2", "lambda=0"] == pytest.approx(heldout_cost(G2, held, 0.0)["scaled"])
+    assert by.loc["SP 2x2", "lambda=0"] < by.loc["SP 1x1", "lambda=0"]
+    assert by.loc["SP 2x2", "lambda=0"] < by.loc["random P K=8", "lambda=0"]  # the control loses the structure
+    assert by.loc["SP 4x4", "features"] == 32
+
+
+def test_same_size_sp_interpolates_in_log_features():
+    n = 8
+    c1 = np.zeros((n, 1), bool)
+    c2 = np.ones((n, 1), bool)
+    correct = {("SP 1x1", "full"): c1, ("SP 2x2", "full"): c2}
+    feats = {1: 100, 2: 400}
+    v, how = saelib.same_size_sp(correct, "full", feats, 400)
+    assert how == "SP 2x2" and v.tolist() == [1.0] * n
+    v, how = saelib.same_size_sp(correct, "full", feats, 200)  # halfway between 100 and 400 on a log scale
+    assert v == pytest.approx(np.full(n, 0.5)) and how == "0.50 SP 1x1 + 0.50 SP 2x2"
+    v, how = saelib.same_size_sp(correct, "full", feats, 800)
+    assert v.tolist() == [1.0] * n and "nearest" in how
+
+
+def test_fair_diffs_pair_each_seed_with_the_same_size_grid():
+    n = 40
+    rng = np.random.default_rng(0)
+    sp2 = rng.random(n) < 0.5
+    ap = np.stack([sp2 | (rng.random(n) < 0.3) for _ in range(3)], 1)
+    correct = {
+        ("SP 1x1", "full"): np.zeros((n, 1), bool),
+        ("SP 2x2", "full"): sp2[:, None],
+        ("SP 1x1+2x2", "full"): np.ones((n, 1), bool),  # multi-grid rows take no part
+        ("AP K=400", "full"): ap,
+    }
+    sc = saelib.Scale("16px", 16, [400], [0, 1, 2], 100)
+    d = saelib.fair_diffs(correct, sc, "full", 100)
+    diff, how = d[400]
+    assert how == "SP 2x2" and diff.shape == (n, 3)
+    np.testing.assert_array_equal(diff, ap.astype(float) - sp2[:, None])
+    assert (diff >= 0).all()
+
+
+def test_paper_on_the_same_size_statistic_from_its_numbers():
+    s = saelib.paper_on_fair_statistic()
+    assert s[0].startswith("full set: AP K=400 64.6 % against SP rows 63.8-68.4 %")
+    assert "[-3.8, +0.8]" in s[0] and "K=1300, K=1600, K=2000, K=2500" in s[0]  # 69.0-69.7 above 68.4
+    assert "[+0.1, +4.0]" in s[1] and "K=400, K=800, K=1300, K=1600, K=2000, K=2500" in s[1]
+
+
+def test_cv_accuracy_on_separable_and_on_noise_labels():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(90, 5))
+    y = (x[:, 0] > 0).astype(int)
+    acc = saelib.cv_accuracy(x, y, [0.01, 1.0], folds=3)
+    assert set(acc) == {0.01, 1.0} and min(acc.values()) > 0.85
+    noise = saelib.cv_accuracy(x, rng.integers(0, 2, 90), [1.0], folds=3)
+    assert noise[1.0] < 0.75
+    with pytest.raises(ValueError, match="at least one C"):
+        saelib.cv_accuracy(x, y, [])
+
+
+def test_p_reaches_grid_precondition_per_K_and_seed():
+    r = _runs_for({}, (2, 4, 4), [8], [0, 1])
+    r.info[(8, 0)] = {"heldout_cost": 9.0, "grid_cost": 10.0, "grid": "2x2", "pairs": 100}
+    r.info[(8, 1)] = {"heldout_cost": 10.5, "grid_cost": 10.0, "grid": "2x2", "pairs": 100}
+    pre = saelib.p_reaches_grid(r)
+    assert [c["passed"] for c in pre] == [True, False]
+    assert pre[1]["value"] == "10.50 vs 10.00 after 100 fresh pairs"
+
+
+def test_plateau_is_the_last_relative_fall():
+    assert saelib.plateau([10.0, 8.0, 7.92]) == pytest.approx(0.01)
+    assert np.isnan(saelib.plateau([3.0]))
+
+
+# ---------------------------------------------------------------- issue 31: invariance over seeds, the claims
+
+
+def test_score_items_mean_is_the_score_and_their_spread_the_delta_method():
+    from poolrep.metrics.invariance import score_items, score_of
+
+    rng = np.random.default_rng(0)
+    near, far = rng.gamma(2.0, 1.0, 500), rng.gamma(5.0, 1.0, 500)
+    L = score_items(near, far)
+    assert L.mean() == pytest.approx(score_of(near, far))
+    # the standard error of mean(L) matches the ratio's over bootstrap resamples of the pairs
+    idx = rng.integers(0, 500, (4000, 500))
+    boot = score_of(near[idx], far[idx], axis=1)
+    assert L.std(ddof=1) / np.sqrt(500) == pytest.approx(boot.std(), rel=0.1)
+    with pytest.raises(ValueError, match="infinite"):
+        score_items(np.zeros(3), np.ones(3))
+
+
+def _grey(scores_by_key, n=60, seeds=(0, 1, 2)):
+    """A GreyModel whose codes give chosen invariance scores: near = 1, far = score (per pair, plus noise)."""
+    rng = np.random.default_rng(1)
+    parts = {}
+    for key, sc in scores_by_key.items():
+        for s in seeds if key != "raw" else [None]:
+            near = np.ones(n) + 0.01 * rng.random(n)
+            far = sc * near + 0.05 * rng.normal(size=n)
+            parts["raw" if key == "raw" else (s, key)] = (near, far)
+    P = {(s, lm): np.eye(4) for s in seeds for lm in scores_by_key if lm not in ("raw", "random")}
+    return saelib.GreyModel(None, P, parts, 0.03, {})
+
+
+def test_invariance_claims_over_seeds_and_the_random_P_control():
+    from poolrep.papers.autopool.verdicts import invariance
+
+    p = {
+        "grey_seeds": [0, 1, 2],
+        "cluster_lam": 2.0,
+        "inv_lambdas": [0.0, 10.0, 100.0],
+        "profile": "test",
+        "gray_hidden": 4,
+        "gray_patch": 8,
+        "cluster_k": 4,
+        "heldout_from": 0.8,
+        "seed": 0,
+    }
+    grey = _grey({"raw": 3.0, 0.0: 3.1, 2.0: 5.0, 10.0: 8.0, 100.0: 7.0, "random": 5.0})
+    cl = {c.id: c for c in invariance(grey, p, {"grey_held": 60})}
+    assert cl["pooling_raises_invariance"].status == "reproduced"
+    assert cl["pooling_raises_invariance"].value == pytest.approx(2.0, abs=0.05)
+    assert cl["pooling_raises_invariance"].seeds == 3
+    # a P no more invariant than its own rows shuffled: summing alone explains the gain
+    assert cl["pooling_beats_random_pools"].status in ("inconclusive", "not reproduced")
+    assert abs(cl["pooling_beats_random_pools"].value) < 0.1
+    assert cl["invariance_rises_with_lambda"].status == "reproduced"
+    assert cl["invariance_stops_rising"].status == "reproduced"  # 7 < 8: the top lambda fell
+    assert "inv_lambdas" in cl["invariance_rises_with_lambda"].why
+
+
+def test_seeds_t_interval_counts_the_seeds_as_the_units():
+    from scipy.stats import t
+
+    from poolrep.papers.autopool.verdicts import seeds_t_interval
+
+    e = seeds_t_interval(np.array([-0.2, -0.3, -0.25]), items=40, what="pools")
+    half = t.ppf(0.975, 2) * np.std([-0.2, -0.3, -0.25], ddof=1) / np.sqrt(3)
+    assert e.value == pytest.approx(-0.25) and e.hi == pytest.approx(-0.25 + half) and e.seeds == 3
+    one = seeds_t_interval(np.array([-0.2]), items=10, what="pools")
+    assert one.seeds == 1 and one.lo == one.hi == pytest.approx(-0.2)
+
+
+def test_ap_vs_sp_claims_judged_only_where_P_reached_the_grid_and_over_seeds():
+    from poolrep.papers.autopool.verdicts import ap_vs_sp
+
+    n = 400
+    rng = np.random.default_rng(0)
+    sp = {g: rng.random(n) < a for g, a in ((1, 0.4), (2, 0.5), (3, 0.55))}
+    ap = np.stack([sp[2] | (rng.random(n) < 0.25) for _ in range(3)], 1)  # AP about 12 points above SP 2x2
+    correct = {}
+    for setting in ("full", "small"):
+        correct.update({(f"SP {g}x{g}", setting): c[:, None] for g, c in sp.items()})
+        correct[("AP K=400", setting)] = ap
+    r16 = _runs_for({}, (100, 11, 11), [400], [0, 1, 2])
+    r32 = saelib.PoolRuns(saelib.Scale("32px", 32, [400], [0], 100), (100, 27, 27))
+    for s in (0, 1, 2):
+        r16.info[(400, s)] = {"heldout_cost": 130.0, "grid_cost": 140.0, "grid": "2x2", "pairs": 100}
+    r32.info[(400, 0)] = {"heldout_cost": 790.0, "grid_cost": 780.0, "grid": "2x2", "pairs": 100}
+    correct32 = {k: (v[:, :1] if k[0].startswith("AP") else v) for k, v in correct.items()}
+    p = {"hidden": 100, "seed": 0, "profile": "test", "heldout_from": 0.8, "train_small": 1000}
+    sizes = {"test": n, "clips": 7, "train_full": 50000, "train_small": 10000}
+    cl = {c.id: c for c in ap_vs_sp({"32px": r32, "16px": r16}, {"32px": correct32, "16px": correct}, p, sizes)}
+    assert cl["ap_beats_sp_full_16px"].status == "reproduced" and cl["ap_beats_sp_full_16px"].seeds == 3
+    assert cl["ap_beats_sp_full_16px"].value == pytest.approx(100 * (ap.mean() - sp[2].mean()))
+    assert "scaled-down replicate" in cl["ap_beats_sp_full_16px"].setting
+    # the paper-size P stayed above its grid: not testable, whatever its accuracy
+    assert cl["ap_beats_sp_full_32px"].status == "not testable here"
+    assert (
+        cl["ap_beats_sp_full_32px"].reason == "precondition" and "790.00 vs 780.00" in cl["ap_beats_sp_full_32px"].why
+    )
+    assert cl["table1_ap400_full"].status == "not testable here"
+    r32.info[(400, 0)]["heldout_cost"] = 770.0  # below the grid now, but one seed: still not judged
+    cl = {c.id: c for c in ap_vs_sp({"32px": r32}, {"32px": correct32}, p, sizes)}
+    assert cl["ap_beats_sp_small_32px"].status == "not testable here" and cl["ap_beats_sp_small_32px"].reason == "scale"

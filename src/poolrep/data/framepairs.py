@@ -89,3 +89,93 @@ def sample_pairs(
         a.append(f[t, y : y + patch, x : x + patch])
         b.append(f[t + 1, y : y + patch, x : x + patch])
     return Pairs(np.stack(a), np.stack(b), clip, names or [f"clip{k}" for k in range(len(frames))])
+
+
+def usable_frames(
+    frames: list[np.ndarray], patch: int, cut_threshold: float, span: tuple[float, float] = (0.0, 1.0)
+) -> list[np.ndarray]:
+    """Per clip, the frames ``t`` whose pair ``(t, t+1)`` lies inside the clip's time ``span`` (fractions of its
+    length) and does not straddle a cut (mean absolute difference above ``cut_threshold``)."""
+    if not 0 <= span[0] < span[1] <= 1:
+        raise ValueError(f"span must be 0 <= start < end <= 1, got {span}")
+    out = []
+    for k, f in enumerate(frames):
+        if f.ndim not in (3, 4):
+            raise ValueError(f"clip {k}: expected T x H x W [x 3] frames, got shape {f.shape}")
+        if f.shape[1] < patch or f.shape[2] < patch:
+            raise ValueError(f"clip {k}: frames {f.shape[1]}x{f.shape[2]} smaller than the patch {patch}")
+        ok = np.flatnonzero(frame_differences(f) <= cut_threshold) if len(f) > 1 else np.array([], int)
+        lo, hi = int(np.floor(span[0] * len(f))), int(np.floor(span[1] * len(f)))
+        out.append(ok[(ok >= lo) & (ok + 1 < hi)])
+    return out
+
+
+class PairStream:
+    """Fresh pairs for every batch, never stored: each epoch draws ``n_pairs`` distinct (clip, t, y, x) without
+    replacement, evenly over the clips, from every usable frame of each clip's time ``span`` (all of them, not a
+    fixed sample), and yields them ``batch`` at a time. No pair repeats within an epoch; another epoch draws anew
+    (auto-pooling's issue 31: P trained on 1,500 stored pairs memorised them).
+
+    ``frames``: per clip a ``T x H x W [x 3]`` uint8 array; ``span``: e.g. ``(0, 0.8)`` for training, so that no
+    frame of a held-out span ``(0.8, 1)`` is ever drawn."""
+
+    def __init__(
+        self,
+        frames: list[np.ndarray],
+        patch: int,
+        cut_threshold: float = 40.0,
+        span: tuple[float, float] = (0.0, 1.0),
+        names: list[str] | None = None,
+        seed: int = 0,
+    ):
+        self.frames, self.patch, self.span, self.seed = frames, patch, span, seed
+        self.names = names or [f"clip{k}" for k in range(len(frames))]
+        self.valid = usable_frames(frames, patch, cut_threshold, span)
+        self.clips = [k for k, v in enumerate(self.valid) if len(v)]
+        if not self.clips:
+            raise ValueError("no pair of consecutive frames without a cut in any clip's span")
+        # per clip: the number of (t, y, x) to draw from
+        self.places = {
+            k: (len(self.valid[k]), frames[k].shape[1] - patch + 1, frames[k].shape[2] - patch + 1) for k in self.clips
+        }
+
+    def reseed(self, seed: int) -> PairStream:
+        """The same frames and usable places, another seed (no second pass over the frames to find the cuts)."""
+        import copy
+
+        out = copy.copy(self)
+        out.seed = seed
+        return out
+
+    def capacity(self) -> int:
+        """How many distinct pairs the span holds (an epoch can draw at most this many)."""
+        return int(sum(np.prod(v) for v in self.places.values()))
+
+    def draw(self, n_pairs: int, epoch: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The epoch's ``(clip, t, y, x)``, in the order they are served: distinct, evenly over the clips."""
+        if n_pairs < 1:
+            raise ValueError("n_pairs must be >= 1")
+        rng = np.random.default_rng([self.seed, epoch])
+        per = np.bincount(rng.permutation(n_pairs) % len(self.clips), minlength=len(self.clips))
+        parts = []
+        for k, m in zip(self.clips, per):
+            nt, ny, nx = self.places[k]
+            if m > nt * ny * nx:
+                raise ValueError(f"clip {self.names[k]}: {m} pairs asked, its span holds only {nt * ny * nx}")
+            flat = rng.choice(nt * ny * nx, m, replace=False)
+            it, iy, ix = np.unravel_index(flat, (nt, ny, nx))
+            parts.append(np.stack([np.full(m, k), self.valid[k][it], iy, ix], 1))
+        idx = np.concatenate(parts)[rng.permutation(n_pairs)]
+        return idx[:, 0], idx[:, 1], idx[:, 2], idx[:, 3]
+
+    def pairs(self, clip: np.ndarray, t: np.ndarray, y: np.ndarray, x: np.ndarray) -> Pairs:
+        s = self.patch
+        a = np.stack([self.frames[k][i, r : r + s, c : c + s] for k, i, r, c in zip(clip, t, y, x)])
+        b = np.stack([self.frames[k][i + 1, r : r + s, c : c + s] for k, i, r, c in zip(clip, t, y, x)])
+        return Pairs(a, b, np.asarray(clip), self.names)
+
+    def batches(self, n_pairs: int, batch: int, epoch: int = 0):
+        """The epoch's pairs, ``batch`` at a time (the last batch may be short)."""
+        clip, t, y, x = self.draw(n_pairs, epoch)
+        for s in range(0, n_pairs, batch):
+            yield self.pairs(clip[s : s + batch], t[s : s + batch], y[s : s + batch], x[s : s + batch])

@@ -63,3 +63,18 @@ def invariance_score(a, b, seed: int = 0, random_pairs: np.ndarray | None = None
     if near_m == 0:
         return float("inf")
     return float(torch.as_tensor(far).mean() / near_m)
+
+
+def score_items(near, far) -> np.ndarray:
+    """Per pair, its linearised share of the score: ``L_i = s + (far_i - s near_i) / mean(near)`` with
+    ``s = mean(far) / mean(near)``. ``mean(L) = s`` exactly, and the variance of ``mean(L)`` over resampled pairs is
+    the delta method's for the ratio, so per-pair values of several seeds can go into an interval over pairs x seeds
+    (:func:`poolrep.claims.seed_interval`), which needs a mean of per-item values."""
+    near, far = np.asarray(near, dtype=np.float64), np.asarray(far, dtype=np.float64)
+    if near.shape != far.shape or near.ndim != 1:
+        raise ValueError(f"near and far must be vectors of the same length, got {near.shape} and {far.shape}")
+    m = near.mean()
+    if m <= 0:
+        raise ValueError("score_items: every temporal neighbour distance is 0 (the score is infinite)")
+    s = far.mean() / m
+    return s + (far - s * near) / m
