@@ -879,3 +879,24 @@ def test_ap_vs_sp_claims_judged_only_where_P_reached_the_grid_and_over_seeds():
     r32.info[(400, 0)]["heldout_cost"] = 770.0  # below the grid now, but one seed: still not judged
     cl = {c.id: c for c in ap_vs_sp({"32px": r32}, {"32px": correct32}, p, sizes)}
     assert cl["ap_beats_sp_small_32px"].status == "not testable here" and cl["ap_beats_sp_small_32px"].reason == "scale"
+
+
+def test_p_from_grid_starts_at_the_grids_best_scale_and_trains_on_fresh_pairs():
+    from poolrep.data.framepairs import PairStream
+    from poolrep.device import RunLog
+    from poolrep.pooling.autopool import heldout_cost
+    from poolrep.pooling.spatial import grid_matrix
+
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (12, 34, 34, 3), dtype=np.uint8)]
+    model = _tiny_model(size=3, channels=3, hidden=4)
+    stream = PairStream(frames, 32, cut_threshold=1e9, span=(0.0, 0.8))
+    sc = saelib.Scale("32px", 32, [16], [0], 20)
+    runs = saelib.PoolRuns(sc, (4, 30, 30))
+    heldp = next(PairStream(frames, 32, 1e9, (0.8, 1.0), seed=1).batches(8, 8))
+    held = saelib.feature_batches(heldp, model, 32, 8)
+    p = {"lam": 1.0, "grid_start_pairs": 20, "curve_every": 10, "batch_pairs": 5, "lr": 0.1, "optimizer": "adam"}
+    d = saelib.p_from_grid(stream, model, runs, held, p, "cpu", RunLog("t", seed=0, profile="smoke").start())
+    grid = heldout_cost(grid_matrix((2, 2), 4, 30, 30), held, 1.0)["scaled"]
+    assert d["start"] == pytest.approx(grid, rel=1e-5)  # the grid at its best scale is where it starts
+    assert len(d["curve"]) == 3 and d["pairs"] == 20 and d["end"] != d["start"]
