@@ -232,8 +232,12 @@ def test_seeded_models_train_in_workers_and_rebuild_the_same_codes():
         "sup_hidden": 8,
         "sup_steps": 3,
         "sup_batch": 4,
+        "keep_every": 3,
     }
     out = sf.train_seeds(x, scene, x_sup, y_sup, p, "cpu")
+    # the main model keeps its state at every keep_every-th step (the AUC-against-steps curve), the others none
+    assert [("state" in h) for h in out[0]["hists"]["ours"][0]] == [False, False, True]
+    assert not any("state" in h for h in out[0]["hists"]["sparse"][0])
     assert list(out) == [0, 1] and set(out[0]["stacks"]) == {"ours", "sparse", "group", "DrLIM"}
     w = lambda s: out[s]["stacks"]["ours"][0].enc.weight
     assert not torch.equal(w(0), w(1))
@@ -246,3 +250,55 @@ def test_seeded_models_train_in_workers_and_rebuild_the_same_codes():
     assert [h[-1]["loss"] for h in hists] == [h[-1]["loss"] for h in out[1]["hists"]["ours"]]
     feats = sf.stack_features(rebuilt, x)
     assert [tuple(f.shape) for f in feats] == [(24, 2 * 4 * 4), (24, 4 * 2 * 2)]
+
+
+# ---------------------------------------------------------------- issue 32: training to a plateau
+
+
+def test_loss_fall_of_a_falling_and_a_flat_curve():
+    steps = np.arange(100)
+    falling = 100.0 * np.exp(-steps / 200)  # still falling: about 10 % over the last 20 steps
+    assert sf.loss_fall(falling, 0.2) == pytest.approx(1 - np.exp(-20 / 200), rel=1e-3)
+    flat = 5.0 + 0.1 * np.random.default_rng(0).normal(size=100)
+    assert abs(sf.loss_fall(flat, 0.2)) < 0.02
+    assert sf.loss_fall(np.zeros(10), 0.2) == 0.0  # a loss that reached 0 (DrLIM's margin) is flat
+    with pytest.raises(ValueError, match="two windows"):
+        sf.loss_fall([1.0], 0.6)
+
+
+def _trained(fall_ours_l1: float, seeds=(0, 1, 2), steps=100):
+    """Loss histories: ours L1 falls by about ``fall_ours_l1`` over its last 20 % of steps, everything else flat."""
+    t = np.arange(steps)
+    rate = -np.log(1 - fall_ours_l1) / (0.2 * steps) if fall_ours_l1 > 0 else 0.0
+    flat = [{"loss": 1.0} for _ in t]
+    out = {}
+    for s in seeds:
+        hists = {n: [flat, flat] for n in ("sparse", "group", "DrLIM")}
+        hists["ours"] = [[{"loss": float(np.exp(-rate * i))} for i in t], flat]
+        out[s] = {"hists": hists, "sup_hist": [1.0] * steps}
+    return out
+
+
+def test_plateau_gate_takes_judged_claims_about_unconverged_models_off_the_ledger():
+    auc_t, auc_c, p, sizes, coherence, change = _claim_inputs()
+    p = {**p, "plateau_window": 0.2, "plateau_tol": 0.02}
+    claims = sf.claims(auc_t, auc_c, p, sizes, coherence, change)
+    before = {c.id: c for c in claims}
+    tab = sf.plateau_table(_trained(0.10), p)
+    row = tab.set_index("model").loc["ours L1"]
+    assert row["largest fall"] == pytest.approx(0.10, abs=0.005) and not row["plateau"]
+    assert tab.set_index("model").loc["sparse L1", "plateau"] and len(tab) == 9  # 4 stacks x 2 layers + supervised
+    rows = {c.id: c for c in sf.plateau_gate(claims, tab, p)}
+    r = rows["cifar_l1_beats_input"]
+    assert before["cifar_l1_beats_input"].status == "reproduced"
+    assert r.status == "not testable here" and r.reason == "scale"
+    assert r.value == before["cifar_l1_beats_input"].value and r.lo == before["cifar_l1_beats_input"].lo
+    assert "ours L1 still fell +10.0%" in r.why and "training_curves" in r.why
+    assert "lies entirely" not in r.why  # the judged claim's reading of its interval is gone
+    assert any(c["name"].startswith("ours L1 trained to a plateau") and not c["passed"] for c in r.preconditions)
+    # a claim about models that all reached a plateau keeps its verdict, with the plateau rows shown
+    tab_ok = sf.plateau_table(_trained(0.0), p)
+    ok = {c.id: c for c in sf.plateau_gate(sf.claims(auc_t, auc_c, p, sizes, coherence, change), tab_ok, p)}
+    assert ok["cifar_l1_beats_input"].status == "reproduced"
+    assert all(c["passed"] for c in ok["cifar_l1_beats_input"].preconditions)
+    assert ok["auc_values"].status == "not testable here" and ok["auc_values"].reason == "stand-in"

@@ -280,6 +280,7 @@ class TrainCfg:
     margin: float = 1.0
     negatives: int = 5
     seed: int = 0
+    keep_every: int = 0  # > 0: keep the model's state every this many steps (the AUC-against-steps curve)
 
 
 def train_autoencoder(model, data, pairs, cfg: TrainCfg, device="cpu", desc="slow AE"):
@@ -303,6 +304,8 @@ def train_autoencoder(model, data, pairs, cfg: TrainCfg, device="cpu", desc="slo
         opt.step()
         model.renorm()
         hist.append({"loss": loss.item(), **parts})
+        if cfg.keep_every and len(hist) % cfg.keep_every == 0:
+            hist[-1]["state"] = {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
     return hist
 
 
@@ -653,7 +656,13 @@ def stack_cfgs(p: dict, seed: int) -> dict[str, tuple[str, list[TrainCfg]]]:
     base = dict(batch=p["batch"], seed=seed)
     steps = (p["steps1"], p["steps2"])
     return {
-        "ours": ("slow", [TrainCfg(steps=s, lr=p["lr"], alpha=p["alpha"], beta=p["beta"], **base) for s in steps]),
+        "ours": (
+            "slow",
+            [
+                TrainCfg(steps=s, lr=p["lr"], alpha=p["alpha"], beta=p["beta"], keep_every=p["keep_every"], **base)
+                for s in steps
+            ],
+        ),
         # the paper's beta = 0 model: "sparsity only" (Fig. 5b), the same alpha, slowness off
         "sparse": ("slow", [TrainCfg(steps=s, lr=p["lr"], alpha=p["alpha"], beta=0.0, **base) for s in steps]),
         # an extra row, not the paper's baseline: group sparsity on the pooled outputs, beta = 0
@@ -865,6 +874,41 @@ def by_seed(per_seed: dict, what: str, attr: str | None = "per_query_auc") -> di
     return {m: a if m.split()[0] in MODELS else a[:, :1] for m, a in out.items()}
 
 
+def auc_against_steps(trained: dict, X_test: torch.Tensor, test: Frames, p: dict, device, seed: int | None = None):
+    """Issue 32: the main model's (``ours``) temporal AUC on the test scenes against its training steps, from the
+    states kept every ``keep_every`` steps (layer 1 alone; layer 2 on the final layer 1), beside its training loss
+    there: evidence of where the cut training sits, never used to choose the steps (that would fit the test)."""
+    import pandas as pd
+
+    from ..metrics import pr
+
+    s = list(trained)[0] if seed is None else seed
+    specs = specs_of(p)
+    layers = trained[s]["stacks"]["ours"]
+    rows = []
+    for li, hist in enumerate(trained[s]["hists"]["ours"]):
+        for step, h in enumerate(hist, 1):
+            if "state" not in h:
+                continue
+            spec = specs[li]
+            ch = X_test.shape[1] if li == 0 else specs[0]["n_filters"] // specs[0]["group"]
+            layer = ConvAutoEncoder(ch, spec["n_filters"], spec["kernel"], spec["group"], spec["pool"])
+            layer.load_state_dict({k: torch.from_numpy(v) for k, v in h["state"].items()})
+            stack = list(layers[:li]) + [layer.eval()]
+            codes = stack_features(stack, X_test, device)[li]
+            res = pr.temporal_pr(codes, test.scene, p["temporal_k"], p["temporal_recall_base"], test.shot)
+            w = max(1, p["keep_every"] // 5)
+            rows.append(
+                {
+                    "layer": f"L{li + 1}",
+                    "step": step,
+                    "training loss": float(np.mean([x["loss"] for x in hist[max(0, step - w) : step]])),
+                    "temporal AUC": float(np.mean(res.per_query_auc)),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
 def plot_training_curves(trained: dict):
     """The training loss of every model against its steps, one panel per model and layer, one line per seed
     (moving average over 20 steps): whether the cut training reached a plateau (issue 32)."""
@@ -889,6 +933,122 @@ def plot_training_curves(trained: dict):
     axes[-1].legend(fontsize=6)
     fig.tight_layout()
     return fig
+
+
+def training_losses(trained: dict) -> dict[str, dict[int, np.ndarray]]:
+    """Per model and layer (``"ours L1"``, ..., ``"supervised"``), per seed, the training loss at every step."""
+    seeds = list(trained)
+    out: dict[str, dict[int, np.ndarray]] = {}
+    for n in trained[seeds[0]]["hists"]:
+        for li in range(len(trained[seeds[0]]["hists"][n])):
+            out[f"{n} L{li + 1}"] = {s: np.array([h["loss"] for h in trained[s]["hists"][n][li]]) for s in seeds}
+    out["supervised"] = {s: np.asarray(trained[s]["sup_hist"], float) for s in seeds}
+    return out
+
+
+def loss_fall(losses, window: float) -> float:
+    """How much the training loss still falls at the end: ``(mean of the window before the last - mean of the last
+    window) / |mean of the window before|``, each window ``window`` of the steps (means over windows of steps, since
+    one minibatch's loss is noisy). 0.05: the last fifth of training still took 5 % off; near 0 or below: flat."""
+    v = np.asarray(losses, dtype=np.float64)
+    w = max(1, int(round(window * len(v))))
+    if len(v) < 2 * w:
+        raise ValueError(f"loss_fall: {len(v)} steps cannot hold two windows of {w}")
+    prev, last = v[-2 * w : -w].mean(), v[-w:].mean()
+    return float((prev - last) / abs(prev)) if prev != 0 else 0.0
+
+
+def plateau_table(trained: dict, p: dict):
+    """Per model and layer: the training loss's fall over the last ``plateau_window`` of its steps, per seed, and
+    whether every seed's fall is at most ``plateau_tol`` (issue 32: a claim about a trained model is judged only
+    where that model reached a plateau; both values fixed in params)."""
+    import pandas as pd
+
+    rows = []
+    for name, per_seed in training_losses(trained).items():
+        falls = {s: loss_fall(v, p["plateau_window"]) for s, v in per_seed.items()}
+        rows.append(
+            {
+                "model": name,
+                "steps": len(next(iter(per_seed.values()))),
+                **{f"fall seed {s}": f for s, f in falls.items()},
+                "largest fall": max(falls.values()),
+                "plateau": max(falls.values()) <= p["plateau_tol"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# which trained models each claim rests on (layer 2 is trained on the frozen layer 1, so it needs both)
+CLAIM_MODELS = {
+    "temporal_l1_beats_pixels": ("ours L1",),
+    "temporal_l2_beats_pixels": ("ours L1", "ours L2"),
+    "slowness_beats_sparsity_l1": ("ours L1", "sparse L1"),
+    "slowness_beats_sparsity_l2": ("ours L1", "ours L2", "sparse L1", "sparse L2"),
+    "slow_groups_more_coherent": ("ours L1", "sparse L1"),
+    "cifar_l1_beats_input": ("ours L1",),
+    "cifar_l2_no_gain": ("ours L1", "ours L2"),
+}
+
+
+def _own_why(c) -> str:
+    """A judged claim's ``why`` without the sentences the ledger appended (the interval's reading, its power)."""
+    suffix = " ".join(x for x in (c._reason(), c._power_sentence()) if x)
+    return c.why[: -len(suffix)].strip() if suffix and c.why.endswith(suffix) else c.why.strip()
+
+
+def plateau_gate(claims: list, plateau, p: dict) -> list:
+    """Issue 32: a claim the run would judge, about models whose training loss had not reached a plateau
+    (``plateau_table``), becomes "not testable here (scale)": the cut training, not the method, would decide it.
+    Its number, interval and preconditions stay shown, with each model's fall; the training curves are the
+    evidence (figure ``training_curves``). Claims already not testable keep their reason, with the plateau row
+    added to their preconditions."""
+    from .. import claims as C
+
+    by = plateau.set_index("model")
+    out = []
+    for c in claims:
+        need = CLAIM_MODELS.get(c.id, ())
+        rows = [
+            C.precondition(
+                f"{m} trained to a plateau (training loss fall over the last {p['plateau_window']:.0%} of its "
+                f"{int(by.loc[m, 'steps'])} steps, every seed)",
+                f"{by.loc[m, 'largest fall']:+.1%}",
+                f"at most {p['plateau_tol']:.0%}",
+                bool(by.loc[m, "plateau"]),
+            )
+            for m in need
+        ]
+        failed = [r for r in rows if not r["passed"]]
+        if not rows:
+            out.append(c)
+        elif c.status == "not testable here" or not failed:
+            c.preconditions = list(c.preconditions) + rows
+            out.append(c)
+        else:
+            ours = C.Estimate(c.value, c.lo, c.hi, c.interval, items=c.items, seeds=c.seeds)
+            out.append(
+                C.not_testable(
+                    c.id,
+                    c.stage,
+                    c.statement,
+                    c.source,
+                    c.quantity,
+                    setting=c.setting,
+                    reason="scale",
+                    ours=ours,
+                    unit=c.unit,
+                    paper=c.paper,
+                    preconditions=list(c.preconditions) + rows,
+                    why=(_own_why(c) + " " if _own_why(c) else "")
+                    + "Not judged: "
+                    + "; ".join(f"{r['name'].split(' trained')[0]} still fell {r['value']}" for r in failed)
+                    + f" over the last {p['plateau_window']:.0%} of training (a plateau needs at most "
+                    f"{p['plateau_tol']:.0%}): the cut training on 2 cores, not the method, would decide the test. "
+                    "The curves are in figures/training_curves.",
+                )
+            )
+    return out
 
 
 def change_table(change: dict, seed: int = 0):
