@@ -498,6 +498,7 @@ def test_row_stats():
         "members_median": 4.0,
         "zero_rows": 0.0,
         "purity_mean": pytest.approx(0.5),
+        "purity_median": pytest.approx(0.5),
     }
     eye = torch.cat([torch.eye(4), torch.zeros(1, 4)])
     st = saelib.row_stats(eye, 0.5, channels=2)
@@ -505,6 +506,7 @@ def test_row_stats():
         st["row_cosine"] == pytest.approx(0.0) and st["members_mean"] == 1.0 and st["zero_rows"] == pytest.approx(0.2)
     )
     assert st["purity_mean"] == pytest.approx(0.8)  # four pure rows, one zero row (purity 0)
+    assert st["purity_median"] == pytest.approx(1.0)
 
 
 def test_sp_features_concatenate_the_grids_as_multigrid_pooling():
@@ -527,6 +529,7 @@ def _params(**kw):
         "heldout_from": 0.8,
         "lambdas": [0.0, 1.0, 10.0, 100.0],
         "inv_lambdas": [0.0, 10.0, 100.0],
+        "train_sets": ["small"],
     }
     return {**p, **kw}
 
@@ -552,6 +555,10 @@ def test_check_params():
         saelib.check_params(_params(inv_lambdas=[0.0, 3.0, 100.0]))  # 3 is not in the lambda grid
     with pytest.raises(ParamsError, match="rep_side"):
         saelib.check_params(_params(rep_side=40))
+    saelib.check_params(_params(train_sets=["full", "small"]))
+    for bad in (["full"], ["small", "tiny"]):
+        with pytest.raises(ParamsError, match="train_sets"):
+            saelib.check_params(_params(train_sets=bad))
 
 
 # ---------------------------------------------------------------- issue 31: fresh streamed pairs

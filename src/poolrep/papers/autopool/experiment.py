@@ -134,6 +134,11 @@ def check_params(p: dict) -> None:
     for c in p["curve_pairs"]:
         if c % p["curve_every"] or not 0 < c < min(p["n_pairs"], p["rep_pairs"] if p["rep_side"] else p["n_pairs"]):
             raise ParamsError(f"autopool.curve_pairs: {c} must be a multiple of curve_every below every n_pairs")
+    if "small" not in p["train_sets"] or not set(p["train_sets"]) <= {"full", "small"}:
+        raise ParamsError(
+            f"autopool.train_sets = {p['train_sets']}: 'small' and optionally 'full' (the learning curve, the "
+            "C check and every AP-vs-SP claim use the small set)"
+        )
     if p["rep_side"] and not 6 < p["rep_side"] < 32:
         raise ParamsError(f"autopool.rep_side = {p['rep_side']}: must lie in 7..31 (or null: no replicate)")
     if not 0 < p["heldout_from"] < 1:
@@ -224,6 +229,7 @@ def row_stats(P: torch.Tensor, threshold: float, channels: int) -> dict[str, flo
         "members_median": float(np.median(members)) if members else 0.0,
         "zero_rows": float(1 - live.double().mean()),
         "purity_mean": float(channel_purity(P, channels).mean()),
+        "purity_median": float(np.median(channel_purity(P, channels))),
     }
 
 
