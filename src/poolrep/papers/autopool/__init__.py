@@ -7,7 +7,8 @@ holds the parts of the paper's pipeline around it (Sec. 3):
   applied at every location), and the analysis of pools (orientation, members);
 - :mod:`.experiment`: the paper's numbers (Table 1), fresh frame pairs, training P and judging it on its objective,
   the diagnostics, the pooled CIFAR-10 features and the linear classifier of Table 1, the same-size statistic of
-  Fig. 10, the grey model of Sec. 3.1;
+  Fig. 10;
+- :mod:`.grey`: the grey model of Sec. 3.1 (Fig. 4/5, 6), over seeds of P;
 - :mod:`.figures`: Fig. 4/5, 6, 8, 9, 10 and P's learning curves;
 - :mod:`.verdicts`: the claims, judged on the run.
 
@@ -19,7 +20,7 @@ from .experiment import (
     PAPER_AP,
     PAPER_K,
     PAPER_SP_RANGE,
-    GreyModel,
+    TIMINGS,
     PoolRuns,
     Scale,
     channel_purity,
@@ -30,8 +31,6 @@ from .experiment import (
     cv_accuracy,
     fair_diffs,
     feature_batches,
-    grey_invariance_table,
-    grey_model,
     grid_cost_table,
     heldout_pairs,
     invariance_table,
@@ -48,7 +47,6 @@ from .experiment import (
     row_stats,
     same_size_sp,
     scales,
-    seed_scores,
     shuffled_rows,
     sizes_table,
     sp_features,
@@ -81,6 +79,7 @@ from .figures import (
     plot_filters,
     plot_learning_curve,
 )
+from .grey import GreyModel, grey_invariance_table, grey_model, pair_batches, pair_codes, seed_scores
 from .verdicts import PAPER, claims, p_reaches_grid
 
 __all__ = [
@@ -93,6 +92,7 @@ __all__ = [
     "PatchModel",
     "PoolRuns",
     "Scale",
+    "TIMINGS",
     "SparseAutoencoder",
     "channel_purity",
     "check_params",
@@ -119,6 +119,8 @@ __all__ = [
     "p_from_grid",
     "p_reaches_grid",
     "p_table",
+    "pair_batches",
+    "pair_codes",
     "pair_stream",
     "paper_on_fair_statistic",
     "plateau",

@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from ... import claims as C
-from .experiment import ANIMATED, PAPER_AP, fair_diffs, seed_scores
+from .experiment import ANIMATED, PAPER_AP, fair_diffs
 from .features import cluster_orientation_excess
+from .grey import seed_scores
 
 PAPER = "Sukhbaatar, Makino & Aihara (2013)"
 STAGE = "autopool"
