@@ -907,3 +907,11 @@ def test_p_from_grid_starts_at_the_grids_best_scale_and_trains_on_fresh_pairs():
     grid = heldout_cost(grid_matrix((2, 2), 4, 30, 30), held, 1.0)["scaled"]
     assert d["start"] == pytest.approx(grid, rel=1e-5)  # the grid at its best scale is where it starts
     assert len(d["curve"]) == 3 and d["pairs"] == 20 and d["end"] != d["start"]
+
+
+def test_p_table_leaves_the_timings_to_run_json():
+    r = _runs_for({}, (2, 4, 4), [8], [0])
+    r.info[(8, 0)] = {"K": 8, "heldout_cost": 1.0, "heldout_curve": [2.0, 1.0], "seconds_P": 3.2, "gflops": 90.0}
+    t = saelib.p_table(r)
+    assert list(t.columns) == ["K", "heldout_cost"]  # a rerun reproduces every number the table keeps
+    assert set(saelib.TIMINGS) == {"seconds_P", "seconds_features", "gflops"}
