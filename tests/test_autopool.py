@@ -621,6 +621,9 @@ def test_stream_skips_cuts_and_a_new_seed_draws_anew():
     assert sorted(a.tolist()) == [0, 1, 2, 4, 5, 6]  # all six places, once each
     held = PairStream([clip], 32, 20.0, span=(0.5, 1.0))
     assert held.valid[0].tolist() == [4, 5, 6]
+    moved = s.respan((0.5, 1.0), seed=0)  # the same cuts, another span: no second pass over the frames
+    assert moved.valid[0].tolist() == [4, 5, 6] and s.valid[0].tolist() == [0, 1, 2, 4, 5, 6]
+    assert np.array_equal(moved.draw(3)[1], held.draw(3)[1])
     with pytest.raises(ValueError, match="no pair"):
         PairStream([clip[:1]], 32)
 

@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     print(f"SAE: cost {hist[0]:.3g} -> {hist[-1]:.3g} in {time.perf_counter() - t0:.0f} s", flush=True)
     frames = load_clips(clips(), scale=0.5)
     train = PairStream(frames, 32, 40.0, (0.0, 0.8), seed=0)
-    held_pairs = next(PairStream(frames, 32, 40.0, (0.8, 1.0), seed=1).batches(400, 400))
+    held_pairs = next(train.respan((0.8, 1.0), seed=1).batches(400, 400))
 
     def feats(x):
         return A.conv_features(A.resize_images(x, a.side), model).flatten(1)

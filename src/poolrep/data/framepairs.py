@@ -66,15 +66,7 @@ def sample_pairs(
     if not 0 <= span[0] < span[1] <= 1:
         raise ValueError(f"span must be 0 <= start < end <= 1, got {span}")
     rng = np.random.default_rng(seed)
-    valid = []
-    for k, f in enumerate(frames):
-        if f.ndim not in (3, 4):
-            raise ValueError(f"clip {k}: expected T x H x W [x 3] frames, got shape {f.shape}")
-        if f.shape[1] < patch or f.shape[2] < patch:
-            raise ValueError(f"clip {k}: frames {f.shape[1]}x{f.shape[2]} smaller than the patch {patch}")
-        ok = np.flatnonzero(frame_differences(f) <= cut_threshold) if len(f) > 1 else np.array([], int)
-        lo, hi = int(np.floor(span[0] * len(f))), int(np.floor(span[1] * len(f)))
-        valid.append(ok[(ok >= lo) & (ok + 1 < hi)])
+    valid = usable_frames(frames, patch, cut_threshold, span)
     usable = [k for k, v in enumerate(valid) if len(v)]
     if not usable:
         raise ValueError("no pair of consecutive frames without a cut in any clip")
@@ -91,6 +83,32 @@ def sample_pairs(
     return Pairs(np.stack(a), np.stack(b), clip, names or [f"clip{k}" for k in range(len(frames))])
 
 
+def cut_free(frames: list[np.ndarray], patch: int, cut_threshold: float) -> list[np.ndarray]:
+    """Per clip, the frames ``t`` whose pair ``(t, t+1)`` does not straddle a cut (mean absolute difference at most
+    ``cut_threshold``), after checking each clip's shape against the patch. The pass over every frame is the costly
+    part: :meth:`PairStream.respan` reuses it for another time span."""
+    out = []
+    for k, f in enumerate(frames):
+        if f.ndim not in (3, 4):
+            raise ValueError(f"clip {k}: expected T x H x W [x 3] frames, got shape {f.shape}")
+        if f.shape[1] < patch or f.shape[2] < patch:
+            raise ValueError(f"clip {k}: frames {f.shape[1]}x{f.shape[2]} smaller than the patch {patch}")
+        out.append(np.flatnonzero(frame_differences(f) <= cut_threshold) if len(f) > 1 else np.array([], int))
+    return out
+
+
+def in_span(ok: list[np.ndarray], lengths: list[int], span: tuple[float, float]) -> list[np.ndarray]:
+    """Per clip, the cut-free ``t`` (``ok``) whose pair ``(t, t+1)`` lies inside the clip's time ``span`` (fractions
+    of its length ``lengths``)."""
+    if not 0 <= span[0] < span[1] <= 1:
+        raise ValueError(f"span must be 0 <= start < end <= 1, got {span}")
+    out = []
+    for o, n in zip(ok, lengths):
+        lo, hi = int(np.floor(span[0] * n)), int(np.floor(span[1] * n))
+        out.append(o[(o >= lo) & (o + 1 < hi)])
+    return out
+
+
 def usable_frames(
     frames: list[np.ndarray], patch: int, cut_threshold: float, span: tuple[float, float] = (0.0, 1.0)
 ) -> list[np.ndarray]:
@@ -98,16 +116,7 @@ def usable_frames(
     length) and does not straddle a cut (mean absolute difference above ``cut_threshold``)."""
     if not 0 <= span[0] < span[1] <= 1:
         raise ValueError(f"span must be 0 <= start < end <= 1, got {span}")
-    out = []
-    for k, f in enumerate(frames):
-        if f.ndim not in (3, 4):
-            raise ValueError(f"clip {k}: expected T x H x W [x 3] frames, got shape {f.shape}")
-        if f.shape[1] < patch or f.shape[2] < patch:
-            raise ValueError(f"clip {k}: frames {f.shape[1]}x{f.shape[2]} smaller than the patch {patch}")
-        ok = np.flatnonzero(frame_differences(f) <= cut_threshold) if len(f) > 1 else np.array([], int)
-        lo, hi = int(np.floor(span[0] * len(f))), int(np.floor(span[1] * len(f)))
-        out.append(ok[(ok >= lo) & (ok + 1 < hi)])
-    return out
+    return in_span(cut_free(frames, patch, cut_threshold), [len(f) for f in frames], span)
 
 
 class PairStream:
@@ -128,23 +137,37 @@ class PairStream:
         names: list[str] | None = None,
         seed: int = 0,
     ):
-        self.frames, self.patch, self.span, self.seed = frames, patch, span, seed
+        if not 0 <= span[0] < span[1] <= 1:
+            raise ValueError(f"span must be 0 <= start < end <= 1, got {span}")
+        self.frames, self.patch, self.seed = frames, patch, seed
         self.names = names or [f"clip{k}" for k in range(len(frames))]
-        self.valid = usable_frames(frames, patch, cut_threshold, span)
+        self._ok = cut_free(frames, patch, cut_threshold)
+        self._set_span(span)
+
+    def _set_span(self, span: tuple[float, float]) -> None:
+        self.span = span
+        self.valid = in_span(self._ok, [len(f) for f in self.frames], span)
         self.clips = [k for k, v in enumerate(self.valid) if len(v)]
         if not self.clips:
             raise ValueError("no pair of consecutive frames without a cut in any clip's span")
         # per clip: the number of (t, y, x) to draw from
         self.places = {
-            k: (len(self.valid[k]), frames[k].shape[1] - patch + 1, frames[k].shape[2] - patch + 1) for k in self.clips
+            k: (len(self.valid[k]), self.frames[k].shape[1] - self.patch + 1, self.frames[k].shape[2] - self.patch + 1)
+            for k in self.clips
         }
 
     def reseed(self, seed: int) -> PairStream:
         """The same frames and usable places, another seed (no second pass over the frames to find the cuts)."""
+        return self.respan(self.span, seed)
+
+    def respan(self, span: tuple[float, float], seed: int) -> PairStream:
+        """The same frames and cuts, another time ``span`` and seed (e.g. the held-out span beside the training
+        one), without a second pass over the frames."""
         import copy
 
         out = copy.copy(self)
         out.seed = seed
+        out._set_span(span)
         return out
 
     def capacity(self) -> int:

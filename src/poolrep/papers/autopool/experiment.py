@@ -170,10 +170,10 @@ def pair_stream(frames: list[np.ndarray], names: list[str], p: dict, seed: int, 
     return PairStream(frames, patch, p["cut_threshold"], (0.0, p["heldout_from"]), names, seed)
 
 
-def heldout_pairs(frames: list[np.ndarray], names: list[str], n: int, p: dict, patch: int = 32) -> Pairs:
-    """``n`` distinct pairs from the rest of each clip (time P never trains on): P's held-out cost, invariance."""
-    s = PairStream(frames, patch, p["cut_threshold"], (p["heldout_from"], 1.0), names, p["seed"] + 1)
-    return next(s.batches(n, n))
+def heldout_pairs(stream: PairStream, n: int, p: dict) -> Pairs:
+    """``n`` distinct pairs from the rest of each clip of the training ``stream`` (time P never trains on): P's
+    held-out cost, invariance."""
+    return next(stream.respan((p["heldout_from"], 1.0), p["seed"] + 1).batches(n, n))
 
 
 def _feats(x, model: PatchModel, side: int, device) -> torch.Tensor:
@@ -223,13 +223,14 @@ def row_stats(P: torch.Tensor, threshold: float, channels: int) -> dict[str, flo
     k = len(U)
     cos = float((G.sum() - G.diagonal().sum()) / max(k * (k - 1), 1))
     members = [len(m) for m in cluster_members(P[live].numpy(), threshold)]
+    purity = channel_purity(P, channels)
     return {
         "row_cosine": cos,
         "members_mean": float(np.mean(members)) if members else 0.0,
         "members_median": float(np.median(members)) if members else 0.0,
         "zero_rows": float(1 - live.double().mean()),
-        "purity_mean": float(channel_purity(P, channels).mean()),
-        "purity_median": float(np.median(channel_purity(P, channels))),
+        "purity_mean": float(purity.mean()),
+        "purity_median": float(np.median(purity)),
     }
 
 
