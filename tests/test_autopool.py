@@ -831,6 +831,7 @@ def test_invariance_claims_over_seeds_and_the_random_P_control():
         "cluster_k": 4,
         "heldout_from": 0.8,
         "seed": 0,
+        "stop_rise_frac": 0.25,
     }
     grey = _grey({"raw": 3.0, 0.0: 3.1, 2.0: 5.0, 10.0: 8.0, 100.0: 7.0, "random": 5.0})
     cl = {c.id: c for c in invariance(grey, p, {"grey_held": 60})}
@@ -841,19 +842,28 @@ def test_invariance_claims_over_seeds_and_the_random_P_control():
     assert cl["pooling_beats_random_pools"].status in ("inconclusive", "not reproduced")
     assert abs(cl["pooling_beats_random_pools"].value) < 0.1
     assert cl["invariance_rises_with_lambda"].status == "reproduced"
-    assert cl["invariance_stops_rising"].status == "reproduced"  # 7 < 8: the top lambda fell
+    # a plateau, not a fall: the further rise (-1) is below a quarter of the rise before it (+4.9), at 90 %
+    assert cl["invariance_stops_rising"].status == "reproduced"
+    assert cl["invariance_stops_rising"].confidence == 0.90 and cl["invariance_stops_rising"].test == "less"
+    assert cl["invariance_stops_rising"].value == pytest.approx(-1.0 - 0.25 * 4.9, abs=0.05)
     assert "inv_lambdas" in cl["invariance_rises_with_lambda"].why
 
 
-def test_seeds_t_interval_counts_the_seeds_as_the_units():
+def test_orientation_interval_is_the_shared_nested_interval_over_seeds():
+    """The orientation claim's pools are nested in the seeds: stats.nested_interval, a t-interval over the seeds'
+    means (one implementation for every nested design)."""
     from scipy.stats import t
 
-    from poolrep.papers.autopool.verdicts import seeds_t_interval
+    from poolrep.stats import nested_interval
 
-    e = seeds_t_interval(np.array([-0.2, -0.3, -0.25]), items=40, what="pools")
-    half = t.ppf(0.975, 2) * np.std([-0.2, -0.3, -0.25], ddof=1) / np.sqrt(3)
+    own = [np.array([-0.1, -0.3]), np.array([-0.2, -0.4]), np.array([-0.25, -0.25])]
+    shuffled = [np.array([0.0, 0.0]), np.array([0.0]), np.array([0.0, 0.0, 0.0])]
+    e = nested_interval(own, shuffled, what="pools")
+    per_seed = np.array([-0.2, -0.3, -0.25])
+    half = t.ppf(0.975, 2) * np.std(per_seed, ddof=1) / np.sqrt(3)
     assert e.value == pytest.approx(-0.25) and e.hi == pytest.approx(-0.25 + half) and e.seeds == 3
-    one = seeds_t_interval(np.array([-0.2]), items=10, what="pools")
+    assert e.items == 6 + 6  # every pool of every seed, both models
+    one = nested_interval([np.array([-0.2, -0.2])], what="pools")
     assert one.seeds == 1 and one.lo == one.hi == pytest.approx(-0.2)
 
 
@@ -883,12 +893,16 @@ def test_ap_vs_sp_claims_judged_only_where_P_reached_the_grid_and_over_seeds():
     # the paper-size P stayed above its grid: not testable, whatever its accuracy
     assert cl["ap_beats_sp_full_32px"].status == "not testable here"
     assert (
-        cl["ap_beats_sp_full_32px"].reason == "precondition" and "790.00 vs 780.00" in cl["ap_beats_sp_full_32px"].why
+        cl["ap_beats_sp_full_32px"].reason == "precondition"
+        and "790.00 vs 780.00" in cl["ap_beats_sp_full_32px"].verdict
     )
     assert cl["table1_ap400_full"].status == "not testable here"
     r32.info[(400, 0)]["heldout_cost"] = 770.0  # below the grid now, but one seed: still not judged
     cl = {c.id: c for c in ap_vs_sp({"32px": r32}, {"32px": correct32}, p, sizes)}
     assert cl["ap_beats_sp_small_32px"].status == "not testable here" and cl["ap_beats_sp_small_32px"].reason == "scale"
+    # one seed is the profile's design, declared before the run: no design error, and what would decide it
+    assert not cl["ap_beats_sp_small_32px"].design_error and "seeds of P" in cl["ap_beats_sp_small_32px"].decide
+    assert cl["table1_ap400_full"].reason == "stand-in" and cl["table1_ap400_full"].standins
 
 
 def test_p_from_grid_starts_at_the_grids_best_scale_and_trains_on_fresh_pairs():

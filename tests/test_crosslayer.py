@@ -381,3 +381,63 @@ def test_the_cpu_profile_pair_is_cross_channel_and_the_depthwise_one_is_not():
     assert cross_channel("alexnet", "features.11")[0]
     ok, what = cross_channel("mobilenet_v2", "features.17.conv.1")
     assert not ok and "(depthwise)" in what and "groups=960" in what
+
+
+# ---------------------------------------------------------------- claims (issue 42)
+
+_CL_PARAMS = dict(
+    dataset="cifar10",
+    profile="cpu",
+    backbone="mobilenet_v2",
+    layer_t="features.16",
+    layer_t1="features.17",
+    window=3,
+    input_px=96,
+    input_px_fine=96,
+    pca_dim=64,
+    seed=0,
+    quant_claim_bits=4,
+    quant_margin=1.0,
+)
+
+
+def _correct(n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 2, n)
+    corr = {k: rng.integers(0, 2, n) for k in ("cl", "global", "clc", "clf", "sum", "max")}
+    flip = rng.random(n) < 0.005  # quantisation changes almost no prediction
+    return corr, {4: np.where(flip, 1 - base, base), None: base}
+
+
+def test_claims_name_the_registry_stand_ins_and_the_papers_setting():
+    from poolrep import claims as C
+    from poolrep.papers import crosslayer as CL
+
+    corr, quant = _correct(400)
+    cs = {c.id: c for c in CL.claims(corr, _CL_PARAMS, 1000, 400, 10, quant)}
+    for cid in ("cl_beats_global", "clc_beats_cl", "clc_beats_clf", "cl_beats_direct_sum", "cl_beats_direct_max"):
+        c = cs[cid]
+        assert {"cifar10_for_birds", "mobilenet_conv_maps"} <= set(c.standins), cid
+        assert c.paper_setting == "Birds-200, AlexNet (Table 1)" and not c.comparable and not c.power, cid
+    # CNN-Global is the GAP of MobileNetV2's last maps: the registry's gate, with its decide
+    g = cs["cl_beats_global"]
+    assert "gap_for_fc_codes" in g.standins and g.reason == "stand-in" and g.test == "greater"
+    assert g.decide == "AlexNet weights (data)"
+    q = cs["quantisation_costs_little"]
+    assert q.confidence == C.TOST_CONFIDENCE and q.test == "within" and q.bound == [-1.0, 1.0]
+    assert all(c.decide for c in cs.values() if c.status == C.Status.NOT_TESTABLE)
+    assert all(not c.design_error for c in cs.values())
+    alex = dict(_CL_PARAMS, backbone="alexnet", layer_t="features.9", layer_t1="features.11")
+    a = {c.id: c for c in CL.claims(corr, alex, 1000, 400, 10, quant)}
+    assert a["cl_beats_global"].standins == ["cifar10_for_birds"] and a["cl_beats_global"].reason != "stand-in"
+
+
+def test_claims_on_a_small_test_split_are_declared_not_testable():
+    from poolrep.papers import crosslayer as CL
+
+    corr, quant = _correct(12)
+    for c in CL.claims(corr, _CL_PARAMS, 100, 12, 10, quant):
+        assert c.status == "not testable here" and c.test == "none" and not c.design_error, c.id
+        assert c.decide, c.id
+        if c.id not in ("birds_accuracy", "other_datasets"):
+            assert c.reason == "scale" and "only 12 test images" in c.why, c.id

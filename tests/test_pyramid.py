@@ -624,3 +624,89 @@ def test_shot_items_are_means_of_scene_means_and_per_clip_table():
     assert t.loc["all clips", "a"] == pytest.approx(r.mAP["a"])
     with pytest.raises(ValueError, match="clip per query"):
         P.per_clip_table(P.SetResult("pairs", (), {}, {}, aps={"a": np.ones(2)}), ["a"])
+
+
+# ---------------------------------------------------------------- claims (issue 42)
+
+
+def _set(key: str, n: int, seed: int = 0, shots: int | None = None) -> P.SetResult:
+    """A result on data set ``key`` with ``n`` queries of random APs (``shots``: camera shots grouping them)."""
+    rng = np.random.default_rng(seed)
+    aps = {d: rng.uniform(0.2, 0.9, n) for d in P.DESCRIPTORS}
+    r = P.SetResult(
+        P.SET_TITLES[key], (), dict.fromkeys(P.DESCRIPTORS, 100), {d: float(a.mean()) for d, a in aps.items()}, aps
+    )
+    r.key = key
+    if shots is not None:
+        r.clusters, r.scenes = np.arange(n) % shots, np.arange(n)
+    return r
+
+
+_CLAIM_PARAMS = dict(descriptors=list(P.DESCRIPTORS), profile="cpu", seed=0, video_gap=3)
+
+
+def test_claims_on_small_sets_are_declared_not_testable_from_their_size():
+    from poolrep import claims as C
+
+    res = [_set("pairs", 9), _set("video", 42, shots=14), _set("holidays", 12)]
+    for net in ("mobilenet_v2", "alexnet"):
+        cs = {c.id: c for c in P.claims(res, _CLAIM_PARAMS, net, None)}
+        for key, n in (("pairs", 9), ("video", 14), ("holidays", 12)):
+            for cid in ("pyramids_beat_l5", "pyramids_beat_fc", "pyramids_beat_hybrid", "pyramid2_best"):
+                c = cs[f"{cid}_{key}"]
+                assert c.test == "none" and c.status == "not testable here" and c.reason == "scale", c.id
+                assert not c.design_error and c.value is not None  # declared, our number still shown
+                assert f"only {n} " in c.why and c.decide, c.id
+        assert cs["pyramids_beat_l5_video"].items == 14  # the shots, not the 42 queries
+        assert cs["pyramids_beat_l5_pairs"].decide == "INRIA Holidays or Oxford5K (data)"
+        assert all(not c.design_error for c in cs.values())
+        assert all(c.decide for c in cs.values() if c.status == C.Status.NOT_TESTABLE)
+
+
+def test_claims_name_the_registry_stand_ins():
+    from poolrep import claims as C
+
+    res = [_set("pairs", 9), _set("video", 42, shots=14), _set("cifar10", 200)]
+    cs = {c.id: c for c in P.claims(res, _CLAIM_PARAMS, "mobilenet_v2", None)}
+    for cid, c in cs.items():
+        for key, si in P.SET_STANDINS.items():
+            if cid.endswith(f"_{key}"):
+                assert si in c.standins and "mobilenet_conv_maps" in c.standins, cid
+                assert ("gap_for_fc_codes" in c.standins) == cid.startswith("pyramids_beat_fc"), cid
+                assert c.paper_setting.endswith("AlexNet (Table 3)") and not c.comparable, cid
+    # CIFAR-10 class retrieval loses the contrast: every ordering on it goes through the registry's gate
+    for cid in ("pyramids_beat_l5", "pyramids_beat_fc", "pyramids_beat_hybrid", "pyramid2_best"):
+        c = cs[f"{cid}_cifar10"]
+        assert c.test == "greater" and c.status == C.Status.NOT_TESTABLE and c.reason == "stand-in", cid
+        assert "INRIA Holidays or Oxford5K (data)" in c.decide
+    sub = cs["pyramids_lower_dim_substitute"]
+    assert sub.reason == "stand-in" and sub.standins == ["mobilenet_conv_maps", "gap_for_fc_codes"]
+    assert (
+        cs["pyramids_lower_dim_alexnet"].status == C.Status.REPRODUCED and not cs["pyramids_lower_dim_alexnet"].standins
+    )
+    alex = {c.id: c for c in P.claims(res, _CLAIM_PARAMS, "alexnet", None)}
+    assert alex["pyramids_beat_fc_cifar10"].standins == ["cifar10_class_retrieval"]
+    assert "pyramids_lower_dim_substitute" not in alex
+
+
+def test_claims_on_the_papers_sets_are_judged_and_pyramid2_only_on_oxford():
+    from poolrep import claims as C
+
+    res = [_set("holidays", 60), _set("oxford5k", 55, seed=1)]
+    cs = {c.id: c for c in P.claims(res, _CLAIM_PARAMS, "alexnet", None)}
+    for key in ("holidays", "oxford5k"):
+        for cid in ("pyramids_beat_l5", "pyramids_beat_fc", "pyramids_beat_hybrid"):
+            c = cs[f"{cid}_{key}"]
+            assert c.test == "greater" and c.status != C.Status.NOT_TESTABLE and not c.standins, c.id
+            assert c.paper_setting == "INRIA Holidays, AlexNet (Table 3)" and not c.power  # not comparable: no remark
+            assert "another setting" in c.verdict
+    assert cs["pyramid2_best_oxford5k"].test == "greater"
+    assert cs["pyramid2_best_oxford5k"].paper_setting == "Oxford5K, AlexNet (Table 3)"
+    p2 = cs["pyramid2_best_holidays"]
+    assert p2.test == "none" and p2.reason == "data" and p2.decide == "Oxford5K (data)"
+
+
+def test_set_result_counts_its_items_from_the_data():
+    r = _set("video", 42, shots=14)
+    assert r.n_items == 14 == len(r.items("L5"))
+    assert _set("pairs", 9).n_items == 9

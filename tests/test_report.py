@@ -171,10 +171,10 @@ def test_html_has_every_table_figure_and_the_missing_stage(built):
     p = _Collect()
     p.feed(text)
     assert TABLE_IDS <= p.ids
-    # page: claims ledger + summary = 2; backbone: run, params, data, metrics = 4; autopool: claims, run, params,
+    # page: claims ledger + stand-in registry + summary = 3; backbone: run, params, data, metrics = 4; autopool: claims, run, params,
     # data, its 2 results tables, metrics = 7; slowfeat (missing): 0; pyramid: run, params, data, 1 results table,
     # metrics = 5; crosslayer (partial, no metrics.json): its 1 results table = 1
-    assert p.tables == 2 + 4 + 7 + 0 + 5 + 1
+    assert p.tables == 3 + 4 + 7 + 0 + 5 + 1
     assert text.count('<table class="results">') == len(TABLE_IDS)  # every results table once
     assert p.sections == {
         "backbone": "ok",

@@ -4,11 +4,13 @@ ranking, the code-change precondition, the saturation gate, seeds through the wo
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+from poolrep import claims as sf_claims
 from poolrep.metrics import pr
 from poolrep.papers import slowfeat as sf
 
@@ -144,11 +146,22 @@ def test_slowness_claims_need_slower_codes_and_seeds_carry_into_the_interval():
     assert rows["slowness_beats_sparsity_l2"].status == "reproduced"  # its own layer's codes are still slower
 
 
-def test_groups_that_did_not_form_gate_the_coherence_claim():
+def test_group_claim_is_nested_in_seeds_with_no_circular_precondition():
+    """Issue 42: each seed's model has its own pool groups: the interval is over the seeds' means, items = groups x
+    seeds of both models; the random-group null of both models is shown in ``why``, never a precondition (it is the
+    claim's own effect)."""
     auc_t, auc_c, p, sizes, coherence, change = _claim_inputs()
-    none = {"ours": coherence["sparse"], "sparse": coherence["sparse"] - 0.001}
+    r = {c.id: c for c in sf.claims(auc_t, auc_c, p, sizes, coherence, change)}["slow_groups_more_coherent"]
+    ours, sparse = ([coherence[k][:, j] for j in range(3)] for k in ("ours", "sparse"))
+    e = sf_claims.nested_interval(ours, sparse, what="pool groups")
+    assert (r.value, r.lo, r.hi) == (e.value, e.lo, e.hi) and r.items == 2 * 40 * 3 and r.seeds == 3
+    assert r.preconditions == [] and r.trained and r.status == "reproduced"
+    slow = sf_claims.nested_interval(ours)
+    assert "random groups" in r.why and f"{slow.value:+.4f}" in r.why and "40 groups x 3 seeds" in r.why
+    # groups that did not form: judged (not reproduced / inconclusive), never "not testable (precondition)"
+    none = {"ours": coherence["sparse"], "sparse": coherence["sparse"] + 0.01}
     r = {c.id: c for c in sf.claims(auc_t, auc_c, p, sizes, none, change)}["slow_groups_more_coherent"]
-    assert r.status == "not testable here" and r.reason == "precondition" and "random groups" in r.why
+    assert r.status == "not reproduced" and r.preconditions == []
 
 
 def test_temporal_orderings_need_queries_that_compete_with_their_own_clip():
@@ -162,10 +175,13 @@ def test_temporal_orderings_need_queries_that_compete_with_their_own_clip():
     assert r.status == "not testable here" and r.reason == "stand-in"
     assert r.value == pytest.approx(float((auc_t["ours L1"] - auc_t["ZCA pixels"]).mean()))
     assert "only 10 of 40 query scenes" in r.why
+    assert r.decide == "test clips with 30 or more queries from multi-shot clips (data)"
+    assert r.standins == ["mirror_clips_for_youtube"]
     assert rows["cifar_l1_beats_input"].status == "reproduced"  # the class test does not depend on shots
     many = np.r_[np.ones(35, bool), np.zeros(5, bool)]
     r = {c.id: c for c in sf.claims(auc_t, auc_c, p, sizes, coherence, change, many)}["temporal_l1_beats_pixels"]
     assert r.status == "reproduced" and r.items == 35 and "the 35 queries that compete" in r.setting
+    assert r.standins == ["mirror_clips_for_youtube"]  # a registry stand-in that keeps the contrast: judged
     assert r.value == pytest.approx(float((auc_t["ours L1"][:35] - auc_t["ZCA pixels"][:35]).mean()))
     faster = {k: (v + 0.5 if k.startswith("ours") else v) for k, v in change.items()}
     r = {c.id: c for c in sf.claims(auc_t, auc_c, p, sizes, coherence, faster, few)}["slowness_beats_sparsity_l1"]
@@ -279,26 +295,118 @@ def _trained(fall_ours_l1: float, seeds=(0, 1, 2), steps=100):
     return out
 
 
-def test_plateau_gate_takes_judged_claims_about_unconverged_models_off_the_ledger():
-    auc_t, auc_c, p, sizes, coherence, change = _claim_inputs()
-    p = {**p, "plateau_window": 0.2, "plateau_tol": 0.02}
-    claims = sf.claims(auc_t, auc_c, p, sizes, coherence, change)
-    before = {c.id: c for c in claims}
+def test_plateau_table_is_evidence_only():
+    """The loss-fall table stays as a diagnostic; no plateau gate is left in the stage (issue 42)."""
+    p = {"plateau_window": 0.2, "plateau_tol": 0.02}
     tab = sf.plateau_table(_trained(0.10), p)
     row = tab.set_index("model").loc["ours L1"]
     assert row["largest fall"] == pytest.approx(0.10, abs=0.005) and not row["plateau"]
     assert tab.set_index("model").loc["sparse L1", "plateau"] and len(tab) == 9  # 4 stacks x 2 layers + supervised
-    rows = {c.id: c for c in sf.plateau_gate(claims, tab, p)}
+    assert not any(hasattr(sf, n) for n in ("plateau_gate", "CLAIM_MODELS", "_own_why"))
+
+
+def test_not_testable_rows_say_what_would_decide_them():
+    auc_t, auc_c, p, sizes, coherence, change = _claim_inputs()
+    rows = {c.id: c for c in sf.claims(auc_t, auc_c, p, sizes, coherence, change)}
+    r = rows["auc_values"]
+    assert r.status == "not testable here" and r.reason == "stand-in"
+    assert r.decide == "the paper's YouTube test set (data)" and r.standins == ["mirror_clips_for_youtube"]
+
+
+# ---------------------------------------------------------------- issue 42: the CIFAR claims' stability gate
+
+
+def _ckpt(auc_c, l1_shift=0.0, l2_shift=0.0, step=300, final=400):
+    return {
+        "ours L1": {"step": step, "final": final, "auc": auc_c["ours L1"] + l1_shift},
+        "ours L2": {"step": step, "final": final, "auc": auc_c["ours L2"] + l2_shift},
+    }
+
+
+def test_cifar_claims_read_their_own_difference_at_the_last_two_kept_states():
+    """The stability input is the claim's own statistic (seed_interval over the same queries and seeds, 95 %) with
+    the method at its earlier state, then final; the claim is judged on the final models; "no gain" reads the 90 %
+    interval. A difference that moves by more than the earlier half-width is "not testable here (scale)"."""
+    auc_t, auc_c, p, sizes, coherence, change = _claim_inputs()
+    noise = 0.01 * np.random.default_rng(1).normal(size=auc_c["ours L1"].shape)
+    auc_c = {**auc_c, "ours L1": auc_c["ours L1"] + 0.05, "ours L2": auc_c["ours L1"] + 0.052 + noise}
+    rows = {c.id: c for c in sf.claims(auc_t, auc_c, p, sizes, coherence, change, None, _ckpt(auc_c, -0.001))}
     r = rows["cifar_l1_beats_input"]
-    assert before["cifar_l1_beats_input"].status == "reproduced"
-    assert r.status == "not testable here" and r.reason == "scale"
-    assert r.value == before["cifar_l1_beats_input"].value and r.lo == before["cifar_l1_beats_input"].lo
-    assert "ours L1 still fell +10.0%" in r.why and "training_curves" in r.why
-    assert "lies entirely" not in r.why  # the judged claim's reading of its interval is gone
-    assert any(c["name"].startswith("ours L1 trained to a plateau") and not c["passed"] for c in r.preconditions)
-    # a claim about models that all reached a plateau keeps its verdict, with the plateau rows shown
-    tab_ok = sf.plateau_table(_trained(0.0), p)
-    ok = {c.id: c for c in sf.plateau_gate(sf.claims(auc_t, auc_c, p, sizes, coherence, change), tab_ok, p)}
-    assert ok["cifar_l1_beats_input"].status == "reproduced"
-    assert all(c["passed"] for c in ok["cifar_l1_beats_input"].preconditions)
-    assert ok["auc_values"].status == "not testable here" and ok["auc_values"].reason == "stand-in"
+    final = sf_claims.seed_interval(auc_c["ours L1"], auc_c["ZCA pixels"], what="CIFAR-10 queries")
+    early = sf_claims.seed_interval(auc_c["ours L1"] - 0.001, auc_c["ZCA pixels"], what="CIFAR-10 queries")
+    assert r.stability["standard"] == {"budget": "300 steps", "value": early.value, "lo": early.lo, "hi": early.hi}
+    assert r.stability["longer"] == {"budget": "400 steps", "value": final.value, "lo": final.lo, "hi": final.hi}
+    assert (r.value, r.lo, r.hi) == (final.value, final.lo, final.hi) and r.status == "reproduced"
+    g = rows["cifar_l2_no_gain"]
+    assert g.confidence == sf_claims.TOST_CONFIDENCE and g.margin == 0.01 and g.bound == [-0.01, 0.01]
+    e90 = sf_claims.seed_interval(auc_c["ours L2"], auc_c["ours L1"], confidence=sf_claims.TOST_CONFIDENCE)
+    e95 = sf_claims.seed_interval(auc_c["ours L2"], auc_c["ours L1"])
+    assert (g.lo, g.hi) == (e90.lo, e90.hi)
+    assert (g.stability["longer"]["lo"], g.stability["longer"]["hi"]) == (e95.lo, e95.hi)  # stability at 95 %
+    assert g.stability["standard"]["value"] == pytest.approx(e95.value)  # L2's early state on the final L1
+    # the earlier state sits far below: the difference moves by more than its half-width
+    moved = {c.id: c for c in sf.claims(auc_t, auc_c, p, sizes, coherence, change, None, _ckpt(auc_c, -0.04, 0.03))}
+    for cid in ("cifar_l1_beats_input", "cifar_l2_no_gain"):
+        assert moved[cid].status == "not testable here" and moved[cid].reason == "scale"
+        assert "not stable under longer training" in moved[cid].verdict and "300 steps" in moved[cid].verdict
+        assert moved[cid].value == rows[cid].value  # our number stays shown
+    assert moved["temporal_l1_beats_pixels"].status == rows["temporal_l1_beats_pixels"].status  # CIFAR claims only
+
+
+def test_class_auc_at_checkpoint_rebuilds_the_kept_states():
+    """On tiny hand-made stacks: L1 at its kept state, L2 at its kept state on the FINAL L1, every seed, scored with
+    the same class PR as evaluate_seed; a kept state equal to the final model gives the final model's AUCs."""
+    torch.manual_seed(0)
+    p = {
+        "n_filters1": 4, "kernel1": 3, "group1": 2, "pool1": 2,
+        "n_filters2": 4, "kernel2": 3, "group2": 1, "pool2": 2,
+        "keep_every": 2, "class_k": 5, "class_recall_base": "top_k",
+    }  # fmt: skip
+    specs = sf.specs_of(p)
+    rng = np.random.default_rng(0)
+    X = {k: torch.from_numpy(rng.normal(size=(n, 3, 8, 8)).astype(np.float32)) for k, n in (("db", 24), ("qs", 8))}
+    db, qs = SimpleNamespace(labels=np.arange(24) % 3), SimpleNamespace(labels=np.arange(8) % 3)
+
+    def stack():
+        return sf.stack_from_states(specs, [sf._numpy_state(m) for m in _fresh(specs)])
+
+    trained = {}
+    for s in (0, 1):
+        final, early = stack(), stack()
+        hists = [[{"loss": 1.0} for _ in range(4)] for _ in range(2)]
+        for li in range(2):
+            hists[li][1]["state"] = sf._numpy_state(early[li])  # step 2 = 4 - keep_every
+            hists[li][3]["state"] = sf._numpy_state(final[li])
+        trained[s] = {"stacks": {"ours": final}, "hists": {"ours": hists}, "early": early}
+    out = sf.class_auc_at_checkpoint(trained, X, qs, db, p, "cpu")
+    assert [(out[k]["step"], out[k]["final"], out[k]["auc"].shape) for k in ("ours L1", "ours L2")] == [
+        (2, 4, (8, 2)),
+        (2, 4, (8, 2)),
+    ]
+
+    def auc(layers, li):
+        f_db, f_qs = (sf.stack_features(layers, X[k])[li] for k in ("db", "qs"))
+        return pr.class_pr(f_qs, qs.labels, f_db, db.labels, 5, "top_k").per_query_auc
+
+    for j, s in enumerate((0, 1)):
+        t = trained[s]
+        assert np.allclose(out["ours L1"]["auc"][:, j], auc(t["early"][:1], 0))
+        assert np.allclose(out["ours L2"]["auc"][:, j], auc([t["stacks"]["ours"][0], t["early"][1]], 1))
+    # a kept state at steps - keep_every that is the final model reproduces the final AUCs
+    for s in trained:
+        for li in range(2):
+            trained[s]["hists"]["ours"][li][1]["state"] = sf._numpy_state(trained[s]["stacks"]["ours"][li])
+    same = sf.class_auc_at_checkpoint(trained, X, qs, db, p, "cpu")
+    assert np.allclose(same["ours L2"]["auc"][:, 0], auc(trained[0]["stacks"]["ours"], 1))
+    with pytest.raises(ValueError, match="kept no state at step 2"):
+        for li in range(2):
+            del trained[0]["hists"]["ours"][li][1]["state"]
+        sf.class_auc_at_checkpoint(trained, X, qs, db, p, "cpu")
+
+
+def _fresh(specs):
+    layers, ch = [], 3
+    for spec in specs:
+        layers.append(sf.ConvAutoEncoder(ch, spec["n_filters"], spec["kernel"], spec["group"], spec["pool"]))
+        ch = spec["n_filters"] // spec["group"]
+    return layers

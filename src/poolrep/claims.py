@@ -1,264 +1,219 @@
 """The claims ledger: each paper's claims, checked by the run that produced the numbers.
 
-A paper module (``poolrep.papers.<stage>``) declares its paper's claims and evaluates them from the run's own
-numbers with the helpers here; the stage writes them into ``results/<stage>/claims.json`` (``io.save_metrics``) and the report stage
-gathers every stage's claims into ``results/claims.md`` and the top of the HTML report.
+A paper package (``poolrep.papers.<stage>``) declares its paper's claims and evaluates them from the run's own
+numbers with the builders here; the stage writes them into ``results/<stage>/claims.json`` and the report stage
+gathers every stage's claims into ``results/claims.md`` and the top of the HTML report. The numbers behind a row
+(estimates, intervals) come from :mod:`poolrep.stats`; the substitutions from :mod:`poolrep.standins`.
 
-One claim: an id, the paper's statement quoted with its section or table, the test (what quantity, compared
-with what bound), our value with its 95 % interval, the status, the setting it was measured in, and one
-sentence of why. The status is computed, never typed:
+One claim: an id, the paper's statement quoted with its section or table, the test (what quantity, compared with
+what bound), our value with its interval, the status, the setting it was measured in, one sentence of why (the
+author's, ``why``) and the sentences the ledger generates (``verdict``: kept in their own field, never parsed back).
+The status (:class:`Status`) is computed, never typed:
 
-- ``reproduced``: the interval supports the claim (it lies entirely on the claimed side of the bound);
-- ``not reproduced``: the interval excludes it (entirely on the other side; an interval that only touches the bound
-  is never "not reproduced");
-- ``inconclusive``: the interval straddles or touches the bound; where the paper gives its effect, the row says
-  whether the interval was too wide to resolve it ("underpowered") or excludes an effect as large as the paper's;
-- ``not testable here``, with one reason kind (``REASONS``): ``data`` (data or weights this machine cannot have),
-  ``scale`` (a budget cut the claim cannot survive: too few test items, too little training), ``precondition`` (a
-  named check of the method under test failed: it did not work as the paper intends, so its comparison says nothing
-  about the paper), ``saturated`` (the baseline's headroom to the ceiling is smaller than the paper's effect, or every
-  item ties), ``stand-in`` (the substitute lacks the contrast the paper tests). Our number is still shown.
+- ``reproduced``: the interval lies entirely on the claimed side of the bound (inside the margin, for an
+  equivalence);
+- ``not reproduced``: it lies entirely on the other side (an interval that only touches the bound never is);
+- ``inconclusive``: it straddles or touches the bound;
+- ``not testable here``, with one reason (:class:`Reason`): ``data`` (data or weights this machine cannot have),
+  ``scale`` (too few items or seeds, or a training budget under which the claim's own difference is not stable),
+  ``precondition`` (a named check that the method under test ran as the paper intends failed), ``saturated`` (the
+  baseline leaves less room than one test item's worth, or every item ties), ``stand-in`` (the substitute loses the
+  paper's contrast, :mod:`poolrep.standins`). Our number is still shown, and ``decide`` says what would decide it.
 
-A test can only decide where it can pass and fail, so before the interval is read the ledger checks, in this order
-(:meth:`Claim._gate`): every precondition (computed by the run, each with its value and condition); for a claim about
-a training method, that its interval spans two or more retrained seeds; saturation (the baseline's headroom below
-the paper's effect); the number of test items (fewer than ``MIN_ITEMS`` discrete items give no verdict: a percentile
-bootstrap over 9 queries is degenerate); and ties (every item tied on the bound).
-"No gain" / "no cost" claims are equivalence tests (:func:`equivalent`: both ends of the interval inside a margin
-fixed in ``params.yaml`` before the run), never a one-sided test that passes because the difference is negative. The
-compared pairs and levels are fixed in params or code before the run, never an argmax over our own results.
+The rules (issue 42), each held by a test in ``tests/test_claims.py``:
 
-Intervals come from scipy (``scipy.stats.bootstrap``, percentile method; :func:`seed_interval`, a t-interval):
-:func:`paired_bootstrap` resamples the
-test items (images, queries) with the same resample for both sides of a comparison, so an ordering is judged on
-the paired difference; items may carry several seeds (a 2-D array, items x seeds), whose mean per item is what
-is resampled. That treats the trained models as fixed. Where a claim is about a training method and each model
-was trained with several seeds, :func:`seed_interval` carries the seeds' variation too (a t-interval for the crossed
-seeds x items design), so the interval also holds run-to-run variation. A quantity that is exact (a descriptor's dimension) has a zero-width
-interval (:func:`exact`).
+1. **Design before data.** A claim's design (items, seeds, margin, compared pair) is fixed in params or code before
+   the run; the row records what the design resolves: the interval's half-width and the *items-only floor*
+   (``floor``, :mod:`poolrep.stats`), the least any number of seeds could reach at these items. A gate the design
+   can never pass (fewer than ``MIN_ITEMS`` items, fewer than ``MIN_SEEDS`` seeds for a training method, a band no
+   wider than the interval's half-width) is a *design error* (``design_error``): the row is "not testable here
+   (scale)", and ``tests/test_claims.py::test_committed_ledger_has_no_design_error`` fails on the committed ledger,
+   so the design is fixed (more items, seeds, a justified margin) or the claim is declared out of reach with
+   :func:`not_testable` and what would decide it.
+2. **Equivalence and non-superiority are one-sided tests at 5 %**: :func:`equivalent` reads the 90 % interval
+   (two one-sided tests: inside +-margin), :func:`non_superior` its upper bound (below the margin). Their estimates
+   must be built at ``stats.TOST_CONFIDENCE``; a 95 % estimate is refused. Margins come from the paper's text or a
+   stated practical reason, fixed before the run.
+3. **One stability gate for trained models**, on the claim's own statistic (:func:`stability`): the difference at
+   the standard budget and at a longer one (or the last two checkpoints) must keep its side of the bound and move
+   by less than the standard estimate's own half-width (``STABLE_MOVE``: a move within the sampling uncertainty),
+   else "not testable here (scale)" with both numbers.
+4. **Items and seeds.** ``MIN_ITEMS`` counts the units the interval resamples (:attr:`stats.Estimate.items`); a
+   claim about a training method needs ``MIN_SEEDS`` retrained seeds (a seeded simulation of binary per-image
+   correctness put the seeds x items interval's coverage at 0.87 with 2 seeds, 0.92-0.96 with 3-5).
+5. **Saturation and power on comparable scales.** Saturated when the baseline's headroom (a fraction of the
+   metric's range) is below one test item's worth (``1 / items``) or every item ties. The power remark
+   (resolves / underpowered / excludes the paper's effect) is made only when the claim declares the paper's effect
+   ``comparable`` (the same metric on a like setting at a like baseline level); otherwise the row says the paper's
+   effect is from another setting (``paper_setting``) and is shown, not used.
+6. **One stand-in registry** (:mod:`poolrep.standins`), read by :meth:`Claim._gate`.
+7. **No circular preconditions**: a precondition checks that the method ran as intended, never the claim's own
+   effect; "stops rising" / "plateaus" are :func:`non_superior` tests, not "falls" tests.
+
+The gates run in :meth:`Claim._gate` in this order, before the interval is read: preconditions, stand-ins, seeds,
+stability, saturation, items, ties, the band against the half-width. The compared pairs and levels are fixed in
+params or code before the run, never an argmax over our own results.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 
 import numpy as np
 
-STATUSES = ("reproduced", "not reproduced", "inconclusive", "not testable here")
-REASONS = ("data", "scale", "precondition", "saturated", "stand-in")  # why a claim is not testable here
-MIN_ITEMS = 30  # fewer discrete test items (queries, images) than this give no verdict
+from . import standins
+from .stats import (  # noqa: F401  (the ledger's numbers; paper packages import them from here or from stats)
+    CONFIDENCE,
+    N_RESAMPLES,
+    TOST_CONFIDENCE,
+    Estimate,
+    bootstrap,
+    bootstrap_mean,
+    exact,
+    nested_interval,
+    paired_bootstrap,
+    seed_interval,
+)
+
+
+class Status(StrEnum):
+    REPRODUCED = "reproduced"
+    NOT_REPRODUCED = "not reproduced"
+    INCONCLUSIVE = "inconclusive"
+    NOT_TESTABLE = "not testable here"
+
+
+class Reason(StrEnum):
+    """Why a claim is not testable here."""
+
+    DATA = "data"
+    SCALE = "scale"
+    PRECONDITION = "precondition"
+    SATURATED = "saturated"
+    STAND_IN = "stand-in"
+
+
+class Test(StrEnum):
+    GREATER = "greater"
+    LESS = "less"
+    WITHIN = "within"
+    NONE = "none"
+
+
+STATUSES = tuple(s.value for s in Status)
+REASONS = tuple(r.value for r in Reason)
+TESTS = tuple(t.value for t in Test)
+MIN_ITEMS = 30  # fewer resampled units (queries, images, items x seeds where nested) than this give no verdict
+MIN_SEEDS = 3  # retrained seeds a claim about a training method needs
+STABLE_MOVE = "half-width"  # the stability gate's allowance: the standard estimate's own 95 % half-width
 # what each status means, as the ledger and the report print it (the module docstring says it at length)
 STATUS_LEGEND = (
-    "reproduced = the 95 % interval lies on the claimed side; not reproduced = it excludes the claim; "
-    "inconclusive = it straddles or touches the bound; not testable here = the test cannot decide it here, "
-    "for one of five reasons: data (not on this machine), scale (too few items or too little "
-    "training), precondition (the method did not work as the paper intends), saturated (no headroom "
-    "for the paper's effect), stand-in (the substitute lacks the paper's contrast); our number, where "
-    "there is one, is shown but not judged"
+    "reproduced = the interval lies on the claimed side (inside the margin, for an equivalence); not reproduced = it "
+    "excludes the claim; inconclusive = it straddles or touches the bound; not testable here = the test cannot decide "
+    "it here, for one of five reasons: data (not on this machine), scale (too few items or seeds, or the claim's own "
+    "difference not stable under longer training), precondition (the method did not run as the paper intends), "
+    "saturated (no room left for a difference), stand-in (the substitute loses the paper's contrast); our number, "
+    "where there is one, is shown but not judged, with what would decide it"
 )
-TESTS = ("greater", "less", "within", "none")
-N_RESAMPLES = 9999
-CONFIDENCE = 0.95
+# the ledger's rules in one line each, as results/claims.md and the report print them (the module docstring says why)
+RULES = (
+    "Design before data: items, seeds, margins and compared pairs are fixed in params or code before the run; each "
+    "row shows what its design resolves (half-width, and the floor its items alone allow). A gate the design can "
+    "never pass (fewer than 30 items, fewer than 3 seeds for a training method, a band no wider than the interval) "
+    "is a design error that the committed-ledger test refuses, so such claims are declared not testable before the "
+    "run, with what would decide them.",
+    'Equivalence ("no gain", "no cost") is two one-sided tests at 5 %: the 90 % interval inside +-margin; '
+    '"stops rising" is a non-superiority test on the 90 % interval\'s upper bound, never a "falls" test.',
+    "One stability gate for trained models, on the claim's own difference: at the standard budget and at a longer "
+    "one (or the last two checkpoints) it must stay on its side of the bound and move by less than the standard "
+    "estimate's half-width, else not testable here (scale) with both numbers.",
+    "Intervals count the units they resample (30 or more); a claim about a training method spans 3 or more "
+    "retrained seeds (a t-interval over seeds x items).",
+    "Saturated only when the baseline leaves less than one test item's worth of room, or every item ties; the "
+    "paper's effect is used to judge power (resolves / underpowered / excludes it) only where it was measured on "
+    "the same metric in a like setting, else shown as from another setting.",
+    "One stand-in registry (poolrep.standins): each substitution keeps or loses the paper's contrast once, for every "
+    "stage; an absolute number is never judged on a substitute.",
+    "Preconditions check that the method ran as intended, never the claim's own effect; all gates are computed "
+    "before the claim is built, never by rewriting a judged row.",
+)
+# what would decide a claim each gate stops, where the claim names nothing more specific
+DECIDE = {
+    Reason.SCALE: "more items or seeds than the cpu profile has: this machine with more time, or a GPU (paper profile)",
+    Reason.PRECONDITION: "a run in which the named check holds (a longer or corrected training)",
+    Reason.SATURATED: "a harder test set, where the baseline leaves room (data)",
+}
 
 
-@dataclass(frozen=True)
-class Estimate:
-    """A measured value and its 95 % interval; ``how`` says what the interval is over."""
-
-    value: float
-    lo: float
-    hi: float
-    how: str
-    items: int | None = None  # how many test items the interval resamples (None: exact, or not over items)
-    seeds: int = 1  # how many independently trained models per arm the interval spans (1: models held fixed)
-
-    def __post_init__(self):
-        if not (self.lo <= self.value <= self.hi) and not any(np.isnan([self.lo, self.value, self.hi])):
-            raise ValueError(f"interval [{self.lo}, {self.hi}] does not contain its value {self.value}")
-
-
-def exact(value: float, how: str = "exact (no sampling)") -> Estimate:
-    """A number with no sampling error (a dimension, a count): a zero-width interval."""
-    return Estimate(float(value), float(value), float(value), how)
-
-
-def _per_item(x) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim == 2:  # items x seeds: each item's mean over the seeds
-        x = x.mean(axis=1)
-    if x.ndim != 1 or len(x) < 2:
-        raise ValueError(f"need a vector of at least 2 per-item values (or items x seeds), got shape {np.shape(x)}")
-    return x
-
-
-def bootstrap(
-    statistic, *samples, seed: int = 0, scale: float = 1.0, what: str = "items", paired: bool = True
-) -> Estimate:
-    """``statistic(*samples, axis=-1)`` (x ``scale``) with a 95 % percentile bootstrap interval from resampling the
-    items: every sample holds one value per item (or items x seeds), and all are resampled together (scipy's
-    ``paired=True``), so a comparison computed inside ``statistic`` is paired. ``paired=False``: the samples hold
-    different items (e.g. the pool groups of two models) and each is resampled on its own. The statistic must be
-    vectorised (reduce along ``axis``)."""
-    from scipy.stats import bootstrap as sp_bootstrap
-
-    xs = [_per_item(s) for s in samples]
-    if paired and len({len(x) for x in xs}) != 1:
-        raise ValueError(f"paired samples need the same items: lengths {[len(x) for x in xs]}")
-    v = float(statistic(*xs, axis=-1))
-    if all(np.all(x == x[0]) for x in xs):  # every resample is the same: the interval is the point
-        lo = hi = v
-    else:
-        r = sp_bootstrap(
-            tuple(xs),
-            statistic,
-            n_resamples=N_RESAMPLES,
-            batch=500,
-            vectorized=True,
-            paired=paired and len(xs) > 1,
-            method="percentile",
-            confidence_level=CONFIDENCE,
-            rng=np.random.default_rng(seed),
-        )
-        lo, hi = float(r.confidence_interval.low), float(r.confidence_interval.high)
-        lo, hi = min(lo, v), max(hi, v)  # a percentile interval of a skewed statistic can miss the point by a hair
-    kind = "paired bootstrap" if paired and len(xs) > 1 else "bootstrap"
-    n = f"{len(xs[0]):,}" if paired else " / ".join(f"{len(x):,}" for x in xs)
-    return Estimate(
-        scale * v,
-        scale * lo,
-        scale * hi,
-        f"{kind} over {n} {what} ({N_RESAMPLES} resamples)",
-        items=min(len(x) for x in xs),
-    )
-
-
-def bootstrap_mean(a, seed: int = 0, scale: float = 1.0, what: str = "items") -> Estimate:
-    """Mean of per-item values ``a`` (x ``scale``) with a bootstrap interval over the items."""
-    return bootstrap(lambda x, axis: x.mean(axis), a, seed=seed, scale=scale, what=what)
-
-
-def paired_bootstrap(a, b, seed: int = 0, scale: float = 1.0, what: str = "items") -> Estimate:
-    """``mean(a) - mean(b)`` over the same items (x ``scale``, e.g. 100 for accuracy in points), the interval from
-    resampling the items jointly. ``a``, ``b``: per-item values (0/1 correctness, AP per query, ...) or items x
-    seeds."""
-    return bootstrap(lambda x, y, axis: x.mean(axis) - y.mean(axis), a, b, seed=seed, scale=scale, what=what)
-
-
-def seed_interval(a, b=None, seed: int = 0, scale: float = 1.0, what: str = "items") -> Estimate:
-    """``mean(a) - mean(b)`` (``mean(a)`` without ``b``), x ``scale``, over values of items x seeds, with a 95 %
-    interval that carries both the test items' sampling and the seeds' (run-to-run) variation. Every seed's models are
-    tested on the same items (seeds and items are crossed), so the differences follow the two-way random-effects model
-    ``d[i, s] = mu + seed_s + item_i + interaction_is``, whose grand mean has variance
-    ``var_seed / k + var_item / n + var_interaction / (n k)``. Its unbiased estimate is ``(MS_seed + MS_item -
-    MS_residual) / (n k)`` from the two-way ANOVA mean squares (never below ``max(MS_seed, MS_item) / (n k)``, each of
-    which alone estimates less than the whole), and the interval is ``mean +- t * sqrt(var)`` with Satterthwaite's
-    degrees of freedom. With few seeds and seed-dominated variation these are close to ``k - 1``: with 3 seeds t is
-    about 4.3, not 1.96, which is what an interval from 3 draws of a distribution has to pay.
-
-    Why not a bootstrap (issue 36): Owen's pigeonhole bootstrap (seeds and items each resampled with replacement,
-    used here before) covered the true mean only 84 % of the time in a seeded simulation with 3 seeds, 500 items and
-    seed sd 0.03, item sd 0.1, interaction sd 0.1 (its seed variance is scaled by (k-1)/k and it takes at most 10
-    distinct seed draws); this interval covered 93.5 % there, and 93.5-99 % in every other scenario tried (3 and 5
-    seeds; no seed variance; items dominating; seeds alone), at the price of width where seeds dominate.
-    ``tests/test_claims.py::test_seed_interval_covers_at_few_seeds`` keeps that simulation.
-
-    ``a`` and ``b`` pair by item and by seed column (the same seed's models share init, batches and augmentation); a
-    one-column side (e.g. a fixed uniform map) counts for every seed. With one seed nothing measures the run-to-run
-    variation: the interval is then the paired item bootstrap (models held fixed), and ``how`` says so.
-    ``seed`` is that bootstrap's generator seed; the interval over several seeds involves no random draws."""
-    from scipy.stats import t as student_t
-
-    a = np.asarray(a, dtype=np.float64)
-    a = a[:, None] if a.ndim == 1 else a
-    if b is not None:
-        b = np.asarray(b, dtype=np.float64)
-        b = b[:, None] if b.ndim == 1 else b
-        if (
-            a.ndim != 2
-            or b.ndim != 2
-            or len(a) != len(b)
-            or 1 not in (a.shape[1], b.shape[1])
-            and a.shape[1] != b.shape[1]
-        ):
-            raise ValueError(
-                f"paired items x seeds need the same items and seeds (or one column): {a.shape}, {b.shape}"
-            )
-        a = a - b  # broadcasts a one-column side over the other's seeds
-    if a.ndim != 2 or len(a) < 2:
-        raise ValueError(f"need items x seeds with at least 2 items, got shape {a.shape}")
-    n, k = a.shape
-    if k == 1:
-        e = bootstrap_mean(a[:, 0], seed=seed, scale=scale, what=what)
-        return Estimate(e.value, e.lo, e.hi, f"one seed (models held fixed): {e.how}", items=e.items)
-    v = float(a.mean())
-    item_means, seed_means = a.mean(axis=1), a.mean(axis=0)
-    ms_seed = n * float(((seed_means - v) ** 2).sum()) / (k - 1)
-    ms_item = k * float(((item_means - v) ** 2).sum()) / (n - 1)
-    resid = a - item_means[:, None] - seed_means[None, :] + v
-    ms_resid = float((resid**2).sum()) / ((n - 1) * (k - 1))
-    terms = np.array([ms_seed, ms_item, -ms_resid]) / (n * k)
-    dfs = np.array([k - 1, n - 1, (n - 1) * (k - 1)])
-    var = max(float(terms.sum()), terms[0], terms[1])
-    if var <= 0:  # every value the same: the interval is the point
-        lo = hi = v
-        df = float("inf")
-    else:
-        if var > terms.sum():  # floored to one mean square: its own degrees of freedom
-            df = float(dfs[0] if var == terms[0] else dfs[1])
-        else:
-            df = var**2 / float((terms**2 / dfs).sum())
-        half = float(student_t.ppf(0.5 + CONFIDENCE / 2, df)) * np.sqrt(var)
-        lo, hi = v - half, v + half
-    return Estimate(
-        scale * v,
-        scale * lo,
-        scale * hi,
-        f"t-interval over {k} seeds x {n:,} {what} (crossed random effects, {df:.1f} Satterthwaite df)",
-        items=n,
-        seeds=k,
-    )
-
-
-def status_of(test: str, est: Estimate | None, bound=None) -> str:
+def status_of(test: str, est: Estimate | None, bound=None) -> Status:
     """The status an interval gives a test (see the module docstring): an interval that touches the bound is
     inconclusive, never "not reproduced"; a zero-width interval on the bound (an exact value, e.g. a dimension, equal
-    to it) is "not reproduced": equal is not better. The checks that come first (preconditions, items, saturation,
-    ties) are :class:`Claim`'s."""
-    if test == "none" or est is None:
-        return "not testable here"
+    to it) is "not reproduced": equal is not better. The checks that come first are :meth:`Claim._gate`'s."""
+    if test == Test.NONE or est is None:
+        return Status.NOT_TESTABLE
     lo, hi = est.lo, est.hi
-    on_bound = test in ("greater", "less") and lo == hi == bound
-    if test == "greater":
-        return "reproduced" if lo > bound else "not reproduced" if hi < bound or on_bound else "inconclusive"
-    if test == "less":
-        return "reproduced" if hi < bound else "not reproduced" if lo > bound or on_bound else "inconclusive"
-    if test == "within":
+    on_bound = test in (Test.GREATER, Test.LESS) and lo == hi == bound
+    if test == Test.GREATER:
+        if lo > bound:
+            return Status.REPRODUCED
+        return Status.NOT_REPRODUCED if hi < bound or on_bound else Status.INCONCLUSIVE
+    if test == Test.LESS:
+        if hi < bound:
+            return Status.REPRODUCED
+        return Status.NOT_REPRODUCED if lo > bound or on_bound else Status.INCONCLUSIVE
+    if test == Test.WITHIN:
         b_lo, b_hi = bound
         if b_lo <= lo and hi <= b_hi:
-            return "reproduced"
-        return "not reproduced" if hi < b_lo or lo > b_hi else "inconclusive"
+            return Status.REPRODUCED
+        return Status.NOT_REPRODUCED if hi < b_lo or lo > b_hi else Status.INCONCLUSIVE
     raise ValueError(f"unknown test {test!r}; one of {TESTS}")
 
 
 def precondition(name: str, value: str, condition: str, passed: bool) -> dict:
     """A named check that the method under test worked as the paper intends, computed by the run: ``value`` the
-    numbers (formatted), ``condition`` what they must satisfy, ``passed`` whether they do."""
+    numbers (formatted), ``condition`` what they must satisfy, ``passed`` whether they do. Never the claim's own
+    effect (rule 7): a precondition that restates the claim cannot pass without the claim passing."""
     return {"name": name, "value": value, "condition": condition, "passed": bool(passed)}
+
+
+def stability(standard: Estimate, longer: Estimate, standard_budget: str, longer_budget: str) -> dict:
+    """The claim's own difference at the standard budget and at a longer one (or the last two checkpoints), for
+    :meth:`Claim._gate` (rule 3). Both estimates must be over the same items and seeds, so the move is training's."""
+    if standard.items != longer.items:
+        raise ValueError(
+            f"stability: the two budgets' estimates resample {standard.items} and {longer.items} items; compare the "
+            "same items"
+        )
+    return {
+        "standard": {"budget": standard_budget, "value": standard.value, "lo": standard.lo, "hi": standard.hi},
+        "longer": {"budget": longer_budget, "value": longer.value, "lo": longer.lo, "hi": longer.hi},
+    }
+
+
+def stability_holds(stab: dict, bound: float) -> tuple[bool, float, float]:
+    """``(holds, move, allowance)``: the longer budget's value is on the same side of ``bound`` as the standard one
+    (strictly: a value on the bound has no side) and moved by less than the standard interval's half-width."""
+    st, lg = stab["standard"], stab["longer"]
+    move = float(lg["value"] - st["value"])
+    allowance = float(st["hi"] - st["lo"]) / 2
+    same_side = (st["value"] - bound) * (lg["value"] - bound) > 0
+    return bool(same_side and abs(move) < allowance), move, allowance
 
 
 @dataclass
 class Claim:
     """One row of the ledger (see the module docstring). Build it with :func:`greater`, :func:`less`,
-    :func:`within`, :func:`equivalent` or :func:`not_testable`; ``status`` is computed from the test, the estimate
-    and the checks of :meth:`_gate`."""
+    :func:`equivalent`, :func:`non_superior`, :func:`within` or :func:`not_testable`; ``status``, ``reason`` (for a
+    gate), ``power``, ``verdict``, ``design_error`` and ``decide`` (for a gate) are computed."""
 
     id: str
     stage: str
     statement: str  # the paper's words, quoted
     source: str  # where in the paper: section, table, figure
     test: str  # one of TESTS
-    quantity: str  # what is measured, e.g. "accuracy(AP K=400) - accuracy(best SP), small set"
+    quantity: str  # what is measured, e.g. "accuracy(AP K=400) - accuracy(SP 2x2), small set"
     bound: float | list[float] | None
     value: float | None
     lo: float | None
@@ -267,14 +222,24 @@ class Claim:
     interval: str  # what the interval is over
     paper: float | None  # the paper's own number for the same quantity, where it gives one
     setting: str  # profile, data, substitutes, reduced sizes
-    why: str  # one sentence
+    why: str  # the author's sentence (never parsed; the ledger's own sentences are in ``verdict``)
     reason: str = ""  # with "not testable here": one of REASONS
     preconditions: list = field(default_factory=list)  # precondition(...) dicts, computed by the run
-    headroom: float | None = None  # the baseline's room to the ceiling, in the quantity's units (saturation)
-    items: int | None = None  # the number of test items behind the interval
-    trained: bool = False  # a claim about a training method: its interval must span retrained seeds
+    headroom: float | None = None  # the baseline's room to the ceiling, a fraction of the metric's range
+    items: int | None = None  # the units the interval resamples
+    trained: bool = False  # a claim about a training method: its interval must span MIN_SEEDS retrained seeds
     seeds: int = 1  # how many trained models per arm the interval spans
+    confidence: float = CONFIDENCE  # the interval's coverage (0.90: two one-sided tests)
+    floor: float | None = None  # the items-only half-width (stats.Estimate.floor)
+    margin: float | None = None  # an equivalence / non-superiority margin (fixed before the run)
+    stability: dict | None = None  # stability(...): the difference at two budgets
+    standins: list = field(default_factory=list)  # keys of poolrep.standins the claim rests on
+    paper_setting: str = ""  # where the paper's number was measured (data, network)
+    comparable: bool = False  # the paper's effect is on the same metric in a like setting: power remarks allowed
+    decide: str = ""  # not testable: what would decide it (more time here, a GPU, data)
     power: str = ""  # generated: can the interval resolve the paper's effect?
+    design_error: str = ""  # generated: a gate this design can never pass (rule 1)
+    verdict: str = ""  # generated: the gate's or the interval's sentence, the power sentence
     status: str = field(default="")
 
     def __post_init__(self):
@@ -282,87 +247,160 @@ class Claim:
             raise ValueError(f"unknown test {self.test!r}; one of {TESTS}")
         if self.reason and self.reason not in REASONS:
             raise ValueError(f"unknown reason {self.reason!r}; one of {REASONS}")
-        if self.test == "none" and not self.reason:
+        if self.test == Test.NONE and not self.reason:
             raise ValueError(f"claim {self.id!r}: a claim that is not tested needs a reason, one of {REASONS}")
+        for k in self.standins:
+            standins.get(k)  # an unknown key is an error naming the registry's
+        self.test = Test(self.test)
         est = None if self.value is None else Estimate(self.value, self.lo, self.hi, self.interval)
-        gate = self._gate() if self.test != "none" else ""
-        if gate:
-            self.status = "not testable here"
-        else:
-            self.status = status_of(self.test, est, self.bound)
+        gate = self._gate() if self.test != Test.NONE else ""
+        self.status = Status.NOT_TESTABLE if gate else status_of(self.test, est, self.bound)
+        if self.reason:
+            self.reason = Reason(self.reason)
+        if self.status == Status.NOT_TESTABLE and not self.decide:
+            self.decide = self._decide()
         self.power = self._power()
-        self.why = " ".join(x for x in (self.why.strip(), gate or self._reason(), self._power_sentence()) if x)
+        self.verdict = " ".join(
+            x
+            for x in (
+                gate or self._reason() or self._standin_sentence(),
+                self._power_sentence(),
+                self._resolution_sentence(),
+            )
+            if x
+        )
 
+    # ------------------------------------------------------------------------------------------------ the gates
     def _gate(self) -> str:
-        """Why the test cannot decide (and sets ``reason``), or "": failed preconditions, a training-method claim on
-        one seed, saturation, too few items, every item tied (in that order)."""
+        """Why the test cannot decide (and sets ``reason``, ``design_error``), or "" (the order: module docstring)."""
         failed = [c for c in self.preconditions if not c["passed"]]
         if failed:
-            self.reason = "precondition"
+            self.reason = Reason.PRECONDITION
             return (
                 "Not judged: precondition failed: "
                 + "; ".join(f"{c['name']}: {c['value']} (needs {c['condition']})" for c in failed)
                 + "."
             )
+        lost = [standins.get(k) for k in self.standins if not standins.get(k).keeps_contrast]
+        if lost:
+            self.reason = Reason.STAND_IN
+            self.decide = self.decide or "; ".join(s.decide for s in lost)
+            return "Not judged: " + " ".join(f"{s.substitute} for {s.paper_object}: {s.reason}." for s in lost)
         if self.value is None:
             return ""
-        if self.trained and self.seeds < 2:
-            self.reason = "scale"
+        if self.trained and self.seeds < MIN_SEEDS:
+            self.reason = Reason.SCALE
+            self.design_error = f"a training-method claim on {self.seeds} seed(s), fewer than {MIN_SEEDS}"
             return (
-                "Not judged: a claim about a training method, measured on one trained model per arm, so its "
-                "interval holds the models fixed; retraining with another seed can move a result beyond such an "
-                "interval (the entropy stage measured it), and this stage trains one seed."
+                f"Not judged: a claim about a training method needs {MIN_SEEDS} or more retrained seeds; this interval "
+                f"spans {self.seeds}, so run-to-run variation is not in it."
             )
-        effect = self._effect()
-        if self.headroom is not None and effect is not None and self.headroom < abs(effect):
-            self.reason = "saturated"
+        if self.stability is not None:
+            holds, move, allowance = stability_holds(self.stability, self._side_bound())
+            st, lg = self.stability["standard"], self.stability["longer"]
+            if not holds:
+                self.reason = Reason.SCALE
+                self.decide = self.decide or (
+                    "a longer training, until the difference is stable: this machine with more time, or a GPU"
+                )
+                return (
+                    f"Not judged: the claim's difference is not stable under longer training: {st['value']:+.4g} "
+                    f"[{st['lo']:+.4g}, {st['hi']:+.4g}]{self._u()} at {st['budget']}, {lg['value']:+.4g} "
+                    f"[{lg['lo']:+.4g}, {lg['hi']:+.4g}] at {lg['budget']} (moved {move:+.4g}; stable needs the same "
+                    f"side of {self._side_bound():g} and a move below the standard half-width {allowance:.4g})."
+                )
+        if self.headroom is not None and self.items and self.headroom * self.items < 1:
+            self.reason = Reason.SATURATED
             return (
-                f"Not judged: the baseline is {self.headroom:.4g}{self._u()} from the ceiling, less than the "
-                f"paper's effect {abs(effect):.4g}{self._u()}, so the claimed difference cannot appear here."
+                f"Not judged: the baseline is {self.headroom:.4g} of the metric's range from its ceiling, less than "
+                f"one of {self.items} items' worth, so the claimed difference cannot appear here."
             )
         if self.items is not None and self.items < MIN_ITEMS:
-            self.reason = "scale"
+            self.reason = Reason.SCALE
+            self.design_error = f"{self.items} resampled items, fewer than {MIN_ITEMS}"
             return (
-                f"Not judged: {self.items} test items, fewer than {MIN_ITEMS}: a bootstrap over so few discrete "
-                f"items gives no usable interval."
+                f"Not judged: {self.items} test items, fewer than {MIN_ITEMS}: a bootstrap over so few discrete items "
+                f"gives no usable interval."
             )
-        if self.test in ("greater", "less") and self.lo == self.hi == self.bound and self.items is not None:
-            self.reason = "saturated"
+        if self.test in (Test.GREATER, Test.LESS) and self.lo == self.hi == self.bound and self.items is not None:
+            self.reason = Reason.SATURATED
             return "Not judged: every test item ties, so the test has nothing to order."
+        if self.test == Test.WITHIN:
+            band = (self.bound[1] - self.bound[0]) / 2
+            half = (self.hi - self.lo) / 2
+            if half >= band:
+                self.reason = Reason.SCALE
+                self.design_error = (
+                    f"the interval's half-width {half:.4g}{self._u()} is not below the band's {band:.4g}{self._u()}"
+                )
+                return (
+                    f"Not judged: the {self._pct()} interval's half-width {half:.4g}{self._u()} is not below the "
+                    f"band's half-width {band:.4g}{self._u()}, so no estimate could lie inside it: the design "
+                    "(items, seeds) cannot decide this band."
+                )
         return ""
 
+    def _side_bound(self) -> float:
+        """The value the stability gate's "same side" is read against: the bound (an equivalence: its centre)."""
+        if self.test == Test.WITHIN:
+            return float(sum(self.bound) / 2)
+        return float(self.bound)
+
+    def _decide(self) -> str:
+        lost = [standins.get(k) for k in self.standins if not standins.get(k).keeps_contrast]
+        if self.reason == Reason.STAND_IN and lost:
+            return "; ".join(s.decide for s in lost)
+        if self.reason == Reason.DATA:
+            return "the paper's data or weights, which this machine cannot have"
+        return DECIDE.get(self.reason, "")
+
+    # ------------------------------------------------------------------------------------------------ the text
     def _u(self) -> str:
         return f" {self.unit}" if self.unit else ""
 
+    def _pct(self) -> str:
+        return f"{self.confidence:.0%}".replace("%", " %")
+
     def _effect(self) -> float | None:
         """The paper's effect in the quantity's units, for an ordering (its number minus the bound), else None."""
-        if self.test not in ("greater", "less") or self.paper is None or np.isnan(self.paper):
+        if self.test not in (Test.GREATER, Test.LESS) or self.paper is None or np.isnan(self.paper):
             return None
         return float(self.paper) - float(self.bound)
 
     def _power(self) -> str:
         """``resolves`` / ``underpowered`` (half-width vs the paper's effect); for an inconclusive row whose
-        interval rules out an effect as large as the paper's, ``excludes the paper's effect``; "" without one."""
+        interval rules out an effect as large as the paper's, ``excludes the paper's effect``; "" without a
+        comparable effect (rule 5)."""
         effect = self._effect()
-        if effect is None or self.value is None or self.status == "not testable here" or effect == 0:
+        if (
+            effect is None
+            or not self.comparable
+            or self.value is None
+            or self.status == Status.NOT_TESTABLE
+            or effect == 0
+        ):
             return ""
-        if self.status == "inconclusive":
-            if (self.test == "greater" and self.hi < self.bound + effect) or (
-                self.test == "less" and self.lo > self.bound + effect
+        if self.status == Status.INCONCLUSIVE:
+            if (self.test == Test.GREATER and self.hi < self.bound + effect) or (
+                self.test == Test.LESS and self.lo > self.bound + effect
             ):
                 return "excludes the paper's effect"
         half = (self.hi - self.lo) / 2
         return "resolves" if half < abs(effect) else "underpowered"
 
     def _power_sentence(self) -> str:
+        effect = self._effect()
+        if effect is not None and not self.comparable and effect != 0:
+            where = f" ({self.paper_setting})" if self.paper_setting else ""
+            return (
+                f"The paper's effect, {effect:+.4g}{self._u()}, was measured in another setting{where}: shown, not "
+                "used to judge this interval's power."
+            )
         if not self.power:
             return ""
-        half, e = (self.hi - self.lo) / 2, abs(self._effect())
+        half, e = (self.hi - self.lo) / 2, abs(effect)
         if self.power == "excludes the paper's effect":
-            return (
-                f"It excludes an effect as large as the paper's ({self._effect():+.4g}{self._u()}), but not "
-                f"{self.bound:g}."
-            )
+            return f"It excludes an effect as large as the paper's ({effect:+.4g}{self._u()}), but not {self.bound:g}."
         if self.power == "underpowered":
             return (
                 f"Underpowered: its half-width {half:.4g}{self._u()} is not below the paper's effect "
@@ -370,59 +408,63 @@ class Claim:
             )
         return f"Its half-width {half:.4g}{self._u()} resolves the paper's effect {e:.4g}{self._u()}."
 
+    def _standin_sentence(self) -> str:
+        """For a claim declared not testable that names a registry stand-in losing the contrast: the registry's
+        reason (so one substitution reads the same in every stage)."""
+        lost = [standins.get(k) for k in self.standins if not standins.get(k).keeps_contrast]
+        return " ".join(f"Stand-in: {s.substitute} for {s.paper_object}: {s.reason}." for s in lost)
+
+    def _resolution_sentence(self) -> str:
+        """What the design resolves: the half-width reached and the items-only floor (rule 1)."""
+        if self.value is None or self.lo == self.hi or self.floor is None:
+            return ""
+        return (
+            f"The design resolves +-{(self.hi - self.lo) / 2:.3g}{self._u()} ({self._pct()}); its items alone allow "
+            f"+-{self.floor:.3g}."
+        )
+
     def _reason(self) -> str:
         """The sentence that says why the status follows from the interval (generated, so it cannot go stale)."""
-        if self.test == "none":
+        if self.test == Test.NONE:
             return ""
         unit = self._u()
         ci = (
-            f"the 95 % interval [{self.lo:.4g}, {self.hi:.4g}]{unit}"
+            f"the {self._pct()} interval [{self.lo:.4g}, {self.hi:.4g}]{unit}"
             if self.lo != self.hi
             else f"the exact value {self.value:.4g}{unit}"
         )
-        if self.test == "within":
+        if self.test == Test.WITHIN:
             where = {
-                "reproduced": "lies inside",
-                "not reproduced": "lies outside",
-                "inconclusive": "overlaps the edge of",
+                Status.REPRODUCED: "lies inside",
+                Status.NOT_REPRODUCED: "lies outside",
+                Status.INCONCLUSIVE: "overlaps the edge of",
             }[self.status]
             return f"{ci[0].upper() + ci[1:]} {where} [{self.bound[0]:g}, {self.bound[1]:g}]."
-        side = ">" if self.test == "greater" else "<"
+        side = ">" if self.test == Test.GREATER else "<"
         straddle = "touches" if self.bound in (self.lo, self.hi) and self.lo != self.hi else "straddles"
         where = {
-            "reproduced": f"lies entirely {side} {self.bound:g}",
-            "not reproduced": f"excludes {side} {self.bound:g}",
-            "inconclusive": f"{straddle} {self.bound:g}",
+            Status.REPRODUCED: f"lies entirely {side} {self.bound:g}",
+            Status.NOT_REPRODUCED: f"excludes {side} {self.bound:g}",
+            Status.INCONCLUSIVE: f"{straddle} {self.bound:g}",
         }[self.status]
         return f"{ci[0].upper() + ci[1:]} {where}."
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        for k in ("status", "reason", "test"):  # plain strings in claims.json
+            d[k] = str(d[k])
+        return d
 
 
-def _claim(
-    test: str,
-    id: str,
-    stage: str,
-    statement: str,
-    source: str,
-    quantity: str,
-    est: Estimate | None,
-    bound,
-    unit: str,
-    setting: str,
-    why: str,
-    paper: float | None,
-    reason: str = "",
-    preconditions: Sequence[dict] = (),
-    headroom: float | None = None,
-    trained: bool = False,
-) -> Claim:
-    if est is None and test != "none":
+def _claim(test: str, id: str, stage: str, statement: str, source: str, quantity: str, est, bound, **kw) -> Claim:
+    if est is None and test != Test.NONE:
         raise ValueError(
             f"claim {id!r}: a {test!r} test needs an estimate; a claim with no number of ours is "
             f"not_testable(..., reason=...)"
         )
+    headroom = kw.pop("headroom", None)
+    kw.setdefault("paper", None)
+    kw.setdefault("unit", "")
     return Claim(
         id=id,
         stage=stage,
@@ -434,180 +476,81 @@ def _claim(
         value=None if est is None else est.value,
         lo=None if est is None else est.lo,
         hi=None if est is None else est.hi,
-        unit=unit,
         interval="" if est is None else est.how,
-        paper=paper,
-        setting=setting,
-        why=why,
-        reason=reason,
-        preconditions=list(preconditions),
-        headroom=None if headroom is None else float(headroom),
         items=None if est is None else est.items,
-        trained=trained,
         seeds=1 if est is None else est.seeds,
+        confidence=CONFIDENCE if est is None else est.confidence,
+        floor=None if est is None else est.floor,
+        headroom=None if headroom is None else float(headroom),
+        **kw,
     )
 
 
-def greater(
-    id: str,
-    stage: str,
-    statement: str,
-    source: str,
-    quantity: str,
-    est: Estimate,
-    *,
-    setting: str,
-    why: str,
-    bound: float = 0.0,
-    unit: str = "",
-    paper: float | None = None,
-    preconditions: Sequence[dict] = (),
-    headroom: float | None = None,
-    trained: bool = False,
-) -> Claim:
-    """The claim holds if ``quantity > bound`` (an ordering: A - B > 0). ``paper``: the paper's own value of the
-    quantity (its effect, for an ordering); ``preconditions``: :func:`precondition` checks; ``headroom``: how far the
-    baseline B is from the bound its metric can reach on the claimed side (the ceiling for ``greater``, e.g.
-    1 - mAP(B); the floor for ``less``), for the saturation check; ``trained``: the
-    claim is about a training method, so it is judged only on an interval over retrained seeds (:func:`seed_interval`
-    with 2 or more), never on one that holds a single trained model fixed."""
-    return _claim(
-        "greater",
-        id,
-        stage,
-        statement,
-        source,
-        quantity,
-        est,
-        bound,
-        unit,
-        setting,
-        why,
-        paper,
-        preconditions=preconditions,
-        headroom=headroom,
-        trained=trained,
-    )
+def _ordering(test, id, stage, statement, source, quantity, est, *, setting, why, bound=0.0, unit="", **kw) -> Claim:
+    if est is not None and est.confidence != CONFIDENCE:
+        raise ValueError(
+            f"claim {id!r}: an ordering reads the 95 % interval, got {est.confidence:.0%}".replace("%", " %")
+        )
+    return _claim(test, id, stage, statement, source, quantity, est, bound, unit=unit, setting=setting, why=why, **kw)
 
 
-def less(
-    id: str,
-    stage: str,
-    statement: str,
-    source: str,
-    quantity: str,
-    est: Estimate,
-    *,
-    setting: str,
-    why: str,
-    bound: float = 0.0,
-    unit: str = "",
-    paper: float | None = None,
-    preconditions: Sequence[dict] = (),
-    headroom: float | None = None,
-    trained: bool = False,
-) -> Claim:
+def greater(id: str, stage: str, statement: str, source: str, quantity: str, est: Estimate, **kw) -> Claim:
+    """The claim holds if ``quantity > bound`` (an ordering: A - B > 0). Keywords: ``setting``, ``why`` (required);
+    ``bound`` (0), ``unit``; ``paper``: the paper's own value of the quantity (its effect, for an ordering),
+    ``paper_setting`` where it was measured, ``comparable`` whether that setting is like ours (rule 5);
+    ``preconditions``: :func:`precondition` checks; ``headroom``: the baseline's distance to its ceiling as a
+    fraction of the metric's range (1 - mAP(B)), for the saturation check; ``trained``: a claim about a training
+    method (judged only over ``MIN_SEEDS`` retrained seeds); ``stability``: :func:`stability`; ``standins``: keys of
+    :mod:`poolrep.standins`."""
+    return _ordering(Test.GREATER, id, stage, statement, source, quantity, est, **kw)
+
+
+def less(id: str, stage: str, statement: str, source: str, quantity: str, est: Estimate, **kw) -> Claim:
     """The claim holds if ``quantity < bound`` (see :func:`greater`)."""
-    return _claim(
-        "less",
-        id,
-        stage,
-        statement,
-        source,
-        quantity,
-        est,
-        bound,
-        unit,
-        setting,
-        why,
-        paper,
-        preconditions=preconditions,
-        headroom=headroom,
-        trained=trained,
-    )
+    return _ordering(Test.LESS, id, stage, statement, source, quantity, est, **kw)
 
 
 def within(
-    id: str,
-    stage: str,
-    statement: str,
-    source: str,
-    quantity: str,
-    est: Estimate,
-    band: Sequence[float],
-    *,
-    setting: str,
-    why: str,
-    unit: str = "",
-    paper: float | None = None,
-    preconditions: Sequence[dict] = (),
-    trained: bool = False,
+    id: str, stage: str, statement: str, source: str, quantity: str, est: Estimate, band: Sequence[float], **kw
 ) -> Claim:
-    """The claim holds if ``quantity`` lies in ``band`` = (low, high), e.g. a band around the paper's number."""
+    """The claim holds if ``quantity``'s interval lies inside ``band`` = (low, high)."""
     lo, hi = (float(v) for v in band)
     if lo > hi:
         raise ValueError(f"band {band} is empty")
-    return _claim(
-        "within",
-        id,
-        stage,
-        statement,
-        source,
-        quantity,
-        est,
-        [lo, hi],
-        unit,
-        setting,
-        why,
-        paper,
-        preconditions=preconditions,
-        trained=trained,
-    )
+    kw.setdefault("unit", "")
+    return _claim(Test.WITHIN, id, stage, statement, source, quantity, est, [lo, hi], **kw)
+
+
+def _one_sided(id: str, est: Estimate | None, margin: float, zero_ok: bool = False) -> None:
+    if not (margin > 0 or (zero_ok and margin == 0)):
+        raise ValueError(f"claim {id!r}: a margin must be > 0, got {margin!r}")
+    if est is not None and est.confidence != TOST_CONFIDENCE:
+        raise ValueError(
+            f"claim {id!r}: a one-sided test at 5 % reads the {TOST_CONFIDENCE:.0%} interval; build the estimate with "
+            f"confidence=stats.TOST_CONFIDENCE (got {est.confidence:.0%})"
+        )
 
 
 def equivalent(
-    id: str,
-    stage: str,
-    statement: str,
-    source: str,
-    quantity: str,
-    est: Estimate,
-    margin: float,
-    *,
-    setting: str,
-    why: str,
-    unit: str = "",
-    paper: float | None = None,
-    preconditions: Sequence[dict] = (),
-    trained: bool = False,
+    id: str, stage: str, statement: str, source: str, quantity: str, est: Estimate, margin: float, **kw
 ) -> Claim:
-    """A "no gain" / "no cost" claim as an equivalence test: reproduced when the whole interval of the difference
-    lies within +-``margin`` (fixed in params before the run), not reproduced when it lies outside, else
-    inconclusive. A difference that is merely negative does not pass."""
-    if not margin > 0:
-        raise ValueError(f"an equivalence margin must be > 0, got {margin!r}")
-    return within(
-        id,
-        stage,
-        statement,
-        source,
-        quantity,
-        est,
-        (-margin, margin),
-        setting=setting,
-        why=" ".join(
-            x
-            for x in (
-                f"Equivalence margin +-{margin:g}{' ' + unit if unit else ''}, fixed in params before the run.",
-                why,
-            )
-            if x
-        ),
-        unit=unit,
-        paper=paper,
-        preconditions=preconditions,
-        trained=trained,
-    )
+    """A "no gain" / "no cost" claim as two one-sided tests at 5 %: reproduced when the 90 % interval of the
+    difference lies within +-``margin`` (fixed before the run), not reproduced when it lies outside, else
+    inconclusive. A difference that is merely negative does not pass. ``est`` must be a 90 % estimate."""
+    _one_sided(id, est, margin)
+    return within(id, stage, statement, source, quantity, est, (-margin, margin), margin=float(margin), **kw)
+
+
+def non_superior(
+    id: str, stage: str, statement: str, source: str, quantity: str, est: Estimate, margin: float, **kw
+) -> Claim:
+    """A "stops rising" / "plateaus" claim as a non-superiority test at 5 %: reproduced when the 90 % interval's
+    upper bound of the further rise lies below ``margin`` (fixed before the run), not reproduced when its lower bound
+    lies above, else inconclusive. ``est`` must be a 90 % estimate. ``margin`` 0 where the quantity already
+    subtracts its allowance (e.g. "the further rise minus a quarter of the rise before it")."""
+    _one_sided(id, est, margin, zero_ok=True)
+    kw.setdefault("unit", "")
+    return _claim(Test.LESS, id, stage, statement, source, quantity, est, float(margin), margin=float(margin), **kw)
 
 
 def not_testable(
@@ -621,15 +564,14 @@ def not_testable(
     why: str,
     reason: str,
     ours: Estimate | None = None,
-    unit: str = "",
-    paper: float | None = None,
-    preconditions: Sequence[dict] = (),
+    decide: str = "",
+    **kw,
 ) -> Claim:
-    """A claim this machine cannot test, with its ``reason`` kind (``REASONS``; ``why`` names the missing data, the
-    cut or the missing contrast); ``ours`` (optional) is our number on the substitute, shown beside ``paper`` but
-    not judged."""
+    """A claim this machine cannot test, declared before the run from its design: ``reason`` (``REASONS``),
+    ``why`` naming the missing data, the cut or the missing contrast, ``decide`` what would decide it (defaults by
+    reason); ``ours`` (optional) our number on the substitute, shown beside ``paper`` but not judged."""
     return _claim(
-        "none",
+        Test.NONE,
         id,
         stage,
         statement,
@@ -637,12 +579,11 @@ def not_testable(
         quantity,
         ours,
         None,
-        unit,
-        setting,
-        why,
-        paper,
+        setting=setting,
+        why=why,
         reason=reason,
-        preconditions=preconditions,
+        decide=decide,
+        **kw,
     )
 
 
@@ -681,8 +622,10 @@ def table(claims: Iterable[Claim | dict]):
                 "status": status_label(d),
                 "preconditions": fmt_preconditions(d),
                 "power": d.get("power") or "",
+                "resolves": fmt_resolution(d),
                 "setting": d["setting"],
-                "why": d["why"],
+                "why": why_text(d),
+                "decide": d.get("decide") or "",
             }
         )
     return pd.DataFrame(
@@ -698,10 +641,27 @@ def table(claims: Iterable[Claim | dict]):
             "status",
             "preconditions",
             "power",
+            "resolves",
             "setting",
             "why",
+            "decide",
         ],
     )
+
+
+def why_text(d: dict) -> str:
+    """The author's sentence, then the ledger's generated ones (kept apart in the row, joined only for display)."""
+    return " ".join(x for x in ((d.get("why") or "").strip(), (d.get("verdict") or "").strip()) if x)
+
+
+def fmt_resolution(d: dict) -> str:
+    """What the design resolves: "+-h (items alone +-f)" at the row's confidence; "" without an interval."""
+    if d.get("value") is None or d.get("lo") == d.get("hi"):
+        return ""
+    half = (d["hi"] - d["lo"]) / 2
+    conf = f"{d.get('confidence', CONFIDENCE):.0%}".replace("%", " %")
+    floor = f" (items alone +-{d['floor']:.3g})" if d.get("floor") is not None else ""
+    return f"+-{half:.3g} at {conf}{floor}"
 
 
 def changes(old: Iterable[dict], new: Iterable[dict]) -> list[dict]:
@@ -758,9 +718,11 @@ def describe_test(d: dict) -> str:
     if d["test"] == "greater":
         return f"{q} > {b:g}"
     if d["test"] == "less":
-        return f"{q} < {b:g}"
+        kind = " (non-superiority, 90 % interval)" if d.get("margin") is not None else ""
+        return f"{q} < {b:g}{kind}"
     if d["test"] == "within":
-        return f"{q} in [{b[0]:g}, {b[1]:g}]"
+        kind = " (two one-sided tests, 90 % interval)" if d.get("margin") is not None else ""
+        return f"{q} in [{b[0]:g}, {b[1]:g}]{kind}"
     return f"{q} (not tested)"
 
 

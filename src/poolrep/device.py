@@ -72,6 +72,59 @@ def versions() -> dict[str, str]:
     }
 
 
+VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_tile")
+
+
+def host() -> dict[str, Any]:
+    """The machine a run's numbers came from (issue 48): CPU model and vendor, its vector extensions, cores, the
+    threads torch uses, the kernel dispatch torch chose, and the numerical libraries' builds (BLAS for numpy,
+    oneDNN / MKL for torch). Float results move with these, so two runs are compared only with their hosts named."""
+    cpu: dict[str, str] = {}
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            k, _, v = line.partition(":")
+            k = k.strip()
+            if k in ("model name", "vendor_id", "flags") and k not in cpu:
+                cpu[k] = v.strip()
+            if len(cpu) == 3:
+                break
+    except OSError:
+        pass
+    flags = set(cpu.get("flags", "").split())
+    blas: list[dict[str, Any]] = []
+    try:
+        from threadpoolctl import threadpool_info
+
+        blas = [
+            {k: d.get(k) for k in ("internal_api", "version", "architecture", "num_threads", "threading_layer")}
+            for d in threadpool_info()
+        ]
+    except ImportError:
+        pass
+    torch_config = torch.__config__.show()
+    onednn = next((ln.strip() for ln in torch_config.splitlines() if "oneDNN" in ln or "MKL-DNN" in ln), "")
+    mkl = next((ln.strip() for ln in torch_config.splitlines() if "Math Kernel Library" in ln), "")
+    try:
+        capability = torch.backends.cpu.get_cpu_capability()
+    except AttributeError:
+        capability = ""
+    return {
+        "cpu_model": cpu.get("model name", platform.processor() or platform.machine()),
+        "vendor": cpu.get("vendor_id", ""),
+        "vector_extensions": [f for f in VECTOR_FLAGS if f in flags],
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch_cpu_capability": capability,
+        "torch_onednn": onednn,
+        "torch_mkl": mkl,
+        "numpy_blas": blas,
+        "dispatch_env": {k: os.environ[k] for k in DISPATCH_ENV if k in os.environ},
+    }
+
+
+DISPATCH_ENV = ("MKL_CBWR", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "OPENBLAS_CORETYPE", "ATEN_CPU_CAPABILITY")
+
+
 def git_state(root=None) -> dict[str, Any]:
     """The commit the code ran at and whether the tracked files differed from it (``dirty``); ``unknown`` outside
     a git checkout."""
@@ -150,10 +203,15 @@ class RunLog:
             "seed": self.seed,
             "device": describe(self.torch_device),
             "versions": versions(),
+            "host": host(),
             "data": {},
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        print(f"[{self.stage}] profile={self.profile} seed={self.seed} device={self.info['device']}")
+        h = self.info["host"]
+        print(
+            f"[{self.stage}] profile={self.profile} seed={self.seed} device={self.info['device']} host={h['cpu_model']} "
+            f"({', '.join(h['vector_extensions'][-3:]) or 'no vector extensions read'}; torch {h['torch_cpu_capability']})"
+        )
         return self
 
     def data(self, name: str, **what: Any) -> None:

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from . import claims as ledger
-from . import io, paths
+from . import io, paths, standins
 
 PAPERS = ("autopool", "slowfeat", "pyramid", "crosslayer", "entropy")
 SHARED = ("prepare", "backbone")
@@ -772,6 +772,9 @@ def build_html(
         + "".join(f"<li>{e(x)}</li>" for x in changes_lines(changed))
         + "</ul>",
         _claims_by_paper_html(stages, out_dir or stages[0].folder.parent / "report", inline),
+        "<h3>How the ledger judges</h3><ol>" + "".join(f"<li>{e(x)}</li>" for x in ledger.RULES) + "</ol>",
+        '<h3 id="standins">Stand-ins: one decision per substitution</h3>',
+        _dict_table(standins.table(claims).to_dict("records"), cls="standins"),
         "<h2>Summary</h2>",
         _dict_table(summ, cls="summary"),
         f'<p class="note">{e(totals_sentence(t))}</p>',
@@ -836,12 +839,16 @@ def claims_md(
             ],
         )
     )
+    out += ["", "## How the ledger judges", ""] + [f"{i}. {x}" for i, x in enumerate(ledger.RULES, 1)]
+    out += ["", "## Stand-ins: one decision per substitution", "", _md_dicts(standins.table(claims).to_dict("records"))]
     out += ["", "## Test, preconditions, setting and why, per claim", ""]
     for r in t.itertuples(index=False):
         pre = f" Preconditions: {r.preconditions}." if r.preconditions else ""
+        res = f" Resolves: {r.resolves}." if r.resolves else ""
+        dec = f" What would decide it: {r.decide}." if r.decide else ""
         out += [
-            f"- `{r.id}` ({r.paper}, **{r.status}**): test `{r.test}`.{pre} Setting: {local_paths(r.setting)}. "
-            f"Why: {r.why}"
+            f"- `{r.id}` ({r.paper}, **{r.status}**): test `{r.test}`.{pre}{res} Setting: {local_paths(r.setting)}. "
+            f"Why: {r.why}{dec}"
         ]
     return "\n".join(out) + "\n"
 

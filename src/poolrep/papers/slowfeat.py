@@ -844,11 +844,8 @@ def evaluate_seed(trained: dict, raw: dict, X: dict, test: Frames, qs, db, p: di
             k: pr.temporal_pr(v[0], test.scene, p["temporal_k"], p["temporal_recall_base"], test.shot)
             for k, v in feats.items()
         },
-        "res_c": {
-            k: pr.class_pr(v[2], qs.labels, v[1], db.labels, p["class_k"], p["class_recall_base"])
-            for k, v in feats.items()
-        },
-        "res_c_all": {k: pr.class_pr(v[2], qs.labels, v[1], db.labels, p["class_k"], "all") for k, v in feats.items()},
+        "res_c": {k: class_query_auc(v[1], v[2], db.labels, qs.labels, p) for k, v in feats.items()},
+        "res_c_all": {k: class_query_auc(v[1], v[2], db.labels, qs.labels, p, "all") for k, v in feats.items()},
         # the protocol before issue 32, shown beside: the other segments of the query's shot count as wrong
         "res_t_seg": {
             k: pr.temporal_pr(v[0], test.scene, p["temporal_k"], p["temporal_recall_base"]) for k, v in feats.items()
@@ -874,6 +871,24 @@ def by_seed(per_seed: dict, what: str, attr: str | None = "per_query_auc") -> di
     return {m: a if m.split()[0] in MODELS else a[:, :1] for m, a in out.items()}
 
 
+def _kept_layer(specs, li: int, in_ch: int, state: dict) -> ConvAutoEncoder:
+    """Layer ``li`` of a stack rebuilt from a state kept during training (``TrainCfg.keep_every``), eval mode, cpu."""
+    spec = specs[li]
+    ch = in_ch if li == 0 else specs[li - 1]["n_filters"] // specs[li - 1]["group"]
+    layer = ConvAutoEncoder(ch, spec["n_filters"], spec["kernel"], spec["group"], spec["pool"])
+    layer.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+    return layer.eval()
+
+
+def kept_stack(layers: list, hists: list, li: int, step: int, specs, in_ch: int) -> list:
+    """The stack whose layer ``li`` is its state kept at ``step`` (1-based) and whose lower layers are the final ones
+    (layer 2 is trained on the final, frozen layer 1): ``layers[:li] + [layer li at step]``."""
+    h = hists[li][step - 1] if 1 <= step <= len(hists[li]) else {}
+    if "state" not in h:
+        raise ValueError(f"layer {li + 1} kept no state at step {step} (keep_every must divide it)")
+    return list(layers[:li]) + [_kept_layer(specs, li, in_ch, h["state"])]
+
+
 def auc_against_steps(trained: dict, X_test: torch.Tensor, test: Frames, p: dict, device, seed: int | None = None):
     """Issue 32: the main model's (``ours``) temporal AUC on the test scenes against its training steps, from the
     states kept every ``keep_every`` steps (layer 1 alone; layer 2 on the final layer 1), beside its training loss
@@ -885,16 +900,13 @@ def auc_against_steps(trained: dict, X_test: torch.Tensor, test: Frames, p: dict
     s = list(trained)[0] if seed is None else seed
     specs = specs_of(p)
     layers = trained[s]["stacks"]["ours"]
+    hists = trained[s]["hists"]["ours"]
     rows = []
-    for li, hist in enumerate(trained[s]["hists"]["ours"]):
+    for li, hist in enumerate(hists):
         for step, h in enumerate(hist, 1):
             if "state" not in h:
                 continue
-            spec = specs[li]
-            ch = X_test.shape[1] if li == 0 else specs[0]["n_filters"] // specs[0]["group"]
-            layer = ConvAutoEncoder(ch, spec["n_filters"], spec["kernel"], spec["group"], spec["pool"])
-            layer.load_state_dict({k: torch.from_numpy(v) for k, v in h["state"].items()})
-            stack = list(layers[:li]) + [layer.eval()]
+            stack = kept_stack(layers, hists, li, step, specs, X_test.shape[1])
             codes = stack_features(stack, X_test, device)[li]
             res = pr.temporal_pr(codes, test.scene, p["temporal_k"], p["temporal_recall_base"], test.shot)
             w = max(1, p["keep_every"] // 5)
@@ -907,6 +919,42 @@ def auc_against_steps(trained: dict, X_test: torch.Tensor, test: Frames, p: dict
                 }
             )
     return pd.DataFrame(rows)
+
+
+def class_query_auc(f_db, f_qs, db_labels, qs_labels, p: dict, recall_base: str | None = None):
+    """The class-based PR of CIFAR-10 queries ``f_qs`` against the database ``f_db`` (``class_k`` neighbours, recall
+    base ``class_recall_base`` unless given): the one function behind the class AUCs of ``evaluate_seed`` and of
+    ``class_auc_at_checkpoint``."""
+    from ..metrics import pr
+
+    base = p["class_recall_base"] if recall_base is None else recall_base
+    return pr.class_pr(f_qs, qs_labels, f_db, db_labels, p["class_k"], base)
+
+
+def class_auc_at_checkpoint(trained: dict, X: dict, qs, db, p: dict, device) -> dict:
+    """Issue 42, the CIFAR claims' stability gate: the per-query class AUC of ``ours`` L1 and L2 at the state kept
+    one ``keep_every`` before the end of training (``steps - keep_every``), every seed, on the same queries and
+    database as ``evaluate_seed`` (``X``: the whitened sets ``"db"`` and ``"qs"``) and with the same function
+    (``class_query_auc``). L1 alone at its step; L2 at its step on the final L1 (as ``auc_against_steps``). Returns
+    ``{"ours L1": {"step", "final", "auc": queries x seeds}, "ours L2": {...}}``; ``sf.claims`` compares each with the
+    final models' (its ``checkpoint`` argument)."""
+    if not p["keep_every"]:
+        raise ValueError("keep_every = 0 keeps no state: the stability gate needs the state before the last")
+    specs = specs_of(p)
+    seeds = list(trained)
+    out = {}
+    for li in range(len(specs)):
+        steps = len(trained[seeds[0]]["hists"]["ours"][li])
+        step = steps - p["keep_every"]
+        cols = []
+        for s in seeds:
+            stack = kept_stack(
+                trained[s]["stacks"]["ours"], trained[s]["hists"]["ours"], li, step, specs, X["db"].shape[1]
+            )
+            f_db, f_qs = (stack_features(stack, X[k], device)[li] for k in ("db", "qs"))
+            cols.append(np.asarray(class_query_auc(f_db, f_qs, db.labels, qs.labels, p).per_query_auc))
+        out[f"ours L{li + 1}"] = {"step": step, "final": steps, "auc": np.stack(cols, axis=1)}
+    return out
 
 
 def plot_training_curves(trained: dict):
@@ -960,8 +1008,9 @@ def loss_fall(losses, window: float) -> float:
 
 def plateau_table(trained: dict, p: dict):
     """Per model and layer: the training loss's fall over the last ``plateau_window`` of its steps, per seed, and
-    whether every seed's fall is at most ``plateau_tol`` (issue 32: a claim about a trained model is judged only
-    where that model reached a plateau; both values fixed in params)."""
+    whether every seed's fall is at most ``plateau_tol`` (both in params). Evidence only, it gates no claim (issue
+    42): a fall of the loss is not the claim's statistic; the CIFAR claims' gate is the shared stability gate on their
+    own difference at the last two kept states (``class_auc_at_checkpoint``, ``poolrep.claims.stability``)."""
     import pandas as pd
 
     rows = []
@@ -977,78 +1026,6 @@ def plateau_table(trained: dict, p: dict):
             }
         )
     return pd.DataFrame(rows)
-
-
-# which trained models each claim rests on (layer 2 is trained on the frozen layer 1, so it needs both)
-CLAIM_MODELS = {
-    "temporal_l1_beats_pixels": ("ours L1",),
-    "temporal_l2_beats_pixels": ("ours L1", "ours L2"),
-    "slowness_beats_sparsity_l1": ("ours L1", "sparse L1"),
-    "slowness_beats_sparsity_l2": ("ours L1", "ours L2", "sparse L1", "sparse L2"),
-    "slow_groups_more_coherent": ("ours L1", "sparse L1"),
-    "cifar_l1_beats_input": ("ours L1",),
-    "cifar_l2_no_gain": ("ours L1", "ours L2"),
-}
-
-
-def _own_why(c) -> str:
-    """A judged claim's ``why`` without the sentences the ledger appended (the interval's reading, its power)."""
-    suffix = " ".join(x for x in (c._reason(), c._power_sentence()) if x)
-    return c.why[: -len(suffix)].strip() if suffix and c.why.endswith(suffix) else c.why.strip()
-
-
-def plateau_gate(claims: list, plateau, p: dict) -> list:
-    """Issue 32: a claim the run would judge, about models whose training loss had not reached a plateau
-    (``plateau_table``), becomes "not testable here (scale)": the cut training, not the method, would decide it.
-    Its number, interval and preconditions stay shown, with each model's fall; the training curves are the
-    evidence (figure ``training_curves``). Claims already not testable keep their reason, with the plateau row
-    added to their preconditions."""
-    from .. import claims as C
-
-    by = plateau.set_index("model")
-    out = []
-    for c in claims:
-        need = CLAIM_MODELS.get(c.id, ())
-        rows = [
-            C.precondition(
-                f"{m} trained to a plateau (training loss fall over the last {p['plateau_window']:.0%} of its "
-                f"{int(by.loc[m, 'steps'])} steps, every seed)",
-                f"{by.loc[m, 'largest fall']:+.1%}",
-                f"at most {p['plateau_tol']:.0%}",
-                bool(by.loc[m, "plateau"]),
-            )
-            for m in need
-        ]
-        failed = [r for r in rows if not r["passed"]]
-        if not rows:
-            out.append(c)
-        elif c.status == "not testable here" or not failed:
-            c.preconditions = list(c.preconditions) + rows
-            out.append(c)
-        else:
-            ours = C.Estimate(c.value, c.lo, c.hi, c.interval, items=c.items, seeds=c.seeds)
-            out.append(
-                C.not_testable(
-                    c.id,
-                    c.stage,
-                    c.statement,
-                    c.source,
-                    c.quantity,
-                    setting=c.setting,
-                    reason="scale",
-                    ours=ours,
-                    unit=c.unit,
-                    paper=c.paper,
-                    preconditions=list(c.preconditions) + rows,
-                    why=(_own_why(c) + " " if _own_why(c) else "")
-                    + "Not judged: "
-                    + "; ".join(f"{r['name'].split(' trained')[0]} still fell {r['value']}" for r in failed)
-                    + f" over the last {p['plateau_window']:.0%} of training (a plateau needs at most "
-                    f"{p['plateau_tol']:.0%}): the cut training on 2 cores, not the method, would decide the test. "
-                    "The curves are in figures/training_curves.",
-                )
-            )
-    return out
 
 
 def change_table(change: dict, seed: int = 0):
@@ -1359,6 +1336,7 @@ def claims(
     coherence: dict | None = None,
     change: dict | None = None,
     competing: np.ndarray | None = None,
+    checkpoint: dict | None = None,
 ) -> list:
     """The paper's claims, evaluated on this run (see :mod:`poolrep.claims`). ``auc_t``/``auc_c``: per method the
     per-query temporal and class AUC, queries x seeds (``by_seed``; an untrained method one column); every
@@ -1366,12 +1344,16 @@ def claims(
     32: a verdict about a training method carries the run-to-run variation). ``coherence``: per model (``ours``,
     ``sparse``) the layer-1 pool groups' coherence, groups x seeds; ``change``: per method the code change between
     adjacent held-out frames (``code_change``), test scenes x seeds (each the mean over its adjacent pairs);
-    ``competing``: per temporal query, whether its clip has another camera shot (``competing_queries``; None: all).
+    ``competing``: per temporal query, whether its clip has another camera shot (``competing_queries``; None: all);
+    ``checkpoint``: ``class_auc_at_checkpoint``'s per-query class AUCs of ``ours`` L1 / L2 at ``steps -
+    keep_every`` (None: no stability gate, e.g. a run that kept no states).
 
     Preconditions (issue 32), each fixed before the run: a slowness claim is judged only where the beta > 0 codes
     change less between adjacent held-out frames than the beta = 0 codes (the interval of the paired difference
-    below 0: the slowness term did its job); the group claim only where the beta > 0 model's groups are more
-    coherent than random groups of the same size (null 0: within- and between-group pairs are then exchangeable)."""
+    below 0: the slowness term did its job). The CIFAR claims pass the ledger's stability gate (issue 42,
+    ``poolrep.claims.stability``): the claim's own difference, same queries, seeds and function, at the state one
+    ``keep_every`` before the end (the standard budget) and at the final models (the longer one), each at 95 %; the
+    claim itself is judged on the final models."""
     from .. import claims as C
 
     stage = "slowfeat"
@@ -1390,8 +1372,18 @@ def claims(
         f"{n_seeds} seeds"
     )
 
-    def diff(res, a, b, what):
-        return C.seed_interval(res[a], res[b], seed=p["seed"], what=what)
+    def diff(res, a, b, what, confidence=C.CONFIDENCE):
+        return C.seed_interval(res[a], res[b], seed=p["seed"], what=what, confidence=confidence)
+
+    def stable(method, baseline):
+        """The stability gate's input for the CIFAR claim ``method - baseline``: the difference with ``method`` at its
+        state one ``keep_every`` before the end, then at the final model (95 % each; the baseline always final)."""
+        if checkpoint is None:
+            return None
+        ck = checkpoint[method]
+        earlier = diff({**auc_c, method: ck["auc"]}, method, baseline, "CIFAR-10 queries")
+        final = diff(auc_c, method, baseline, "CIFAR-10 queries")
+        return C.stability(earlier, final, f"{ck['step']} steps", f"{ck['final']} steps")
 
     def slower(layer):
         if change is None:
@@ -1434,6 +1426,7 @@ def claims(
                 why=why,
                 preconditions=preconditions,
                 trained=True,
+                standins=["mirror_clips_for_youtube"],
             )
         return C.not_testable(
             cid,
@@ -1446,6 +1439,8 @@ def claims(
             ours=est,
             unit="AUC",
             preconditions=preconditions,
+            standins=["mirror_clips_for_youtube"],
+            decide="test clips with 30 or more queries from multi-shot clips (data)",
             why=(why + " " if why else "")
             + f"Not judged: only {int(rows.sum())} of {n_q} query scenes come from a test clip with another camera "
             f"shot (fewer than {C.MIN_ITEMS}); the others' clips are one shot, whose other frames are junk, so they "
@@ -1484,18 +1479,13 @@ def claims(
             )
         )
     if coherence is not None:
-        # groups of two models are not the same groups: paired by index only, so the interval is that of an
-        # unpaired comparison (the item variance is the sum of both models' group variances)
-        est = C.seed_interval(coherence["ours"], coherence["sparse"], seed=p["seed"], what="pool groups")
-        slow = C.seed_interval(coherence["ours"], seed=p["seed"], what="pool groups")
-        sparse = C.seed_interval(coherence["sparse"], seed=p["seed"], what="pool groups")
-        formed = C.precondition(
-            f"beta={p['beta']:g} groups more coherent than random groups of the same size (null 0)",
-            f"{slow.value:.4f} [{slow.lo:.4f}, {slow.hi:.4f}] over {coherence['ours'].shape[0]} groups x "
-            f"{coherence['ours'].shape[1]} seeds",
-            "the interval above 0",
-            slow.lo > 0,
-        )
+        # each seed's model has its own pool groups, and two models' groups are not the same groups: items nested in
+        # seeds, unpaired (poolrep.claims.nested_interval; items = groups x seeds of both models). Coherence is
+        # measured against random groups of the same size (null 0), shown for both models: the claim's own effect,
+        # so it is no precondition (rule 7)
+        cols = {k: [coherence[k][:, j] for j in range(coherence[k].shape[1])] for k in ("ours", "sparse")}
+        est = C.nested_interval(cols["ours"], cols["sparse"], what="pool groups")
+        slow, sparse = (C.nested_interval(cols[k], what="pool groups") for k in ("ours", "sparse"))
         out.append(
             C.greater(
                 "slow_groups_more_coherent",
@@ -1507,8 +1497,9 @@ def claims(
                 est,
                 setting=f"{video}; coherence = mean |cos| of a group's decoder atoms minus their mean |cos| with other "
                 "groups' atoms",
-                why=f"beta=0 groups against the same null: {sparse.value:.4f} [{sparse.lo:.4f}, {sparse.hi:.4f}].",
-                preconditions=[formed],
+                why=f"Against random groups of the same size (null 0): beta={p['beta']:g} groups {slow.value:+.4f} "
+                f"[{slow.lo:+.4f}, {slow.hi:+.4f}], beta=0 groups {sparse.value:+.4f} [{sparse.lo:+.4f}, "
+                f"{sparse.hi:+.4f}] ({coherence['ours'].shape[0]} groups x {coherence['ours'].shape[1]} seeds each).",
                 trained=True,
             )
         )
@@ -1526,6 +1517,7 @@ def claims(
             unit="AUC",
             setting=cifar,
             trained=True,
+            stability=stable("ours L1", "ZCA pixels"),
             why=f'Input space = the ZCA-whitened pixels the models see (Sec. 5: "the entire dataset was ZCA whitened"); '
             f"against raw pixels the difference is {raw.value:+.4f} [{raw.lo:+.4f}, {raw.hi:+.4f}] AUC.",
         )
@@ -1537,12 +1529,13 @@ def claims(
             '"second layer features give no significant gain in performance"',
             "Sec. 5, Fig. 7b",
             "class AUC(ours L2) - AUC(ours L1)",
-            diff(auc_c, "ours L2", "ours L1", "CIFAR-10 queries"),
+            diff(auc_c, "ours L2", "ours L1", "CIFAR-10 queries", confidence=C.TOST_CONFIDENCE),
             p["no_gain_margin"],
             unit="AUC",
             setting=cifar,
-            why="",
+            why=f"Margin +-{p['no_gain_margin']:g} AUC fixed in params before any run.",
             trained=True,
+            stability=stable("ours L2", "ours L1"),
         )
     )
     out.append(
@@ -1557,6 +1550,8 @@ def claims(
             paper=PAPER_AUC["ours L2"][0],
             setting=video,
             reason="stand-in",
+            standins=["mirror_clips_for_youtube"],
+            decide="the paper's YouTube test set (data)",
             why="An absolute AUC from another version of the paper, on its YouTube test set: our test scenes are a "
             "substitute, so the number is shown, not judged.",
         )

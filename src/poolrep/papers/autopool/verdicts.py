@@ -18,6 +18,7 @@ from .grey import seed_scores
 
 PAPER = "Sukhbaatar, Makino & Aihara (2013)"
 STAGE = "autopool"
+VIDEO = "mirror_clips_for_autopool_videos"  # the stand-in registry's key for the video P learns from
 
 
 def p_reaches_grid(runs) -> list[dict]:
@@ -34,27 +35,6 @@ def p_reaches_grid(runs) -> list[dict]:
         )
         for (K, s), d in sorted(runs.info.items())
     ]
-
-
-def seeds_t_interval(per_seed: np.ndarray, items: int, what: str) -> C.Estimate:
-    """Mean of per-seed values with a t-interval over the seeds (the items, e.g. pools, are nested in the seeds:
-    each seed's model has its own, so the seeds are the independent units)."""
-    from scipy.stats import t as student_t
-
-    v = np.asarray(per_seed, dtype=np.float64)
-    k = len(v)
-    if k < 2:
-        e = float(v.mean())
-        return C.Estimate(e, e, e, f"one seed ({what})", items=items)
-    half = float(student_t.ppf(0.5 + C.CONFIDENCE / 2, k - 1) * v.std(ddof=1) / np.sqrt(k))
-    return C.Estimate(
-        float(v.mean()),
-        float(v.mean() - half),
-        float(v.mean() + half),
-        f"t-interval over {k} seeds' means ({what} nested in seeds)",
-        items=items,
-        seeds=k,
-    )
 
 
 def ap_vs_sp(runs: dict, correct: dict, p: dict, sizes: dict) -> list:
@@ -106,7 +86,31 @@ def ap_vs_sp(runs: dict, correct: dict, p: dict, sizes: dict) -> list:
                         setting=f"{data}; {train[setting]}",
                         reason="scale",
                         why=no_full,
+                        decide="the full training set's SVM at this size: a GPU (paper profile) or more time here",
                         preconditions=pre,
+                        standins=[VIDEO],
+                    )
+                )
+                continue
+            est = C.seed_interval(mean_k(setting), seed=p["seed"], scale=100, what="test images")
+            # the profile's design, known before the run (a failed precondition still comes first: greater() gates it)
+            if len(sc.seeds) < C.MIN_SEEDS and all(c["passed"] for c in pre):
+                out.append(
+                    C.not_testable(
+                        cid,
+                        STAGE,
+                        statements[setting],
+                        "Sec. 3.2, Table 1, Fig. 10",
+                        quantity,
+                        ours=est,
+                        unit="points",
+                        setting=f"{data}; {train[setting]}",
+                        reason="scale",
+                        why=f"{per_k(setting)}. A claim about a training method needs {C.MIN_SEEDS} seeds of P; the "
+                        f"{p['profile']} profile trains {len(sc.seeds)} at this size (about 11 min each on 2 cores).",
+                        decide=f"{C.MIN_SEEDS} seeds of P at this size: a GPU (paper profile) or this machine with more time",
+                        preconditions=pre,
+                        standins=[VIDEO],
                     )
                 )
                 continue
@@ -117,11 +121,12 @@ def ap_vs_sp(runs: dict, correct: dict, p: dict, sizes: dict) -> list:
                     statements[setting],
                     "Sec. 3.2, Table 1, Fig. 10",
                     quantity,
-                    C.seed_interval(mean_k(setting), seed=p["seed"], scale=100, what="test images"),
+                    est,
                     unit="points",
                     setting=f"{data}; {train[setting]}",
                     preconditions=pre,
                     trained=True,
+                    standins=[VIDEO],
                     why=per_k(setting) + ".",
                 )
             )
@@ -144,6 +149,7 @@ def ap_vs_sp(runs: dict, correct: dict, p: dict, sizes: dict) -> list:
                     why="",
                     preconditions=pre,
                     trained=True,
+                    standins=[VIDEO],
                 )
             )
         else:
@@ -157,7 +163,9 @@ def ap_vs_sp(runs: dict, correct: dict, p: dict, sizes: dict) -> list:
                     setting=data,
                     reason="scale",
                     why=no_full,
+                    decide="the full training set's SVM at this size: a GPU (paper profile) or more time here",
                     preconditions=pre,
+                    standins=[VIDEO],
                 )
             )
         if sc.side == 32:
@@ -175,9 +183,11 @@ def ap_vs_sp(runs: dict, correct: dict, p: dict, sizes: dict) -> list:
                     unit="%",
                     paper=PAPER_AP[st].get(k0),
                     setting=f"{data}; {train[st]}",
-                    reason="scale",
-                    why="An absolute accuracy on substitute video with P's training cut to 2 cores' budget, so it is "
-                    "shown, not judged.",
+                    reason="stand-in",
+                    standins=[VIDEO],
+                    why="An absolute accuracy: P learned its pools from the mirror's clips, not the paper's 44 videos, "
+                    "and an absolute number is never judged on a substitute (poolrep.standins); shown, not judged.",
+                    decide="the paper's videos (data)",
                 )
             )
     return out
@@ -200,6 +210,7 @@ def invariance(grey, p: dict, sizes: dict) -> list:
             seed_scores(grey, hi_key, seeds), seed_scores(grey, lo_key, seeds), seed=p["seed"], what="held-out pairs"
         )
 
+    frac = p["stop_rise_frac"]
     lams = sorted({lm for (_s, lm) in grey.P})
     means = {lm: float(seed_scores(grey, lm, seeds).mean()) for lm in lams}
     scores = "Scores (mean over seeds): " + ", ".join(f"lambda={lm:g} {means[lm]:.2f}" for lm in lams) + "."
@@ -240,16 +251,28 @@ def invariance(grey, p: dict, sizes: dict) -> list:
             "curve's peak; the paper's Fig. 6 values are lost in our copy, and these were written down after earlier "
             "runs of this stage had shown a curve, so they are fixed, not blind.",
         ),
-        C.less(
+        C.non_superior(
             "invariance_stops_rising",
             STAGE,
             '"the invariance score stopped its increase at large lambda"',
             "Sec. 3.1, Fig. 6",
-            f"score(lambda={top:g}) - score(lambda={large:g})",
-            diff(top, large),
+            f"[score(lambda={top:g}) - score(lambda={large:g})] - {frac:g} x [score(lambda={large:g}) - "
+            f"score(lambda={low:g})]",
+            C.seed_interval(
+                seed_scores(grey, top, seeds)
+                - seed_scores(grey, large, seeds)
+                - frac * (seed_scores(grey, large, seeds) - seed_scores(grey, low, seeds)),
+                seed=p["seed"],
+                what="held-out pairs",
+                confidence=C.TOST_CONFIDENCE,
+            ),
+            0.0,
             setting=grey_set,
             trained=True,
-            why=f"Both lambdas fixed in params (inv_lambdas {p['inv_lambdas']}), not by our curve.",
+            why=f"A plateau, not a fall (non-superiority at 5 %): the rise from lambda={large:g} to {top:g} is at most "
+            f"stop_rise_frac = {frac:g} of the rise from {low:g} to {large:g} (params). Rises: "
+            f"{means[large] - means[low]:+.2f}, then {means[top] - means[large]:+.2f}. Both lambdas fixed in params "
+            f"(inv_lambdas {p['inv_lambdas']}), not by our curve.",
         ),
     ]
     return out
@@ -262,7 +285,7 @@ def orientation(grey, theta: np.ndarray, p: dict, sizes: dict) -> tuple[list, di
     from .experiment import shuffled_rows
 
     lam1, thr = p["cluster_lam"], p["cluster_threshold"]
-    per_seed, ctrl, pools = [], [], 0
+    per_seed, ctrl, pools, own, shuffled = [], [], 0, [], []
     for s in p["grey_seeds"]:
         P = grey.P[(s, lam1)]
         e = cluster_orientation_excess(P, theta, thr, s)
@@ -271,6 +294,8 @@ def orientation(grey, theta: np.ndarray, p: dict, sizes: dict) -> tuple[list, di
             continue
         per_seed.append(float(e.mean()))
         ctrl.append(float(r.mean()))
+        own.append(e)
+        shuffled.append(r)
         pools += len(e)
     info = {"excess_per_seed": per_seed, "random_excess_per_seed": ctrl, "pools": pools}
     setting = (
@@ -293,9 +318,10 @@ def orientation(grey, theta: np.ndarray, p: dict, sizes: dict) -> tuple[list, di
                 setting=setting,
                 reason="scale",
                 why="Some seed's P has fewer than two pools with two or more members.",
+                decide="a P with more multi-member pools (a longer training)",
             )
         ], info
-    est = seeds_t_interval(np.array(per_seed) - np.array(ctrl), pools, "pools")
+    est = C.nested_interval(own, shuffled, what="pools (P's and the row-shuffled P's)")
     return [
         C.less(
             "pools_group_similar_orientations",
