@@ -497,7 +497,7 @@ def test_stability_reads_the_side_of_the_bound_and_needs_the_same_items():
     # a value on the bound has no side
     on = _trained(-0.5, 0.0, 0.5)
     assert _g(on, trained=True, stability=_stab(on, _trained(-0.4, 0.1, 0.6))).status == "not testable here"
-    # an equivalence: the side is the band's centre
+    # an equivalence keeps no side: a small move across 0 is stable, a large move is not
     tost = dict(confidence=C.TOST_CONFIDENCE)
     e_std, e_long = _trained(0.001, 0.004, 0.007, **tost), _trained(-0.001, 0.002, 0.005, **tost)
     eq = C.equivalent("e", "s", "q", "src", "d", e_std, 0.01, setting="x", why="", trained=True)
@@ -506,11 +506,16 @@ def test_stability_reads_the_side_of_the_bound_and_needs_the_same_items():
         "e", "s", "q", "src", "d", e_std, 0.01, setting="x", why="", trained=True, stability=_stab(e_std, e_long)
     )
     assert eq.status == "reproduced"
-    flip = _trained(-0.005, -0.002, 0.001, **tost)
+    flip = _trained(-0.005, -0.002, 0.001, **tost)  # moved -0.006, beyond the standard half-width 0.003
     eq = C.equivalent(
         "e", "s", "q", "src", "d", e_std, 0.01, setting="x", why="", trained=True, stability=_stab(e_std, flip)
     )
     assert eq.status == "not testable here"
+    near0, across = _trained(-0.002, 0.001, 0.004, **tost), _trained(-0.004, -0.001, 0.002, **tost)  # moved -0.002
+    eq = C.equivalent(
+        "e", "s", "q", "src", "d", near0, 0.01, setting="x", why="", trained=True, stability=_stab(near0, across)
+    )
+    assert eq.status == "reproduced"
     with pytest.raises(ValueError, match="same items"):
         C.stability(std, _est(1.4, 1.9, 2.4, items=999, seeds=3), "a", "b")
 

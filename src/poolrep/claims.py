@@ -35,9 +35,9 @@ The rules (issue 42), each held by a test in ``tests/test_claims.py``:
    must be built at ``stats.TOST_CONFIDENCE``; a 95 % estimate is refused. Margins come from the paper's text or a
    stated practical reason, fixed before the run.
 3. **One stability gate for trained models**, on the claim's own statistic (:func:`stability`): the difference at
-   the standard budget and at a longer one (or the last two checkpoints) must keep its side of the bound and move
-   by less than the standard estimate's own half-width (``STABLE_MOVE``: a move within the sampling uncertainty),
-   else "not testable here (scale)" with both numbers.
+   the standard budget and at a longer one (or the last two checkpoints) must keep its side of the bound (an
+   ordering; an equivalence has no side) and move by less than the standard estimate's own half-width
+   (``STABLE_MOVE``: a move within the sampling uncertainty), else "not testable here (scale)" with both numbers.
 4. **Items and seeds.** ``MIN_ITEMS`` counts the units the interval resamples (:attr:`stats.Estimate.items`); a
    claim about a training method needs ``MIN_SEEDS`` retrained seeds (a seeded simulation of binary per-image
    correctness put the seeds x items interval's coverage at 0.87 with 2 seeds, 0.92-0.96 with 3-5).
@@ -192,13 +192,15 @@ def stability(standard: Estimate, longer: Estimate, standard_budget: str, longer
     }
 
 
-def stability_holds(stab: dict, bound: float) -> tuple[bool, float, float]:
-    """``(holds, move, allowance)``: the longer budget's value is on the same side of ``bound`` as the standard one
-    (strictly: a value on the bound has no side) and moved by less than the standard interval's half-width."""
+def stability_holds(stab: dict, bound: float | None) -> tuple[bool, float, float]:
+    """``(holds, move, allowance)``: the longer budget's value moved by less than the standard interval's half-width
+    and, for an ordering (``bound`` given), stayed on the same side of it (strictly: a value on the bound has no
+    side). An equivalence (``bound`` None) has no side to keep: a difference near 0 may change sign by noise, which
+    is exactly where such a claim is meant to pass, so only the move counts."""
     st, lg = stab["standard"], stab["longer"]
     move = float(lg["value"] - st["value"])
     allowance = float(st["hi"] - st["lo"]) / 2
-    same_side = (st["value"] - bound) * (lg["value"] - bound) > 0
+    same_side = bound is None or (st["value"] - bound) * (lg["value"] - bound) > 0
     return bool(same_side and abs(move) < allowance), move, allowance
 
 
@@ -306,8 +308,9 @@ class Claim:
                 return (
                     f"Not judged: the claim's difference is not stable under longer training: {st['value']:+.4g} "
                     f"[{st['lo']:+.4g}, {st['hi']:+.4g}]{self._u()} at {st['budget']}, {lg['value']:+.4g} "
-                    f"[{lg['lo']:+.4g}, {lg['hi']:+.4g}] at {lg['budget']} (moved {move:+.4g}; stable needs the same "
-                    f"side of {self._side_bound():g} and a move below the standard half-width {allowance:.4g})."
+                    f"[{lg['lo']:+.4g}, {lg['hi']:+.4g}] at {lg['budget']} (moved {move:+.4g}; stable needs "
+                    + ("" if self._side_bound() is None else f"the same side of {self._side_bound():g} and ")
+                    + f"a move below the standard half-width {allowance:.4g})."
                 )
         if self.headroom is not None and self.items and self.headroom * self.items < 1:
             self.reason = Reason.SATURATED
@@ -340,10 +343,11 @@ class Claim:
                 )
         return ""
 
-    def _side_bound(self) -> float:
-        """The value the stability gate's "same side" is read against: the bound (an equivalence: its centre)."""
+    def _side_bound(self) -> float | None:
+        """The value the stability gate's "same side" is read against: the bound of an ordering or of a
+        non-superiority test; None for a band (an equivalence keeps no side, only its move counts)."""
         if self.test == Test.WITHIN:
-            return float(sum(self.bound) / 2)
+            return None
         return float(self.bound)
 
     def _decide(self) -> str:
