@@ -19,11 +19,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
+from browser import CHROMIUM, CHROMIUM_ARGS  # tests/browser.py: one Chromium set-up
 from PIL import Image  # noqa: E402
 
 from poolrep import io, report  # noqa: E402
-
-CHROMIUM = "/usr/bin/chromium"
 
 
 def _run_block(stage: str, profile: str = "cpu", wall: float = 12.5) -> dict:
@@ -348,14 +347,7 @@ def _chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess:
     cmd = [
         CHROMIUM,
         "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
+        *CHROMIUM_ARGS,
         f"--user-data-dir={profile}",
         "--window-size=1200,2000",
         *args,

@@ -17,22 +17,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from browser import CHROMIUM, CHROMIUM_ARGS  # tests/browser.py: one Chromium set-up
 from test_report import STAGES, _claims, _figure, make_results
 
 from poolrep import claims as C
 from poolrep import io, paths, report
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 WIDTH = 1280
 COUNTS = re.compile(
     r"(\d+) claims: (\d+) reproduced, (\d+) not reproduced, (\d+) inconclusive, (\d+) not testable here\."
