@@ -366,16 +366,9 @@ def make_copy(dest: Path, source: Path = ROOT, head: bool = False) -> Path:
         for top in ("results", "cache", "data", "scratch"):
             shutil.rmtree(dest / top, ignore_errors=True)
     else:
-        files = subprocess.run(
-            ["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=source, check=True, capture_output=True
-        ).stdout.decode()
-        for f in filter(None, files.split("\0")):
-            if f.split("/")[0] in ("results", "cache", "data", "scratch"):
-                continue
-            src = source / f
-            if src.is_file():
-                (dest / f).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(src, dest / f)
+        from poolrep.verify import copy_tree
+
+        copy_tree(source, dest, link_data=False)  # the soak fetches its own data/ (it commits data.dvc)
     (dest / ".dvc").mkdir(exist_ok=True)
     (dest / ".dvc" / "config.local").write_text("[core]\n    no_scm = true\n")
     (dest / "dvc.lock").unlink(missing_ok=True)

@@ -330,9 +330,10 @@ def stage_caches(stage: str, root: Path | None = None) -> list[str]:
     return [d for d in deps if isinstance(d, str) and d in CACHES]
 
 
-def copy_tree(root: Path, dst: Path) -> None:
+def copy_tree(root: Path, dst: Path, link_data: bool = True) -> None:
     """The repository's files (tracked, and untracked but not ignored) without results/, cache/, data/, scratch/;
-    ``data/`` linked to the work tree's when it has one (inputs only: read, checksummed)."""
+    ``data/`` linked to the work tree's when it has one and ``link_data`` (inputs only: read, checksummed). The one
+    scratch copy of the repository for ``poolrep verify`` and ``tools/fault_soak.py``."""
     files = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard"], cwd=root, check=True, capture_output=True, text=True
     ).stdout.split("\n")
@@ -343,7 +344,7 @@ def copy_tree(root: Path, dst: Path) -> None:
         if src.is_file():
             (dst / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst / f)
-    if (root / "data").is_dir():
+    if link_data and (root / "data").is_dir():
         (dst / "data").symlink_to((root / "data").resolve(), target_is_directory=True)
 
 
