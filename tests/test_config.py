@@ -183,14 +183,14 @@ def test_backbone_block_accepts_exactly_the_keys_the_stage_reads():
     doc["backbone"]["batchsize"] = 32
     with pytest.raises(
         config.ParamsError,
-        match="backbone: unknown parameter\\(s\\) batchsize; it accepts: "
+        match="backbone.batchsize = 32 \\(profile cpu\\): unknown key; 'backbone' accepts: "
         "batch_size, extract_procs, input_px, net, seed, test_per_class, "
         "train_per_class",
     ):
         config.resolve("backbone", doc)
     del doc["backbone"]["batchsize"]
     del doc["backbone"]["seed"]
-    with pytest.raises(config.ParamsError, match="backbone: parameter\\(s\\) seed missing"):
+    with pytest.raises(config.ParamsError, match="backbone.seed is missing \\(profile cpu\\); allowed: an int >= 0"):
         config.resolve("backbone", doc)
 
 
@@ -205,7 +205,10 @@ def test_backbone_stage_checks_params_before_any_work(monkeypatch):
     work = []
     monkeypatch.setattr(stages, "_backbone", lambda *a, **k: work.append(a))
     monkeypatch.setattr(stages, "load_cifar10", lambda *a, **k: work.append(a))
-    with pytest.raises(config.ParamsError, match="backbone.input_px = -192: -192 is out of range; it must be > 0"):
+    with pytest.raises(
+        config.ParamsError,
+        match="backbone.input_px = -192 \\(profile cpu\\): Input should be greater than 0; allowed: an int > 0",
+    ):
         stages.backbone()
     with pytest.raises(config.ParamsError, match="backbone.input_px = -192"):
         stages.backbone(hand=True)

@@ -34,23 +34,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from browser import CHROMIUM, CHROMIUM_ARGS  # tests/browser.py: one Chromium set-up
 
 from poolrep import paths
 
 NOTEBOOK = "crosslayer.ipynb"
 NEEDS = ["cifar10-jpeg", "mobilenet_v2"]  # what crosslayer.ipynb reads on its defaults (poolrep.data names)
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# as tests/test_report.py's _chromium: root needs --no-sandbox; no GPU, no network beyond the loopback server
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
+
 BUDGET_S = 270  # every wait below shares this deadline; pytest-timeout's 300 s is only the backstop
 STDERR = "application/vnd.jupyter.stderr"  # JupyterLab 4 renders an error output (a traceback) with this mime type too
 

@@ -66,3 +66,13 @@ def test_check_reports_a_missing_and_a_stale_dependency(tmp_path):
     bad_yaml.write_text(yaml.safe_dump(doc))
     bad = stage_deps.check(bad_yaml)
     assert bad == {"report": {"missing": ["src/poolrep/report.py"], "extra": ["src/poolrep/papers/zoo.py"]}}
+
+
+def test_the_report_depends_on_its_templates_folder():
+    """The report's templates are package data, not imports: the report stage lists the folder (any file changed in
+    it reruns the stage), and a listed folder of package data counts as itself, not as the .py files under it."""
+    files = stage_deps.stage_files("poolrep report")
+    assert stage_deps.SRC / "poolrep" / "templates" in files
+    assert stage_deps.SRC / "poolrep" / "papers_index.py" in files
+    assert stage_deps.listed_src(["src/poolrep/templates"]) == {stage_deps.SRC / "poolrep" / "templates"}
+    assert (stage_deps.SRC / "poolrep" / "templates" / "report.html.j2").is_file()

@@ -4,7 +4,7 @@ A stage's command is ``poolrep <verb>``; the verb's module (``run`` -> ``runner`
 ``stages``, ``report`` -> ``report``) and, for ``poolrep run <stage>``, every ``poolrep`` import of
 ``notebooks/<stage>.ipynb`` are the roots. The closure follows every ``import``/``from ... import`` of the package
 found anywhere in a module (also inside functions: lazy imports run too) and adds the ``__init__.py`` of every
-package on the way. ``cli.py`` itself is a dependency of every stage, but its lazy per-verb imports are not
+package on the way, and the package-data folders a module reads (``PACKAGE_DATA``: the report's templates). ``cli.py`` itself is a dependency of every stage, but its lazy per-verb imports are not
 followed (they would make every stage depend on every verb).
 
 Without options it prints, per stage, the ``src/`` dependencies dvc.yaml should list; ``--check`` prints the
@@ -31,6 +31,13 @@ VERB_MODULE = {
     "backbone": "poolrep.stages",
     "report": "poolrep.report",
 }
+# package data a module reads at run time (not imported, so the closure cannot see it): {module: its folders}.
+# dvc.yaml lists such a folder whole (a DVC directory dependency: any file in it changed reruns the stage).
+PACKAGE_DATA = {"poolrep.report": ("templates",)}
+
+
+def data_dirs() -> set[Path]:
+    return {module_file(m).parent / d for m, ds in PACKAGE_DATA.items() for d in ds}
 
 
 def module_file(mod: str) -> Path | None:
@@ -83,6 +90,7 @@ def closure(roots: set[str]) -> set[Path]:
         if f is None:
             continue
         files.add(f)
+        files |= {f.parent / d for d in PACKAGE_DATA.get(mod, ())}
         if mod == "poolrep.cli":
             continue  # its per-verb imports are lazy: each stage roots at its own verb's module
         todo += sorted(imports_in(ast.parse(f.read_text()), mod, f.name == "__init__.py"))
@@ -111,7 +119,7 @@ def listed_src(deps: list) -> set[Path]:
     for d in deps:
         p = ROOT / str(d)
         if p.is_relative_to(SRC):
-            out |= set(p.rglob("*.py")) if p.is_dir() else {p}
+            out |= set(p.rglob("*.py")) if p.is_dir() and p not in data_dirs() else {p}
     return out
 
 

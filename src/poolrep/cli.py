@@ -9,6 +9,8 @@ poolrep backbone                        ImageNet MobileNetV2 last-conv maps of a
 poolrep params STAGE [--profile P]      print a stage's effective parameters
 poolrep report                          results/report/index.html + report.md from every stage's outputs
 poolrep claims                          the ledger in brief: counts, and claims whose status changed since HEAD
+poolrep verify STAGE... | --all         rerun in a scratch copy, compare with the committed numbers (exit 1: drift)
+poolrep new STAGE --title T --source S  scaffold a new paper stage: package, notebook, params, dvc.yaml stage, test
 """
 
 from __future__ import annotations
@@ -45,6 +47,26 @@ def parser() -> argparse.ArgumentParser:
         help="the claims ledger in brief: counts per status, and each claim whose status "
         "changed since the committed ledger",
     )
+    v = sub.add_parser(
+        "verify",
+        help="rerun stages in a scratch copy and compare metrics.json and claim statuses with the committed ones; "
+        "a row per host in results/hosts.md",
+    )
+    v.add_argument("stages", nargs="*")
+    v.add_argument("--all", action="store_true", help="every `poolrep run` stage")
+    v.add_argument(
+        "--profile",
+        choices=("smoke", "cpu", "paper"),
+        help="default: the committed run's; another profile runs the stage twice (baseline, check)",
+    )
+    v.add_argument("--keep", action="store_true", help="keep the scratch copy")
+    v.add_argument("--hosts", help="the hosts table to update (default results/hosts.md)")
+    v.add_argument("--no-record", action="store_true", help="do not update the hosts table")
+    n = sub.add_parser("new", help="scaffold a new paper stage: package, notebook, params, dvc.yaml stage, test")
+    n.add_argument("stage", help="the new stage's name: a slug, ^[a-z][a-z0-9_]*$, not used yet")
+    n.add_argument("--title", required=True, help="the paper's own title")
+    n.add_argument("--source", required=True, help="where the paper is: a URL, a DOI, ../shared/papers/005...")
+    n.add_argument("--citation", default="", help='authors (venue year), e.g. "Smith, Lee (CVPR 2020)"')
     return ap
 
 
@@ -91,6 +113,12 @@ def main(argv: list[str] | None = None) -> int:
             from .report import main as report_main
 
             return report_main([])
+        if a.cmd == "verify":
+            return _verify(a)
+        if a.cmd == "new":
+            from .scaffold import main as new_main
+
+            return new_main([a.stage, "--title", a.title, "--source", a.source, "--citation", a.citation])
         if a.cmd == "claims":
             from .report import summary
 
@@ -122,6 +150,19 @@ def _run(a) -> int:
         print(f"poolrep run {a.stage}: {e}; the previous results are untouched", file=sys.stderr)
         return 128 + 15
     return 0
+
+
+def _verify(a) -> int:
+    from pathlib import Path
+
+    from .verify import main as verify_main
+    from .verify import verifiable_stages
+
+    stages = verifiable_stages() if a.all else list(a.stages)
+    if not stages:
+        print("poolrep verify: name stages or pass --all", file=sys.stderr)
+        return 2
+    return verify_main(stages, a.profile, a.keep, Path(a.hosts) if a.hosts else None, not a.no_record)
 
 
 def _fetch(a) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from . import paths
+from . import paths, schema
 
 PROFILES = ("smoke", "cpu", "paper")
 
@@ -52,13 +52,25 @@ def resolve(stage: str, doc: dict | None = None, profile: str | None = None) -> 
     doc = load() if doc is None else doc
     profile = profile or doc.get("profile", "cpu")
     out = _overlay(stage, doc, profile)
-    validate(stage, out, _overlay(stage, doc, "smoke"))
+    if stage in schema.MODELS:  # its model (poolrep.schema): types, ranges and keys, stated per key
+        schema.check(stage, out)
+    else:
+        validate(stage, out, _overlay(stage, doc, "smoke"))
     return out
+
+
+def check_all(doc: dict | None = None, profile: str | None = None) -> None:
+    """Every stage's effective parameters and the top-level keys, checked before any work (``poolrep data``,
+    the pipeline's first stage, and ``poolrep verify``): one ParamsError line for the first problem."""
+    doc = load() if doc is None else doc
+    schema.check_top(doc)
+    for stage in schema.MODELS:
+        resolve(stage, doc, profile)
 
 
 def _overlay(stage: str, doc: dict, profile: str) -> dict[str, Any]:
     if profile not in PROFILES:
-        raise ParamsError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+        raise ParamsError(f"{stage}: unknown profile {profile!r}; allowed: one of {', '.join(PROFILES)}")
     if stage not in doc or not isinstance(doc[stage], dict):
         known = sorted(k for k, v in doc.items() if isinstance(v, dict))
         raise ParamsError(f"no section {stage!r} in params.yaml; known stages: {', '.join(known)}")

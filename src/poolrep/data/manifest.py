@@ -103,6 +103,10 @@ def write_manifests(names=PIPELINE, download: bool | None = None) -> list[Path]:
 
     if download is None:
         download = os.environ.get(OFFLINE_ENV, "") not in ("1", "true", "yes")
+    if tuple(names) == PIPELINE:  # the pipeline's first stage: every stage's parameters, before any data is read
+        from .. import config
+
+        config.check_all()
 
     docs = {n: manifest(n, download) for n in names}
     if tuple(names) == PIPELINE:  # the pipeline: also the paper path's data sets, fetched only where used
