@@ -25,6 +25,7 @@ setup: $(BIN)/.installed
 # Command 1: the whole pipeline on the profile params.yaml selects (default: cpu), offline from the mirror.
 repro: setup
 	$(BIN)/poolrep fetch --all-offline
+	$(BIN)/python tools/lockguard.py  # a dvc.lock DVC left half-written (killed mid-write): restore the last good one
 	$(BIN)/dvc commit -q -f data.dvc  # data/ into the DVC cache, so `dvc push` can share it (its hash: data.dvc)
 	$(BIN)/dvc repro
 	$(BIN)/poolrep claims

@@ -15,13 +15,15 @@ without ``results/``, ``cache/``, ``data/``, no ``dvc.lock``, ``core.no_scm``; `
    that was below dvc (the Jupyter kernel runs in a session of its own) to go (SIGKILL, by pid, after 60 s: a
    *straggler*), then checks
    - *outputs*: every file of every output is byte-identical to the baseline (*kept*), or its stage is listed
-     changed by ``dvc status`` (*flagged*), or it is a volatile file of a stage dvc recorded after it finished
-     (*recorded*); anything else is *lost*;
-   - *half-written*: ``dvc.lock`` parses; every ``results/<stage>/{metrics,claims,run}.json`` and
+     changed by ``dvc status`` (*flagged*), or, not a numbers file, its stage is not listed, so ``dvc.lock``
+     records this very content of a rerun that finished (*recorded*: executed notebooks, ``run.json`` and the
+     report differ between uninterrupted runs too); anything else is *lost*;
+   - *half-written*: ``dvc.lock`` parses (else it is DVC's own in-place write, cut short: reported apart, and
+     ``tools/lockguard.py`` restores it before the recovery, as ``make repro`` does); every ``results/<stage>/{metrics,claims,run}.json`` and
      ``manifests/*.json`` parses; no temporary file of ``io.atomic_path`` (``.<name>.<random>.partial<ext>``) is
      left in ``results/``, ``cache/`` or ``manifests/``, outside the runner's git-ignored ``results/.staging/``
      and ``results/.failed/`` (what is left there is reported; the stage's next run removes its staging folder);
-   - *recovery*: a plain ``dvc repro`` then exits 0, ``dvc status`` lists no changed stage, nothing is
+   - *recovery*: ``tools/lockguard.py`` and a plain ``dvc repro`` (what ``make repro`` runs) then exit 0, ``dvc status`` lists no changed stage, nothing is
      half-written, and every ``metrics.json`` and ``claims.json`` equals the baseline's byte for byte.
 
 Every ``dvc repro`` has a time limit (``--timeout``), after which its process group and every process below it
@@ -436,7 +438,10 @@ def judge_outputs(repo, env, outputs, baseline, volatile) -> tuple[str, list[str
         st = owner(rel, outputs)
         if changed is not None and st in changed:
             flagged.setdefault(st, []).append(rel)
-        elif changed is not None and how == "changed" and (rel in volatile or Path(rel).name in volatile):
+        elif changed is not None and how == "changed" and Path(rel).name not in NUMBERS:
+            # its stage is not listed changed, so dvc.lock records this very content: a rerun that finished and was
+            # recorded. Executed notebooks, run.json and the report pages differ between uninterrupted runs too
+            # (timings, progress-bar padding in stderr); the numbers (metrics.json, claims.json) never may
             recorded.append(rel)
         else:
             lost.append(f"{rel} ({how})")
@@ -444,7 +449,7 @@ def judge_outputs(repo, env, outputs, baseline, volatile) -> tuple[str, list[str
     if flagged:
         parts.append("flagged: " + ", ".join(f"{s} ({len(v)})" for s, v in sorted(flagged.items())))
     if recorded:
-        parts.append(f"recorded reruns: {len(recorded)} volatile")
+        parts.append(f"recorded reruns: {len(recorded)} (" + ", ".join(sorted({Path(r).name for r in recorded})) + ")")
     if changed is None:
         parts.append(f"`dvc status` failed: {err}")
         lost.insert(0, "dvc status failed")
@@ -455,10 +460,21 @@ def judge_outputs(repo, env, outputs, baseline, volatile) -> tuple[str, list[str
     return "; ".join(parts), lost
 
 
+DVC_LOCK_NOTE = "dvc.lock half-written by DVC's own in-place write (tools/lockguard.py restores it)"
+
+
 def half_written(repo) -> tuple[str, list[str]]:
-    bad = json_problems(repo) + [f"{p} (partial)" for p in litter(repo)]
+    """What was left half-written: our outputs (results, manifests, caches: a failure) and, apart, ``dvc.lock``,
+    which DVC rewrites in place after each stage, so a SIGKILL at that instant truncates it; the project cannot make
+    DVC's write atomic, so ``tools/lockguard.py`` (run by ``make repro``, and by :func:`recover`) restores the last
+    good copy. Returns the cell's text and our half-written files."""
+    found = json_problems(repo)
+    lock = [b for b in found if b.startswith("dvc.lock")]
+    bad = [b for b in found if not b.startswith("dvc.lock")] + [f"{p} (partial)" for p in litter(repo)]
     left = runner_leftovers(repo)
-    text = "**" + ", ".join(bad) + "**" if bad else "none"
+    text = "**" + ", ".join(bad) + "**" if bad else "none of ours"
+    if lock:
+        text += f"; {DVC_LOCK_NOTE}: {lock[0]}"
     if left:
         text += "; runner left " + ", ".join(left) + " (git-ignored)"
     return text, bad
@@ -495,8 +511,15 @@ def one_kill(row: Row, repo, env, logs, outputs, baseline, volatile, timeout, gr
 
 
 def recover(repo, env, log, outputs, baseline, timeout) -> tuple[str, bool]:
+    """What ``make repro`` does after a fault: ``tools/lockguard.py`` (a dvc.lock that DVC left half-written is
+    replaced by the last good copy), then a plain ``dvc repro``; the numbers must equal the baseline's."""
+    g = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "lockguard.py"), "--root", str(repo)], capture_output=True, text=True
+    )
+    guard = g.stdout.strip()
+    restored = "restored" in guard or "removed" in guard
     rc, secs, text = run_to_end([str(BIN / "dvc"), "repro"], repo, env, log, timeout)
-    problems = []
+    problems = [] if g.returncode == 0 else [f"lockguard failed: {g.stderr.strip()[:200]}"]
     if rc is None:
         problems.append(f"timed out after {timeout:.0f} s")
     elif rc != 0:
@@ -513,9 +536,10 @@ def recover(repo, env, log, outputs, baseline, timeout) -> tuple[str, bool]:
     moved = compare({k: v for k, v in baseline.items() if k in nums}, snapshot(repo, nums))
     problems += [f"{k} {v}" for k, v in moved.items()]
     ran = ", ".join(s for s in stages_run(text)) or "nothing"
+    lock = "; lockguard restored dvc.lock" if restored else ""
     if problems:
-        return f"**FAIL**: {'; '.join(problems)} (reran {ran}; {secs:.0f} s)", False
-    return f"OK (reran {ran}; {secs:.0f} s)", True
+        return f"**FAIL**: {'; '.join(problems)} (reran {ran}; {secs:.0f} s{lock})", False
+    return f"OK (reran {ran}; {secs:.0f} s{lock})", True
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -540,14 +564,17 @@ def report(args, header: list[str], rows: list[Row], note: str = "") -> str:
         f"Written by `python tools/fault_soak.py {' '.join(sys.argv[1:])}`".rstrip() + ".",
         "",
         *[f"- {h}" for h in header],
-        f"- **{ok} of {len(rows)} kills recovered with no lost or half-written output**"
+        f"- **{ok} of {len(rows)} kills recovered with no lost or half-written output of ours**"
         + (f" ({note})" if note else ""),
+        f"- dvc.lock half-written by DVC (killed during its in-place write) after {sum(DVC_LOCK_NOTE in r.half for r in rows)}"
+        " kill(s); tools/lockguard.py restored it before the next `dvc repro`, as `make repro` does",
         "",
         table(rows),
         "",
         "Outputs, against what they were just before the kill: *kept* = files byte-identical; *flagged* = files of stages `dvc status` lists as "
-        "changed (the next `dvc repro` reruns them); *recorded reruns* = volatile files (those the timed forced "
-        "rerun changed) of stages that finished and that dvc recorded in dvc.lock; **LOST** = anything else. dvc: "
+        "changed (the next `dvc repro` reruns them); *recorded reruns* = files other than the numbers "
+        "of stages that finished and that dvc recorded in dvc.lock (notebooks, run.json, report pages also differ between "
+        "uninterrupted runs); **LOST** = anything else. dvc: "
         "its exit status after the signal (-N: killed by signal N) and how long the processes below it (the stage's "
         "command; the notebook's kernel, in a session of its own) took to go. Half-written: `dvc.lock`, "
         "`results/*/{metrics,claims,run}.json` and `manifests/*.json` that do not parse, and `io.atomic_path` "
