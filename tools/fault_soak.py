@@ -5,10 +5,9 @@ without ``results/``, ``cache/``, ``data/``, no ``dvc.lock``, ``core.no_scm``; `
 
 1. runs ``poolrep fetch --all-offline``, ``dvc commit -f data.dvc`` and ``dvc repro``: the baseline, a SHA-256 of
    every file of every output dvc.yaml lists (``--repo DIR`` takes an already-reproduced copy instead);
-2. times one full ``dvc repro -f`` (``--duration S`` skips it); the files that forced rerun changed although
-   ``dvc status`` is clean afterwards are the *volatile* ones (``run.json``: timings, commit; on the first host
-   tried also the notebooks' stderr and the report pages), and the rerun must
-   give the baseline's ``metrics.json`` and ``claims.json`` byte for byte, or the soak cannot judge anything;
+2. times one full ``dvc repro -f`` (``--duration S`` skips it), which must leave ``dvc status`` clean and give the
+   baseline's ``metrics.json`` and ``claims.json`` byte for byte, or the soak cannot judge anything; the other
+   files it changed (``run.json``: timings, commit; the notebooks' stderr; the report pages) are listed;
 3. draws N instants uniformly in ``[0, duration]`` and for each a signal among SIGKILL, SIGTERM and SIGINT (one
    ``random.Random(seed)``); for each instant it starts ``dvc repro -f`` in a new process group, sends the signal
    to the whole group at that instant, waits for dvc to exit (SIGKILL after ``--grace`` s) and for every process
@@ -63,7 +62,6 @@ RUN_JSONS = ("metrics.json", "claims.json", "run.json")  # every results/<stage>
 RUNNER_DIRS = (".staging", ".failed")  # runner.py's git-ignored folders under results/
 PARTIAL = re.compile(r"^\..+\.partial(\.[^.]*)?$")  # io.atomic_path's temporary names
 LITTER_DIRS = ("results", "cache", "manifests")
-DEFAULT_VOLATILE = ("run.json",)  # file names a finished rerun may change (timings, commit) without --duration
 GRACE_STRAGGLERS = 60.0
 
 
@@ -427,7 +425,7 @@ class Row:
     ok: bool = False
 
 
-def judge_outputs(repo, env, outputs, baseline, volatile) -> tuple[str, list[str]]:
+def judge_outputs(repo, env, outputs, baseline) -> tuple[str, list[str]]:
     """The outputs column and the problems (lost files)."""
     changed, err = dvc_status(repo, env)
     snap = snapshot(repo, [o for outs in outputs.values() for o in outs])
@@ -480,7 +478,7 @@ def half_written(repo) -> tuple[str, list[str]]:
     return text, bad
 
 
-def one_kill(row: Row, repo, env, logs, outputs, baseline, volatile, timeout, grace) -> Row:
+def one_kill(row: Row, repo, env, logs, outputs, baseline, timeout, grace) -> Row:
     """One kill, its checks and its recovery. ``baseline``: the soak's reference numbers; the outputs are judged
     against what they were just before this kill (what dvc.lock records then)."""
     before = snapshot(repo, [o for outs in outputs.values() for o in outs])
@@ -503,7 +501,7 @@ def one_kill(row: Row, repo, env, logs, outputs, baseline, volatile, timeout, gr
         row.ended += (
             f"; {stragglers} straggler(s) killed after 60 s" if stragglers else f"; all below it gone in {gone:.1f} s"
         )
-    row.outputs, lost = judge_outputs(repo, env, outputs, before, volatile)
+    row.outputs, lost = judge_outputs(repo, env, outputs, before)
     row.half, bad = half_written(repo)
     row.recovery, rec_ok = recover(repo, env, logs / f"recover{row.n:02d}.log", outputs, baseline, timeout)
     row.ok = rec_ok and not lost and not bad
@@ -604,7 +602,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--duration",
         type=float,
-        help="seconds of one full `dvc repro -f` (skips timing it; then only run.json counts as volatile)",
+        help="seconds of one full `dvc repro -f` (skips timing it)",
     )
     ap.add_argument("--timeout", type=float, default=3600.0, help="limit of each dvc repro, s (default 3600)")
     ap.add_argument("--grace", type=float, default=300.0, help="wait for dvc after the signal, s (default 300)")
@@ -649,10 +647,9 @@ def main(argv: list[str] | None = None) -> int:
         for rel in baseline:  # kept beside the logs, to diff what a rerun changed
             (logs / "baseline" / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(repo / rel, logs / "baseline" / rel)
-        volatile: set[str] = set(DEFAULT_VOLATILE)
         if args.duration:
             duration = args.duration
-            header.append(f"duration of one full `dvc repro -f`: {duration:.0f} s (given); volatile: run.json")
+            header.append(f"duration of one full `dvc repro -f`: {duration:.0f} s (given)")
         else:
             print("[soak] timing one full dvc repro -f", flush=True)
             rc, duration, _ = run_to_end([dvc, "repro", "-f"], repo, env, logs / "forced.log", args.timeout)
@@ -660,7 +657,6 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"[soak] the timed dvc repro -f failed (rc {rc})")
             changed, err = dvc_status(repo, env)
             diff = compare(baseline, snapshot(repo, all_outs))
-            volatile = set(diff)
             moved = [k for k in diff if Path(k).name in NUMBERS]
             if changed or moved:
                 raise SystemExit(
@@ -668,8 +664,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"numbers moved: {moved}): the soak cannot judge outputs"
                 )
             header.append(
-                f"duration of one full `dvc repro -f` (measured): {duration:.0f} s; it changed {len(volatile)} "
-                f"file(s) besides the numbers, taken as volatile: {', '.join(sorted(volatile)) or 'none'}"
+                f"duration of one full `dvc repro -f` (measured): {duration:.0f} s; it changed {len(diff)} "
+                f"file(s) besides the numbers: {', '.join(sorted(diff)) or 'none'}"
             )
         kills = draw_kills(args.kills, duration, args.seed)
         header.append(f"seed {args.seed}: instants (s) and signals " + ", ".join(f"{t:.1f} {s}" for t, s in kills))
@@ -679,7 +675,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print("[soak] " + header[-2], flush=True)
         for i, (instant, sig) in enumerate(kills, 1):
-            row = one_kill(Row(i, instant, sig), repo, env, logs, outputs, baseline, volatile, args.timeout, args.grace)
+            row = one_kill(Row(i, instant, sig), repo, env, logs, outputs, baseline, args.timeout, args.grace)
             rows.append(row)
             print(table([row]).splitlines()[-1], flush=True)
             if row.recovery.startswith("**FAIL**"):
