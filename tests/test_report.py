@@ -254,6 +254,40 @@ def test_the_page_opens_with_the_claims_and_claims_md_is_written(built):
     assert "## Claims" in md_path.read_text()
 
 
+def test_a_claim_that_flips_between_hosts_is_marked_in_every_view(tmp_path):
+    """Issue 48: a row whose status another host did not give is marked host-dependent (status cell, counts, the
+    ledger's section, the HTML); a flip recorded against an earlier run is listed as stale; claims.json untouched."""
+    res = make_results(tmp_path)
+    row = json.loads((res / "autopool" / "claims.json").read_text())[0]
+    before = (res / "autopool" / "claims.json").read_bytes()
+
+    def flip(value):
+        return {
+            "stage": "autopool",
+            "profile": "cpu",
+            "claim": row["id"],
+            "committed": {"host": "Host A", "status": row["status"], "value": value, "commit": "aaaaaaaaaaaa"},
+            "rerun": {"host": "Host B", "status": "inconclusive", "value": 0.1, "commit": "bbbbbbbbbbbb"},
+            "date": "2026-12-07",
+        }
+
+    (res / "host_flips.json").write_text(json.dumps({"flips": [flip(row["value"]), flip(row["value"] + 1.0)]}))
+    html_path, md_path = report.build(res, tmp_path / "out", STAGES)
+    ledger_md = (res / "claims.md").read_text()
+    cell = f"{row['status']}, host-dependent (inconclusive on Host B): not a verdict"
+    assert cell in ledger_md and cell in md_path.read_text() and cell in html_path.read_text()
+    assert f"1 of them depend on the host (another host gave another status: not a verdict): `{row['id']}`" in ledger_md
+    assert f"`{row['id']}` (autopool): {row['status']} on Host A (commit aaaaaaaaaa" in ledger_md
+    assert ledger_md.count("stale: `ap_beats_sp` (autopool) flipped on Host B") == 1
+    assert "host-dependent" in html_path.read_text().split('id="host-flips"')[1]
+    assert (res / "autopool" / "claims.json").read_bytes() == before  # the judged row is never rewritten
+    # none recorded: said so
+    (res / "host_flips.json").write_text(json.dumps({"flips": []}))
+    report.build(res, tmp_path / "out", STAGES)
+    text = (res / "claims.md").read_text()
+    assert "host-dependent (" not in text and "none recorded: every verification" in text
+
+
 def test_readme_block_is_rewritten_from_the_claims(tmp_path):
     res = make_results(tmp_path)
     readme = tmp_path / "README.md"

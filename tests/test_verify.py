@@ -152,6 +152,50 @@ def test_hosts_md_one_row_per_host_stage_and_profile(tmp_path):
     assert not list(hosts.parent.glob(".hosts.md.*"))  # written atomically: no partial file left
 
 
+def test_host_flips_json_keeps_each_status_flip_with_both_hosts(tmp_path):
+    """Issue 48: a status that differs on another host is recorded (both hosts, statuses, values, commits); a new
+    verification on that host replaces its entries; a profile run twice on one host is never recorded."""
+    flips = tmp_path / "results" / "host_flips.json"
+    committed = [{"id": "a", "status": "reproduced", "value": 1.5}, {"id": "b", "status": "inconclusive"}]
+    rerun = [{"id": "a", "status": "inconclusive", "value": 0.25}, {"id": "b", "status": "inconclusive"}]
+    d = _drift(copy.deepcopy(METRICS))
+    d.statuses = verify.compare_claims(committed, rerun)
+    d.commit_committed = "feedbeef00"
+    entries = verify.record_flips(d, flips)
+    assert entries == verify.read_flips(flips) and len(entries) == 1
+    (f,) = entries
+    assert (f["stage"], f["profile"], f["claim"]) == ("pyramid", "cpu", "a")
+    assert f["committed"] == {
+        "host": "AMD EPYC 7B13 (2 cores; avx2, fma)",
+        "status": "reproduced",
+        "value": 1.5,
+        "commit": "feedbeef00",
+    }
+    assert f["rerun"]["status"] == "inconclusive" and f["rerun"]["value"] == 0.25
+    assert f["rerun"]["host"].startswith("Intel Xeon Platinum") and f["rerun"]["commit"] == "0123456789abcdef"
+    # another host's flip is added beside it
+    other = _drift(copy.deepcopy(METRICS))
+    other.statuses = verify.compare_claims(committed, rerun)
+    other.host_rerun = {**HOST_B, "cpu_model": "Intel Xeon Gold"}
+    assert len(verify.record_flips(other, flips)) == 2
+    # the first host verified again with the same statuses: its entry goes, the other host's stays
+    same = _drift(copy.deepcopy(METRICS))
+    left = verify.record_flips(same, flips)
+    assert [x["rerun"]["host"].split(" (")[0] for x in left] == ["Intel Xeon Gold"]
+    # smoke, run twice on this host: not the ledger's, nothing recorded
+    twice = _drift(copy.deepcopy(METRICS))
+    twice.statuses, twice.baseline = verify.compare_claims(committed, rerun), "first rerun on this host (smoke)"
+    assert verify.record_flips(twice, flips) == left
+    assert not list(flips.parent.glob(".host_flips.json.*"))
+
+
+def test_a_malformed_flips_file_is_one_clear_error(tmp_path):
+    bad = tmp_path / "host_flips.json"
+    bad.write_text("[]")
+    with pytest.raises(ValueError, match="host_flips.json.*delete the file and rerun `poolrep verify`"):
+        verify.read_flips(bad)
+
+
 def _tree_digest(folder: Path) -> dict[str, str]:
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()

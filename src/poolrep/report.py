@@ -15,6 +15,13 @@ One data model (:func:`page`, built once from the stages) feeds every template:
   relative path; ``standalone.html`` (a DVC output, not committed) inlines them.
 - ``results/report/report.md``: the same in Markdown (figures as relative links).
 
+Host-dependent verdicts (issue 48): ``results/host_flips.json`` (written by ``poolrep verify``) lists every claim
+whose status differed on a rerun on another host. A ledger row that is still the one verified (same status and
+value) is marked in every view: its status cell says "host-dependent" with the other host's status, the counts say
+how many rows depend on the host ("a verdict that depends on the host is not a verdict"), and a section lists them;
+a flip recorded against an earlier run of the stage is listed as stale (verify that stage again). The claims'
+statuses themselves are never rewritten here.
+
 Papers' titles and citations come from :mod:`poolrep.papers_index`. A stage whose outputs are missing is listed as
 MISSING, one with only part of them as PARTIAL; nothing is skipped silently. The pages render offline; the inline
 script stamps ``data-images-loaded`` / ``data-images-ok`` on ``<html>`` for the browser test. Paths of this machine
@@ -40,6 +47,7 @@ import pandas as pd
 from . import claims as ledger
 from . import io, papers_index, paths, standins
 from .stage_results import (  # noqa: F401 (the report's API: reading stages, formatting their numbers)
+    FLIPS_NAME,
     MAX_ROWS,
     PAPERS,
     SHARED,
@@ -56,6 +64,7 @@ from .stage_results import (  # noqa: F401 (the report's API: reading stages, fo
     local_paths,
     lock_rows,
     read_all,
+    read_flips,
     read_lock,
     read_stage,
     rows_left_out,
@@ -99,11 +108,60 @@ def claims_frame(claims: list[dict]) -> pd.DataFrame:
 
 def counts_sentence(claims: list[dict]) -> str:
     c = ledger.counts(claims)
-    return (
-        f"{len(claims)} claims: " + ", ".join(f"{v} {k}" for k, v in c.items()) + "."
-        if claims
-        else "No claims recorded yet (no stage has run)."
+    if not claims:
+        return "No claims recorded yet (no stage has run)."
+    dep = [x["id"] for x in claims if x.get("host_flips")]
+    host = (
+        f" {len(dep)} of them depend on the host (another host gave another status: not a verdict): "
+        + ", ".join(f"`{i}`" for i in dep)
+        + "."
+        if dep
+        else ""
     )
+    return f"{len(claims)} claims: " + ", ".join(f"{v} {k}" for k, v in c.items()) + "." + host
+
+
+# ------------------------------------------------------------------------------------ host-dependent verdicts
+def mark_host_flips(stages: list[Stage], flips: list[dict]) -> list[dict]:
+    """Attach to each ledger row (in memory: ``host_flips``) the recorded flips that are about it, i.e. whose
+    committed side has the row's status and value; return the others (stale: recorded against an earlier run of
+    the stage, or a claim no longer in the ledger)."""
+    rows = {(s.name, c["id"]): c for s in stages for c in (s.claims_log or [])}
+    stale = []
+    for f in flips:
+        c = rows.get((f["stage"], f["claim"]))
+        if c is not None and (c.get("status"), c.get("value")) == (f["committed"]["status"], f["committed"]["value"]):
+            c.setdefault("host_flips", []).append(f)
+        else:
+            stale.append(f)
+    return stale
+
+
+def host_status(c: dict) -> str:
+    """The status cell of a row: its status, then, when another host gave another one, which and where."""
+    flips = c.get("host_flips") or []
+    if not flips:
+        return ledger.status_label(c)
+    other = "; ".join(f"{f['rerun']['status']} on {f['rerun']['host']}" for f in flips)
+    return f"{ledger.status_label(c)}, host-dependent ({other}): not a verdict"
+
+
+def flip_lines(claims: list[dict], stale: list[dict]) -> list[str]:
+    """The ledger's section on host-dependent rows, one line per recorded flip."""
+    out = [
+        f"`{f['claim']}` ({f['stage']}): {f['committed']['status']} on {f['committed']['host']} (commit "
+        f"{f['committed']['commit'][:10] or 'unknown'}, value {f['committed']['value']}), {f['rerun']['status']} on "
+        f"{f['rerun']['host']} (commit {f['rerun']['commit'][:10]}, value {f['rerun']['value']}; verified "
+        f"{f['date']})."
+        for c in claims
+        for f in c.get("host_flips") or []
+    ]
+    out += [
+        f"stale: `{f['claim']}` ({f['stage']}) flipped on {f['rerun']['host']} ({f['date']}) against a run that is no "
+        f"longer the committed one; run `poolrep verify {f['stage']}` on that host again."
+        for f in stale
+    ]
+    return out
 
 
 def _provenance(s: Stage) -> str:
@@ -236,7 +294,9 @@ def claim_views(claims: list[dict]) -> list[dict]:
         r["paper_number"] = r.pop("paper's number")
         r["setting"] = local_paths(r["setting"])
         r["reason"] = d.get("reason") or ""
-        r["status_class"] = "st-" + d["status"].replace(" ", "-")
+        r["status_class"] = "st-" + d["status"].replace(" ", "-") + (" host-dependent" if d.get("host_flips") else "")
+        if d.get("host_flips"):
+            r["status"] = host_status(d)
         r["details"] = [(label, r[k]) for label, k in DETAILS if r[k]]
         out.append(r)
     return out
@@ -310,7 +370,9 @@ def stage_view(s: Stage, out_dir: Path) -> dict:
     }
 
 
-def page(stages: list[Stage], out_dir: Path, changed: list[dict] | None = None) -> dict:
+def page(
+    stages: list[Stage], out_dir: Path, changed: list[dict] | None = None, stale: list[dict] | None = None
+) -> dict:
     """The one model behind index.html, standalone.html, report.md and claims.md."""
     claims = all_claims(stages)
     papers = [
@@ -331,6 +393,7 @@ def page(stages: list[Stage], out_dir: Path, changed: list[dict] | None = None) 
         "counts": counts_sentence(claims),
         "legend": ledger.STATUS_LEGEND,
         "changes": changes_lines(changed),
+        "host_flips": flip_lines(claims, stale or []),
         "rules": ledger.RULES,
         "standins": Grid.of_dicts(standins.table(claims).to_dict("records"), "standins"),
         "claims": claim_views(claims),
@@ -379,10 +442,18 @@ def _src(out_dir: Path, inline: bool):
 
 
 def build_html(
-    stages: list[Stage], out_dir: Path | None = None, inline: bool = True, changed: list[dict] | None = None
+    stages: list[Stage],
+    out_dir: Path | None = None,
+    inline: bool = True,
+    changed: list[dict] | None = None,
+    stale: list[dict] | None = None,
 ) -> str:
     out_dir = out_dir or stages[0].folder.parent / "report"
-    return env().get_template("report.html.j2").render(page=page(stages, out_dir, changed), src=_src(out_dir, inline))
+    return (
+        env()
+        .get_template("report.html.j2")
+        .render(page=page(stages, out_dir, changed, stale), src=_src(out_dir, inline))
+    )
 
 
 def stage_html(s: Stage, out_dir: Path | None = None, inline: bool = True) -> str:
@@ -392,7 +463,11 @@ def stage_html(s: Stage, out_dir: Path | None = None, inline: bool = True) -> st
 
 
 def claims_md(
-    claims: list[dict], title: str = "# Claims ledger", changed: list[dict] | None = None, figures: str = ""
+    claims: list[dict],
+    title: str = "# Claims ledger",
+    changed: list[dict] | None = None,
+    figures: str = "",
+    stale: list[dict] | None = None,
 ) -> str:
     """``results/claims.md`` (``figures``: the path prefix from the ledger to ``results/``, for the forest plots)."""
     views = claim_views(claims)
@@ -404,6 +479,7 @@ def claims_md(
         "counts": counts_sentence(claims),
         "legend": ledger.STATUS_LEGEND,
         "changes": changes_lines(changed),
+        "host_flips": flip_lines(claims, stale or []),
         "rules": ledger.RULES,
         "standins": Grid.of_dicts(standins.table(claims).to_dict("records")) if claims else None,
         "claims": views,
@@ -412,12 +488,14 @@ def claims_md(
     return env().get_template("claims.md.j2").render(page=model, title=title, figures=figures)
 
 
-def build_md(stages: list[Stage], out_dir: Path, changed: list[dict] | None = None) -> str:
-    claims = claims_md(all_claims(stages), "## Claims", changed, figures="../").rstrip()
+def build_md(
+    stages: list[Stage], out_dir: Path, changed: list[dict] | None = None, stale: list[dict] | None = None
+) -> str:
+    claims = claims_md(all_claims(stages), "## Claims", changed, figures="../", stale=stale).rstrip()
     text = (
         env()
         .get_template("report.md.j2")
-        .render(page=page(stages, out_dir, changed), claims_block=claims, src=_src(out_dir, False))
+        .render(page=page(stages, out_dir, changed, stale), claims_block=claims, src=_src(out_dir, False))
     )
     return text.rstrip() + "\n"
 
@@ -457,12 +535,13 @@ def build(
     results = Path(results) if results else paths.RESULTS
     out = Path(out) if out else results / "report"
     st = read_all(results, stages)
+    stale = mark_host_flips(st, read_flips(results / FLIPS_NAME))
     claims = all_claims(st)
     changed = changes_since_head(results, claims)
-    html_path = io.write_text(out / "index.html", build_html(st, out, inline=False, changed=changed))
-    standalone = io.write_text(out / "standalone.html", build_html(st, out, inline=True, changed=changed))
-    md_path = io.write_text(out / "report.md", build_md(st, out, changed))
-    claims_path = io.write_text(results / "claims.md", claims_md(claims, changed=changed))
+    html_path = io.write_text(out / "index.html", build_html(st, out, inline=False, changed=changed, stale=stale))
+    standalone = io.write_text(out / "standalone.html", build_html(st, out, inline=True, changed=changed, stale=stale))
+    md_path = io.write_text(out / "report.md", build_md(st, out, changed, stale))
+    claims_path = io.write_text(results / "claims.md", claims_md(claims, changed=changed, stale=stale))
     for p in (html_path, standalone, md_path, claims_path):  # a report is meant to be read (and served)
         p.chmod(0o644)
     if readme is not None and not update_readme(Path(readme), claims):

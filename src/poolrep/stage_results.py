@@ -190,6 +190,21 @@ def read_lock(root: Path) -> dict:
         return {}
 
 
+FLIPS_NAME = "host_flips.json"  # results/: claims whose status differed on another host (poolrep verify writes it)
+
+
+def read_flips(path: Path) -> list[dict]:
+    """The entries of ``results/host_flips.json`` (none when the file is absent)."""
+    if not path.exists():
+        return []
+    doc = json.loads(path.read_text())
+    if not isinstance(doc, dict) or not isinstance(doc.get("flips"), list):
+        raise ValueError(
+            f"{path}: expected {{'flips': [...]}}; delete the file and rerun `poolrep verify` to rebuild it"
+        )
+    return doc["flips"]
+
+
 def read_all(
     results: Path | None = None, stages: list[tuple[str, str]] | None = None, root: Path | None = None
 ) -> list[Stage]:

@@ -18,6 +18,13 @@ the profile, so it is linked for the committed profile and built in the copy (``
 
 ``results/hosts.md`` keeps one row per (host, stage, profile) verified: a rerun on a host already in the table
 replaces its row, one on a new host adds a row. It is written atomically (``io.atomic_path``).
+
+``results/host_flips.json`` (for machines; the report reads it) keeps every claim whose status differed between the
+committed run and a rerun on another host, with both hosts, both statuses and values and the commits of both runs:
+a verification against the committed results replaces that (stage, profile, rerun host)'s entries with the status
+changes it found (none: the entries go). The report marks such a claim in the ledger as host-dependent, "a verdict
+that depends on the host is not a verdict" (issue 48), for as long as the committed row is the one that was
+verified (same status and value); a flip recorded against an earlier run of the stage is listed as stale.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
+from .stage_results import FLIPS_NAME, read_flips
 
 UNKNOWN_HOST = "unknown (run.json predates host records)"
 IDENTICAL, WITHIN, BEYOND = "identical", "within tolerance", "beyond tolerance"
@@ -129,6 +137,8 @@ class StatusRow:
     id: str
     committed: str | None
     rerun: str | None
+    committed_value: Any = None
+    rerun_value: Any = None
 
     @property
     def changed(self) -> bool:
@@ -150,9 +160,18 @@ def compare_metrics(committed: dict, rerun: dict, rtol: float) -> list[ValueRow]
 
 
 def compare_claims(committed: list[dict], rerun: list[dict]) -> list[StatusRow]:
-    a = {c["id"]: c.get("status") for c in committed}
-    b = {c["id"]: c.get("status") for c in rerun}
-    return [StatusRow(i, a.get(i), b.get(i)) for i in list(a) + [i for i in b if i not in a]]
+    a = {c["id"]: c for c in committed}
+    b = {c["id"]: c for c in rerun}
+    return [
+        StatusRow(
+            i,
+            a.get(i, {}).get("status"),
+            b.get(i, {}).get("status"),
+            a.get(i, {}).get("value"),
+            b.get(i, {}).get("value"),
+        )
+        for i in list(a) + [i for i in b if i not in a]
+    ]
 
 
 def host_label(h: dict | None) -> str:
@@ -184,6 +203,7 @@ class Drift:
     baseline: str = "committed results"
     commit: str = ""
     notes: list[str] = field(default_factory=list)
+    commit_committed: str = ""  # the committed run.json's git commit (empty when it has none)
 
     def count(self, verdict: str) -> int:
         return sum(r.verdict == verdict for r in self.values)
@@ -308,6 +328,48 @@ def record(d: Drift, path: Path) -> list[dict[str, str]]:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return rows
+
+
+# ---------------------------------------------------------------- results/host_flips.json
+
+
+def flip_entries(d: Drift) -> list[dict]:
+    """One entry per claim whose status changed in ``d`` (a verification against the committed results)."""
+    date = time.strftime("%Y-%m-%d")
+    return [
+        {
+            "stage": d.stage,
+            "profile": d.profile,
+            "claim": r.id,
+            "committed": {
+                "host": host_label(d.host_committed),
+                "status": r.committed,
+                "value": r.committed_value,
+                "commit": d.commit_committed,
+            },
+            "rerun": {"host": host_label(d.host_rerun), "status": r.rerun, "value": r.rerun_value, "commit": d.commit},
+            "date": date,
+        }
+        for r in d.status_changes
+    ]
+
+
+def record_flips(d: Drift, path: Path) -> list[dict]:
+    """Replace the (stage, profile, rerun host) entries of ``path`` with ``d``'s status changes; written atomically
+    (a file with no entries is still written, so "verified, nothing flipped" is on record). Only a verification
+    against the committed results is recorded: a profile run twice on one host is not the ledger's."""
+    from .io import atomic_path
+
+    flips = read_flips(path)
+    if d.baseline != "committed results":
+        return flips
+    me = host_label(d.host_rerun)
+    flips = [f for f in flips if (f["stage"], f["profile"], f["rerun"]["host"]) != (d.stage, d.profile, me)]
+    flips += flip_entries(d)
+    flips.sort(key=lambda f: (f["stage"], f["claim"], f["rerun"]["host"]))
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps({"flips": flips}, indent=1, sort_keys=True) + "\n")
+    return flips
 
 
 # ---------------------------------------------------------------- the scratch copy and the rerun
@@ -462,6 +524,7 @@ def verify(
             baseline=baseline,
             commit=str(device.git_state(root).get("commit", "")),
             notes=notes,
+            commit_committed=str((r0.get("git") or {}).get("commit", "")),
         )
         return d
     finally:
@@ -472,7 +535,8 @@ def verify(
 
 
 def main(stages: list[str], profile: str | None, keep: bool, hosts: Path | None, record_row: bool = True) -> int:
-    """``poolrep verify``: the drift table of each stage, a row of results/hosts.md each; 1 on any drift."""
+    """``poolrep verify``: the drift table of each stage, a row of results/hosts.md each (and its status flips in
+    results/host_flips.json beside it); 1 on any drift."""
     hosts = hosts or paths.RESULTS / "hosts.md"
     ok = True
     for stage in stages:
@@ -481,5 +545,9 @@ def main(stages: list[str], profile: str | None, keep: bool, hosts: Path | None,
         if record_row:
             record(d, hosts)
             print(f"[verify] {hosts}: row for {host_label(d.host_rerun)}, {stage}, {d.profile}")
+            if d.baseline == "committed results":
+                flips = hosts.with_name(FLIPS_NAME)
+                record_flips(d, flips)
+                print(f"[verify] {flips}: {len(d.status_changes)} status flip(s) recorded for {stage} on this host")
         ok &= d.ok
     return 0 if ok else 1
