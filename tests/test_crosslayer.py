@@ -13,16 +13,11 @@ from PIL import Image
 from poolrep.data.cub import LazyImages, load_cub200, read_cub
 from poolrep.data.fetch import DataError
 from poolrep.features import apply_batched, extractor
-from poolrep.papers.crosslayer import (
-    DirectPool,
-    PostProcess,
-    column_subset,
-    fit_pca,
-    linear_kernel,
-    sample_local_features,
-    svm_accuracy,
-)
-from poolrep.pooling.crosslayer import CrossLayerPool, centre_weights, local_features
+from poolrep.linear_svm import linear_kernel, svm_accuracy
+from poolrep.papers.crosslayer import column_subset
+from poolrep.pooling.crosslayer import CrossLayerPool, centre_weights, local_features, sample_local_features
+from poolrep.pooling.direct import DirectPool
+from poolrep.pooling.postprocess import PostProcess, fit_pca
 
 
 def loop_reference(mt, mt1, mean, comp, m=3, n=3):
@@ -326,7 +321,7 @@ def test_sampled_local_features_are_the_same_rows_without_building_them_all():
 
 
 def test_svm_C_is_chosen_by_cross_validation_on_the_training_set_only():
-    from poolrep.papers.crosslayer import svm_correct
+    from poolrep.linear_svm import svm_correct
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(90, 5))

@@ -20,17 +20,22 @@ def test_every_stage_lists_exactly_what_it_imports():
 
 def test_closure_follows_relative_lazy_imports_and_parent_packages():
     files = {p.relative_to(stage_deps.SRC).as_posix() for p in stage_deps.closure({"poolrep.papers.zoo"})}
-    # zoo imports papers.crosslayer relatively, which imports pooling.crosslayer; every parent package's __init__
-    # runs too; zoo no longer imports the entropy stage's module (its heads come from poolrep.heads)
+    # zoo imports the shared operators relatively (pooling.crosslayer, pooling.postprocess), never another paper;
+    # every parent package's __init__ runs too; its heads come from poolrep.heads
     assert {
         "poolrep/papers/zoo.py",
-        "poolrep/papers/crosslayer.py",
+        "poolrep/pooling/postprocess.py",
         "poolrep/pooling/crosslayer.py",
         "poolrep/heads.py",
         "poolrep/papers/__init__.py",
         "poolrep/__init__.py",
     } <= files
     assert "poolrep/report.py" not in files and "poolrep/papers/entropy.py" not in files
+    assert not [
+        f
+        for f in files
+        if f.startswith("poolrep/papers/") and f not in ("poolrep/papers/zoo.py", "poolrep/papers/__init__.py")
+    ]
     # papers.entropy imports metrics.classification and metrics.localization only lazily (inside functions)
     lazy = {p.relative_to(stage_deps.SRC).as_posix() for p in stage_deps.closure({"poolrep.papers.entropy"})}
     assert {
@@ -76,3 +81,22 @@ def test_the_report_depends_on_its_templates_folder():
     assert stage_deps.SRC / "poolrep" / "papers_index.py" in files
     assert stage_deps.listed_src(["src/poolrep/templates"]) == {stage_deps.SRC / "poolrep" / "templates"}
     assert (stage_deps.SRC / "poolrep" / "templates" / "report.html.j2").is_file()
+
+
+def test_no_paper_imports_another():
+    """The guide's rule: shared pieces live in pooling/, metrics/, data/; a paper's module (or package) imports no
+    other paper's."""
+    papers = sorted(
+        p.stem if p.is_file() else p.name
+        for p in (stage_deps.SRC / "poolrep" / "papers").iterdir()
+        if (p.suffix == ".py" and p.stem != "__init__") or (p / "__init__.py").is_file()
+    )
+    assert {"pyramid", "crosslayer", "zoo"} <= set(papers)
+    for name in papers:
+        files = {q.relative_to(stage_deps.SRC).as_posix() for q in stage_deps.closure({f"poolrep.papers.{name}"})}
+        others = {
+            f
+            for f in files
+            if f.startswith("poolrep/papers/") and f.split("/")[2].removesuffix(".py") not in (name, "__init__")
+        }
+        assert not others, f"papers.{name} imports another paper: {sorted(others)}"

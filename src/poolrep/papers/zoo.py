@@ -56,13 +56,13 @@ from ..features import apply_batched
 from ..heads import fit_head
 from ..pooling.attention import SpatialAttentionPool
 from ..pooling.autopool import train_autopool
-from ..pooling.crosslayer import CrossLayerPool
+from ..pooling.crosslayer import CrossLayerPool, sample_local_features
 from ..pooling.entropy import EntropyPool
 from ..pooling.global_pool import GeM, GlobalAvgPool, GlobalMaxPool
 from ..pooling.group_l2 import GroupL2Pool
+from ..pooling.postprocess import PostProcess, fit_pca
 from ..pooling.spatial import MultiGridPool, SpatialPool
 from ..pooling.window import HybridPool, WindowMaxPool
-from .crosslayer import PostProcess, fit_pca, sample_local_features
 
 
 class SharedAutoPool(nn.Module):
@@ -101,7 +101,7 @@ class Op:
     pool: nn.Module
     two_layers: bool = False  # needs (last, prev) maps
     learned: str = "none"  # what it learned from, if anything
-    post_process: bool = False  # cross-layer's post-processing (poolrep.papers.crosslayer.PostProcess) after pooling
+    post_process: bool = False  # cross-layer's post-processing (poolrep.pooling.postprocess.PostProcess) after pooling
     id: str = ""  # short stable key for machines (metrics.json); default: the slug of ``name``
 
     def __post_init__(self):

@@ -11,7 +11,8 @@ Layer ``t`` gives the local features, layer ``t+1`` the pooling channels:
   standardise each dimension with training statistics, signed square root, L2-normalise.
 
 ``CrossLayerPool`` is the operator (``forward(maps_t, maps_t1) -> N x K*D``); the paper's experiment (PCA,
-post-processing, the linear SVM, the direct-pooling baselines) is in :mod:`poolrep.papers.crosslayer`.
+post-processing, the linear SVM, the direct-pooling baselines) is in :mod:`poolrep.papers.crosslayer`;
+``sample_local_features`` (a random subset of training local features, for the PCA) is here, shared with the zoo.
 """
 
 from __future__ import annotations
@@ -108,3 +109,28 @@ class CrossLayerPool(nn.Module):
         if self.normalise_sum:
             p = p / x.shape[1]
         return p.flatten(1)
+
+
+def sample_local_features(
+    maps_t: np.ndarray, m: int, n: int, max_samples: int, seed: int = 0, batch: int = 256
+) -> np.ndarray:
+    """A random subset (at most ``max_samples``) of the local features of training maps, float32.
+
+    The (image, position) pairs are drawn first and only their neighbourhoods are built, a batch of images at a
+    time, so the local features of the whole training set (35 GB at 448 px for CUB) are never held in memory."""
+    N, _, H, W = maps_t.shape
+    L = (H - m + 1) * (W - n + 1)
+    total = N * L
+    if total > max_samples:
+        idx = np.sort(np.random.default_rng(seed).choice(total, max_samples, replace=False))
+    else:
+        idx = np.arange(total)
+    img, pos = np.divmod(idx, L)
+    out = []
+    for s in range(0, N, batch):
+        sel = (img >= s) & (img < s + batch)
+        if not sel.any():
+            continue
+        x = local_features(torch.as_tensor(maps_t[s : s + batch]).float(), m, n)  # B x L x F
+        out.append(x[torch.as_tensor(img[sel] - s), torch.as_tensor(pos[sel])].numpy())
+    return np.concatenate(out)
