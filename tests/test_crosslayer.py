@@ -436,3 +436,23 @@ def test_claims_on_a_small_test_split_are_declared_not_testable():
         assert c.decide, c.id
         if c.id not in ("birds_accuracy", "other_datasets"):
             assert c.reason == "scale" and "only 12 test images" in c.why, c.id
+
+
+def test_quantised_kernels_a_chunk_at_a_time_equal_the_whole_array():
+    """kernels(bits=) quantises inside the kernel, a chunk of rows at a time (no float32 copy of a 10,000-image test
+    set): bit-identical to quantising the whole post-processed array first."""
+    from poolrep.linear_svm import linear_kernel
+    from poolrep.papers.crosslayer import kernels, quantize
+
+    rng = np.random.default_rng(0)
+    tr, te = rng.normal(size=(700, 96)).astype(np.float16), rng.normal(size=(1100, 96)).astype(np.float16)
+    pp = PostProcess().fit(tr)
+    ztr, zte = pp.transform(tr, l2=False, dtype=np.float16), pp.transform(te, l2=False, dtype=np.float16)
+    scale = np.maximum(np.percentile(np.abs(ztr.astype(np.float32)), 99, axis=0), 1e-6)
+    qtr, qte = quantize(ztr.astype(np.float32), 2, scale), quantize(zte.astype(np.float32), 2, scale)
+    cols = column_subset(4, 24, 8)
+    for c in (None, cols):
+        whole = (linear_kernel(qtr, qtr, c), linear_kernel(qte, qtr, c))
+        chunked = kernels(tr, te, cols=c, bits=2)
+        assert all(np.array_equal(a, b) for a, b in zip(whole, chunked))
+    assert not np.array_equal(kernels(tr, te, bits=2)[1], kernels(tr, te)[1])  # the quantiser did act

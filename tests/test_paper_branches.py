@@ -173,7 +173,7 @@ def test_crosslayer_paper_branch_on_fixtures(tmp_path, alexnet_file, crop_box):
     assert {"CNN-Global", "CL", "CL-F", "CL-C"} <= set(table.iloc[:, 0].astype(str).str.split(" ").str[0])
     claims = {c["id"]: c for c in json.loads((out / "claims.json").read_text())}
     assert claims["birds_accuracy"]["status"] == "not testable here"  # an absolute number: shown, never judged
-    assert claims["birds_accuracy"]["value"] == pytest.approx(m["accuracy"]["cl_c"])  # our CL-C accuracy, %
+    assert claims["birds_accuracy"]["value"] == pytest.approx(m["accuracy"]["clc"])  # our CL-C accuracy, %
     assert claims["other_datasets"]["status"] == "not testable here" and claims["other_datasets"]["value"] is None
     orderings = ["cl_beats_global", "clc_beats_cl", "clc_beats_clf", "cl_beats_direct_sum", "cl_beats_direct_max"]
     assert {*orderings, "quantisation_costs_little"} <= set(claims)

@@ -633,16 +633,53 @@ def _set(key: str, n: int, seed: int = 0, shots: int | None = None) -> P.SetResu
     """A result on data set ``key`` with ``n`` queries of random APs (``shots``: camera shots grouping them)."""
     rng = np.random.default_rng(seed)
     aps = {d: rng.uniform(0.2, 0.9, n) for d in P.DESCRIPTORS}
-    r = P.SetResult(
-        P.SET_TITLES[key], (), dict.fromkeys(P.DESCRIPTORS, 100), {d: float(a.mean()) for d, a in aps.items()}, aps
-    )
-    r.key = key
+    r = P.SetResult(key, (), dict.fromkeys(P.DESCRIPTORS, 100), {d: float(a.mean()) for d, a in aps.items()}, aps)
     if shots is not None:
         r.clusters, r.scenes = np.arange(n) % shots, np.arange(n)
     return r
 
 
 _CLAIM_PARAMS = dict(descriptors=list(P.DESCRIPTORS), profile="cpu", seed=0, video_gap=3)
+
+
+def test_data_sets_are_keyed_by_slug_and_titled_only_for_display():
+    assert set(P.SET_TITLES) == set(P.DATASETS)  # every slug has its display title, and no title without a slug
+    assert P.set_title("pairs") == "pairs/ (Holidays protocol)" and P.set_title("video") == "video scenes"
+    cs = P.claims([_set("cifar10", 40)], _CLAIM_PARAMS, "mobilenet_v2", None)
+    assert {c.id for c in cs} >= {"pyramids_beat_l5_cifar10", "pyramid2_best_cifar10"}
+    assert "CIFAR-10 classes, 40 queries" in next(c for c in cs if c.id == "pyramids_beat_l5_cifar10").setting
+
+
+def _tied_video(n_shots: int, n_tied: int, seed: int = 0) -> P.SetResult:
+    """A video set of ``n_shots`` shots (3 queries each) whose first ``n_tied`` shots get AP 1.0 from every
+    descriptor."""
+    r = _set("video", 3 * n_shots, seed=seed, shots=n_shots)
+    tied = r.clusters < n_tied
+    for d in r.aps:
+        r.aps[d] = np.where(tied, 1.0, r.aps[d])
+    r.query_clip = np.array(["a.mp4"] * len(r.clusters))
+    return r
+
+
+def test_video_claims_are_judged_on_the_shots_where_descriptors_differ():
+    """Issue 45: a shot on which every descriptor gives the same AP adds 0 to every paired difference; the video
+    claims use the other shots, and fewer than 30 of them is 'not testable here (scale)' with both counts."""
+    r = _tied_video(14, 5)
+    assert r.tied(P.DESCRIPTORS).tolist() == [True] * 5 + [False] * 9
+    shots = P.shot_table(r, list(P.DESCRIPTORS))
+    assert (shots["every descriptor the same AP"] == "yes (tie)").sum() == 5 and len(shots) == 14
+    assert shots.loc[0, "lowest AP"] == shots.loc[0, "highest AP"] == 1.0
+    (c,) = [c for c in P.claims([r], _CLAIM_PARAMS, "mobilenet_v2", None) if c.id == "pyramids_beat_l5_video"]
+    assert c.status == "not testable here" and c.reason == "scale"
+    assert "5 of its 14 shots tie (every descriptor the same AP), so 9 can tell descriptors apart" in c.why
+    # 40 shots, 5 tied: 35 differ, so the claim is judged on those 35 (the tied ones are left out of the interval)
+    big = _tied_video(40, 5, seed=1)
+    (c,) = [c for c in P.claims([big], _CLAIM_PARAMS, "mobilenet_v2", None) if c.id == "pyramids_beat_l5_video"]
+    assert c.test != "none" and c.items == 35 and "judged on the 35 shots where the descriptors differ" in c.setting
+    # 40 shots, 15 tied: 25 differ, fewer than 30
+    few = _tied_video(40, 15, seed=2)
+    (c,) = [c for c in P.claims([few], _CLAIM_PARAMS, "mobilenet_v2", None) if c.id == "pyramids_beat_l5_video"]
+    assert c.reason == "scale" and "only 25 of its 40 shots tell the descriptors apart" in c.why
 
 
 def test_claims_on_small_sets_are_declared_not_testable_from_their_size():

@@ -221,7 +221,7 @@ def test_verify_reruns_in_a_scratch_copy_and_leaves_the_work_tree_alone(monkeypa
             out.mkdir(parents=True)
             m = json.loads((committed / "metrics.json").read_text())
             if drift:
-                m["map"]["video_scenes"]["l5"] += 0.01
+                m["map"]["video"]["l5"] += 0.01
             (out / "metrics.json").write_text(json.dumps(m))
             (out / "claims.json").write_text((committed / "claims.json").read_text())
             (out / "run.json").write_text(json.dumps({"host": HOST_B}))

@@ -119,21 +119,26 @@ class LinearSVM:
         return self.classes_[idx]
 
 
-def linear_kernel(A: np.ndarray, B: np.ndarray, cols=None, normalise: bool = True, chunk: int = 512) -> np.ndarray:
+def linear_kernel(
+    A: np.ndarray, B: np.ndarray, cols=None, normalise: bool = True, chunk: int = 512, transform=None
+) -> np.ndarray:
     """``K = normalise(A[:, cols]) @ normalise(B[:, cols]).T`` in float64, chunked over float16/32 storage.
 
     With ``normalise`` each row is L2-normalised over the selected columns (the last post-processing step).
+    ``transform`` (elementwise, e.g. a quantiser) is applied to each float32 chunk of rows before the columns are
+    selected. ``A`` is read a chunk at a time, so only ``B`` (the training side) is ever held in float32: a
+    10,000 x 163,840 float16 test set never becomes a 6.5 GB float32 copy.
     """
 
     def prep(X):
-        rows = []
         for i in range(0, len(X), chunk):
             c = X[i : i + chunk]
+            if transform is not None:
+                c = transform(c.astype(np.float32))
             c = (c[:, cols] if cols is not None else c).astype(np.float32)
-            rows.append(l2_normalize(c) if normalise else c)
-        return rows
+            yield l2_normalize(c) if normalise else c
 
-    bs = prep(B)
+    bs = list(prep(B))
     K = np.empty((len(A), len(B)), np.float64)
     i = 0
     for a in prep(A):

@@ -78,7 +78,7 @@ HOSTS_COLUMNS = (
 
 
 def flatten(doc: Any, prefix: str = "") -> dict[str, Any]:
-    """Every leaf of a JSON document under its dotted path (``map.video_scenes.l5``, ``curve[3]``)."""
+    """Every leaf of a JSON document under its dotted path (``map.video.l5``, ``curve[3]``)."""
     out: dict[str, Any] = {}
     if isinstance(doc, dict):
         for k, v in doc.items():

@@ -16,8 +16,8 @@ Everything the notebook calls is importable from here (``from poolrep.papers imp
 """
 
 from .claims import PAPER_ACC, PAPER_SETTING, claims
-from .experiment import accuracy_table, extract_maps, load_data, pca_sweep, quantization_table
-from .figures import gap_lines, plot_channel_weights, plot_pca_sweep
+from .experiment import extract_maps, fit_table1, load_data, pca_sweep, quantization_table
+from .figures import gap_lines, plot_channel_weights, plot_pca_sweep, table1
 from .model import (
     column_subset,
     conv_of,
@@ -32,12 +32,12 @@ from .model import (
 __all__ = [
     "PAPER_ACC",
     "PAPER_SETTING",
-    "accuracy_table",
     "claims",
     "column_subset",
     "conv_of",
     "cross_channel",
     "extract_maps",
+    "fit_table1",
     "float16_kernel_error",
     "gap_lines",
     "global_features",
@@ -49,4 +49,5 @@ __all__ = [
     "quantization_table",
     "quantize",
     "represent",
+    "table1",
 ]

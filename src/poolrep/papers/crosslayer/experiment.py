@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 
 from ...linear_svm import svm_accuracy, svm_correct
-from .claims import PAPER_ACC
 from .model import column_subset, kernels
 
 
@@ -76,11 +75,10 @@ def extract_maps(images: dict, p: dict, device, run) -> dict:
     return maps
 
 
-def accuracy_table(rep: dict, glob: tuple, glob_desc: str, y_train, y_test, p: dict, n_classes: int):
-    """Table 1 layout: linear SVM accuracy of CNN-Global, direct sum / max pooling, CL, CL-F and CL-C (their
-    kernels summed); returns ``(table, accuracies, rows, note, per-item correctness)``."""
-    from ... import io
-
+def fit_table1(rep: dict, glob: tuple, y_train, y_test, p: dict) -> tuple[dict, dict, dict]:
+    """Table 1's classifiers: a kernel SVM (C by 3-fold CV on the training images) on CNN-Global, direct sum / max
+    pooling, CL, CL-F and CL-C (their kernels summed); returns ``(accuracy %, per-item correctness, chosen C)``,
+    each keyed by the representation's slug (``global``, ``sum``, ``max``, ``cl``, ``clf``, ``clc``)."""
     K = {
         "global": kernels(*glob),
         "sum": kernels(*rep["single"]["sum"]),
@@ -93,71 +91,9 @@ def accuracy_table(rep: dict, glob: tuple, glob_desc: str, y_train, y_test, p: d
     correct = {k: c for k, (c, _) in fits.items()}
     chosen_C = {k: C for k, (_, C) in fits.items()}
     acc = {k: 100.0 * float(c.mean()) for k, c in correct.items()}
-    t_name = f"{p['layer_t']}->{p['layer_t1']}"
-    local = f"{p['layer_t']} {p['window']}x{p['window']}, PCA {p['pca_dim']}"
-    rows = [
-        dict(
-            method="CNN-Global",
-            paper_row="CNN-Global (fc, AlexNet)",
-            ours_setting=glob_desc,
-            paper=PAPER_ACC["CNN-Global"],
-            ours=acc["global"],
-        ),
-        dict(
-            method="Direct sum pooling",
-            paper_row="sum of conv4 local features",
-            ours_setting=local,
-            paper=None,
-            ours=acc["sum"],
-        ),
-        dict(
-            method="Direct max pooling",
-            paper_row="max of conv4 local features",
-            ours_setting=local,
-            paper=None,
-            ours=acc["max"],
-        ),
-        dict(
-            method="CL",
-            paper_row="CL-45 (13x13)",
-            ours_setting=f"{t_name}, {p['input_px']}px",
-            paper=PAPER_ACC["CL"],
-            ours=acc["cl"],
-        ),
-        dict(
-            method="CL-F",
-            paper_row="CL-45F (26x26)",
-            ours_setting=f"{t_name}, {p['input_px_fine']}px",
-            paper=PAPER_ACC["CL-F"],
-            ours=acc["clf"],
-        ),
-        dict(
-            method="CL-C",
-            paper_row="CL-45C (both)",
-            ours_setting="CL + CL-F concatenated",
-            paper=PAPER_ACC["CL-C"],
-            ours=acc["clc"],
-        ),
-    ]
-    cifar = p["dataset"] == "cifar10"
-    for r, k in zip(rows, ("global", "sum", "max", "cl", "clf", "clc")):
-        r["C (3-fold CV)"] = chosen_C[k]
-    note = (
-        f"Ours ({p['profile']} profile): {p['dataset']}, {p['backbone']}, {len(y_train)} train / {len(y_test)} test "
-        f"images, {n_classes} classes, PCA {p['pca_dim']}, linear SVM on a precomputed linear kernel, C chosen "
-        f"from {p['svm_Cs']} by 3-fold cross-validation on the training images. "
-        + ("Paper: Birds-200 (CUB-200-2011), AlexNet, 5,994 train images, PCA 512. " if cifar else "")
-        + (
-            "OFFLINE SUBSTITUTE: CIFAR-10 and MobileNetV2 stand in for Birds-200 and AlexNet, so the absolute numbers "
-            "are not comparable; compare the ordering of the rows. "
-            if cifar
-            else ""
-        )
-        + "Paper numbers for direct sum/max pooling on Birds-200 are not given in the issue (left blank)."
-    )
     if not all(0.0 <= a <= 100.0 for a in acc.values()):
         raise AssertionError(f"an accuracy outside 0-100 %: {acc}")
-    return io.paper_vs_ours(rows), acc, rows, note, correct
+    return acc, correct, chosen_C
 
 
 def pca_sweep(r: dict, y_train, y_test, pca_dims, Cs, seed: int = 0):

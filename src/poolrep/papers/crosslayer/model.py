@@ -104,13 +104,18 @@ def kernels(
     """Post-process (fit on ``train``: standardise, signed sqrt, stored as ``dtype``; L2 inside the kernel) and
     return (train x train, test x train) linear kernels, optionally on a column subset; ``bits``: quantise the
     post-processed values first (:func:`quantize`, scale = the training 99th percentile of each dimension's
-    absolute value)."""
+    absolute value), a chunk of rows at a time inside the kernel (elementwise, so the same values as quantising
+    the whole array at once, without its float32 copy)."""
     pp = PostProcess().fit(train)
     ztr, zte = pp.transform(train, l2=False, dtype=dtype), pp.transform(test, l2=False, dtype=dtype)
+    q = None
     if bits is not None:
         scale = np.maximum(np.percentile(np.abs(ztr.astype(np.float32)), 99, axis=0), 1e-6)
-        ztr, zte = quantize(ztr.astype(np.float32), bits, scale), quantize(zte.astype(np.float32), bits, scale)
-    return linear_kernel(ztr, ztr, cols), linear_kernel(zte, ztr, cols)
+
+        def q(z: np.ndarray) -> np.ndarray:
+            return quantize(z, bits, scale)
+
+    return linear_kernel(ztr, ztr, cols, transform=q), linear_kernel(zte, ztr, cols, transform=q)
 
 
 def float16_kernel_error(pool: CrossLayerPool, maps_t: np.ndarray, maps_t1: np.ndarray, n: int = 64) -> float:

@@ -14,7 +14,7 @@ Everything the notebook calls is importable from here (``from poolrep.papers imp
 """
 
 from .claims import PAPER_DIMS, PAPER_MAP, PAPER_MAP_PLACES, SET_STANDINS, SUBSTITUTES, claims, paper_dim
-from .experiment import OPTIONAL, SetResult, Shown, evaluate, run_all, run_dataset, select
+from .experiment import DATASETS, OPTIONAL, SetResult, Shown, evaluate, run_all, run_dataset, select
 from .figures import (
     SET_TITLES,
     gap_sentences,
@@ -23,12 +23,15 @@ from .figures import (
     plot_map_vs_dim,
     plot_topk,
     rank_agreement,
+    set_title,
+    shot_table,
     tables,
 )
 from .model import CONV_NODE, DESCRIPTORS, conv_maps, describe, head_codes, pyramid_defs, stand_in
 
 __all__ = [
     "CONV_NODE",
+    "DATASETS",
     "DESCRIPTORS",
     "OPTIONAL",
     "PAPER_DIMS",
@@ -55,6 +58,8 @@ __all__ = [
     "run_all",
     "run_dataset",
     "select",
+    "set_title",
+    "shot_table",
     "stand_in",
     "tables",
 ]

@@ -104,6 +104,7 @@ def claims(results: Sequence[SetResult], p: dict, net: str, pyramids: dict) -> l
     claim names the registry's stand-ins (:mod:`poolrep.standins`) for its data set and network."""
     from ... import claims as C
     from ... import standins
+    from .figures import set_title  # display titles live in figures.py (imported here lazily: figures imports claims)
 
     stage = "pyramid"
     pyr = [n for n in p["descriptors"] if n.startswith("pyramid")]
@@ -112,16 +113,27 @@ def claims(results: Sequence[SetResult], p: dict, net: str, pyramids: dict) -> l
     fc_si = [FC_STANDINS[net]] if net in FC_STANDINS else []
     out = []
     for r in results:
-        key = r.key  # the data set's slug (run_dataset sets it)
+        key = r.name  # the data set's slug
         n_q, n_items = len(next(iter(r.aps.values()))), r.n_items
-        small = n_items < C.MIN_ITEMS  # the set's size decides, before any number of it is read
+        # camera shots (the video set) on which every descriptor gives the same AP add 0 to every paired difference:
+        # its claims are judged on the shots where the descriptors differ (issue 45), each tie named in its table
+        keep = ~r.tied(p["descriptors"]) if r.clusters is not None else np.ones(n_items, bool)
+        n_differ = int(keep.sum())
+        ties = (
+            f" {n_items - n_differ} of its {n_items} shots tie (every descriptor the same AP), so {n_differ} can "
+            "tell descriptors apart."
+            if n_differ < n_items
+            else ""
+        )
+        small = n_items < C.MIN_ITEMS or n_differ < C.MIN_ITEMS  # the set's size first, then its untied shots
         set_si = [SET_STANDINS[key]] if key in SET_STANDINS else []
         setting = (
-            f"profile {p['profile']}; {r.name}, {n_q} queries"
+            f"profile {p['profile']}; {set_title(key)}, {n_q} queries"
             + (
                 f" from {len(np.unique(r.scenes))} scenes of {n_items} camera shots (intervals over the shots, the "
                 f"independent items; junk window {p['video_gap']} sampled frames"
-                f"{' (each clip its decorrelation lag)' if p['video_gap'] == 'auto' else ''})"
+                f"{' (each clip its decorrelation lag)' if p['video_gap'] == 'auto' else ''}; judged on the "
+                f"{n_differ} shots where the descriptors differ)"
                 if r.clusters is not None
                 else ""
             )
@@ -133,7 +145,8 @@ def claims(results: Sequence[SetResult], p: dict, net: str, pyramids: dict) -> l
                 else "; AlexNet pool5"
             )
         )
-        aps = lambda names, r=r: [r.items(n) for n in names]  # noqa: E731
+        use = keep if n_differ >= 2 else np.ones(n_items, bool)  # an interval needs 2 items: else shown over all
+        aps = lambda names, r=r, use=use: [r.items(n)[use] for n in names]  # noqa: E731
         k = len(pyr)
 
         def worst_pyr_minus(ref_fn, refs, k=k, aps=aps, word=r.item_word):
@@ -147,8 +160,10 @@ def claims(results: Sequence[SetResult], p: dict, net: str, pyramids: dict) -> l
         mean_of = lambda xs, axis: xs[0].mean(axis)  # noqa: E731
         max_of = lambda xs, axis: np.max([x.mean(axis) for x in xs], axis=0)  # noqa: E731
 
-        def headroom(*refs, r=r):  # how far the best reference is from mAP 1 (nothing can beat a perfect ranking)
-            return 1.0 - max(float(np.mean(r.items(n))) for n in refs)
+        def headroom(
+            *refs, r=r, keep=keep
+        ):  # how far the best reference is from mAP 1 (nothing beats a perfect ranking)
+            return 1.0 - max(float(np.mean(r.items(n)[keep])) for n in refs)
 
         def ordering(  # the loop's variables bound as defaults
             id,
@@ -167,6 +182,8 @@ def claims(results: Sequence[SetResult], p: dict, net: str, pyramids: dict) -> l
             set_si=set_si,
             small=small,
             n_items=n_items,
+            n_differ=n_differ,
+            ties=ties,
         ):
             """``greater`` on this set, or, on a set too small for any interval, declared not testable (scale)."""
             kw = dict(
@@ -189,8 +206,14 @@ def claims(results: Sequence[SetResult], p: dict, net: str, pyramids: dict) -> l
                     decide="INRIA Holidays or Oxford5K (data)"
                     if key in SUBSTITUTES
                     else "the full set (Holidays: 500 queries, Oxford5K: 55) (data)",
-                    why=f"{r.name} holds only {n_items} {r.item_word}, fewer than {C.MIN_ITEMS}: declared from the "
-                    "set's size before any descriptor was computed; our number is shown, not judged."
+                    why=(
+                        f"{set_title(key)} holds only {n_items} {r.item_word}, fewer than {C.MIN_ITEMS}: declared from "
+                        "the set's size before any descriptor was computed; our number is shown, not judged."
+                        if n_items < C.MIN_ITEMS
+                        else f"{set_title(key)}: only {n_differ} of its {n_items} {r.item_word} tell the descriptors "
+                        f"apart, fewer than {C.MIN_ITEMS}; our number is shown, not judged."
+                    )
+                    + ties
                     + (f" {why}" if why else ""),
                     **kw,
                 )
@@ -287,7 +310,7 @@ def claims(results: Sequence[SetResult], p: dict, net: str, pyramids: dict) -> l
                         reason="data",
                         decide="Oxford5K (data)",
                         why=f"{p2_why[:-2]}): only an Oxford-like set (buildings, many views) can test it, and "
-                        f"{r.name} is not one.",
+                        f"{set_title(key)} is not one.",
                     )
                 )
     # a fact of dimensions, on the paper's network (AlexNet pool5 6x6x256; fc6/fc7 4096) and on ours
@@ -321,7 +344,7 @@ def claims(results: Sequence[SetResult], p: dict, net: str, pyramids: dict) -> l
                 f"min(dim L5, fc6, fc7) - max(dim of the pyramids), {net}",
                 C.exact(min(d[n] for n in ("L5", "fc6", "fc7")) - max(d[n] for n in pyr)),
                 unit="dims",
-                setting=f"{net} {CONV_NODE[net]} maps of {results[0].name}",
+                setting=f"{net} {CONV_NODE[net]} maps of {set_title(results[0].name)}",
                 standins=[*net_si, *fc_si],
                 why=f"The sentence is about AlexNet's 4096-d fc6/fc7 (judged above); {net}'s stand-in fc6 "
                 f"({stand_in(net)['fc6']}) is a pooling of the maps the pyramids pool, smaller than them by "

@@ -13,13 +13,14 @@ from tqdm.auto import tqdm
 
 from ...metrics.retrieval import class_map, holidays_map, oxford_map, rank
 from .claims import SUBSTITUTES
-from .figures import SET_TITLES
 from .model import conv_maps, describe, pyramid_defs
+
+DATASETS = ("pairs", "video", "cifar10", "holidays", "holidays_rotated", "oxford5k")  # slugs (titles: figures.py)
 
 
 @dataclass
 class SetResult:
-    name: str
+    name: str  # the data set's slug (one of DATASETS); its display title is figures.SET_TITLES[name]
     maps_shape: tuple
     dims: dict[str, int]
     mAP: dict[str, float]
@@ -28,7 +29,6 @@ class SetResult:
     clusters: np.ndarray | None = None  # per query: its camera shot, where one shot holds several queries
     scenes: np.ndarray | None = None  # per query: its scene (a segment of its shot)
     query_clip: np.ndarray | None = None  # per query: its clip's name (the video set)
-    key: str = ""  # the data set's slug (a key of SET_TITLES), set by run_dataset
 
     @property
     def n_items(self) -> int:
@@ -56,6 +56,12 @@ class SetResult:
     @property
     def item_word(self) -> str:
         return "queries" if self.clusters is None else "shots"
+
+    def tied(self, names: Sequence[str]) -> np.ndarray:
+        """Per independent item (:meth:`items`): does every descriptor of ``names`` give it the same value? Such an
+        item adds exactly 0 to every paired difference between them, so it cannot tell descriptors apart."""
+        x = np.stack([self.items(n) for n in names])
+        return np.ptp(x, axis=0) == 0
 
     def cluster_means(self) -> None:
         """``mAP`` as the mean over :meth:`items` (each shot weighing the same)."""
@@ -115,7 +121,7 @@ def run_dataset(kind: str, model: nn.Module, net: str, p: dict, device="cpu") ->
 
     names, pyr = p["descriptors"], pyramid_defs(p.get("pyramids"))
     kw = dict(names=names, pyramids=pyr, net=net, model=model, device=device)
-    title, keep = SET_TITLES.get(kind), [p["show_descriptor"]]
+    keep = [p["show_descriptor"]]
 
     def maps_of(images, what):
         return conv_maps(model, net, images, p["input_px"], p["batch_size"], device, desc=f"{what} {net}")
@@ -135,7 +141,7 @@ def run_dataset(kind: str, model: nn.Module, net: str, p: dict, device="cpu") ->
         maps = maps_of(s.images, kind)
         d = describe(maps, **kw)
         q = [g[0] for g in s.groups]
-        res = evaluate(title, select(d, q), d, "holidays", keep, queries=q, groups=s.groups)
+        res = evaluate(kind, select(d, q), d, "holidays", keep, queries=q, groups=s.groups)
         res.maps_shape = tuple(maps.shape[1:])
         shown = Shown(s.images, q, [g[1:] for g in s.groups], [[] for _ in q])
         info = dict(source=s.source, images=len(s.images), queries=len(q))
@@ -157,7 +163,7 @@ def run_dataset(kind: str, model: nn.Module, net: str, p: dict, device="cpu") ->
         )
         maps = maps_of(v.frames, kind)
         d = describe(maps, **kw)
-        res = evaluate(title, select(d, v.queries), d, "oxford", keep, positives=v.positives, junk=v.junk)
+        res = evaluate(kind, select(d, v.queries), d, "oxford", keep, positives=v.positives, junk=v.junk)
         res.maps_shape = tuple(maps.shape[1:])
         res.query_clip = np.array([v.clips[v.clip[q]] for q in v.queries])
         res.clusters, res.scenes = np.asarray(v.query_shot), np.asarray(v.query_scene)  # shots: independent
@@ -190,9 +196,7 @@ def run_dataset(kind: str, model: nn.Module, net: str, p: dict, device="cpu") ->
         tr = backbone_rows(z["train_labels"], p["cifar_train_per_class"], p["seed"])
         te = backbone_rows(z["test_labels"], p["cifar_test_per_class"], p["seed"])
         dq, ddb = describe(z["test_maps"][te], **kw), describe(z["train_maps"][tr], **kw)
-        res = evaluate(
-            title, dq, ddb, "classes", (), query_labels=z["test_labels"][te], db_labels=z["train_labels"][tr]
-        )
+        res = evaluate(kind, dq, ddb, "classes", (), query_labels=z["test_labels"][te], db_labels=z["train_labels"][tr])
         res.maps_shape = tuple(z["train_maps"].shape[1:])
         shown = None
         info = dict(
@@ -208,13 +212,12 @@ def run_dataset(kind: str, model: nn.Module, net: str, p: dict, device="cpu") ->
         maps = maps_of(o.images, kind)
         d_db = describe(maps, **kw)
         dq = describe(maps_of(o.query_images, "oxford queries"), **kw)
-        res = evaluate(title, dq, d_db, "oxford", keep, positives=o.positives, junk=o.junk)
+        res = evaluate(kind, dq, d_db, "oxford", keep, positives=o.positives, junk=o.junk)
         res.maps_shape = tuple(maps.shape[1:])
         shown = None
         info = dict(source=o.source, images=len(o.images), queries=len(o.queries), crop_query=o.crop_query)
     else:
-        raise ValueError(f"unknown data set {kind!r}; known: {', '.join(SET_TITLES)}")
-    res.key = kind
+        raise ValueError(f"unknown data set {kind!r}; known: {', '.join(DATASETS)}")
     return res, shown, info
 
 
@@ -236,7 +239,7 @@ def run_all(datasets: Sequence[str], model: nn.Module, net: str, p: dict, device
             if kind not in OPTIONAL:
                 raise
             run.data(kind, source="absent", absent=str(e).splitlines()[0])
-            print(f"{SET_TITLES.get(kind, kind)}: absent, left out ({str(e).splitlines()[0]})")
+            print(f"{kind}: absent, left out ({str(e).splitlines()[0]})")
             continue
         subst = SUBSTITUTES.get(kind)
         run.data(kind, **info, **({"substitute": subst} if subst else {}))

@@ -24,6 +24,11 @@ SET_TITLES = {
 }
 
 
+def set_title(key: str) -> str:
+    """A data set's display title (tables and figures only; everything else keys it by its slug)."""
+    return SET_TITLES.get(key, key)
+
+
 def make_table(results: Sequence[SetResult], net: str, pyramids: dict | None = None, seed: int = 0):
     """Tables 3/4 layout: descriptor, the paper's dims and mAP (Table 3: ImageNet AlexNet, Holidays and Oxford5K
     columns; Table 4: Places AlexNet), ours per data set with its 95 % bootstrap interval over the queries."""
@@ -47,8 +52,8 @@ def make_table(results: Sequence[SetResult], net: str, pyramids: dict | None = N
         }
         for r in results:
             est = bootstrap_mean(r.items(n), seed=seed, what=r.item_word)
-            row[f"ours {r.name}"] = r.mAP[n]
-            row[f"95% CI {r.name}"] = f"[{est.lo:.3f}, {est.hi:.3f}]"
+            row[f"ours {set_title(r.name)}"] = r.mAP[n]
+            row[f"95% CI {set_title(r.name)}"] = f"[{est.lo:.3f}, {est.hi:.3f}]"
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -71,7 +76,7 @@ def gap_sentences(results: Sequence[SetResult]) -> list[str]:
     for r in results:
         m = r.mAP
         best = max(m, key=m.get)
-        s = f"{r.name}: best descriptor {best} ({m[best]:.4f}, {r.dims[best]}-d)."
+        s = f"{set_title(r.name)}: best descriptor {best} ({m[best]:.4f}, {r.dims[best]}-d)."
         pyr = [n for n in m if n.startswith("pyramid")]
         if pyr and "max" in m:
             bp = max(pyr, key=m.get)
@@ -116,7 +121,7 @@ def tables(results: Sequence[SetResult], net: str, pyramids: dict, p: dict):
         + (
             "Ours: MobileNetV2 features.18; fc6 row := its GAP 1280-d code, fc7 row := its logits 1000-d (a labelled "
             "extra: class scores, not an fc7 code); data sets: "
-            + "; ".join(f"{r.name}" for r in results)
+            + "; ".join(set_title(r.name) for r in results)
             + f". Profile {p['profile']}"
             + (
                 f" (CIFAR-10 {p['cifar_train_per_class']}/class database, {p['cifar_test_per_class']}/class queries)"
@@ -130,7 +135,7 @@ def tables(results: Sequence[SetResult], net: str, pyramids: dict, p: dict):
         + " Pyramids as the paper's Table 2 composes them; their dims on 6x6x256 are Table 3's. 95% CI: "
         "bootstrap over the queries (an interval over 9 queries is coarse)"
         + "".join(
-            f"; {r.name}: every frame of a scene is a query ({len(r.aps[next(iter(r.aps))])} queries from "
+            f"; {set_title(r.name)}: every frame of a scene is a query ({len(r.aps[next(iter(r.aps))])} queries from "
             f"{len(np.unique(r.scenes))} scenes), its neighbours within the junk window and the rest of its camera "
             f"shot are junk, mAP = mean over {len(r.items(next(iter(r.aps))))} shots (each the mean over its scenes "
             f"of their queries' mean AP), interval over the shots (the independent items)"
@@ -156,7 +161,7 @@ def per_clip_table(r: SetResult, descriptors: Sequence[str]):
     import pandas as pd
 
     if r.query_clip is None:
-        raise ValueError(f"{r.name}: no clip per query (only the video set has one)")
+        raise ValueError(f"{set_title(r.name)}: no clip per query (only the video set has one)")
     clusters = r.clusters if r.clusters is not None else np.arange(len(r.query_clip))
     scenes = r.scenes if r.scenes is not None else np.arange(len(r.query_clip))
     rows = []
@@ -202,7 +207,7 @@ def plot_map_vs_dim(results: Sequence[SetResult], paper: dict[str, tuple] | None
                 xytext=(3, 3),
                 textcoords="offset points",
             )
-        ax.set_title(f"ours: {r.name}", fontsize=9)
+        ax.set_title(f"ours: {set_title(r.name)}", fontsize=9)
     if extra:
         ax = axes[0][-1]
         for j, (label, mk) in enumerate((("Holidays", "x"), ("Oxford5K", "+"))):
@@ -256,3 +261,32 @@ def plot_topk(
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def shot_table(r: SetResult, descriptors: Sequence[str]):
+    """The video set shot by shot (its independent items): clip, scenes, queries, and whether every descriptor gives
+    the shot the same AP (a tie: it adds 0 to every paired difference, so it cannot tell descriptors apart), with
+    the lowest and highest AP over the descriptors."""
+    import pandas as pd
+
+    if r.clusters is None or r.query_clip is None:
+        raise ValueError(f"{set_title(r.name)}: no camera shots (only the video set has them)")
+    shots = np.unique(r.clusters)
+    x = np.stack([r.items(n) for n in descriptors])  # descriptors x shots, in np.unique order
+    tied = r.tied(descriptors)
+    scenes = r.scenes if r.scenes is not None else np.arange(len(r.clusters))
+    rows = []
+    for i, c in enumerate(shots):
+        sel = r.clusters == c
+        rows.append(
+            {
+                "shot": int(c),
+                "clip": str(r.query_clip[sel][0]),
+                "scenes": len(np.unique(scenes[sel])),
+                "queries": int(sel.sum()),
+                "every descriptor the same AP": "yes (tie)" if tied[i] else "no",
+                "lowest AP": float(x[:, i].min()),
+                "highest AP": float(x[:, i].max()),
+            }
+        )
+    return pd.DataFrame(rows)
