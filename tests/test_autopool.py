@@ -819,7 +819,7 @@ def _grey(scores_by_key, n=60, seeds=(0, 1, 2)):
 
 
 def test_invariance_claims_over_seeds_and_the_random_P_control():
-    from poolrep.papers.autopool.verdicts import invariance
+    from poolrep.papers.autopool.claims import invariance
 
     p = {
         "grey_seeds": [0, 1, 2],
@@ -868,7 +868,7 @@ def test_orientation_interval_is_the_shared_nested_interval_over_seeds():
 
 
 def test_ap_vs_sp_claims_judged_only_where_P_reached_the_grid_and_over_seeds():
-    from poolrep.papers.autopool.verdicts import ap_vs_sp
+    from poolrep.papers.autopool.claims import ap_vs_sp
 
     n = 400
     rng = np.random.default_rng(0)

@@ -271,7 +271,9 @@ def test_a_claim_that_flips_between_hosts_is_marked_in_every_view(tmp_path):
             "date": "2026-12-07",
         }
 
-    (res / "host_flips.json").write_text(json.dumps({"flips": [flip(row["value"]), flip(row["value"] + 1.0)]}))
+    flips = res.parent / "records" / "host_flips.json"  # an input beside results/, never in it
+    flips.parent.mkdir()
+    flips.write_text(json.dumps({"flips": [flip(row["value"]), flip(row["value"] + 1.0)]}))
     html_path, md_path = report.build(res, tmp_path / "out", STAGES)
     ledger_md = (res / "claims.md").read_text()
     cell = f"{row['status']}, host-dependent (inconclusive on Host B): not a verdict"
@@ -282,7 +284,7 @@ def test_a_claim_that_flips_between_hosts_is_marked_in_every_view(tmp_path):
     assert "host-dependent" in html_path.read_text().split('id="host-flips"')[1]
     assert (res / "autopool" / "claims.json").read_bytes() == before  # the judged row is never rewritten
     # none recorded: said so
-    (res / "host_flips.json").write_text(json.dumps({"flips": []}))
+    flips.write_text(json.dumps({"flips": []}))
     report.build(res, tmp_path / "out", STAGES)
     text = (res / "claims.md").read_text()
     assert "host-dependent (" not in text and "none recorded: every verification" in text

@@ -13,6 +13,7 @@ import torch
 from poolrep import claims as sf_claims
 from poolrep.metrics import pr
 from poolrep.papers import slowfeat as sf
+from poolrep.papers.slowfeat import experiment as sfx
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -29,10 +30,10 @@ def two_shot_clip(n_a: int = 60, n_b: int = 40) -> np.ndarray:
 def test_load_scenes_gives_every_segment_its_camera_shot(monkeypatch):
     """A 60-frame shot, a cut, a 40-frame shot; scenes of at most 20 frames with gaps of 2: the first shot holds
     three scenes, the second two; every frame carries its shot, and the shot ids run on over clips."""
-    import poolrep.data.video as video
+    import poolrep.data.scenes as scenes
 
     clip = two_shot_clip()
-    monkeypatch.setattr(video, "read_frames", lambda path, size=None, gray=False, step=1, max_frames=None: clip)
+    monkeypatch.setattr(scenes, "read_frames", lambda path, size=None, gray=False, step=1, max_frames=None: clip)
     f = sf.load_scenes([Path("a.avi"), Path("b.avi")], (32, 32), threshold=30.0, max_len=20, segment_gap=2)
     assert f.cuts == [1, 1] and len(f.shot) == len(f.scene) == len(f.images)
     per_clip = [
@@ -368,15 +369,15 @@ def test_class_auc_at_checkpoint_rebuilds_the_kept_states():
     db, qs = SimpleNamespace(labels=np.arange(24) % 3), SimpleNamespace(labels=np.arange(8) % 3)
 
     def stack():
-        return sf.stack_from_states(specs, [sf._numpy_state(m) for m in _fresh(specs)])
+        return sf.stack_from_states(specs, [sfx._numpy_state(m) for m in _fresh(specs)])
 
     trained = {}
     for s in (0, 1):
         final, early = stack(), stack()
         hists = [[{"loss": 1.0} for _ in range(4)] for _ in range(2)]
         for li in range(2):
-            hists[li][1]["state"] = sf._numpy_state(early[li])  # step 2 = 4 - keep_every
-            hists[li][3]["state"] = sf._numpy_state(final[li])
+            hists[li][1]["state"] = sfx._numpy_state(early[li])  # step 2 = 4 - keep_every
+            hists[li][3]["state"] = sfx._numpy_state(final[li])
         trained[s] = {"stacks": {"ours": final}, "hists": {"ours": hists}, "early": early}
     out = sf.class_auc_at_checkpoint(trained, X, qs, db, p, "cpu")
     assert [(out[k]["step"], out[k]["final"], out[k]["auc"].shape) for k in ("ours L1", "ours L2")] == [
@@ -395,7 +396,7 @@ def test_class_auc_at_checkpoint_rebuilds_the_kept_states():
     # a kept state at steps - keep_every that is the final model reproduces the final AUCs
     for s in trained:
         for li in range(2):
-            trained[s]["hists"]["ours"][li][1]["state"] = sf._numpy_state(trained[s]["stacks"]["ours"][li])
+            trained[s]["hists"]["ours"][li][1]["state"] = sfx._numpy_state(trained[s]["stacks"]["ours"][li])
     same = sf.class_auc_at_checkpoint(trained, X, qs, db, p, "cpu")
     assert np.allclose(same["ours L2"]["auc"][:, 0], auc(trained[0]["stacks"]["ours"], 1))
     with pytest.raises(ValueError, match="kept no state at step 2"):

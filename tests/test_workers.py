@@ -132,7 +132,9 @@ def test_train_hands_batches_in_the_models_memory_format():
 
 
 def test_a_job_needs_its_data_first():
-    cnn._JOB_DATA.clear()
+    from poolrep.papers.entropy import experiment
+
+    experiment._JOB_DATA.clear()
     with pytest.raises(RuntimeError, match="cifar_job_data"):
         cnn.fit_cifar_job(("gap", 0, 1))
 

@@ -15,7 +15,7 @@ One data model (:func:`page`, built once from the stages) feeds every template:
   relative path; ``standalone.html`` (a DVC output, not committed) inlines them.
 - ``results/report/report.md``: the same in Markdown (figures as relative links).
 
-Host-dependent verdicts (issue 48): ``results/host_flips.json`` (written by ``poolrep verify``) lists every claim
+Host-dependent verdicts (issue 48): ``records/host_flips.json`` (written by ``poolrep verify``) lists every claim
 whose status differed on a rerun on another host. A ledger row that is still the one verified (same status and
 value) is marked in every view: its status cell says "host-dependent" with the other host's status, the counts say
 how many rows depend on the host ("a verdict that depends on the host is not a verdict"), and a section lists them;
@@ -47,7 +47,7 @@ import pandas as pd
 from . import claims as ledger
 from . import io, papers_index, paths, standins
 from .stage_results import (  # noqa: F401 (the report's API: reading stages, formatting their numbers)
-    FLIPS_NAME,
+    FLIPS_PATH,
     MAX_ROWS,
     PAPERS,
     SHARED,
@@ -535,7 +535,7 @@ def build(
     results = Path(results) if results else paths.RESULTS
     out = Path(out) if out else results / "report"
     st = read_all(results, stages)
-    stale = mark_host_flips(st, read_flips(results / FLIPS_NAME))
+    stale = mark_host_flips(st, read_flips(results.parent / FLIPS_PATH))
     claims = all_claims(st)
     changed = changes_since_head(results, claims)
     html_path = io.write_text(out / "index.html", build_html(st, out, inline=False, changed=changed, stale=stale))

@@ -190,11 +190,14 @@ def read_lock(root: Path) -> dict:
         return {}
 
 
-FLIPS_NAME = "host_flips.json"  # results/: claims whose status differed on another host (poolrep verify writes it)
+FLIPS_NAME = "host_flips.json"  # claims whose status differed on another host (poolrep verify writes it)
+# where it lives, from the repository root: an input of the report stage (tracked by git, so a scratch copy has it), not
+# an output of any stage, so not under results/
+FLIPS_PATH = Path("records") / FLIPS_NAME
 
 
 def read_flips(path: Path) -> list[dict]:
-    """The entries of ``results/host_flips.json`` (none when the file is absent)."""
+    """The entries of ``records/host_flips.json`` (none when the file is absent)."""
     if not path.exists():
         return []
     doc = json.loads(path.read_text())

@@ -19,7 +19,7 @@ the profile, so it is linked for the committed profile and built in the copy (``
 ``results/hosts.md`` keeps one row per (host, stage, profile) verified: a rerun on a host already in the table
 replaces its row, one on a new host adds a row. It is written atomically (``io.atomic_path``).
 
-``results/host_flips.json`` (for machines; the report reads it) keeps every claim whose status differed between the
+``records/host_flips.json`` (for machines; the report stage reads it, a dependency) keeps every claim whose status differed between the
 committed run and a rerun on another host, with both hosts, both statuses and values and the commits of both runs:
 a verification against the committed results replaces that (stage, profile, rerun host)'s entries with the status
 changes it found (none: the entries go). The report marks such a claim in the ledger as host-dependent, "a verdict
@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
-from .stage_results import FLIPS_NAME, read_flips
+from .stage_results import FLIPS_NAME, FLIPS_PATH, read_flips
 
 UNKNOWN_HOST = "unknown (run.json predates host records)"
 IDENTICAL, WITHIN, BEYOND = "identical", "within tolerance", "beyond tolerance"
@@ -330,7 +330,7 @@ def record(d: Drift, path: Path) -> list[dict[str, str]]:
     return rows
 
 
-# ---------------------------------------------------------------- results/host_flips.json
+# ---------------------------------------------------------------- records/host_flips.json
 
 
 def flip_entries(d: Drift) -> list[dict]:
@@ -536,7 +536,8 @@ def verify(
 
 def main(stages: list[str], profile: str | None, keep: bool, hosts: Path | None, record_row: bool = True) -> int:
     """``poolrep verify``: the drift table of each stage, a row of results/hosts.md each (and its status flips in
-    results/host_flips.json beside it); 1 on any drift."""
+    records/host_flips.json; beside ``hosts`` when that is given, as the tests do); 1 on any drift."""
+    flips = hosts.with_name(FLIPS_NAME) if hosts else paths.ROOT / FLIPS_PATH
     hosts = hosts or paths.RESULTS / "hosts.md"
     ok = True
     for stage in stages:
@@ -546,7 +547,6 @@ def main(stages: list[str], profile: str | None, keep: bool, hosts: Path | None,
             record(d, hosts)
             print(f"[verify] {hosts}: row for {host_label(d.host_rerun)}, {stage}, {d.profile}")
             if d.baseline == "committed results":
-                flips = hosts.with_name(FLIPS_NAME)
                 record_flips(d, flips)
                 print(f"[verify] {flips}: {len(d.status_changes)} status flip(s) recorded for {stage} on this host")
         ok &= d.ok

@@ -18,6 +18,9 @@ scene, at the network's input size, is what the set holds:
 Scored with ``poolrep.metrics.retrieval.oxford_ap``. The queries of one scene, and the scenes of one shot, are not
 independent: ``SceneSet.query_scene`` and ``SceneSet.query_shot`` name each query's scene and shot (global ids), so
 intervals can resample shots, the set's independent items.
+
+``load_scenes`` (slow-feature pooling's test and training frames) decodes whole clips cut the same way
+(``video.cut_scenes``), every frame kept with its scene, clip and camera shot (``Frames``), no query structure.
 """
 
 from __future__ import annotations
@@ -179,4 +182,72 @@ def video_scene_set(
         segment_gap=segment_gap,
         cut_frames=small,
         queries=queries,
+    )
+
+
+@dataclass
+class Frames:
+    """Frames of several clips cut into scenes: ``images`` uint8 N x H x W x 3 (or N x H x W grey),
+    ``scene`` (global scene id per frame), ``video`` (clip index per frame), ``names`` (clip names), ``shot``
+    (global camera-shot id per frame: the frames between two cuts; a shot longer than ``scene_max`` holds several
+    scenes, whose other frames are junk for a query of that shot, neither right nor wrong)."""
+
+    images: np.ndarray
+    scene: np.ndarray
+    video: np.ndarray
+    names: list[str]
+    scenes: list[tuple[int, int]] = field(default_factory=list)  # global [start, end) per scene id
+    segment_gaps: list[int] = field(default_factory=list)  # per clip: frames left out between two segments
+    cuts: list[int] = field(default_factory=list)  # per clip: cuts found
+    shot: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # global shot id per frame
+
+
+def load_scenes(
+    clips: list[Path],
+    size: tuple[int, int],
+    threshold: float,
+    min_len: int = 2,
+    max_len: int = 40,
+    step: int = 1,
+    max_frames: int | None = None,
+    gray: bool = False,
+    segment_gap: int | str = 0,
+) -> Frames:
+    """Decode ``clips`` at ``size`` (width, height) and cut each into scenes with
+    :func:`poolrep.data.video.cut_scenes`: cuts where consecutive 32x32 frames differ by more than ``threshold``
+    (measured at that size whatever ``size``), shots longer than ``max_len`` cut into segments separated by
+    ``segment_gap`` frames of no scene (``"auto"``: the clip's :func:`poolrep.data.video.decorrelation_lag`, from
+    its own frames). Frames outside every scene (gaps, pieces shorter than ``min_len``) are dropped."""
+    imgs, scene, video, spans, gaps, cuts, shot = [], [], [], [], [], [], []
+    n = n_shots = 0
+    for vi, path in enumerate(clips):
+        small = read_frames(path, size=CUT_SIZE, step=step, max_frames=max_frames)
+        full = (
+            small
+            if (tuple(size) == tuple(CUT_SIZE) and not gray)
+            else read_frames(path, size=size, gray=gray, step=step, max_frames=max_frames)
+        )
+        g = decorrelation_lag(small, max_len) if segment_gap == "auto" else int(segment_gap)
+        gaps.append(g)
+        cut_at = np.flatnonzero(frame_differences(small) > threshold) + 1 if len(small) > 1 else np.zeros(0, int)
+        cuts.append(len(cut_at))
+        for a, b in cut_scenes(small, threshold, min_len, max_len, g):
+            imgs.append(full[a:b])
+            scene += [len(spans)] * (b - a)
+            video += [vi] * (b - a)
+            shot += [n_shots + int(np.searchsorted(cut_at, a, side="right"))] * (b - a)  # cut_scenes' own bounds
+            spans.append((n, n + b - a))
+            n += b - a
+        n_shots += len(cut_at) + 1
+    if not imgs:
+        raise ValueError(f"no scene of >= {min_len} frames in {[p.name for p in clips]}")
+    return Frames(
+        np.concatenate(imgs),
+        np.asarray(scene),
+        np.asarray(video),
+        [p.name for p in clips],
+        spans,
+        gaps,
+        cuts,
+        np.asarray(shot),
     )

@@ -3,18 +3,19 @@
 The operator is :class:`poolrep.pooling.autopool.AutoPool` (and its training, ``train_autopool``); this package
 holds the parts of the paper's pipeline around it (Sec. 3):
 
-- :mod:`.features`: the low-level features (the sparse auto-encoder on contrast-normalised, whitened patches,
+- :mod:`.model`: the low-level features (the sparse auto-encoder on contrast-normalised, whitened patches,
   applied at every location), and the analysis of pools (orientation, members);
 - :mod:`.experiment`: the paper's numbers (Table 1), fresh frame pairs, training P and judging it on its objective,
   the diagnostics, the pooled CIFAR-10 features and the linear classifier of Table 1, the same-size statistic of
   Fig. 10;
 - :mod:`.grey`: the grey model of Sec. 3.1 (Fig. 4/5, 6), over seeds of P;
-- :mod:`.figures`: Fig. 4/5, 6, 8, 9, 10 and P's learning curves;
-- :mod:`.verdicts`: the claims, judged on the run.
+- :mod:`.figures`: Fig. 4/5, 6, 8, 9, 10, P's learning curves, the tables' layouts and the generated sentences;
+- :mod:`.claims`: the claims, judged on the run.
 
 Everything a notebook calls is importable from here (``from poolrep.papers import autopool``).
 """
 
+from .claims import PAPER, claims, p_reaches_grid
 from .experiment import (
     ANIMATED,
     PAPER_AP,
@@ -33,13 +34,10 @@ from .experiment import (
     feature_batches,
     grid_cost_table,
     heldout_pairs,
-    invariance_table,
     learning_curve,
     methods,
     p_from_grid,
-    p_table,
     pair_stream,
-    paper_on_fair_statistic,
     plateau,
     pool_names,
     pooled_cifar,
@@ -48,16 +46,29 @@ from .experiment import (
     same_size_sp,
     scales,
     shuffled_rows,
-    sizes_table,
     sp_features,
     stream_batches,
-    summary_lines,
     table1,
-    table1_note,
     train_pools,
     train_rows,
 )
-from .features import (
+from .figures import (
+    invariance_table,
+    p_table,
+    paper_on_fair_statistic,
+    plot_clusters,
+    plot_conv_clusters,
+    plot_cost_curves,
+    plot_fig6,
+    plot_fig10,
+    plot_filters,
+    plot_learning_curve,
+    sizes_table,
+    summary_lines,
+    table1_note,
+)
+from .grey import GreyModel, grey_invariance_table, grey_model, pair_batches, pair_codes, seed_scores
+from .model import (
     PatchModel,
     SparseAutoencoder,
     cluster_members,
@@ -70,17 +81,6 @@ from .features import (
     sample_patches,
     train_patch_model,
 )
-from .figures import (
-    plot_clusters,
-    plot_conv_clusters,
-    plot_cost_curves,
-    plot_fig6,
-    plot_fig10,
-    plot_filters,
-    plot_learning_curve,
-)
-from .grey import GreyModel, grey_invariance_table, grey_model, pair_batches, pair_codes, seed_scores
-from .verdicts import PAPER, claims, p_reaches_grid
 
 __all__ = [
     "ANIMATED",

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from ...data.framepairs import Pairs, PairStream
 from ...pooling.spatial import MultiGridPool, grid_name
-from .features import PatchModel, cluster_members, conv_features, resize_images
+from .model import PatchModel, cluster_members, conv_features, resize_images
 
 # The paper's numbers, typed in once from Table 1 (CIFAR-10 accuracy, %, linear SVM): AP at each K, and the
 # range of its SP rows per training set (the SP grid labels were lost in our copy's text extraction).
@@ -66,46 +66,6 @@ def scales(p: dict) -> list[Scale]:
     if p["rep_side"]:
         out.append(Scale(f"{p['rep_side']}px", p["rep_side"], list(p["rep_ks"]), list(p["rep_seeds"]), p["rep_pairs"]))
     return out
-
-
-def sizes_table(p: dict):
-    """This run's sizes against the paper's (from the stage's parameters ``p``)."""
-    import pandas as pd
-
-    rows = [
-        ("pooled units K (paper size)", p["ks"], PAPER_K),
-        ("SAE hidden units (colour / grey)", f"{p['hidden']} / {p['gray_hidden']}", "100 / 400"),
-        ("SAE patches, L-BFGS iterations (colour)", f"{p['sae_patches']:,}, {p['sae_iters']}", "not given"),
-        (
-            "fresh colour frame pairs per P (batch), paper size",
-            f"{p['n_pairs']:,} ({p['batch_pairs']}), one seed",
-            "not given (authors' code: 100,000 pairs, batch 100)",
-        ),
-        (
-            "P's start, optimiser, learning rate, lambda",
-            f"{p['init']}, {p['optimizer']}, {p['lr']:g}, {p['lam']:g}",
-            "random (Sec. 2); authors' code: one-hot, momentum SGD, 0.001, 8",
-        ),
-        ("frames per clip (scale)", f"{p['max_frames'] or 'all'} ({p['video_scale']})", "not given"),
-        ("CIFAR-10 training per class: full / small", f"{p['train_full']} / {p['train_small']}", "5000 / 1000"),
-        ("CIFAR-10 test per class", p["test_per_class"], 1000),
-        (
-            "grey clustering: K, pairs x epochs, seeds",
-            f"{p['cluster_k']}, {p['cluster_pairs']:,} x {p['cluster_epochs']}, {len(p['grey_seeds'])}",
-            "not given",
-        ),
-        ("lambda values (grey invariance curve)", p["lambdas"], "not given"),
-    ]
-    if p["rep_side"]:
-        rows.insert(
-            4,
-            (
-                f"scaled-down replicate ({p['rep_side']}x{p['rep_side']}): K, fresh pairs per P, seeds",
-                f"{p['rep_ks']}, {p['rep_pairs']:,}, {len(p['rep_seeds'])}",
-                "none (the paper runs 32x32 only)",
-            ),
-        )
-    return pd.DataFrame(rows, columns=["what", f"ours ({p['profile']})", "paper"])
 
 
 def check_params(p: dict) -> None:
@@ -346,16 +306,6 @@ def train_pools(stream: PairStream, model: PatchModel, sc: Scale, held: list, p:
 TIMINGS = ("seconds_P", "seconds_features", "gflops")  # in run.json only: they change from one rerun to the next
 
 
-def p_table(runs: PoolRuns):
-    """One row per (K, seed): P's held-out cost against the grid's and how distinct its rows are (the time it took
-    is in ``info`` and goes to run.json, not to a table or metrics.json: a rerun reproduces every number but those)."""
-    import pandas as pd
-
-    return pd.DataFrame(
-        [{k: v for k, v in d.items() if k != "heldout_curve" and k not in TIMINGS} for d in runs.info.values()]
-    )
-
-
 def plateau(curve: list[float]) -> float:
     """The last step's relative fall of a held-out cost curve, ``(c[-2] - c[-1]) / c[-2]`` (near 0: flat)."""
     return float((curve[-2] - curve[-1]) / abs(curve[-2])) if len(curve) > 1 else float("nan")
@@ -563,33 +513,6 @@ def table1(runs: PoolRuns, ftr: dict, fte: dict, ytr, rows_of: dict, yte, p: dic
     return table, correct
 
 
-def table1_note(p: dict, sc: Scale, full, test, clips: int) -> str:
-    cuts = [
-        f"{p['train_full']}/class full" if p["train_full"] < 5000 else None,
-        "no full training set at this size (SVM time; the paper profile has it)" if "full" not in sc.sets else None,
-        f"{p['train_small']}/class small" if p["train_small"] < 1000 else None,
-        f"{len(test)} test images" if len(test) < 10000 else None,
-        f"K in {sc.ks} only (paper 400-2500)" if sc.ks != PAPER_K else None,
-        f"images resized to {sc.side}x{sc.side} (the paper: 32x32)" if sc.side != 32 else None,
-        f"{len(sc.seeds)} seed(s) of P" if len(sc.seeds) > 1 else "one seed of P",
-    ]
-    rng = "; ".join(f"{k} {a}-{b} %" for k, (a, b) in PAPER_SP_RANGE.items())
-    return (
-        f"{sc.label}. Ours: {len(full) // 10}/class ('full', paper 5000) and {p['train_small']}/class ('small', "
-        f"paper 1000) CIFAR-10 training images, {len(test):,} test images (paper 10,000), the mirror's JPEG "
-        f"re-encoding of CIFAR-10; 95% CI over the test images and, for AP, P's seeds (t-interval, "
-        f"poolrep.claims.seed_interval). P trained on {sc.n_pairs:,} fresh pairs per (K, seed) from the first "
-        f"{p['heldout_from']:.0%} of the mirror's {clips} clips (substitute video; "
-        f"{', '.join(f'{k} is {v}' for k, v in ANIMATED.items())}); SAE {p['hidden']} hidden units on "
-        f"{p['sae_patches']:,} patches, {p['sae_iters']} L-BFGS iterations. Classifier: linear L2-SVM (LinearSVC's "
-        f"objective, poolrep.linear_svm, C={p['svm_C']}) on standardised features. SP = sum pooling over the named "
-        f"grids; random P = the first AP's rows with their entries shuffled (same density, no learned structure). "
-        f"The paper gives only the range of its SP rows ({rng}; grid labels lost). Cut: "
-        + ", ".join(c for c in cuts if c)
-        + f". Profile: {p['profile']}."
-    )
-
-
 # --------------------------------------------------------------------------------------------- the fair statistic
 
 
@@ -628,23 +551,6 @@ def _single_grid(method: str) -> list[int]:
     if not method.startswith("SP ") or "+" in method:
         return []
     return [int(method.split()[1].split("x")[0])]
-
-
-def paper_on_fair_statistic() -> list[str]:
-    """What the paper's own Table 1 gives on the same-size statistic, from its numbers as typed in: its SP grid
-    labels are lost, so only bounds from the range of its SP rows."""
-    out = []
-    for setting, (lo, hi) in PAPER_SP_RANGE.items():
-        ap = PAPER_AP[setting]
-        k0 = min(ap)
-        above = [k for k in ap if ap[k] > hi]
-        out.append(
-            f"{setting} set: AP K={k0} {ap[k0]} % against SP rows {lo}-{hi} %, so AP minus any SP row lies in "
-            f"[{ap[k0] - hi:+.1f}, {ap[k0] - lo:+.1f}] points; AP rows above every SP row: "
-            + (", ".join(f"K={k}" for k in above) if above else "none")
-            + "."
-        )
-    return out
 
 
 # --------------------------------------------------------------------------------------------- learning curve
@@ -714,80 +620,4 @@ def conv_invariance(held: list, runs: PoolRuns, seed: int) -> dict[str, tuple]:
     return {k: invariance_parts(a, b, seed) for k, (a, b) in codes.items()}
 
 
-def invariance_table(parts: dict, seed: int = 0, what: str = "held-out pairs"):
-    """One row per code: the invariance score and its 95 % bootstrap interval over the pairs."""
-    import pandas as pd
-
-    from ... import claims as C
-    from ...metrics.invariance import score_of
-
-    rows = []
-    for k, (near, far) in parts.items():
-        e = C.bootstrap(score_of, near, far, seed=seed, what=what)
-        rows.append(
-            {
-                "code": k if not isinstance(k, float) else f"lambda={k:g}",
-                "score": e.value,
-                "95% CI": f"[{e.lo:.2f}, {e.hi:.2f}]",
-                "lo": e.lo,
-                "hi": e.hi,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
 # --------------------------------------------------------------------------------------------- summary
-
-
-def summary_lines(
-    runs: dict, tables: dict, fair: dict, grey_inv, conv_inv: dict, curves: dict, sparsity: dict, coherence: dict
-) -> str:
-    """Markdown sentences generated from this run's numbers (per size: P against the grid, Table 1, the fair
-    statistic, the learning curve; then invariance)."""
-    lines = []
-    for name, r in runs.items():
-        for (K, s), d in r.info.items():
-            below = d["heldout_cost"] <= d["grid_cost"]
-            lines.append(
-                f"- {r.scale.label}, K={K}, seed {s}: held-out cost {d['heldout_curve'][0]:.2f} at the start -> "
-                f"{d['heldout_cost']:.2f} after {d['pairs']:,} fresh pairs (last {d['pairs'] // max(1, len(d['heldout_curve']) - 1):,} "
-                f"pairs: {100 * plateau(d['heldout_curve']):.2f} % lower); the same-K grid {d['grid']} "
-                f"{d['grid_cost']:.2f}: P is {'at or below' if below else 'above'} the grid. Channel purity "
-                f"{d['purity_mean']:.2f}, median {d['members_median']:.0f} members per pool."
-            )
-        t = tables[name]
-        for _, row in t.iterrows():
-            ref = f" (paper {row.paper:.1f} %)" if row.paper == row.paper and row.paper is not None else ""
-            lines.append(f"- {name} {row.method} ({row.train}): {row.ours:.1f} % {row['95% CI']}{ref}.")
-        for (K, setting), e in fair[name].items():
-            lines.append(
-                f"- {name} AP K={K} minus SP at {K} features ({setting}): {e['value']:+.1f} points "
-                f"[{e['lo']:+.1f}, {e['hi']:+.1f}] ({e['sp']})."
-            )
-        c = curves.get(name)
-        if c is not None and len(c):
-            lines.append(
-                f"- {name} learning curve (small set, AP - SP in points): "
-                + ", ".join(f"{int(r.pairs_seen):,} pairs {r['AP - SP']:+.1f} {r['95% CI']}" for _, r in c.iterrows())
-                + "."
-            )
-        ci = conv_inv.get(name)
-        if ci is not None:
-            lines.append(
-                f"- {name} invariance (held-out colour pairs): "
-                + ", ".join(f"{r.code} {r.score:.2f} {r['95% CI']}" for _, r in ci.iterrows())
-                + "."
-            )
-    lines.append(
-        "- SAE sparsity reached (mean activation; target rho): "
-        + "; ".join(f"{k} {v:.3f}" for k, v in sparsity.items())
-        + ". Filter coherence (1 = a perfect edge): "
-        + "; ".join(f"{k} median {v:.2f}" for k, v in coherence.items())
-        + "."
-    )
-    lines.append(
-        "- Invariance (grey, held-out pairs, mean over seeds): "
-        + ", ".join(f"{r.code} {r.score:.2f} {r['95% CI']}" for _, r in grey_inv.iterrows())
-        + "."
-    )
-    return "\n".join(lines)

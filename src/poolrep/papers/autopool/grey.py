@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 
 from ...data.framepairs import Pairs
 from .experiment import shuffled_rows
-from .features import PatchModel, train_patch_model
+from .model import PatchModel, train_patch_model
 
 
 def pair_batches(pairs: Pairs, model: PatchModel, batch_size: int, device="cpu", seed: int = 0):

@@ -13,8 +13,8 @@ import numpy as np
 
 from ... import claims as C
 from .experiment import ANIMATED, PAPER_AP, fair_diffs
-from .features import cluster_orientation_excess
 from .grey import seed_scores
+from .model import cluster_orientation_excess
 
 PAPER = "Sukhbaatar, Makino & Aihara (2013)"
 STAGE = "autopool"
