@@ -24,11 +24,20 @@ ROOT = Path(__file__).resolve().parents[1]
 GOOD = Path(".dvc") / "tmp" / "dvc.lock.good"
 
 
+HASH_KEYS = ("md5", "etag", "checksum")  # an entry DVC wrote whole carries one of them
+
+
 def problem(text: str) -> str | None:
-    """Why ``text`` is not a valid dvc.lock (None: it is): YAML that parses to DVC's lock-file schema."""
+    """Why ``text`` is not a valid dvc.lock (None: it is): YAML that parses to DVC's lock-file schema, ends with the
+    newline DVC writes last, and every dependency and output entry carries its hash. The schema alone passes a lock
+    cut inside an entry (``- path: src/poo`` is valid YAML and valid schema: the CI run of 32ba388 cut one there). A
+    lock cut exactly between two whole entries passes every check, and is still safe: the entries it lacks make
+    their stage differ from dvc.yaml, so dvc reruns that stage."""
     import yaml
     from dvc.schema import COMPILED_LOCKFILE_SCHEMA
 
+    if not text.endswith("\n"):
+        return "cut short (no final newline)"
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
@@ -39,6 +48,11 @@ def problem(text: str) -> str | None:
         COMPILED_LOCKFILE_SCHEMA(data)
     except Exception as e:  # voluptuous' Invalid and its subclasses
         return f"not DVC's lock-file schema ({e})"
+    for name, stage in (data.get("stages") or {}).items():
+        for kind in ("deps", "outs"):
+            for entry in (stage or {}).get(kind) or []:
+                if not any(k in entry for k in HASH_KEYS):
+                    return f"cut short ({name}: {kind} entry {entry.get('path')!r} has no hash)"
     return None
 
 
