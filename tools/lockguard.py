@@ -73,9 +73,10 @@ def guard(root: Path) -> str:
     lock, good = root / "dvc.lock", root / GOOD
     if not lock.exists():
         return "lockguard: no dvc.lock (a first run)"
-    bad = problem(lock.read_text(errors="replace"))
+    text = lock.read_text(errors="replace")  # read once: dvc may rewrite it between two reads
+    bad = problem(text)
     if bad is None:
-        _write(good, lock.read_text())
+        _write(good, text)
         return "lockguard: dvc.lock valid; kept as .dvc/tmp/dvc.lock.good"
     if good.exists() and problem(good.read_text()) is None:
         _write(lock, good.read_text())

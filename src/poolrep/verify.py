@@ -47,6 +47,7 @@ from .stage_results import FLIPS_NAME, FLIPS_PATH, read_flips
 
 UNKNOWN_HOST = "unknown (run.json predates host records)"
 IDENTICAL, WITHIN, BEYOND = "identical", "within tolerance", "beyond tolerance"
+COMMITTED = "committed results"  # Drift.baseline when the rerun is compared with the committed run
 # upstream caches a stage may read: the verb that builds each, and whether it depends on the profile
 CACHES = {
     "cache/cifar10.npz": (["prepare"], False),
@@ -162,16 +163,11 @@ def compare_metrics(committed: dict, rerun: dict, rtol: float) -> list[ValueRow]
 def compare_claims(committed: list[dict], rerun: list[dict]) -> list[StatusRow]:
     a = {c["id"]: c for c in committed}
     b = {c["id"]: c for c in rerun}
-    return [
-        StatusRow(
-            i,
-            a.get(i, {}).get("status"),
-            b.get(i, {}).get("status"),
-            a.get(i, {}).get("value"),
-            b.get(i, {}).get("value"),
-        )
-        for i in list(a) + [i for i in b if i not in a]
-    ]
+    rows = []
+    for i in list(a) + [i for i in b if i not in a]:
+        ca, cb = a.get(i, {}), b.get(i, {})
+        rows.append(StatusRow(i, ca.get("status"), cb.get("status"), ca.get("value"), cb.get("value")))
+    return rows
 
 
 def host_label(h: dict | None) -> str:
@@ -200,10 +196,15 @@ class Drift:
     host_rerun: dict | None
     values: list[ValueRow]
     statuses: list[StatusRow]
-    baseline: str = "committed results"
+    baseline: str = COMMITTED
     commit: str = ""
     notes: list[str] = field(default_factory=list)
     commit_committed: str = ""  # the committed run.json's git commit (empty when it has none)
+
+    @property
+    def against_committed(self) -> bool:
+        """Compared with the committed run (not a first rerun of another profile on this host)."""
+        return self.baseline == COMMITTED
 
     def count(self, verdict: str) -> int:
         return sum(r.verdict == verdict for r in self.values)
@@ -280,9 +281,7 @@ def _row(d: Drift) -> dict[str, str]:
         "torch dispatch": dispatch_label(d.host_rerun),
         "stage": d.stage,
         "profile": d.profile,
-        "compared with": d.baseline
-        if d.baseline != "committed results"
-        else f"committed, {host_label(d.host_committed)}",
+        "compared with": d.baseline if not d.against_committed else f"committed, {host_label(d.host_committed)}",
         "values identical": "yes" if d.count(IDENTICAL) == len(d.values) else "no",
         "within tolerance": str(d.count(WITHIN)),
         "beyond": str(d.count(BEYOND)),
@@ -361,7 +360,7 @@ def record_flips(d: Drift, path: Path) -> list[dict]:
     from .io import atomic_path
 
     flips = read_flips(path)
-    if d.baseline != "committed results":
+    if not d.against_committed:
         return flips
     me = host_label(d.host_rerun)
     flips = [f for f in flips if (f["stage"], f["profile"], f["rerun"]["host"]) != (d.stage, d.profile, me)]
@@ -506,7 +505,7 @@ def verify(
             shutil.copytree(out, base_dir)
             baseline = f"first rerun on this host ({profile})"
         else:
-            base_dir, baseline = committed_dir, "committed results"
+            base_dir, baseline = committed_dir, COMMITTED
         rerun(scratch, "run", stage, "--profile", profile, log=log)
         m0, c0, r0 = _outputs(base_dir)
         m1, c1, r1 = _outputs(out)
@@ -546,7 +545,7 @@ def main(stages: list[str], profile: str | None, keep: bool, hosts: Path | None,
         if record_row:
             record(d, hosts)
             print(f"[verify] {hosts}: row for {host_label(d.host_rerun)}, {stage}, {d.profile}")
-            if d.baseline == "committed results":
+            if d.against_committed:
                 record_flips(d, flips)
                 print(f"[verify] {flips}: {len(d.status_changes)} status flip(s) recorded for {stage} on this host")
         ok &= d.ok
