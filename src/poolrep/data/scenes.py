@@ -19,8 +19,9 @@ Scored with ``poolrep.metrics.retrieval.oxford_ap``. The queries of one scene, a
 independent: ``SceneSet.query_scene`` and ``SceneSet.query_shot`` name each query's scene and shot (global ids), so
 intervals can resample shots, the set's independent items.
 
-``load_scenes`` (slow-feature pooling's test and training frames) decodes whole clips cut the same way
-(``video.cut_scenes``), every frame kept with its scene, clip and camera shot (``Frames``), no query structure.
+``load_scenes`` (slow-feature pooling's test and training frames) decodes whole clips cut the same way, every frame
+kept with its scene, clip and camera shot (``Frames``), no query structure. Both cut a clip with one function,
+:func:`cut_clip` (its cuts, its scenes and each scene's camera shot).
 """
 
 from __future__ import annotations
@@ -32,6 +33,37 @@ from pathlib import Path
 import numpy as np
 
 from .video import CUT_SIZE, cut_scenes, decorrelation_lag, frame_differences, read_frames
+
+
+@dataclass
+class ClipCut:
+    """One clip cut into scenes (:func:`cut_clip`): ``scenes`` as ``(first, last + 1, shot)`` frame ranges with the
+    camera shot (0-based, within the clip) each lies in, ``cuts`` the frames that start a new shot, ``gap`` the
+    frames left out between two segments of a shot."""
+
+    scenes: list[tuple[int, int, int]]
+    cuts: np.ndarray
+    gap: int
+
+    @property
+    def n_shots(self) -> int:
+        return len(self.cuts) + 1
+
+
+def cut_clip(frames: np.ndarray, threshold: float, min_len: int, max_len: int, segment_gap: int | str) -> ClipCut:
+    """Cut one clip's (small) frames into scenes with :func:`poolrep.data.video.cut_scenes` and name each scene's
+    camera shot (the frames between two cuts). ``segment_gap``: frames of no scene between two segments of a shot
+    longer than ``max_len``; ``"auto"``: the clip's :func:`poolrep.data.video.decorrelation_lag` up to ``max_len``.
+    The one scene cutter behind :func:`build_scene_set` and :func:`load_scenes`."""
+    if not (segment_gap == "auto" or (isinstance(segment_gap, (int, np.integer)) and segment_gap >= 0)):
+        raise ValueError(f"segment_gap must be 'auto' or an int >= 0, got {segment_gap!r}")
+    g = decorrelation_lag(frames, max_len) if segment_gap == "auto" else int(segment_gap)
+    cuts = np.flatnonzero(frame_differences(frames) > threshold) + 1 if len(frames) > 1 else np.zeros(0, int)
+    scenes = [
+        (a, b, int(np.searchsorted(cuts, a, side="right")))
+        for a, b in cut_scenes(frames, threshold, min_len, max_len, g)
+    ]
+    return ClipCut(scenes, cuts, g)
 
 
 @dataclass
@@ -92,20 +124,20 @@ def build_scene_set(
         g = max(1, -(-lag // step_cut)) if gap == "auto" else gap  # the junk window, in sampled frames
         seg_gaps.append(int(sg))
         junk_gaps.append(int(g))
-        cuts = np.flatnonzero(frame_differences(small) > threshold) + 1 if len(small) > 1 else np.zeros(0, int)
+        cut = cut_clip(small, threshold, min_len * step_cut, span, sg)
         sc = np.full(t, -1)
         spans.append([])
         found = []  # (first, last + 1) sampled frames and shot of each scene of this clip
-        for a_raw, b_raw in cut_scenes(small, threshold, min_len * step_cut, span, sg):
+        for a_raw, b_raw, shot in cut.scenes:
             a, b = -(-a_raw // step_cut), -(-b_raw // step_cut)  # the sampled frames inside [a_raw, b_raw)
             if b - a < min_len:
                 continue
             unit = step if step_cut == 1 else 1  # frame numbers of the clip before sampling
             spans[-1].append((a_raw * unit, b_raw * unit))
             sc[a:b] = sid
-            found.append((a, b, int(np.searchsorted(cuts, a_raw, side="right")), sid))
+            found.append((a, b, shot, sid))
             sid += 1
-        bounds = [0, *cuts.tolist(), len(small)]  # shot k = frames [bounds[k], bounds[k + 1]) before sampling
+        bounds = [0, *cut.cuts.tolist(), len(small)]  # shot k = frames [bounds[k], bounds[k + 1]) before sampling
         for a, b, shot, s_id in found:
             lo, hi = -(-bounds[shot] // step_cut), min(t, -(-bounds[shot + 1] // step_cut))  # its sampled frames
             for q in [(a + b - 1) // 2] if queries == "middle" else range(a, b):
@@ -227,18 +259,17 @@ def load_scenes(
             if (tuple(size) == tuple(CUT_SIZE) and not gray)
             else read_frames(path, size=size, gray=gray, step=step, max_frames=max_frames)
         )
-        g = decorrelation_lag(small, max_len) if segment_gap == "auto" else int(segment_gap)
-        gaps.append(g)
-        cut_at = np.flatnonzero(frame_differences(small) > threshold) + 1 if len(small) > 1 else np.zeros(0, int)
-        cuts.append(len(cut_at))
-        for a, b in cut_scenes(small, threshold, min_len, max_len, g):
+        cut = cut_clip(small, threshold, min_len, max_len, segment_gap)
+        gaps.append(cut.gap)
+        cuts.append(len(cut.cuts))
+        for a, b, s in cut.scenes:
             imgs.append(full[a:b])
             scene += [len(spans)] * (b - a)
             video += [vi] * (b - a)
-            shot += [n_shots + int(np.searchsorted(cut_at, a, side="right"))] * (b - a)  # cut_scenes' own bounds
+            shot += [n_shots + s] * (b - a)
             spans.append((n, n + b - a))
             n += b - a
-        n_shots += len(cut_at) + 1
+        n_shots += cut.n_shots
     if not imgs:
         raise ValueError(f"no scene of >= {min_len} frames in {[p.name for p in clips]}")
     return Frames(

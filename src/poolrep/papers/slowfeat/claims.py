@@ -171,8 +171,9 @@ def claims(
             )
         )
     if coherence is not None:
-        # each seed's model has its own pool groups, and two models' groups are not the same groups: items nested in
-        # seeds, unpaired (poolrep.claims.nested_interval; items = groups x seeds of both models). Coherence is
+        # each seed's model has its own pool groups: items nested in seeds (poolrep.claims.nested_interval; items =
+        # groups x seeds of both models). Ours and sparse share each seed's initialisation and minibatches, so group k
+        # of one is partly paired with group k of the other; the interval ignores that pairing (conservative). Coherence is
         # measured against random groups of the same size (null 0), shown for both models: the claim's own effect,
         # so it is no precondition (rule 7)
         cols = {k: [coherence[k][:, j] for j in range(coherence[k].shape[1])] for k in ("ours", "sparse")}

@@ -156,6 +156,11 @@ def seeded_job_data(x: torch.Tensor, scene: np.ndarray, x_sup: torch.Tensor, y_s
     _JOB_DATA.update(x=x, scene=scene, x_sup=x_sup, y_sup=y_sup, p=p, device=device)
 
 
+def supervised_net(specs, p: dict, labels: torch.Tensor) -> SupervisedNet:
+    """The supervised comparison net for the stage's parameters ``p`` and its training ``labels`` (the classes)."""
+    return SupervisedNet(specs, n_classes=int(labels.max()) + 1, size=p["image_size"], hidden=p["sup_hidden"])
+
+
 def _numpy_state(m: nn.Module) -> dict:
     return {k: v.detach().cpu().numpy() for k, v in m.state_dict().items()}
 
@@ -170,7 +175,7 @@ def fit_seeded_job(job: tuple[str, int]) -> tuple[object, object]:
     specs = specs_of(p)
     if name == "supervised":
         torch.manual_seed(seed)
-        net = SupervisedNet(specs, n_classes=int(d["y_sup"].max()) + 1, size=p["image_size"], hidden=p["sup_hidden"])
+        net = supervised_net(specs, p, d["y_sup"])
         hist = train_supervised(net, d["x_sup"], d["y_sup"], p["sup_steps"], p["sup_batch"], p["lr"], seed, dev)
         return _numpy_state(net), hist
     method, cfgs = stack_cfgs(p, seed)[name]
@@ -216,7 +221,7 @@ def train_seeds(x: torch.Tensor, scene: np.ndarray, x_sup: torch.Tensor, y_sup: 
     out = {}
     for s in p["seeds"]:
         stacks = {n: stack_from_states(specs, done[(n, s)][0], x.shape[1]) for n in MODELS if n != "supervised"}
-        sup = SupervisedNet(specs, n_classes=int(y_sup.max()) + 1, size=p["image_size"], hidden=p["sup_hidden"])
+        sup = supervised_net(specs, p, y_sup)
         sup.load_state_dict({k: torch.from_numpy(v) for k, v in done[("supervised", s)][0].items()})
         out[s] = {
             "stacks": stacks,
@@ -283,9 +288,9 @@ def competing_queries(frames: Frames, queries: np.ndarray) -> np.ndarray:
 
 def code_change(codes, adjacent: np.ndarray, random: np.ndarray) -> np.ndarray:
     """How much a model's codes change between adjacent frames of a scene, per adjacent pair: ``1 - cos(h_t,
-    h_t+1)`` divided by the mean of ``1 - cos`` over ``random`` pairs of frames from different scenes (so that a
-    model whose codes are all alike does not pass for slow). 0: identical codes; 1: as different as two random
-    frames. What slowness (Eq. 2's beta term) is meant to lower, measured on held-out frames."""
+    h_t+1)`` divided by the mean of ``1 - cos`` over ``random`` pairs of frames (``random_frame_pairs``: from
+    different camera shots, so that a model whose codes are all alike does not pass for slow). 0: identical codes;
+    1: as different as two random frames of different shots. What slowness (Eq. 2's beta term) is meant to lower, measured on held-out frames."""
     h = l2_normalize(torch.as_tensor(np.asarray(codes), dtype=torch.float64).flatten(1))
 
     def dist(pairs):

@@ -65,21 +65,15 @@ def change_table(change: dict, seed: int = 0):
 
     from ...claims import seed_interval
 
-    rows = []
-    for k, v in change.items():
-        e = seed_interval(v, seed=seed, what="test scenes")
-        rows.append({"codes": k, "change": e.value, "95% CI": f"[{e.lo:.4f}, {e.hi:.4f}]", "seeds": v.shape[1]})
+    def row(codes, e, seeds):
+        return {"codes": codes, "change": e.value, "95% CI": f"[{e.lo:.4f}, {e.hi:.4f}]", "seeds": seeds}
+
+    rows = [row(k, seed_interval(v, seed=seed, what="test scenes"), v.shape[1]) for k, v in change.items()]
     for layer in ("L1", "L2"):
         a, b = change.get(f"ours {layer}"), change.get(f"sparse {layer}")
         if a is not None and b is not None:
-            e = seed_interval(a, b, seed=seed, what="test scenes")
             rows.append(
-                {
-                    "codes": f"ours {layer} - sparse {layer}",
-                    "change": e.value,
-                    "95% CI": f"[{e.lo:.4f}, {e.hi:.4f}]",
-                    "seeds": a.shape[1],
-                }
+                row(f"ours {layer} - sparse {layer}", seed_interval(a, b, seed=seed, what="test scenes"), a.shape[1])
             )
     return pd.DataFrame(rows)
 
