@@ -118,11 +118,11 @@ def test_null_only_where_a_profile_uses_it(doc):
 
 
 def test_checks_across_keys(doc):
-    doc["slowfeat"]["keep_every"] = 300
+    doc["slowfeat"]["keep_every"] = 700
     with pytest.raises(config.ParamsError) as e:
         config.resolve("slowfeat", doc)
     assert str(e.value) == (
-        "slowfeat (profile cpu): keep_every = 300 does not divide steps1 = 400 (allowed: a divisor of steps1 and steps2)"
+        "slowfeat (profile cpu): keep_every = 700 does not divide steps1 = 1200 (allowed: a divisor of steps1 and steps2)"
     )
     doc["slowfeat"]["keep_every"] = 100
     doc["entropy"]["control_seeds"] = [0, 7]

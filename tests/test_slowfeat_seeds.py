@@ -243,6 +243,7 @@ def test_seeded_models_train_in_workers_and_rebuild_the_same_codes():
         "beta": 2.0,
         "group_alpha": 0.1,
         "drlim_lr": 3e-4,
+        "drlim_steps": 2,
         "margin": 1.0,
         "negatives": 2,
         "image_size": 8,
@@ -252,9 +253,11 @@ def test_seeded_models_train_in_workers_and_rebuild_the_same_codes():
         "keep_every": 3,
     }
     out = sf.train_seeds(x, scene, x_sup, y_sup, p, "cpu")
-    # the main model keeps its state at every keep_every-th step (the AUC-against-steps curve), the others none
+    # ours and sparse keep their states at every keep_every-th step (the stability gate, issue 44), the others none
     assert [("state" in h) for h in out[0]["hists"]["ours"][0]] == [False, False, True]
-    assert not any("state" in h for h in out[0]["hists"]["sparse"][0])
+    assert [("state" in h) for h in out[0]["hists"]["sparse"][1]] == [False, False, True]
+    assert not any("state" in h for h in out[0]["hists"]["group"][0])
+    assert [len(h) for h in out[0]["hists"]["DrLIM"]] == [2, 2]  # DrLIM trains drlim_steps per layer
     assert list(out) == [0, 1] and set(out[0]["stacks"]) == {"ours", "sparse", "group", "DrLIM"}
     w = lambda s: out[s]["stacks"]["ours"][0].enc.weight
     assert not torch.equal(w(0), w(1))

@@ -174,6 +174,7 @@ class Slowfeat(StageParams):
     margin: Weight
     negatives: Count
     drlim_lr: Rate
+    drlim_steps: Count
     fc_patch: Count
     fc_atoms: Count
     fc_group: Count
@@ -197,6 +198,7 @@ class Slowfeat(StageParams):
     plateau_window: Fraction
     plateau_tol: Weight
     keep_every: Count
+    stability_checkpoints: Count
     toy_n: Count
     toy_step_deg: Rate
     toy_size: Count

@@ -16,7 +16,8 @@ Decoder atoms are renormalised to unit L2 norm after every step (otherwise the s
 shrinking ``h`` and growing ``W_d``; the paper's models are sparse auto-encoders with this usual constraint).
 
 The package, one concern per module: :mod:`.model` (the auto-encoders, DrLIM, the supervised net, their training),
-:mod:`.toy` (Figure 1's toy and its renderer), :mod:`.experiment` (the stage's steps), :mod:`.figures` (tables and
+:mod:`.toy` (Figure 1's toy and its renderer), :mod:`.experiment` (the stage's steps), :mod:`.speed` (the speed
+table against this machine's measured limits), :mod:`.figures` (tables and
 figures), :mod:`.claims` (the paper's numbers and claims). The clips are cut into scenes by
 :func:`poolrep.data.scenes.load_scenes`. Everything the notebook and tests call is importable from here
 (``from poolrep.papers import slowfeat as sf``).
@@ -30,6 +31,7 @@ from .experiment import (
     by_seed,
     class_auc_at_checkpoint,
     class_query_auc,
+    clip_counts,
     code_change,
     competing_queries,
     descriptors,
@@ -52,6 +54,7 @@ from .experiment import (
     training_losses,
 )
 from .figures import (
+    CIFAR_DIFFERENCES,
     SHOWN,
     atom_grid,
     auc_table,
@@ -63,7 +66,10 @@ from .figures import (
     plot_pr,
     plot_query_strips,
     plot_training_curves,
+    speed_display,
+    stability_table,
     summary_lines,
+    table1_note,
 )
 from .model import (
     ConvAutoEncoder,
@@ -83,9 +89,11 @@ from .model import (
     train_greedy,
     train_supervised,
 )
+from .speed import job_seconds, speed_table
 from .toy import ToyNet, box, grid_pairs_and_ids, plane_mesh, render, render_grid, rotation, toy_experiment
 
 __all__ = [
+    "CIFAR_DIFFERENCES",
     "ConvAutoEncoder",
     "FCAutoEncoder",
     "Frames",
@@ -104,6 +112,7 @@ __all__ = [
     "claims",
     "class_auc_at_checkpoint",
     "class_query_auc",
+    "clip_counts",
     "code_change",
     "competing_queries",
     "descriptors",
@@ -111,6 +120,7 @@ __all__ = [
     "evaluate_seed",
     "fit_seeded_job",
     "grid_pairs_and_ids",
+    "job_seconds",
     "group_coherence",
     "kept_stack",
     "layer_specs",
@@ -137,10 +147,14 @@ __all__ = [
     "sizes_table",
     "slow_loss",
     "specs_of",
+    "speed_display",
+    "speed_table",
+    "stability_table",
     "stack_cfgs",
     "stack_features",
     "stack_from_states",
     "summary_lines",
+    "table1_note",
     "temporal_pairs",
     "to_chw",
     "toy_experiment",

@@ -84,7 +84,7 @@ def claims(
         return [
             C.precondition(
                 f"beta={p['beta']:g} {layer} codes change less between adjacent held-out frames than beta=0 codes "
-                "(1 - cos, in units of two random frames' difference)",
+                "(1 - cos, in units of the difference between two random frames of different camera shots)",
                 f"{e.value:+.4f} [{e.lo:+.4f}, {e.hi:+.4f}]",
                 "upper bound < 0",
                 e.hi < 0,

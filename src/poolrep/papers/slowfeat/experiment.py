@@ -46,7 +46,11 @@ def sizes_table(p: dict):
     return pd.DataFrame(
         [
             ("layer-1 / layer-2 filters", f"{p['n_filters1']} / {p['n_filters2']}", "64 / 64"),
-            ("Adam steps per layer (batch of pairs)", f"{p['steps1']} / {p['steps2']} ({p['batch']})", "not given"),
+            (
+                "Adam steps per layer (batch of pairs): auto-encoders; DrLIM",
+                f"{p['steps1']} / {p['steps2']} ({p['batch']}); {p['drlim_steps']}",
+                "not given",
+            ),
             (
                 "video: training / test clips",
                 f"{len(p['train_videos'])} / {len(p['test_videos'])} of the mirror's",
@@ -131,7 +135,13 @@ def stack_cfgs(p: dict, seed: int) -> dict[str, tuple[str, list[TrainCfg]]]:
             ],
         ),
         # the paper's beta = 0 model: "sparsity only" (Fig. 5b), the same alpha, slowness off
-        "sparse": ("slow", [TrainCfg(steps=s, lr=p["lr"], alpha=p["alpha"], beta=0.0, **base) for s in steps]),
+        "sparse": (
+            "slow",
+            [
+                TrainCfg(steps=s, lr=p["lr"], alpha=p["alpha"], beta=0.0, keep_every=p["keep_every"], **base)
+                for s in steps
+            ],
+        ),
         # an extra row, not the paper's baseline: group sparsity on the pooled outputs, beta = 0
         "group": (
             "slow",
@@ -139,7 +149,10 @@ def stack_cfgs(p: dict, seed: int) -> dict[str, tuple[str, list[TrainCfg]]]:
         ),
         "DrLIM": (
             "drlim",
-            [TrainCfg(steps=s, lr=p["drlim_lr"], margin=p["margin"], negatives=p["negatives"], **base) for s in steps],
+            [
+                TrainCfg(steps=p["drlim_steps"], lr=p["drlim_lr"], margin=p["margin"], negatives=p["negatives"], **base)
+                for _ in steps
+            ],
         ),
     }
 
@@ -194,7 +207,9 @@ def stack_from_states(specs, states: list[dict], in_ch: int = 3) -> list[ConvAut
     return layers
 
 
-def train_seeds(x: torch.Tensor, scene: np.ndarray, x_sup: torch.Tensor, y_sup: torch.Tensor, p: dict, device):
+def train_seeds(
+    x: torch.Tensor, scene: np.ndarray, x_sup: torch.Tensor, y_sup: torch.Tensor, p: dict, device, cost=None
+):
     """Every model of ``MODELS`` trained once per seed of ``p['seeds']`` (issue 32: a verdict about a training method
     needs the run-to-run variation), in ``p['train_procs']`` processes of one torch thread (``poolrep.workers``; 1:
     here, on ``device``). Returns ``{seed: {"stacks": {name: layers}, "supnet": SupervisedNet, "hists": {name:
@@ -203,6 +218,8 @@ def train_seeds(x: torch.Tensor, scene: np.ndarray, x_sup: torch.Tensor, y_sup: 
 
     specs = specs_of(p)
     jobs = [(name, s) for s in p["seeds"] for name in MODELS]
+    if cost is not None:  # longest first (job_seconds): the last job to start is a short one, so no core idles long
+        jobs.sort(key=lambda j: -cost[j[0]])
     procs = p["train_procs"]
     dev = device if procs == 1 else "cpu"
     done = dict(
@@ -404,30 +421,64 @@ def class_query_auc(f_db, f_qs, db_labels, qs_labels, p: dict, recall_base: str 
     return pr.class_pr(f_qs, qs_labels, f_db, db_labels, p["class_k"], base)
 
 
-def class_auc_at_checkpoint(trained: dict, X: dict, qs, db, p: dict, device) -> dict:
-    """Issue 42, the CIFAR claims' stability gate: the per-query class AUC of ``ours`` L1 and L2 at the state kept
-    one ``keep_every`` before the end of training (``steps - keep_every``), every seed, on the same queries and
+def class_auc_at_checkpoint(trained: dict, X: dict, qs, db, p: dict, device, back: int = 1) -> dict:
+    """Issue 42, the CIFAR claims' stability gate: the per-query class AUC of ``ours`` L1 and L2 at the states kept
+    ``keep_every``, ..., ``back * keep_every`` steps before the end of training, every seed, on the same queries and
     database as ``evaluate_seed`` (``X``: the whitened sets ``"db"`` and ``"qs"``) and with the same function
     (``class_query_auc``). L1 alone at its step; L2 at its step on the final L1 (as ``auc_against_steps``). Returns
-    ``{"ours L1": {"step", "final", "auc": queries x seeds}, "ours L2": {...}}``; ``sf.claims`` compares each with the
-    final models' (its ``checkpoint`` argument)."""
+    ``{"ours L1": {"step", "final", "auc": queries x seeds, "curve": {step: queries x seeds}}, "ours L2": {...}}``
+    with ``step`` = ``steps - keep_every`` (the gate's, ``sf.claims``' ``checkpoint`` argument) and ``curve`` every
+    kept step asked for (the stability table)."""
     if not p["keep_every"]:
         raise ValueError("keep_every = 0 keeps no state: the stability gate needs the state before the last")
+    if back < 1:
+        raise ValueError(f"back must be >= 1 checkpoint, got {back}")
     specs = specs_of(p)
     seeds = list(trained)
     out = {}
     for li in range(len(specs)):
         steps = len(trained[seeds[0]]["hists"]["ours"][li])
+        curve = {}
+        for step in range(steps - back * p["keep_every"], steps, p["keep_every"]):
+            if step < 1:
+                continue
+            cols = []
+            for s in seeds:
+                stack = kept_stack(
+                    trained[s]["stacks"]["ours"], trained[s]["hists"]["ours"], li, step, specs, X["db"].shape[1]
+                )
+                f_db, f_qs = (stack_features(stack, X[k], device)[li] for k in ("db", "qs"))
+                cols.append(np.asarray(class_query_auc(f_db, f_qs, db.labels, qs.labels, p).per_query_auc))
+            curve[step] = np.stack(cols, axis=1)
         step = steps - p["keep_every"]
-        cols = []
-        for s in seeds:
-            stack = kept_stack(
-                trained[s]["stacks"]["ours"], trained[s]["hists"]["ours"], li, step, specs, X["db"].shape[1]
-            )
-            f_db, f_qs = (stack_features(stack, X[k], device)[li] for k in ("db", "qs"))
-            cols.append(np.asarray(class_query_auc(f_db, f_qs, db.labels, qs.labels, p).per_query_auc))
-        out[f"ours L{li + 1}"] = {"step": step, "final": steps, "auc": np.stack(cols, axis=1)}
+        out[f"ours L{li + 1}"] = {"step": step, "final": steps, "auc": curve[step], "curve": curve}
     return out
+
+
+def clip_counts(train: Frames, test: Frames):
+    """Per clip (training and test): frames, cuts, camera shots that hold a scene, scenes, and the scenes that would
+    compete with their own clip's other shots as temporal queries (those of a clip with two or more such shots;
+    ``competing_queries``). Fixed by the clips' shot structure alone, before any model is trained: how many competing
+    queries the seven clips can give at all."""
+    import pandas as pd
+
+    rows = []
+    for role, f in (("train", train), ("test", test)):
+        for vi, name in enumerate(f.names):
+            sel = f.video == vi
+            shots, scenes = len(np.unique(f.shot[sel])), len(np.unique(f.scene[sel]))
+            rows.append(
+                {
+                    "clip": name,
+                    "role": role,
+                    "frames in scenes": int(sel.sum()),
+                    "cuts": int(f.cuts[vi]),
+                    "shots with a scene": shots,
+                    "scenes": scenes,
+                    "competing scenes": scenes if shots > 1 else 0,
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def training_losses(trained: dict) -> dict[str, dict[int, np.ndarray]]:

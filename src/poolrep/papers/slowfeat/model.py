@@ -54,14 +54,23 @@ class ConvAutoEncoder(nn.Module):
     """One convolutional layer: ``h = ReLU(conv(x))`` with ``n_filters`` ``kernel x kernel`` filters ('same'
     padding), decoder ``conv(h)`` back to ``in_ch`` maps, L2 pooling over ``group`` maps and ``pool x pool`` space.
     Layer 1 of the paper: 3 -> 64 filters 9x9, group 4, pool 2 (32x32 -> 16x16x16); layer 2: 16 -> 64 filters 5x5,
-    group 1, pool 4 (-> 64x4x4)."""
+    group 1, pool 4 (-> 64x4x4).
+
+    The decoder is held as a ``ConvTranspose2d`` whose kernel is the decoding convolution's kernel transposed
+    (``n_filters x in_ch``) and flipped: the same linear map (``conv2d(h, W) = conv_transpose2d(h, W^T flipped)``
+    at stride 1 with 'same' padding), initialised from the same ``Conv2d`` draw; its backward pass runs about twice as
+    fast on a CPU (the stage's speed table measures the step both ways). Atom ``j`` is then
+    ``dec.weight[j]``: the patch one unit of map ``j`` adds to the reconstruction, the right way up."""
 
     def __init__(self, in_ch: int, n_filters: int, kernel: int, group: int, pool: int):
         super().__init__()
         if kernel % 2 == 0:
             raise ValueError("use an odd kernel so 'same' padding keeps the map size")
         self.enc = nn.Conv2d(in_ch, n_filters, kernel, padding=kernel // 2)
-        self.dec = nn.Conv2d(n_filters, in_ch, kernel, padding=kernel // 2, bias=False)
+        drawn = nn.Conv2d(n_filters, in_ch, kernel, padding=kernel // 2, bias=False).weight  # in_ch x n_filters x k x k
+        self.dec = nn.ConvTranspose2d(n_filters, in_ch, kernel, padding=kernel // 2, bias=False)
+        with torch.no_grad():
+            self.dec.weight.copy_(drawn.transpose(0, 1).flip(2, 3))
         self.pool = GroupL2Pool(group, pool)
         self.renorm()
 
@@ -82,12 +91,12 @@ class ConvAutoEncoder(nn.Module):
 
     @torch.no_grad()
     def renorm(self):
-        w = self.dec.weight  # in_ch x n_filters x k x k: atom j is w[:, j]
-        w.div_(w.pow(2).sum(dim=(0, 2, 3), keepdim=True).sqrt().clamp_min(1e-8))
+        w = self.dec.weight  # n_filters x in_ch x k x k: atom j is w[j]
+        w.div_(w.pow(2).sum(dim=(1, 2, 3), keepdim=True).sqrt().clamp_min(1e-8))
 
     def atoms(self) -> torch.Tensor:
         """Decoder atoms ``n_filters x in_ch x k x k``."""
-        return self.dec.weight.detach().transpose(0, 1).cpu()
+        return self.dec.weight.detach().cpu()
 
 
 def _sum_per_sample(t):
@@ -101,15 +110,13 @@ def slow_loss(model, x1, x2, alpha: float, beta: float, sparsity: str = "l1"):
         raise ValueError(f"frame pairs differ in shape: {tuple(x1.shape)} vs {tuple(x2.shape)}")
     if sparsity not in ("l1", "group"):
         raise ValueError(f"unknown sparsity {sparsity!r}; use 'l1' or 'group'")
-    rec = sp = 0.0
-    pooled = []
-    for x in (x1, x2):
-        h = model.encode(x)
-        m = model.pooled(h)
-        pooled.append(m)
-        rec = rec + _sum_per_sample((model.decode(h) - x) ** 2)
-        sp = sp + _sum_per_sample(h.abs() if sparsity == "l1" else m)
-    slow = _sum_per_sample((pooled[0] - pooled[1]).abs())
+    B = len(x1)
+    x = torch.cat([x1, x2])  # both frames of every pair in one batch: one convolution per layer, not two
+    h = model.encode(x)
+    m = model.pooled(h)
+    rec, sp = _sum_per_sample((model.decode(h) - x) ** 2), _sum_per_sample(h.abs() if sparsity == "l1" else m)
+    rec, sp = rec[:B] + rec[B:], sp[:B] + sp[B:]
+    slow = _sum_per_sample((m[:B] - m[B:]).abs())
     loss = (rec + alpha * sp + beta * slow).mean()
     return loss, {"rec": rec.mean().item(), "sparsity": sp.mean().item(), "slow": slow.mean().item()}
 
@@ -189,6 +196,38 @@ def patch_pairs(frames_gray: np.ndarray, scene: np.ndarray, n: int, size: int, r
     return out
 
 
+def ae_step(model, opt, x1, x2, cfg: TrainCfg) -> dict:
+    """One Adam step of Eq. 2 on a minibatch of frame pairs, then the decoder's atoms back to unit norm; returns the
+    loss and its parts (``slow_loss``). The step that ``train_autoencoder`` repeats and the speed table times."""
+    loss, parts = slow_loss(model, x1, x2, cfg.alpha, cfg.beta, cfg.sparsity)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    model.renorm()
+    return {"loss": loss.item(), **parts}
+
+
+def drlim_step(encode, opt, batch: torch.Tensor, n_pairs: int, negatives: int, margin: float) -> dict:
+    """One Adam step of Eq. 1: ``batch`` holds the ``n_pairs`` anchors, their positives, then ``negatives``
+    frames per anchor (anchor-major), encoded in one pass."""
+    z = encode(batch)
+    B = n_pairs
+    loss, parts = drlim_loss(z[:B], z[B : 2 * B], z[2 * B :].reshape(B, negatives, *z.shape[1:]), margin)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return {"loss": loss.item(), **parts}
+
+
+def supervised_step(model, opt, x: torch.Tensor, y: torch.Tensor) -> float:
+    """One Adam step of cross-entropy on a minibatch; returns the loss."""
+    loss = F.cross_entropy(model(x), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
 def train_autoencoder(model, data, pairs, cfg: TrainCfg, device="cpu", desc="slow AE"):
     """Adam on Eq. 2 over random minibatches of ``pairs`` (``P x 2`` indices into ``data``, a float tensor).
     ``data`` may also be ``P x 2 x D`` pair-major (then ``pairs`` is None). Returns the loss history."""
@@ -204,12 +243,7 @@ def train_autoencoder(model, data, pairs, cfg: TrainCfg, device="cpu", desc="slo
         else:
             p = pairs[b.numpy()]
             x1, x2 = data[p[:, 0]], data[p[:, 1]]
-        loss, parts = slow_loss(model, x1.to(device), x2.to(device), cfg.alpha, cfg.beta, cfg.sparsity)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        model.renorm()
-        hist.append({"loss": loss.item(), **parts})
+        hist.append(ae_step(model, opt, x1.to(device), x2.to(device), cfg))
         if cfg.keep_every and len(hist) % cfg.keep_every == 0:
             hist[-1]["state"] = {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
     return hist
@@ -228,13 +262,7 @@ def train_drlim(encode, params, data, scene, cfg: TrainCfg, device="cpu", desc="
         p = pairs[rng.integers(0, len(pairs), cfg.batch)]
         neg = random_negatives(scene, p[:, 0], cfg.negatives, rng)
         idx = np.concatenate([p[:, 0], p[:, 1], neg.ravel()])
-        z = encode(data[idx].to(device))
-        B = len(p)
-        loss, parts = drlim_loss(z[:B], z[B : 2 * B], z[2 * B :].reshape(B, cfg.negatives, *z.shape[1:]), cfg.margin)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        hist.append({"loss": loss.item(), **parts})
+        hist.append(drlim_step(encode, opt, data[idx].to(device), len(p), cfg.negatives, cfg.margin))
     return hist
 
 
@@ -329,10 +357,6 @@ def train_supervised(model, x, y, steps: int, batch: int, lr: float, seed: int =
     hist = []
     for _ in tqdm(range(steps), desc="supervised", leave=False):
         b = torch.randint(0, len(x), (batch,), generator=g)
-        loss = F.cross_entropy(model(x[b].to(device)), y[b].to(device))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        hist.append(loss.item())
+        hist.append(supervised_step(model, opt, x[b].to(device), y[b].to(device)))
     model.eval()
     return hist
