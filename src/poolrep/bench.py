@@ -102,3 +102,14 @@ def step_rate(step: Callable[[], object], rates: dict, repeats: int = 10, warmup
         "of_conv": rate / rates["conv_gflops"],
         "of_gemm": rate / rates["gemm_gflops"],
     }
+
+
+def display(table):
+    """A table of :func:`step_rate` rows for people (``table.attrs["rates"]``: the limits, kept): milliseconds,
+    GFLOP/s and the shares of this machine's limits as percentages."""
+    out = table.rename(columns={"gflop": "GFLOP / step", "ms": "ms / step", "gflops": "GFLOP/s"}).copy()
+    threads = int(table.attrs["rates"]["threads"])
+    out[f"of {threads}-thread conv"] = [f"{x:.0%}" for x in table["of_conv"]]
+    out[f"of {threads}-thread GEMM"] = [f"{x:.0%}" for x in table["of_gemm"]]
+    out.attrs["rates"] = table.attrs["rates"]
+    return out.drop(columns=["of_conv", "of_gemm"])

@@ -83,6 +83,39 @@ def augment(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor
     return xp.permute(0, 2, 3, 1)[idx, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
 
 
+def sgd_step(model: nn.Module, opt: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor, label_smoothing=0.0):
+    """One optimiser step of cross-entropy on a minibatch (the step ``train`` repeats; speed tables time it);
+    returns the batch's mean loss."""
+    loss = F.cross_entropy(model(xb), yb, label_smoothing=label_smoothing)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
+def sgd(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.SGD:
+    """The optimiser of ``train``: SGD with Nesterov momentum 0.9."""
+    return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+
+
+HEAD_KEYS = ("head_epochs", "head_batch_size", "head_weight_decay", "head_dropout")
+
+
+def head_recipe(p: dict) -> dict:
+    """``fit_head``'s recipe from a stage's ``head_*`` parameters (``HEAD_KEYS``): epochs, batch, weight decay and
+    dropout, the one place the entropy stage's heads and the zoo's attention baseline read them from (the learning
+    rate and temperature are each caller's)."""
+    missing = [k for k in HEAD_KEYS if k not in p]
+    if missing:
+        raise KeyError(f"head_recipe needs the parameters {', '.join(missing)}")
+    return {
+        "epochs": p["head_epochs"],
+        "batch_size": p["head_batch_size"],
+        "weight_decay": p["head_weight_decay"],
+        "dropout": p["head_dropout"],
+    }
+
+
 def train(
     model: nn.Module,
     x: torch.Tensor,
@@ -117,7 +150,7 @@ def train(
     device = torch.device(device)
     gen = torch.Generator().manual_seed(seed)
     model.to(device).train()
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+    opt = sgd(model, lr, weight_decay)
     steps = epochs * ((len(x) + batch_size - 1) // batch_size)
     warm = max(1, int(0.15 * steps))
     # linear warm-up then cosine decay (torch's OneCycleLR divides by zero on schedules of a few steps)
@@ -134,13 +167,9 @@ def train(
             xb = x[idx].to(device).float()
             if images:
                 xb = augment(xb, gen).contiguous(memory_format=memory_format)
-            yb = y[idx].to(device)
-            loss = F.cross_entropy(model(xb), yb, label_smoothing=label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            loss = sgd_step(model, opt, xb, y[idx].to(device), label_smoothing)
             sched.step()
-            tot += loss.item() * len(idx)
+            tot += loss * len(idx)
             n += len(idx)
         losses.append(tot / n)
         if evaluate is not None:

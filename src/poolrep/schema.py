@@ -284,6 +284,7 @@ class Entropy(StageParams):
     temperature: Rate
     cifar_train_per_class: Count
     cifar_test_per_class: Count
+    curve_test_per_class: Count
     widths: Counts
     blocks: Count
     stem_stride: Count

@@ -53,7 +53,7 @@ from tqdm.auto import tqdm
 
 from .. import io, paths
 from ..features import apply_batched
-from ..heads import fit_head
+from ..heads import fit_head, head_recipe
 from ..pooling.attention import SpatialAttentionPool
 from ..pooling.autopool import train_autopool
 from ..pooling.crosslayer import CrossLayerPool, sample_local_features
@@ -148,11 +148,8 @@ def train_attention(train_maps: np.ndarray, labels: np.ndarray, head: dict, seed
         seed,
         torch.as_tensor(train_maps),
         torch.as_tensor(labels),
-        epochs=head["head_epochs"],
-        batch_size=head["head_batch_size"],
         lr=head["head_lr"],
-        weight_decay=head["head_weight_decay"],
-        dropout=head["head_dropout"],
+        **head_recipe(head),
         device=device,
     )
     return h.pool.eval()

@@ -12,8 +12,9 @@ Poolings (``poolrep.heads.POOLINGS``; ``make_pool`` there says what each is): ``
 entropy weightings (poolrep.pooling.entropy): ``entropy_linear``, ``entropy_softmax``, ``entropy_unnormalised`` and
 ``entropy_detached``; the entropy pool shares the head's classifier.
 
-The package: :mod:`.model` (networks), :mod:`.experiment` (the stage's steps), :mod:`.figures` (tables, figures,
-phrases), :mod:`.claims` (the claims). Everything the notebook and tests call is importable from here
+The package: :mod:`.model` (networks), :mod:`.experiment` (the stage's steps), :mod:`.speed` (the training steps
+against this machine's measured limits), :mod:`.figures` (tables, figures, phrases; the only home of display names),
+:mod:`.claims` (the claims). Everything the notebook and tests call is importable from here
 (``from poolrep.papers import entropy as cnn``).
 """
 
@@ -21,9 +22,10 @@ from ...heads import POOLINGS
 from .claims import ABSTRACT, NEAR_UNIFORM, OUTPERFORMING, claims, head_trained, weights_phrase
 from .experiment import (
     CAM,
+    CANVASES,
     CENTRE,
-    NETWORK_KEYS,
     NETWORKS,
+    accuracy_metrics,
     choose_head_lrs,
     cifar_from_state,
     cifar_job_data,
@@ -35,11 +37,15 @@ from .experiment import (
     fit_cifar,
     fit_cifar_job,
     localisation,
+    localisation_metrics,
     maps_and_weights,
     summarise,
     train_all,
 )
 from .figures import (
+    CANVAS_TITLES,
+    MAP_TITLES,
+    NETWORK_TITLES,
     SHORT,
     accuracy_table,
     control_phrase,
@@ -69,24 +75,29 @@ from .model import (
     upsample,
     weight_stats,
 )
+from .speed import speed_table
 
 __all__ = [
     "POOLINGS",
     "ABSTRACT",
     "BasicBlock",
+    "CANVASES",
+    "CANVAS_TITLES",
     "CAM",
     "CENTRE",
     "CHANNELS_LAST_MIN_WIDTH",
     "CIFAR_MEAN",
     "CIFAR_STD",
+    "MAP_TITLES",
     "NEAR_UNIFORM",
     "NETWORKS",
-    "NETWORK_KEYS",
+    "NETWORK_TITLES",
     "Net",
     "OUTPERFORMING",
     "SHORT",
     "SmallResNet",
     "WEIGHTED",
+    "accuracy_metrics",
     "accuracy_table",
     "cam_agreement",
     "choose_head_lrs",
@@ -107,6 +118,7 @@ __all__ = [
     "head_trained",
     "images_to_tensor",
     "localisation",
+    "localisation_metrics",
     "localisation_table",
     "maps_and_weights",
     "maps_of",
@@ -115,6 +127,7 @@ __all__ = [
     "pool_names",
     "resnet_cut",
     "resnet_phrase",
+    "speed_table",
     "summarise",
     "train_all",
     "training_net",

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ...features import apply_batched
-from ...heads import fit_head, train
+from ...heads import fit_head, head_recipe, train
 from .model import Net, maps_of, memory_format, training_net
 
 
@@ -64,16 +64,24 @@ _JOB_DATA: dict = {}
 
 
 def cifar_job_data(
-    x_tr: torch.Tensor, y_tr: torch.Tensor, x_te: torch.Tensor, y_te: torch.Tensor, recipe: dict
+    x_tr: torch.Tensor,
+    y_tr: torch.Tensor,
+    x_te: torch.Tensor,
+    y_te: torch.Tensor,
+    recipe: dict,
+    curve: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> None:
-    """Set this process's training and test tensors and ``fit_cifar`` keywords (all but pooling, seed, epochs)."""
+    """Set this process's training and test tensors, ``fit_cifar`` keywords (all but pooling, seed, epochs) and the
+    learning curves' test images ``curve`` (default: the test images themselves)."""
     _JOB_DATA.clear()
-    _JOB_DATA.update(x_tr=x_tr, y_tr=y_tr, x_te=x_te, y_te=y_te, recipe=recipe)
+    x_c, y_c = (x_te, y_te) if curve is None else curve
+    _JOB_DATA.update(x_tr=x_tr, y_tr=y_tr, x_te=x_te, y_te=y_te, x_c=x_c, y_c=y_c, recipe=recipe)
 
 
 def fit_cifar_job(job: tuple[str, int, int]) -> tuple[dict, dict, np.ndarray]:
-    """``(pooling, seed, epochs)`` -> the trained ResNet's ``state_dict`` as numpy arrays, its curves (test accuracy
-    in %) and its test items' 0/1 correctness, on the data ``cifar_job_data`` set. Numpy, not tensors: a tensor
+    """``(pooling, seed, epochs)`` -> the trained ResNet's ``state_dict`` as numpy arrays, its curves (accuracy in % on
+    the curve's test images, every ``eval_every`` epochs) and its test items' 0/1 correctness (every test image,
+    once, at the end), on the data ``cifar_job_data`` set. Numpy, not tensors: a tensor
     sent back from a spawned process stays in shared memory with one open file descriptor in the receiver for as long
     as it lives (18 networks x ~58 tensors would pass a common limit of 1,024)."""
     from ...metrics.classification import accuracy, correct
@@ -89,7 +97,7 @@ def fit_cifar_job(job: tuple[str, int, int]) -> tuple[dict, dict, np.ndarray]:
         d["y_tr"],
         epochs=epochs,
         progress=False,
-        evaluate=lambda m: 100.0 * accuracy(m, d["x_te"], d["y_te"], device=dev),
+        evaluate=lambda m: 100.0 * accuracy(m, d["x_c"], d["y_c"], device=dev),
         **d["recipe"],
     )
     state = {k: v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()}
@@ -130,16 +138,13 @@ def summarise(df, by=("network", "pooling"), value: str = "accuracy"):
     return out
 
 
-NETWORKS = ("CIFAR ResNet (scratch)", "MobileNetV2 ImageNet (head only)")
-
-
-NETWORK_KEYS = {NETWORKS[0]: "cifar_resnet", NETWORKS[1]: "mobilenet_v2_head"}  # their metrics.json keys
+NETWORKS = ("cifar_resnet", "mobilenet_v2_head")  # the two networks' keys (titles: figures.NETWORK_TITLES)
 
 
 def control_seeds(p: dict) -> list[int]:
-    """The seeds whose ResNets the convergence control retrains: ``p['control_seeds']`` (a subset of ``seeds``;
-    the control costs ``control_factor`` x a standard run per pooling and seed, so on ``cpu`` it retrains fewer
-    seeds than the orderings use), every seed when the key is absent."""
+    """The seeds whose ResNets the convergence control retrains: ``p['control_seeds']`` (a subset of ``seeds``; the
+    control costs ``control_factor`` x a standard run per pooling and seed; every seed on ``cpu`` since issue 46),
+    every seed when the key is absent."""
     cs = list(p.get("control_seeds") or p["seeds"])
     missing = sorted(set(cs) - set(p["seeds"]))
     if missing:
@@ -178,17 +183,7 @@ def choose_head_lrs(p: dict, maps: torch.Tensor, labels: torch.Tensor, device) -
     for q in p["poolings"]:
         for lr in grid:
             head, curves = fit_head(
-                q,
-                p["seed"],
-                m_fit,
-                y_fit,
-                epochs=p["head_epochs"],
-                batch_size=p["head_batch_size"],
-                lr=lr,
-                weight_decay=p["head_weight_decay"],
-                temperature=p["temperature"],
-                dropout=p["head_dropout"],
-                device=device,
+                q, p["seed"], m_fit, y_fit, lr=lr, temperature=p["temperature"], device=device, **head_recipe(p)
             )
             with torch.no_grad():
                 logits = apply_batched(head, m_val, batch_size=256)
@@ -232,6 +227,7 @@ def train_all(p: dict, data: dict, device) -> dict:
             "the control retrains the models of a pooling that the run trains"
         )
     x_tr, y_tr, x_te, y_te = data["cifar"]
+    curve = data.get("curve")  # the learning curves' test images (default: every test image)
     m_tr, my_tr, m_te, my_te = data["maps"]
     # float32 once, not per batch: casting the float16 cache per mini-batch tripled a GAP head's epoch time
     m_tr, m_te = m_tr.float(), m_te.float()
@@ -266,7 +262,7 @@ def train_all(p: dict, data: dict, device) -> dict:
                 jobs,
                 p["train_procs"],
                 init=cifar_job_data,
-                init_args=(x_tr, y_tr, x_te, y_te, recipe),
+                init_args=(x_tr, y_tr, x_te, y_te, recipe, curve),
                 desc="CIFAR ResNets",
             ),
         )
@@ -284,14 +280,11 @@ def train_all(p: dict, data: dict, device) -> dict:
                 s,
                 m_tr,
                 my_tr,
-                epochs=p["head_epochs"],
-                batch_size=p["head_batch_size"],
                 lr=out["head_lr"][pname],
-                weight_decay=p["head_weight_decay"],
                 temperature=p["temperature"],
-                dropout=p["head_dropout"],
                 device=device,
                 evaluate=lambda m: 100.0 * accuracy(m, m_te, my_te, device=device),
+                **head_recipe(p),
             )
             record(NETWORKS[1], pname, s, head, curves, correct(head, m_te, my_te, device=device))
     out["hits"] = {k: np.stack(v, axis=1) for k, v in out["hits"].items()}
@@ -353,10 +346,10 @@ def maps_and_weights(models: dict, feats_of, weighted) -> dict[str, torch.Tensor
     return out
 
 
-CAM = "CAM (GAP model)"  # the GAP model's class activation map, as localisation() keys it
+CAM = "cam"  # the GAP model's class activation map, as localisation() keys it (title: figures.MAP_TITLES)
 
 
-CENTRE = "centre prior (fixed Gaussian, sd 1/4 of the canvas)"  # a centre guess, as localisation() keys it
+CENTRE = "centre"  # a centre guess, a fixed Gaussian of sd 1/4 of the canvas, as localisation() keys it
 
 
 def localisation(models: dict, canvases: torch.Tensor, boxes: np.ndarray, size: int, weighted) -> dict:
@@ -387,4 +380,41 @@ def localisation(models: dict, canvases: torch.Tensor, boxes: np.ndarray, size: 
         "share": box_share(prior, boxes, size)[:, None],
         "hit": pointing_hits(prior, boxes, size)[:, None].astype(float),
     }
+    return out
+
+
+CANVASES = (
+    "cluttered",
+    "plain",
+)  # the localisation canvases, in the order the claims prefer them (fixed before the run)
+
+
+def accuracy_metrics(hits: dict, seed: int = 0) -> dict:
+    """``{network: {pooling: {"mean", "lo", "hi", "per_seed", "minus_gap": {"value", "lo", "hi"}}}}``: test accuracy
+    (%) with its 95 % interval over seeds x test images and the difference to GAP paired by seed and image, at full
+    precision (metrics.json; the tables round)."""
+    from ...claims import seed_interval
+
+    out: dict = {}
+    for (net, pooling), h in hits.items():
+        acc = seed_interval(h, seed=seed, scale=100, what="test images")
+        row = {"mean": acc.value, "lo": acc.lo, "hi": acc.hi, "per_seed": [100.0 * float(v) for v in h.mean(0)]}
+        if pooling != "gap" and (net, "gap") in hits:
+            d = seed_interval(h, hits[(net, "gap")], seed=seed, scale=100, what="test images")
+            row["minus_gap"] = {"value": d.value, "lo": d.lo, "hi": d.hi}
+        out.setdefault(net, {})[pooling] = row
+    return out
+
+
+def localisation_metrics(loc: dict, seed: int = 0) -> dict:
+    """``{canvas kind: {map: {"share" | "hit": {"mean", "lo", "hi"}}}}`` (%, 95 % intervals over seeds x canvases)
+    from ``{kind: localisation(...)}``, at full precision."""
+    from ...claims import seed_interval
+
+    out: dict = {}
+    for kind, lk in loc.items():
+        for key, v in lk.items():
+            for what in ("share", "hit"):
+                e = seed_interval(v[what], seed=seed, scale=100, what="canvases")
+                out.setdefault(kind, {}).setdefault(key, {})[what] = {"mean": e.value, "lo": e.lo, "hi": e.hi}
     return out

@@ -4,8 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from .experiment import CAM, control_seeds
+from .experiment import CAM, CENTRE, NETWORKS, control_seeds
 from .model import upsample
+
+NETWORK_TITLES = {NETWORKS[0]: "CIFAR ResNet (scratch)", NETWORKS[1]: "MobileNetV2 ImageNet (head only)"}
+
+
+MAP_TITLES = {
+    CAM: "CAM (GAP model)",
+    CENTRE: "centre prior (fixed Gaussian, sd 1/4 of the canvas)",
+    "uniform": "uniform",
+}
+
+
+CANVAS_TITLES = {  # the localisation canvases (experiment.CANVASES), in the order the claims prefer them
+    "cluttered": "cluttered CIFAR-10 (background tiled with 16-px crops of training images)",
+    "plain": "plain canvas (background one flat colour, the CIFAR-10 mean)",
+}
 
 
 def resnet_phrase(widths, blocks: int, stem_stride: int) -> str:
@@ -97,7 +112,7 @@ def plot_curves(curves, notes: dict | None = None):
                 )
         ax.set_xlabel("epoch")
         ax.set_ylabel("test accuracy (%)")
-        ax.set_title(net + (f"\n{notes[net]}" if notes and net in notes else ""), fontsize=9)
+        ax.set_title(NETWORK_TITLES.get(net, net) + (f"\n{notes[net]}" if notes and net in notes else ""), fontsize=9)
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
@@ -139,6 +154,7 @@ def localisation_table(loc: dict, names: dict, seed: int = 0):
         return f"[{e.lo:+.1f}, {e.hi:+.1f}]"
 
     rows = []
+    names = {**MAP_TITLES, **names}
     for k, v in loc.items():
         sh, hi = (seed_interval(v[w], seed=seed, scale=100, what="canvases") for w in ("share", "hit"))
         row = {
@@ -198,7 +214,7 @@ def accuracy_table(hits: dict, names: dict, seed: int = 0):
         acc = seed_interval(h, seed=seed, scale=100, what="test images")
         per_seed = 100 * h.mean(0)
         row = {
-            "network": net,
+            "network": NETWORK_TITLES.get(net, net),
             "pooling": names.get(pname, pname),
             "paper": None,
             "ours": acc.value,

@@ -92,14 +92,9 @@ def stability_table(auc_c: dict, checkpoint: dict, seed: int = 0):
 
 def speed_display(table):
     """``speed_table``'s rows for people: milliseconds, GFLOP/s and the share of this machine's 1-thread limits."""
-    rates = table.attrs["rates"]
-    out = table.rename(
-        columns={"gflop": "GFLOP / step", "ms": "ms / step", "gflops": "GFLOP/s", "params": "parameters"}
-    ).copy()
-    out["of 1-thread conv"] = [f"{x:.0%}" for x in table["of_conv"]]
-    out["of 1-thread GEMM"] = [f"{x:.0%}" for x in table["of_gemm"]]
-    out.attrs["rates"] = rates
-    return out.drop(columns=["of_conv", "of_gemm"])
+    from ...bench import display
+
+    return display(table.rename(columns={"params": "parameters"}))
 
 
 def change_table(change: dict, seed: int = 0):
