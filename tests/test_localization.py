@@ -63,7 +63,7 @@ def test_scores_on_hand_made_maps():
 def test_localisation_table_pairs_each_map_with_cam():
     """Hand-made scores: the entropy map has 20 points more share than CAM on every canvas and hits where CAM misses
     on half of them; the paired differences say exactly that, the CAM row has none, uniform is paired too."""
-    from poolrep.papers.entropy import CAM, localisation_table
+    from poolrep.papers.entropy import CAM, MAP_TITLES, localisation_table
 
     n = 40
     cam = {"share": np.full((n, 3), 0.30), "hit": np.tile(np.r_[np.ones(n // 2), np.zeros(n // 2)][:, None], (1, 3))}
@@ -78,7 +78,8 @@ def test_localisation_table_pairs_each_map_with_cam():
     lo, hi = (float(v) for v in t.loc["entropy", "hits minus CAM 95% CI"].strip("[]").split(","))
     assert 30 < lo < 50 < hi < 70  # half the canvases differ by 1, half by 0: a real interval around +50
     assert t.loc["uniform", "share minus CAM"] == pytest.approx(-5.0)
-    assert np.isnan(t.loc[CAM, "share minus CAM"]) and t.loc[CAM, "share in box (%)"] == pytest.approx(30.0)
+    cam_row = MAP_TITLES[CAM]  # the table shows titles; the dict's keys are slugs
+    assert np.isnan(t.loc[cam_row, "share minus CAM"]) and t.loc[cam_row, "share in box (%)"] == pytest.approx(30.0)
 
 
 def test_scores_tell_rows_from_columns():
