@@ -406,15 +406,19 @@ def accuracy_metrics(hits: dict, seed: int = 0) -> dict:
     return out
 
 
-def localisation_metrics(loc: dict, seed: int = 0) -> dict:
-    """``{canvas kind: {map: {"share" | "hit": {"mean", "lo", "hi"}}}}`` (%, 95 % intervals over seeds x canvases)
-    from ``{kind: localisation(...)}``, at full precision."""
+def map_scores(loc: dict, seed: int = 0) -> dict:
+    """``{map: {"share" | "hit": {"mean", "lo", "hi"}}}`` (%, 95 % intervals over seeds x canvases) of one canvas
+    kind's ``localisation(...)``, at full precision: the numbers behind ``localisation_table`` and metrics.json."""
     from ...claims import seed_interval
 
     out: dict = {}
-    for kind, lk in loc.items():
-        for key, v in lk.items():
-            for what in ("share", "hit"):
-                e = seed_interval(v[what], seed=seed, scale=100, what="canvases")
-                out.setdefault(kind, {}).setdefault(key, {})[what] = {"mean": e.value, "lo": e.lo, "hi": e.hi}
+    for key, v in loc.items():
+        for what in ("share", "hit"):
+            e = seed_interval(v[what], seed=seed, scale=100, what="canvases")
+            out.setdefault(key, {})[what] = {"mean": e.value, "lo": e.lo, "hi": e.hi}
     return out
+
+
+def localisation_metrics(loc: dict, seed: int = 0) -> dict:
+    """``{canvas kind: map_scores(...)}`` from ``{kind: localisation(...)}``."""
+    return {kind: map_scores(lk, seed) for kind, lk in loc.items()}

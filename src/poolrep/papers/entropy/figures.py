@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .experiment import CAM, CENTRE, NETWORKS, control_seeds
+from .experiment import CAM, CENTRE, NETWORKS, accuracy_metrics, control_seeds, map_scores
 from .model import upsample
 
 NETWORK_TITLES = {NETWORKS[0]: "CIFAR ResNet (scratch)", NETWORKS[1]: "MobileNetV2 ImageNet (head only)"}
@@ -153,16 +153,16 @@ def localisation_table(loc: dict, names: dict, seed: int = 0):
     def ci(e) -> str:
         return f"[{e.lo:+.1f}, {e.hi:+.1f}]"
 
-    rows = []
+    rows, scores = [], map_scores(loc, seed)
     names = {**MAP_TITLES, **names}
     for k, v in loc.items():
-        sh, hi = (seed_interval(v[w], seed=seed, scale=100, what="canvases") for w in ("share", "hit"))
+        sh, hi = scores[k]["share"], scores[k]["hit"]
         row = {
             "map": names.get(k, k),
-            "share in box (%)": sh.value,
-            "share 95% CI": f"[{sh.lo:.1f}, {sh.hi:.1f}]",
-            "pointing hits (%)": hi.value,
-            "hits 95% CI": f"[{hi.lo:.1f}, {hi.hi:.1f}]",
+            "share in box (%)": sh["mean"],
+            "share 95% CI": f"[{sh['lo']:.1f}, {sh['hi']:.1f}]",
+            "pointing hits (%)": hi["mean"],
+            "hits 95% CI": f"[{hi['lo']:.1f}, {hi['hi']:.1f}]",
             "seeds": v["share"].shape[1],
         }
         if CAM in loc and k != CAM:
@@ -207,26 +207,26 @@ def accuracy_table(hits: dict, names: dict, seed: int = 0):
     models held fixed), for comparison (the seeds x images one adds run-to-run variation: see ``seed_interval``)."""
     import pandas as pd
 
-    from ...claims import paired_bootstrap, seed_interval
+    from ...claims import paired_bootstrap
 
-    rows = []
+    rows, stats = [], accuracy_metrics(hits, seed)
     for (net, pname), h in hits.items():
-        acc = seed_interval(h, seed=seed, scale=100, what="test images")
+        acc = stats[net][pname]
         per_seed = 100 * h.mean(0)
         row = {
             "network": NETWORK_TITLES.get(net, net),
             "pooling": names.get(pname, pname),
             "paper": None,
-            "ours": acc.value,
-            "95% CI": f"[{acc.lo:.2f}, {acc.hi:.2f}]",
+            "ours": acc["mean"],
+            "95% CI": f"[{acc['lo']:.2f}, {acc['hi']:.2f}]",
             "seeds": h.shape[1],
             "min seed": per_seed.min(),
             "max seed": per_seed.max(),
         }
-        if pname != "gap" and (net, "gap") in hits:
-            d = seed_interval(h, hits[(net, "gap")], seed=seed, scale=100, what="test images")
+        if "minus_gap" in acc:  # accuracy_metrics gives it to every pooling but GAP where the network has a GAP
+            d = acc["minus_gap"]
             fixed = paired_bootstrap(h, hits[(net, "gap")], seed=seed, scale=100, what="test images")
-            row["minus GAP"], row["minus GAP 95% CI"] = d.value, f"[{d.lo:+.2f}, {d.hi:+.2f}]"
+            row["minus GAP"], row["minus GAP 95% CI"] = d["value"], f"[{d['lo']:+.2f}, {d['hi']:+.2f}]"
             row["models fixed 95% CI"] = f"[{fixed.lo:+.2f}, {fixed.hi:+.2f}]"
         rows.append(row)
     return pd.DataFrame(rows)

@@ -24,7 +24,7 @@ figures), :mod:`.claims` (the paper's numbers and claims). The clips are cut int
 """
 
 from ...data.scenes import Frames, load_scenes
-from .claims import PAPER_AUC, claims
+from .claims import CIFAR_DIFFERENCES, PAPER_AUC, claims
 from .experiment import (
     MODELS,
     auc_against_steps,
@@ -54,7 +54,6 @@ from .experiment import (
     training_losses,
 )
 from .figures import (
-    CIFAR_DIFFERENCES,
     SHOWN,
     atom_grid,
     auc_table,

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from ...data.scenes import Frames
-from .claims import PAPER_AUC
+from .claims import CIFAR_DIFFERENCES, PAPER_AUC
 from .experiment import loss_fall, training_losses
 
 
@@ -56,12 +56,6 @@ def plateau_table(trained: dict, p: dict):
             }
         )
     return pd.DataFrame(rows)
-
-
-CIFAR_DIFFERENCES = {  # claim slug: (method, baseline) of its class-AUC difference (sf.claims builds the same pairs)
-    "cifar_l1_beats_input": ("ours L1", "ZCA pixels"),
-    "cifar_l2_no_gain": ("ours L2", "ours L1"),
-}
 
 
 def stability_table(auc_c: dict, checkpoint: dict, seed: int = 0):

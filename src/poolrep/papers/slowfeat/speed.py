@@ -46,7 +46,8 @@ def speed_table(x: torch.Tensor, scene: np.ndarray, x_sup: torch.Tensor, y_sup: 
 
     rates = bench.machine_rates(1, repeats)
     specs, rng = specs_of(p), np.random.default_rng(p["seed"])
-    pick = temporal_pairs(scene)[rng.integers(0, len(temporal_pairs(scene)), p["batch"])]
+    pairs = temporal_pairs(scene)
+    pick = pairs[rng.integers(0, len(pairs), p["batch"])]
     neg = np.concatenate([pick[:, 0], pick[:, 1], rng.integers(0, len(scene), p["batch"] * p["negatives"])])
     torch.manual_seed(p["seed"])
     first = ConvAutoEncoder(x.shape[1], **specs[0]).eval()
