@@ -637,7 +637,7 @@ def test_stream_batches_serve_one_draw_in_chunks():
     class Ident:  # stands in for the SAE: features = the pixels of the patch's first row
         channels = 3
 
-    import poolrep.papers.autopool.experiment as E
+    import poolrep.papers.autopool.pools as E
 
     orig = E._feats
     E._feats = lambda x, model, side, device: torch.as_tensor(np.asarray(x)[:, 0, :4, 0], dtype=torch.float32)

@@ -5,9 +5,9 @@ holds the parts of the paper's pipeline around it (Sec. 3):
 
 - :mod:`.model`: the low-level features (the sparse auto-encoder on contrast-normalised, whitened patches,
   applied at every location), and the analysis of pools (orientation, members);
-- :mod:`.experiment`: the paper's numbers (Table 1), fresh frame pairs, training P and judging it on its objective,
-  the diagnostics, the pooled CIFAR-10 features and the linear classifier of Table 1, the same-size statistic of
-  Fig. 10;
+- :mod:`.pools`: fresh frame pairs, training P at each size and judging it on its objective, the diagnostics;
+- :mod:`.experiment`: the paper's numbers (Table 1), the pooled CIFAR-10 features and the linear classifier of
+  Table 1, the same-size statistic of Fig. 10;
 - :mod:`.grey`: the grey model of Sec. 3.1 (Fig. 4/5, 6), over seeds of P;
 - :mod:`.figures`: Fig. 4/5, 6, 8, 9, 10, P's learning curves, the tables' layouts and the generated sentences;
 - :mod:`.claims`: the claims, judged on the run.
@@ -21,35 +21,20 @@ from .experiment import (
     PAPER_AP,
     PAPER_K,
     PAPER_SP_RANGE,
-    TIMINGS,
-    PoolRuns,
-    Scale,
-    channel_purity,
     check_params,
     cifar_sets,
     classify,
     conv_invariance,
     cv_accuracy,
     fair_diffs,
-    feature_batches,
-    grid_cost_table,
-    heldout_pairs,
     learning_curve,
     methods,
-    p_from_grid,
-    pair_stream,
-    plateau,
     pool_names,
     pooled_cifar,
     pools_of,
-    row_stats,
     same_size_sp,
-    scales,
-    shuffled_rows,
     sp_features,
-    stream_batches,
     table1,
-    train_pools,
     train_rows,
 )
 from .figures import (
@@ -80,6 +65,23 @@ from .model import (
     resize_images,
     sample_patches,
     train_patch_model,
+)
+from .pools import (
+    TIMINGS,
+    PoolRuns,
+    Scale,
+    channel_purity,
+    feature_batches,
+    grid_cost_table,
+    heldout_pairs,
+    p_from_grid,
+    pair_stream,
+    plateau,
+    row_stats,
+    scales,
+    shuffled_rows,
+    stream_batches,
+    train_pools,
 )
 
 __all__ = [

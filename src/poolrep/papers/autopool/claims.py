@@ -1,6 +1,6 @@
 """Auto-pooling's claims, judged on this run (see :mod:`poolrep.claims`).
 
-AP against SP (Sec. 3.2, Table 1, Fig. 10) is judged per size (:class:`.experiment.Scale`), on the statistic
+AP against SP (Sec. 3.2, Table 1, Fig. 10) is judged per size (:class:`.pools.Scale`), on the statistic
 fixed before the run: AP with K pools against SP at the same number of features (:func:`.experiment.same_size_sp`),
 paired over the test images and carried over P's seeds, and only where P reached the same-K grid on its own
 objective (:func:`p_reaches_grid`). The invariance claims (Sec. 3.1, Fig. 6) are judged over the grey model's
@@ -195,7 +195,7 @@ def ap_vs_sp(runs: dict, correct: dict, p: dict, sizes: dict) -> list:
 
 def invariance(grey, p: dict, sizes: dict) -> list:
     """Fig. 6's claims over the grey model's seeds: per held-out pair and seed the linearised score
-    (:func:`.experiment.seed_scores`), so each interval carries the pairs and the seeds."""
+    (:func:`.grey.seed_scores`), so each interval carries the pairs and the seeds."""
     seeds = p["grey_seeds"]
     lam1 = p["cluster_lam"]
     low, large, top = p["inv_lambdas"]
@@ -282,7 +282,7 @@ def orientation(grey, theta: np.ndarray, p: dict, sizes: dict) -> tuple[list, di
     """ "Edge detectors of similar orientations are grouped together": per seed, the mean over pools of (orientation
     spread of its members - random groups of the same size), minus the same for the row-shuffled P (the random-P
     control); a t-interval over the seeds. Returns the claim and the per-seed numbers."""
-    from .experiment import shuffled_rows
+    from .pools import shuffled_rows
 
     lam1, thr = p["cluster_lam"], p["cluster_threshold"]
     per_seed, ctrl, pools, own, shuffled = [], [], 0, [], []

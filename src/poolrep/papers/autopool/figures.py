@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .experiment import ANIMATED, PAPER_AP, PAPER_K, PAPER_SP_RANGE, TIMINGS, PoolRuns, Scale, plateau
+from .experiment import ANIMATED, PAPER_AP, PAPER_K, PAPER_SP_RANGE
 from .model import cluster_members
+from .pools import TIMINGS, PoolRuns, Scale, plateau
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -10,8 +10,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ...data.framepairs import Pairs
-from .experiment import shuffled_rows
 from .model import PatchModel, train_patch_model
+from .pools import shuffled_rows
 
 
 def pair_batches(pairs: Pairs, model: PatchModel, batch_size: int, device="cpu", seed: int = 0):
