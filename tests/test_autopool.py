@@ -530,6 +530,7 @@ def _params(**kw):
         "lambdas": [0.0, 1.0, 10.0, 100.0],
         "inv_lambdas": [0.0, 10.0, 100.0],
         "train_sets": ["small"],
+        "sp_grids": [[1], [2], [3], [4], [1, 2]],
     }
     return {**p, **kw}
 
@@ -543,6 +544,11 @@ def test_check_params():
     with pytest.raises(ParamsError, match="rep_ks: K=450"):
         saelib.check_params(_params(rep_ks=[450]))
     saelib.check_params(_params(rep_side=None, rep_ks=[450]))  # no replicate: its K are not used
+    saelib.check_params(_params(rep_ks=[400, 900, 1600]))  # Fig. 10 over K: each with its exact grid
+    with pytest.raises(ParamsError, match="K=2500 has no single grid"):  # 5x5 is not among the single grids
+        saelib.check_params(_params(rep_ks=[400, 2500]))
+    with pytest.raises(ParamsError, match="K=900 has no single grid"):  # 1x1 + 2x2 is no 3x3
+        saelib.check_params(_params(rep_ks=[400, 900], sp_grids=[[1], [2], [1, 2]]))
     with pytest.raises(ParamsError, match="2x4 grid"):
         saelib.check_params(_params(ks=[800]))
     with pytest.raises(ParamsError, match="rep_pairs = 50: must be a multiple of curve_every = 20"):
@@ -765,9 +771,10 @@ def test_cv_accuracy_on_separable_and_on_noise_labels():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(90, 5))
     y = (x[:, 0] > 0).astype(int)
-    acc = saelib.cv_accuracy(x, y, [0.01, 1.0], folds=3)
+    acc, weights = saelib.cv_accuracy(x, y, [1.0, 0.01], folds=3)
     assert set(acc) == {0.01, 1.0} and min(acc.values()) > 0.85
-    noise = saelib.cv_accuracy(x, rng.integers(0, 2, 90), [1.0], folds=3)
+    assert set(weights) == {0, 1, 2} and weights[0][1.0].shape == (6, 1)  # per fold and C: (features + 1) x 1
+    noise, _ = saelib.cv_accuracy(x, rng.integers(0, 2, 90), [1.0], folds=3)
     assert noise[1.0] < 0.75
     with pytest.raises(ValueError, match="at least one C"):
         saelib.cv_accuracy(x, y, [])
@@ -884,17 +891,20 @@ def test_ap_vs_sp_claims_judged_only_where_P_reached_the_grid_and_over_seeds():
         r16.info[(400, s)] = {"heldout_cost": 130.0, "grid_cost": 140.0, "grid": "2x2", "pairs": 100}
     r32.info[(400, 0)] = {"heldout_cost": 790.0, "grid_cost": 780.0, "grid": "2x2", "pairs": 100}
     correct32 = {k: (v[:, :1] if k[0].startswith("AP") else v) for k, v in correct.items()}
-    p = {"hidden": 100, "seed": 0, "profile": "test", "heldout_from": 0.8, "train_small": 1000}
+    p = {"hidden": 100, "seed": 0, "profile": "test", "heldout_from": 0.8, "train_small": 1000, "cv_folds": 3}
     sizes = {"test": n, "clips": 7, "train_full": 50000, "train_small": 10000}
     cl = {c.id: c for c in ap_vs_sp({"32px": r32, "16px": r16}, {"32px": correct32, "16px": correct}, p, sizes)}
-    assert cl["ap_beats_sp_full_16px"].status == "reproduced" and cl["ap_beats_sp_full_16px"].seeds == 3
-    assert cl["ap_beats_sp_full_16px"].value == pytest.approx(100 * (ap.mean() - sp[2].mean()))
-    assert "scaled-down replicate" in cl["ap_beats_sp_full_16px"].setting
+    assert cl["ap_beats_sp_small_16px"].status == "reproduced" and cl["ap_beats_sp_small_16px"].seeds == 3
+    assert cl["ap_beats_sp_small_16px"].value == pytest.approx(100 * (ap.mean() - sp[2].mean()))
+    assert "scaled-down replicate" in cl["ap_beats_sp_small_16px"].setting
+    # both cells (K=400 on the full and the small set) lie above 0: "most of the time" needs more than half
+    most = cl["ap_beats_sp_most_16px"]
+    assert most.status == "reproduced" and most.value == most.lo == 1.0 and most.bound == pytest.approx(0.75)
     # the paper-size P stayed above its grid: not testable, whatever its accuracy
-    assert cl["ap_beats_sp_full_32px"].status == "not testable here"
+    assert cl["ap_beats_sp_small_32px"].status == "not testable here"
     assert (
-        cl["ap_beats_sp_full_32px"].reason == "precondition"
-        and "790.00 vs 780.00" in cl["ap_beats_sp_full_32px"].verdict
+        cl["ap_beats_sp_small_32px"].reason == "precondition"
+        and "790.00 vs 780.00" in cl["ap_beats_sp_small_32px"].verdict
     )
     assert cl["table1_ap400_full"].status == "not testable here"
     r32.info[(400, 0)]["heldout_cost"] = 770.0  # below the grid now, but one seed: still not judged
@@ -905,25 +915,67 @@ def test_ap_vs_sp_claims_judged_only_where_P_reached_the_grid_and_over_seeds():
     assert cl["table1_ap400_full"].reason == "stand-in" and cl["table1_ap400_full"].standins
 
 
-def test_p_from_grid_starts_at_the_grids_best_scale_and_trains_on_fresh_pairs():
+def _train_all_setup(train_procs=1):
     from poolrep.data.framepairs import PairStream
-    from poolrep.device import RunLog
-    from poolrep.pooling.autopool import heldout_cost
-    from poolrep.pooling.spatial import grid_matrix
 
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 256, (12, 34, 34, 3), dtype=np.uint8)]
     model = _tiny_model(size=3, channels=3, hidden=4)
     stream = PairStream(frames, 32, cut_threshold=1e9, span=(0.0, 0.8))
-    sc = saelib.Scale("32px", 32, [16], [0], 20)
-    runs = saelib.PoolRuns(sc, (4, 30, 30))
+    scs = [saelib.Scale("32px", 32, [16], [0], 20), saelib.Scale("16px", 16, [16, 36], [0, 1], 20)]
     heldp = next(PairStream(frames, 32, 1e9, (0.8, 1.0), seed=1).batches(8, 8))
-    held = saelib.feature_batches(heldp, model, 32, 8)
-    p = {"lam": 1.0, "grid_start_pairs": 20, "curve_every": 10, "batch_pairs": 5, "lr": 0.1, "optimizer": "adam"}
-    d = saelib.p_from_grid(stream, model, runs, held, p, "cpu", RunLog("t", seed=0, profile="smoke").start())
-    grid = heldout_cost(grid_matrix((2, 2), 4, 30, 30), held, 1.0)["scaled"]
+    held = {sc.name: saelib.feature_batches(heldp, model, sc.side, 8) for sc in scs}
+    p = {
+        "lam": 1.0,
+        "grid_start_pairs": 20,
+        "curve_every": 10,
+        "curve_pairs": [10],
+        "batch_pairs": 5,
+        "batch_pairs_check": 10,
+        "lr": 0.1,
+        "optimizer": "adam",
+        "init": "dense",
+        "init_members": None,
+        "momentum_after": 2,
+        "cluster_threshold": 0.5,
+        "train_procs": train_procs,
+    }
+    return stream, model, scs, held, p
+
+
+def test_train_all_trains_every_P_and_starts_the_grid_job_at_the_grids_best_scale():
+    from poolrep.pooling.autopool import heldout_cost
+    from poolrep.pooling.spatial import grid_matrix
+
+    stream, model, scs, held, p = _train_all_setup()
+    jobs = saelib.pool_jobs(scs, {"32px": (4, 30, 30), "16px": (4, 14, 14)}, p)
+    # 32px: one (K, seed) + its grid start; 16px: 2 K x 2 seeds + its grid start + the batch check; longest first
+    assert len(jobs) == 1 + 1 + 4 + 1 + 1 and jobs[0].scale == "32px" and jobs[0].kind == "ap"
+    assert [j.kind for j in jobs].count("batch") == 1 and next(j for j in jobs if j.kind == "batch").scale == "16px"
+    runs, from_grid, recipe = saelib.train_all(stream, model, scs, held, p, "cpu")
+    assert set(runs["16px"].P) == {(16, 0), (16, 1), (36, 0), (36, 1)} and runs["32px"].P[(16, 0)].shape == (16, 3600)
+    assert set(runs["32px"].checkpoints) == {10}  # the first K and seed keeps its curve_pairs checkpoint
+    grid = heldout_cost(grid_matrix((2, 2), 4, 30, 30), held["32px"], 1.0)["scaled"]
+    d = from_grid["32px"]
     assert d["start"] == pytest.approx(grid, rel=1e-5)  # the grid at its best scale is where it starts
     assert len(d["curve"]) == 3 and d["pairs"] == 20 and d["end"] != d["start"]
+    # the recipe check: the same pairs in 2 steps of 10 instead of 4 of 5, its curve beside the method's
+    assert recipe["batch"] == 10 and recipe["method_batch"] == 5 and len(recipe["curve"]) == 3
+    assert recipe["curve"][0] == pytest.approx(recipe["method_curve"][0])  # the same start
+    assert recipe["timings"]["16px K=16 seed 0 batch"]["steps"] == 2
+    assert recipe["timings"]["16px K=16 seed 0 ap"]["steps"] == 4
+    # seeds differ: their own starts and pairs
+    assert not torch.allclose(runs["16px"].P[(16, 0)], runs["16px"].P[(16, 1)])
+
+
+def test_train_all_in_worker_processes_matches_the_stage_process():
+    stream, model, scs, held, p = _train_all_setup(1)
+    scs = scs[1:]
+    one, _, _ = saelib.train_all(stream, model, scs, {"16px": held["16px"]}, p, "cpu")
+    p["train_procs"] = 2
+    two, _, _ = saelib.train_all(stream, model, scs, {"16px": held["16px"]}, p, "cpu")
+    for key, P in one["16px"].P.items():  # one torch thread there: the same P to float tolerance
+        torch.testing.assert_close(two["16px"].P[key], P, rtol=1e-4, atol=1e-6)
 
 
 def test_p_table_leaves_the_timings_to_run_json():
@@ -932,3 +984,162 @@ def test_p_table_leaves_the_timings_to_run_json():
     t = saelib.p_table(r)
     assert list(t.columns) == ["K", "heldout_cost"]  # a rerun reproduces every number the table keeps
     assert set(saelib.TIMINGS) == {"seconds_P", "seconds_features", "gflops"}
+
+
+# ---------------------------------------------------------------- issue 43: Fig. 10 over K, C by CV, the diagnosis, speed
+
+
+def test_most_of_the_time_counts_cells_by_their_intervals():
+    from poolrep.papers.autopool.claims import ap_vs_sp, most_cells
+
+    n = 400
+    rng = np.random.default_rng(1)
+    sp = {g: rng.random(n) < 0.5 for g in (2, 3)}
+    up = np.stack([sp[2] | (rng.random(n) < 0.3) for _ in range(3)], 1)  # AP K=400 well above SP 2x2
+    down = np.stack([sp[3] & (rng.random(n) < 0.6) for _ in range(3)], 1)  # AP K=900 well below SP 3x3
+    correct = {}
+    for setting in ("full", "small"):
+        correct.update({(f"SP {g}x{g}", setting): c[:, None] for g, c in sp.items()})
+        correct[("AP K=400", setting)], correct[("AP K=900", setting)] = up, down
+    r16 = _runs_for({}, (100, 11, 11), [400, 900], [0, 1, 2])
+    for K in (400, 900):
+        for s in (0, 1, 2):
+            r16.info[(K, s)] = {"heldout_cost": 130.0, "grid_cost": 140.0, "grid": "2x2", "pairs": 100}
+    fair = {s: saelib.fair_diffs(correct, r16.scale, s, 100) for s in ("full", "small")}
+    est, cells = most_cells(fair, ("full", "small"), [400, 900], 0)
+    assert (est.value, est.lo, est.hi) == (0.5, 0.5, 0.5) and len(cells) == 4 and est.seeds == 3
+    p = {"hidden": 100, "seed": 0, "profile": "test", "heldout_from": 0.8, "train_small": 1000, "cv_folds": 3}
+    sizes = {"test": n, "clips": 7, "train_full": 50000, "train_small": 10000}
+    cl = {c.id: c for c in ap_vs_sp({"16px": r16}, {"16px": correct}, p, sizes)}
+    most = cl["ap_beats_sp_most_16px"]
+    # 2 of 4 cells above 0: at most half, never "most" (more than half: 3 of 4)
+    assert most.bound == pytest.approx(2.5 / 4) and most.status == "not reproduced"
+    assert "full K=900" in most.why and "at least 3" in most.why
+
+
+def test_prepare_fits_on_the_training_rows_only():
+    rng = np.random.default_rng(0)
+    xtr = rng.gamma(2.0, 3.0, (300, 6)).astype(np.float32)
+    xte = rng.gamma(2.0, 3.0, (50, 6)).astype(np.float32) + 5
+    a, b = saelib.prepare("standardised", xtr, xte)
+    assert np.allclose(a.mean(0), 0, atol=1e-5) and np.allclose(a.std(0), 1, atol=1e-3)
+    assert b.mean() > 1  # the test rows keep the training rows' mean and scale, not their own
+    a, b = saelib.prepare("raw", xtr, xte)
+    assert a is xtr and b is xte
+    a, b = saelib.prepare("l2", xtr, xte)
+    assert np.allclose(np.linalg.norm(a, axis=1), 1, atol=1e-5) and np.allclose(np.linalg.norm(b, axis=1), 1, atol=1e-5)
+    a, _ = saelib.prepare("sqrt_standardised", xtr, xte)
+    ref, _ = saelib.prepare("standardised", np.sqrt(xtr), np.sqrt(xte))
+    assert np.allclose(a, ref, atol=1e-5)
+    a, _ = saelib.prepare("whitened", xtr, xte)
+    cov = np.cov(np.asarray(a, dtype=np.float64).T)
+    assert np.allclose(cov, np.diag(np.diag(cov)), atol=1e-2) and np.all(np.diag(cov) < 1)  # decorrelated, eps > 0
+    with pytest.raises(ValueError, match="unknown preparation"):
+        saelib.prepare("minmax", xtr, xte)
+
+
+def test_choose_C_takes_the_best_cross_validated_C_and_the_smaller_on_a_tie(monkeypatch):
+    import poolrep.papers.autopool.experiment as E
+
+    seen = {}
+    table = {1e-4: 0.40, 1e-3: 0.52, 1e-2: 0.52, 1e-1: 0.50}
+
+    def fake_cv(x, y, Cs, folds, seed, device, prep, starts=None):
+        seen.setdefault("calls", []).append((list(Cs), prep, starts))
+        return {c: table(c) if callable(table) else table[c] for c in Cs}, {0: {c: f"W{c:g}" for c in Cs}}
+
+    monkeypatch.setattr(E, "cv_accuracy", fake_cv)
+    p = {"svm_C_grid": [1e-4, 1e-3, 1e-2, 1e-1], "cv_folds": 3, "seed": 0}
+    best, cv, W0 = E.choose_C(np.zeros((4, 2)), np.zeros(4), p, prep="l2")
+    assert best == 1e-3 and cv[1e-2] == 0.52 and W0 == "W0.001" and seen["calls"] == [(p["svm_C_grid"], "l2", None)]
+    # a choice on the grid's edge extends the grid a decade at a time, from the edge's weights, up to C_RANGE
+    seen.clear()
+    table = lambda c: 0.5 + 0.01 * np.log10(c)  # noqa: E731  (accuracy keeps rising with C)
+    best, cv, _ = E.choose_C(np.zeros((4, 2)), np.zeros(4), p)
+    assert best == pytest.approx(E.C_RANGE[1]) and sorted(cv) == pytest.approx([1e-4, 1e-3, 1e-2, 1e-1, 1.0])
+    assert seen["calls"][1] == ([pytest.approx(1.0)], "standardised", {0: "W0.1"})
+    table = lambda c: 0.5 - 0.01 * np.log10(c)  # noqa: E731  (falling with C: extends down to 1e-6)
+    best, cv, _ = E.choose_C(np.zeros((4, 2)), np.zeros(4), p)
+    assert best == pytest.approx(1e-6) and len(cv) == 6  # 1e-4 .. 1e-1, then 1e-5 and 1e-6
+
+
+def test_speed_table_counts_the_step_and_divides_by_the_measured_gemm_rate():
+    sc = saelib.Scale("16px", 16, [8, 16], [0], 20)
+    p = {"batch_pairs": 4, "batch_pairs_check": 8, "lam": 1.0, "seed": 0}
+    t = saelib.speed_table({"16px": (4, 5, 5)}, [sc], p, repeats=1)
+    assert list(zip(t.K, t.batch)) == [(8, 4), (8, 8), (16, 4), (16, 8)]
+    assert list(t["method's batch"]) == [True, False, True, False]
+    assert np.allclose(t.gflop, 22 * t.batch * t.K * 100 / 1e9)  # the module docstring's 22 B K D
+    rates = t.attrs["rates"]
+    assert rates["threads"] == 1 and np.allclose(t.of_gemm, t.gflops / rates["gemm_gflops"])
+    jobs = saelib.job_table(
+        {
+            "16px K=8 seed 0 ap": {
+                "seconds": 2.0,
+                "seconds_P": 1.5,
+                "seconds_features": 0.4,
+                "gflops": rates["gemm_gflops"] / 2,
+                "steps": 10,
+            }
+        },
+        rates,
+    )
+    assert jobs["of 1-thread GEMM"].tolist() == ["50%"] and jobs.steps.tolist() == [10]
+
+
+def _diagnosis_inputs(whitened_lo):
+    import pandas as pd
+
+    table32 = pd.DataFrame(
+        [
+            {"method": "AP K=400", "train": "small", "ours": 54.0},
+            {"method": "SP 2x2", "train": "small", "ours": 59.0},
+        ]
+    )
+    info = {"grid": "2x2", "heldout_cost": 760.0, "grid_cost": 780.0}
+    curve = pd.DataFrame(
+        [
+            {
+                "pairs_seen": n,
+                "heldout_cost": c,
+                "AP accuracy": a,
+                "SP 2x2 accuracy": 59.0,
+                "AP - SP": a - 59.0,
+                "95% CI": "[x, y]",
+            }
+            for n, c, a in ((10000, 790.0, 46.0), (100000, 760.0, 54.0))
+        ]
+    )
+    preps = [
+        {
+            "prep": "standardised",
+            "ap_C": 0.01,
+            "sp_C": 0.01,
+            "ap_accuracy": 54.0,
+            "sp_accuracy": 59.0,
+            "ap_minus_sp": -5.0,
+            "lo": -6.0,
+            "hi": -4.0,
+        },
+        {
+            "prep": "whitened",
+            "ap_C": 0.01,
+            "sp_C": 0.01,
+            "ap_accuracy": 57.0,
+            "sp_accuracy": 58.0,
+            "ap_minus_sp": whitened_lo + 1.0,
+            "lo": whitened_lo,
+            "hi": whitened_lo + 2.0,
+        },
+    ]
+    return table32, info, curve, preps
+
+
+def test_diagnosis_names_a_step_only_where_its_interval_clears_ours():
+    table, lines = saelib.diagnosis(*_diagnosis_inputs(whitened_lo=-5.5))  # overlaps ours [-6, -4]
+    assert len(table) == 2 + 2 + 2 and table["SP (%)"].iloc[0] == 59.0
+    assert "inside the paper's SP range" in lines[0] and "below the 2x2 grid" in lines[1]
+    assert "still rising" in lines[2] and "no preparation lifts AP - SP" in lines[3]
+    assert lines[-1].startswith("Cause: none found")
+    _, lines = saelib.diagnosis(*_diagnosis_inputs(whitened_lo=-3.0))  # clears ours
+    assert "ZCA-whitened moves AP - SP to -2.0" in lines[3] and lines[-1].startswith("Cause: the preparation")

@@ -53,3 +53,17 @@ def test_bad_input():
         LinearSVM().fit(np.zeros((3, 2)), [0, 1])
     with pytest.raises(RuntimeError, match="before fit"):
         LinearSVM().predict(np.zeros((1, 2)))
+
+
+def test_warm_start_reaches_the_same_minimum_in_fewer_iterations():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(600, 20)).astype(np.float32)
+    y = (x[:, :3] @ rng.normal(size=(3, 4))).argmax(1)
+    cold_low = LinearSVM(C=0.01).fit(x, y)
+    cold = LinearSVM(C=0.1).fit(x, y)
+    warm = LinearSVM(C=0.1).fit(x, y, W0=cold_low.W)
+    assert warm.n_iter_ < cold.n_iter_
+    np.testing.assert_allclose(warm.objective(x, y), cold.objective(x, y), rtol=1e-3)
+    assert (warm.predict(x) == cold.predict(x)).mean() > 0.99
+    with pytest.raises(ValueError, match="W0 must be"):
+        LinearSVM(C=0.1).fit(x, y, W0=cold_low.W[:-1])

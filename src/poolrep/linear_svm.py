@@ -71,7 +71,10 @@ class LinearSVM:
         m = (1 - Y * (X @ W)).clamp_min(0)
         return 0.5 * (W * W).sum(0) + self.C * (m * m).sum(0)
 
-    def fit(self, x, y) -> LinearSVM:
+    def fit(self, x, y, W0: torch.Tensor | None = None) -> LinearSVM:
+        """Minimise the objective on ``x``, ``y``; ``W0`` ((d + 1) x classifiers, e.g. the weights fitted at a
+        neighbouring C: a warm start along a C path) is where L-BFGS starts instead of 0. The objective is strictly
+        convex, so the start changes only how many iterations the same minimum takes (to ``tol``)."""
         y = np.asarray(y)
         if len(y) != len(x):
             raise ValueError(f"{len(x)} feature rows but {len(y)} labels")
@@ -79,7 +82,12 @@ class LinearSVM:
         if len(self.classes_) < 2:
             raise ValueError("LinearSVM needs at least two classes")
         X, Y = self._x(x), self._targets(y)
-        W = torch.zeros(X.shape[1], Y.shape[1], dtype=X.dtype, device=X.device, requires_grad=True)
+        W = torch.zeros(X.shape[1], Y.shape[1], dtype=X.dtype, device=X.device)
+        if W0 is not None:
+            if tuple(W0.shape) != tuple(W.shape):
+                raise ValueError(f"W0 must be {tuple(W.shape)} ((features + 1) x classifiers), got {tuple(W0.shape)}")
+            W.copy_(W0)
+        W.requires_grad_(True)
         W.grad = torch.zeros_like(W)
         opt = torch.optim.LBFGS(
             [W],

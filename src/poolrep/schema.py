@@ -89,6 +89,8 @@ class Autopool(StageParams):
     curve_every: Count
     curve_pairs: Counts
     batch_pairs: Count
+    batch_pairs_check: Count | None
+    train_procs: Count
     init: Init
     optimizer: Optimizer
     lr: Rate
@@ -96,6 +98,7 @@ class Autopool(StageParams):
     lam: Weight
     init_members: Count | None
     ks: Counts
+    seeds: Seeds
     train_sets: Annotated[list[Literal["full", "small"]], Field(min_length=1)]
     rep_side: Annotated[int, Field(gt=5)] | None  # D = hidden x (rep_side - 5)^2
     rep_ks: Counts
@@ -108,7 +111,6 @@ class Autopool(StageParams):
     train_full: Count
     train_small: Count
     test_per_class: Count
-    svm_C: Rate
     svm_C_grid: Rates
     cv_folds: Annotated[int, Field(ge=2)]
     feature_batch: Count

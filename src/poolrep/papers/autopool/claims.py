@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import claims as C
+from ...stats import Estimate
 from .experiment import ANIMATED, PAPER_AP, fair_diffs
 from .grey import seed_scores
 from .model import cluster_orientation_excess
@@ -37,8 +38,33 @@ def p_reaches_grid(runs) -> list[dict]:
     ]
 
 
+def most_cells(fair: dict, sets, ks, seed: int) -> tuple[Estimate, list[str]]:
+    """Fig. 10's "most of the time" over the cells (K, training set): the share of cells where AP - SP at K features
+    is above 0 (value: its point estimate; lo: the share whose 95 % interval over the test images and P's seeds lies
+    above 0; hi: the share whose interval does not lie below 0), and each cell's interval as text."""
+    cells, text = [], []
+    for setting in sets:
+        for K in ks:
+            e = C.seed_interval(fair[setting][K][0], seed=seed, scale=100, what="test images")
+            cells.append(e)
+            text.append(f"{setting} K={K} {e.value:+.1f} [{e.lo:+.1f}, {e.hi:+.1f}]")
+    n = len(cells)
+    est = Estimate(
+        value=sum(e.value > 0 for e in cells) / n,
+        lo=sum(e.lo > 0 for e in cells) / n,
+        hi=sum(e.hi >= 0 for e in cells) / n,
+        how=f"share of {n} cells (K x training set) above 0: lo counts the cells whose 95 % interval (test images x "
+        "P's seeds, poolrep.stats.seed_interval) lies above 0, hi those whose interval does not lie below 0",
+        items=cells[0].items,
+        seeds=cells[0].seeds,
+    )
+    return est, text
+
+
 def ap_vs_sp(runs: dict, correct: dict, p: dict, sizes: dict) -> list:
-    """The three AP-vs-SP claims for each size, ids suffixed by the size (``_32px``, ``_16px``)."""
+    """The AP-vs-SP claims for each size, ids suffixed by the size (``_32px``, ``_16px``): "most of the time" over
+    the cells (K, training set) of Fig. 10, the small set's mean difference over K, and the gain's size on the small
+    set against the full one. Every classifier's C is chosen by cross-validation on its own training images."""
     out = []
     for name, r in runs.items():
         sc = r.scale
@@ -50,11 +76,13 @@ def ap_vs_sp(runs: dict, correct: dict, p: dict, sizes: dict) -> list:
             f"the first {p['heldout_from']:.0%} of the mirror's {sizes['clips']} clips (substitute for the paper's 44 "
             f"videos; {', '.join(ANIMATED)} animated); SP at the same number of features: "
             + ", ".join(f"K={k} ~ {fair['small'][k][1]}" for k in sc.ks)
+            + f"; SVM C per method and training set by {p['cv_folds']}-fold cross-validation on its training images"
         )
         train = {
             "full": f"{sizes['train_full']:,} training images ({sizes['train_full'] // 10}/class; paper 5,000)",
             "small": f"{sizes['train_small']:,} training images ({p['train_small']}/class; paper 1,000)",
         }
+        sets_text = " and ".join(train[s] for s in sc.sets)
 
         def mean_k(setting, fair=fair, ks=sc.ks):  # items x seeds: mean over K of AP - same-size SP
             return np.mean([fair[setting][k][0] for k in ks], axis=0)
@@ -63,79 +91,108 @@ def ap_vs_sp(runs: dict, correct: dict, p: dict, sizes: dict) -> list:
             es = [C.seed_interval(fair[setting][k][0], seed=p["seed"], scale=100, what="test images") for k in ks]
             return "Per K: " + ", ".join(f"K={k} {e.value:+.1f} [{e.lo:+.1f}, {e.hi:+.1f}]" for k, e in zip(ks, es))
 
-        statements = {
-            "full": '"Auto-pooling outperformed traditional spatial pooling for most of the time."',
-            "small": '"Especially for small training data, the difference between the two pooling methods was '
-            'substantial."',
-        }
+        few_seeds = len(sc.seeds) < C.MIN_SEEDS and all(c["passed"] for c in pre)
+        one_seed_why = (
+            f"A claim about a training method needs {C.MIN_SEEDS} seeds of P; the {p['profile']} profile trains "
+            f"{len(sc.seeds)} at this size (each about 8 min of one core; more would pass the stage's 25 minutes)."
+        )
+        seeds_decide = f"{C.MIN_SEEDS} seeds of P at this size: a GPU (paper profile) or this machine with more time"
         no_full = (
             f"The {p['profile']} profile classifies this size's features on the small training set only (the SVM on "
             "50,000 images is the stage's largest cost after P); the paper profile has the full set."
         )
-        for setting in ("full", "small"):
-            cid = f"ap_beats_sp_{setting}_{name}"
-            quantity = f"mean over K of accuracy(AP K) - accuracy(SP at K features), {setting} training set, {name}"
-            if setting not in sc.sets:
-                out.append(
-                    C.not_testable(
-                        cid,
-                        STAGE,
-                        statements[setting],
-                        "Sec. 3.2, Table 1, Fig. 10",
-                        quantity,
-                        setting=f"{data}; {train[setting]}",
-                        reason="scale",
-                        why=no_full,
-                        decide="the full training set's SVM at this size: a GPU (paper profile) or more time here",
-                        preconditions=pre,
-                        standins=[VIDEO],
-                    )
+        # "most of the time" (Fig. 10): more than half of the cells (K, training set), judged on the cells' intervals
+        most, cells = most_cells(fair, sc.sets, sc.ks, p["seed"])
+        n = len(cells)
+        need = (n // 2 + 0.5) / n  # more than half: at least n // 2 + 1 cells
+        stmt = '"Auto-pooling outperformed traditional spatial pooling for most of the time."'
+        qty = f"share of the cells (K, training set) of Fig. 10 where accuracy(AP K) - accuracy(SP at K features) > 0, {name}"
+        setting_most = f"{data}; {sets_text}; {n} cell(s): K in {sc.ks} x {list(sc.sets)}"
+        if few_seeds or n < 2:
+            out.append(
+                C.not_testable(
+                    f"ap_beats_sp_most_{name}",
+                    STAGE,
+                    stmt,
+                    "Sec. 3.2, Table 1, Fig. 10",
+                    qty,
+                    ours=most if not few_seeds else None,
+                    setting=setting_most,
+                    reason="scale",
+                    why=("; ".join(cells) + ". ")
+                    + (one_seed_why if few_seeds else "")
+                    + (f" One cell (K={sc.ks[0]}, {list(sc.sets)[0]} set): no 'most' to judge." if n < 2 else ""),
+                    decide=seeds_decide + "; several K" + ("" if "full" in sc.sets else " and the full training set"),
+                    preconditions=pre,
+                    standins=[VIDEO],
                 )
-                continue
-            est = C.seed_interval(mean_k(setting), seed=p["seed"], scale=100, what="test images")
-            # the profile's design, known before the run (a failed precondition still comes first: greater() gates it)
-            if len(sc.seeds) < C.MIN_SEEDS and all(c["passed"] for c in pre):
-                out.append(
-                    C.not_testable(
-                        cid,
-                        STAGE,
-                        statements[setting],
-                        "Sec. 3.2, Table 1, Fig. 10",
-                        quantity,
-                        ours=est,
-                        unit="points",
-                        setting=f"{data}; {train[setting]}",
-                        reason="scale",
-                        why=f"{per_k(setting)}. A claim about a training method needs {C.MIN_SEEDS} seeds of P; the "
-                        f"{p['profile']} profile trains {len(sc.seeds)} at this size (about 11 min each on 2 cores).",
-                        decide=f"{C.MIN_SEEDS} seeds of P at this size: a GPU (paper profile) or this machine with more time",
-                        preconditions=pre,
-                        standins=[VIDEO],
-                    )
-                )
-                continue
+            )
+        else:
             out.append(
                 C.greater(
-                    cid,
+                    f"ap_beats_sp_most_{name}",
                     STAGE,
-                    statements[setting],
+                    stmt,
                     "Sec. 3.2, Table 1, Fig. 10",
-                    quantity,
-                    est,
-                    unit="points",
-                    setting=f"{data}; {train[setting]}",
+                    qty,
+                    most,
+                    bound=need,
+                    setting=setting_most,
                     preconditions=pre,
                     trained=True,
                     standins=[VIDEO],
-                    why=per_k(setting) + ".",
+                    why=f"Per cell: {'; '.join(cells)}. 'Most' = more than half of the {n} cells (at least "
+                    f"{n // 2 + 1}), fixed before the run; a cell counts for AP only where its interval lies above 0.",
+                )
+            )
+        # the small set's difference, and the gain's size on the small set against the full one
+        small_stmt = (
+            '"Especially for small training data, the difference between the two pooling methods was substantial."'
+        )
+        small_q = f"mean over K of accuracy(AP K) - accuracy(SP at K features), small training set, {name}"
+        est = C.seed_interval(mean_k("small"), seed=p["seed"], scale=100, what="test images")
+        if few_seeds:
+            out.append(
+                C.not_testable(
+                    f"ap_beats_sp_small_{name}",
+                    STAGE,
+                    small_stmt,
+                    "Sec. 3.2, Table 1, Fig. 10",
+                    small_q,
+                    ours=est,
+                    unit="points",
+                    setting=f"{data}; {train['small']}",
+                    reason="scale",
+                    why=f"{per_k('small')}. {one_seed_why}",
+                    decide=seeds_decide,
+                    preconditions=pre,
+                    standins=[VIDEO],
+                )
+            )
+        else:
+            out.append(
+                C.greater(
+                    f"ap_beats_sp_small_{name}",
+                    STAGE,
+                    small_stmt,
+                    "Sec. 3.2, Table 1, Fig. 10",
+                    small_q,
+                    est,
+                    unit="points",
+                    setting=f"{data}; {train['small']}",
+                    preconditions=pre,
+                    trained=True,
+                    standins=[VIDEO],
+                    why=per_k("small") + ".",
                 )
             )
         gain = (
             '"Especially for small training data, the difference between the two pooling methods was '
             'substantial. This indicates that auto-pooling is better at generalization"'
         )
-        gq = f"(AP - SP at K features) on the small set - the same on the full set, {name}"
+        gq = f"mean over K of (AP - SP at K features) on the small set - the same on the full set, {name}"
         if "full" in sc.sets:
+            diff = {"small": {k: (fair["small"][k][0] - fair["full"][k][0], "") for k in sc.ks}}
             out.append(
                 C.greater(
                     f"ap_gain_larger_on_small_{name}",
@@ -145,8 +202,9 @@ def ap_vs_sp(runs: dict, correct: dict, p: dict, sizes: dict) -> list:
                     gq,
                     C.seed_interval(mean_k("small") - mean_k("full"), seed=p["seed"], scale=100, what="test images"),
                     unit="points",
-                    setting=data,
-                    why="",
+                    setting=f"{data}; {sets_text}",
+                    why=f"{per_k('small')} (small); {per_k('full')} (full); small - full {per_k('small', diff)[7:]}. "
+                    "Each classifier's C chosen on its own training set, so neither set's SVM is tuned on the other's.",
                     preconditions=pre,
                     trained=True,
                     standins=[VIDEO],
@@ -186,7 +244,8 @@ def ap_vs_sp(runs: dict, correct: dict, p: dict, sizes: dict) -> list:
                     reason="stand-in",
                     standins=[VIDEO],
                     why="An absolute accuracy: P learned its pools from the mirror's clips, not the paper's 44 videos, "
-                    "and an absolute number is never judged on a substitute (poolrep.standins); shown, not judged.",
+                    "and an absolute number is never judged on a substitute (poolrep.standins); shown, not judged. "
+                    "The notebook's 32-px diagnosis checks the pipeline against the paper's text step by step.",
                     decide="the paper's videos (data)",
                 )
             )

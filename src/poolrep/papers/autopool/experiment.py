@@ -57,6 +57,14 @@ def check_params(p: dict) -> None:
             f"autopool.train_sets = {p['train_sets']}: 'small' and optionally 'full' (the learning curve, the "
             "C check and every AP-vs-SP claim use the small set)"
         )
+    singles = {g[0] for g in p["sp_grids"] if len(g) == 1}
+    for K in p["rep_ks"] if p["rep_side"] else []:
+        g = round((K / p["hidden"]) ** 0.5)
+        if p["hidden"] * g * g != K or g not in singles:
+            raise ParamsError(
+                f"autopool.rep_ks: K={K} has no single grid in sp_grids with exactly K features (hidden x g^2): the "
+                "replicate's Fig. 10 compares each K with SP at exactly K features, fixed before the run"
+            )
     if p["rep_side"] and not 6 < p["rep_side"] < 32:
         raise ParamsError(f"autopool.rep_side = {p['rep_side']}: must lie in 7..31 (or null: no replicate)")
     if not 0 < p["heldout_from"] < 1:
@@ -119,36 +127,118 @@ def sp_features(feats: dict[str, np.ndarray], grids) -> np.ndarray:
     return np.concatenate([feats[f"SP {g}x{g}"] for g in grids], axis=1)
 
 
-def classify(
-    xtr: np.ndarray, ytr: np.ndarray, xte: np.ndarray, yte: np.ndarray, C: float = 0.01, device="cpu"
-) -> np.ndarray:
-    """Per test item, is it classified right (bool vector) by a linear L2-SVM (squared hinge, one-vs-rest, as
-    Coates et al.'s liblinear classifier: :class:`poolrep.linear_svm.LinearSVM`, LinearSVC's objective in torch)
-    on features standardised with the training set's mean and standard deviation? Its mean is the test accuracy;
-    kept per item for paired intervals."""
+# How pooled features are prepared for the SVM. The paper says only "we trained a linear SVM with pooled
+# representations" (Sec. 3.2); "standardised" is ours (Coates, Lee & Ng 2011, whose features the paper follows,
+# standardise before their linear SVM); the others are the 32-px diagnostic's alternatives, never chosen by accuracy.
+PREPS = ("standardised", "raw", "l2", "sqrt_standardised", "whitened")
+
+
+def prepare(kind: str, xtr: np.ndarray, xte: np.ndarray, eps: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """Pooled features for the SVM, fitted on the training rows only: ``standardised`` (mean 0, variance 1 per
+    feature), ``raw``, ``l2`` (each vector unit length), ``sqrt_standardised`` (square root of the non-negative
+    pooled sums, then standardised) or ``whitened`` (standardised, then ZCA with ``eps``)."""
     from sklearn.preprocessing import StandardScaler
 
+    from ...normalize import ZCA, l2_normalize
+
+    if kind not in PREPS:
+        raise ValueError(f"unknown preparation {kind!r}; one of {PREPS}")
+    if kind == "raw":
+        return xtr, xte
+    if kind == "l2":
+        return l2_normalize(xtr), l2_normalize(xte)
+    if kind == "sqrt_standardised":
+        xtr, xte = np.sqrt(np.maximum(xtr, 0)), np.sqrt(np.maximum(xte, 0))
+    sc = StandardScaler().fit(xtr)
+    xtr, xte = sc.transform(xtr).astype(np.float32), sc.transform(xte).astype(np.float32)
+    if kind == "whitened":
+        z = ZCA(eps).fit(xtr)
+        return z(xtr), z(xte)
+    return xtr, xte
+
+
+# How far choose_C extends svm_C_grid past an edge choice: above C = 1 (next to no regularisation of standardised
+# features at 6,667+ training images) L-BFGS runs to its iteration limit, which the stage's 25 minutes cannot pay
+C_RANGE = (1e-6, 1.0)
+
+
+def fit_svm(xtr: np.ndarray, ytr: np.ndarray, C: float, device="cpu", W0=None):
+    """A linear L2-SVM (squared hinge, one-vs-rest, as Coates et al.'s liblinear classifier:
+    :class:`poolrep.linear_svm.LinearSVM`, LinearSVC's objective in torch) on prepared features, started from
+    ``W0`` if given (a warm start: the same minimum, fewer iterations)."""
     from ...linear_svm import LinearSVM
 
+    return LinearSVM(C=C, device=device).fit(xtr, ytr, W0=W0)
+
+
+def classify(
+    xtr: np.ndarray,
+    ytr: np.ndarray,
+    xte: np.ndarray,
+    yte: np.ndarray,
+    C: float = 0.01,
+    device="cpu",
+    prep: str = "standardised",
+    W0=None,
+) -> np.ndarray:
+    """Per test item, is it classified right (bool vector) by the SVM (:func:`fit_svm`) on features prepared by
+    :func:`prepare` (standardised with the training set's mean and standard deviation)? Its mean is the test
+    accuracy; kept per item for paired intervals."""
     if len(xtr) != len(ytr) or len(xte) != len(yte):
         raise ValueError("features and labels must have the same length")
-    sc = StandardScaler().fit(xtr)
-    clf = LinearSVM(C=C, device=device).fit(sc.transform(xtr), ytr)
-    return clf.predict(sc.transform(xte)) == np.asarray(yte)
+    xtr, xte = prepare(prep, xtr, xte)
+    return fit_svm(xtr, ytr, C, device, W0).predict(xte) == np.asarray(yte)
 
 
-def cv_accuracy(x: np.ndarray, y: np.ndarray, Cs: list[float], folds: int = 3, seed: int = 0, device="cpu") -> dict:
+def cv_accuracy(
+    x: np.ndarray,
+    y: np.ndarray,
+    Cs: list[float],
+    folds: int = 3,
+    seed: int = 0,
+    device="cpu",
+    prep="standardised",
+    starts: dict | None = None,
+) -> tuple[dict, dict]:
     """Mean accuracy of the SVM for each C over ``folds`` stratified folds of the training images (scikit-learn's
-    ``StratifiedKFold``): the C a method would get from its training data alone."""
+    ``StratifiedKFold``): the C a method would get from its training data alone. Within a fold the Cs are fitted
+    in ascending order, each from the previous one's weights (a warm start along the path; ``starts[fold]``: where
+    the first starts). Returns ``(accuracy per C, per fold {C: weights})``."""
     from sklearn.model_selection import StratifiedKFold
 
     if len(Cs) < 1:
         raise ValueError("Cs: give at least one C")
-    acc = {C: [] for C in Cs}
-    for tr, va in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
-        for C in Cs:
-            acc[C].append(float(classify(x[tr], y[tr], x[va], y[va], C, device).mean()))
-    return {C: float(np.mean(v)) for C, v in acc.items()}
+    acc, weights = {C: [] for C in Cs}, {}
+    for f, (tr, va) in enumerate(StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y)):
+        xtr, xva = prepare(prep, x[tr], x[va])
+        W, weights[f] = (starts or {}).get(f), {}
+        for C in sorted(Cs):
+            clf = fit_svm(xtr, y[tr], C, device, W)
+            W = weights[f][C] = clf.W
+            acc[C].append(float((clf.predict(xva) == np.asarray(y[va])).mean()))
+    return {C: float(np.mean(v)) for C, v in acc.items()}, weights
+
+
+def choose_C(x: np.ndarray, y: np.ndarray, p: dict, device="cpu", prep="standardised") -> tuple[float, dict, object]:
+    """The C that ``cv_folds``-fold cross-validation on these training images prefers (ties: the smaller C), from
+    ``svm_C_grid`` extended a decade at a time past an edge choice (within :data:`C_RANGE`), so that the choice is
+    never the grid's edge by construction. Returns ``(C, accuracy per C, the first fold's weights at C)`` (the last:
+    a warm start for the fit on every training image)."""
+    cv, weights = cv_accuracy(x, y, p["svm_C_grid"], p["cv_folds"], p["seed"], device, prep)
+    while True:
+        best = max(cv, key=lambda c: (cv[c], -c))
+        lo, hi = min(cv), max(cv)
+        if best == hi and hi * 10 <= C_RANGE[1] * (1 + 1e-9):
+            new = hi * 10
+        elif best == lo and lo / 10 >= C_RANGE[0] * (1 - 1e-9):
+            new = lo / 10
+        else:
+            return best, dict(sorted(cv.items())), weights[0][best]
+        starts = {f: w[best] for f, w in weights.items()}
+        more, mw = cv_accuracy(x, y, [new], p["cv_folds"], p["seed"], device, prep, starts)
+        cv.update(more)
+        for f in weights:
+            weights[f].update(mw[f])
 
 
 def methods(p: dict, sc: Scale) -> dict[str, tuple]:
@@ -184,35 +274,46 @@ def train_rows(sc: Scale, n_full: int, small_idx: np.ndarray) -> tuple[np.ndarra
 
 def table1(runs: PoolRuns, ftr: dict, fte: dict, ytr, rows_of: dict, yte, p: dict, device="cpu"):
     """Table 1 of one size (ours beside the paper's, 95 % intervals over the test images and, for AP, its seeds),
-    and per test item the correctness of every classifier: ``{(method, "full"|"small"): items x seeds bool}``
-    (one column for SP and the random control). ``ftr``: pooled training features with labels ``ytr``;
+    per test item the correctness of every classifier: ``{(method, "full"|"small"): items x seeds bool}`` (one
+    column for SP and the random control), and the cross-validation that chose each classifier's C (per method and
+    training set, on its training images only: :func:`choose_C`). ``ftr``: pooled training features with labels ``ytr``;
     ``rows_of``: per training set, its rows (:func:`train_rows`)."""
     import pandas as pd
 
     from ... import claims as C
 
     sc = runs.scale
-    rows, correct = [], {}
+    rows, correct, cvs = [], {}, []
     for setting, idx in rows_of.items():
         for name, (kind, arg) in tqdm(methods(p, sc).items(), desc=f"classifiers {sc.name} ({setting})", leave=False):
             if kind == "random" and setting != "small":
                 continue  # the control is read on the small set, where the paper's claim is strongest
             keys = [None] if kind == "SP" else pool_names(kind, arg, sc.seeds)
-            cols = []
-            for key in keys:
-                xtr = sp_features(ftr, arg) if kind == "SP" else ftr[key]
-                xte = sp_features(fte, arg) if kind == "SP" else fte[key]
-                cols.append(classify(xtr[idx], ytr[idx], xte, yte, p["svm_C"], device))
+            feats = [
+                (sp_features(ftr, arg), sp_features(fte, arg)) if kind == "SP" else (ftr[key], fte[key]) for key in keys
+            ]
+            # C per method and training set, by cross-validation on its training images (the first seed's P)
+            best, cv, W0 = choose_C(feats[0][0][idx], ytr[idx], p, device)
+            cvs.append({"size": sc.name, "method": name, "train": setting, "C chosen": best})
+            cvs[-1].update(
+                {"at the grid's edge": best in (min(cv), max(cv)), **{f"cv C={c:g}": v for c, v in cv.items()}}
+            )
+            # the first seed's fit starts from its cross-validation weights; another seed's P orders its pools its own way
+            cols = [
+                classify(xtr[idx], ytr[idx], xte, yte, best, device, W0=W0 if i == 0 else None)
+                for i, (xtr, xte) in enumerate(feats)
+            ]
             correct[(name, setting)] = np.stack(cols, 1)
             e = C.seed_interval(correct[(name, setting)].astype(float), seed=p["seed"], scale=100, what="test images")
             rows.append(
                 {
                     "size": sc.name,
                     "method": name,
-                    "features": xtr.shape[1],
+                    "features": feats[0][0].shape[1],
                     "train": setting,
                     "train_per_class": len(idx) // 10,
                     "seeds": len(cols),
+                    "C": best,
                     "paper": PAPER_AP[setting].get(arg) if kind == "AP" and sc.side == 32 else None,
                     "ours": e.value,
                     "95% CI": f"[{e.lo:.1f}, {e.hi:.1f}]",
@@ -222,7 +323,7 @@ def table1(runs: PoolRuns, ftr: dict, fte: dict, ytr, rows_of: dict, yte, p: dic
             )
     table = pd.DataFrame(rows)
     table["diff"] = table.ours - table.paper
-    return table, correct
+    return table, correct, pd.DataFrame(cvs)
 
 
 # --------------------------------------------------------------------------------------------- the fair statistic
@@ -268,10 +369,13 @@ def _single_grid(method: str) -> list[int]:
 # --------------------------------------------------------------------------------------------- learning curve
 
 
-def learning_curve(runs: PoolRuns, fsmall: dict, ftest: dict, y_small, y_test, p: dict, device="cpu"):
+def learning_curve(
+    runs: PoolRuns, fsmall: dict, ftest: dict, y_small, y_test, p: dict, correct: dict, cv_table, device="cpu"
+):
     """AP (the first K and seed) after each checkpoint of pairs seen, and at the end, minus SP of the same size
     (the same-K grid) on the small training set, paired over the test images. ``fsmall``/``ftest``: pooled
-    features with keys ``curve <pairs>`` (the checkpoints), the final P's and ``SP gxg``."""
+    features with keys ``curve <pairs>`` (the checkpoints); ``correct`` and ``cv_table``: :func:`table1`'s (the
+    final P's and the grid's test items; the checkpoints are classified at the C chosen for the final P)."""
     import pandas as pd
 
     from ... import claims as C
@@ -281,12 +385,15 @@ def learning_curve(runs: PoolRuns, fsmall: dict, ftest: dict, y_small, y_test, p
     gy, gx = runs.grid_of(K)
     if gy != gx:
         raise ValueError(f"the learning curve compares AP K={K} with a square grid; {gy}x{gx} is not")
-    sp = classify(fsmall[f"SP {gy}x{gx}"], y_small, ftest[f"SP {gy}x{gx}"], y_test, p["svm_C"], device)
+    sp = correct[(f"SP {gy}x{gx}", "small")][:, 0]
+    cv = cv_table[(cv_table["size"] == sc.name) & (cv_table.train == "small")].set_index("method")["C chosen"]
     info = runs.info[(K, sc.seeds[0])]
     rows = []
     for n in sorted(runs.checkpoints) + [sc.n_pairs]:
-        name = f"curve {n}" if n != sc.n_pairs else pool_names("AP", K, sc.seeds)[0]
-        a = classify(fsmall[name], y_small, ftest[name], y_test, p["svm_C"], device)
+        if n == sc.n_pairs:
+            a = correct[(f"AP K={K}", "small")][:, 0]
+        else:
+            a = classify(fsmall[f"curve {n}"], y_small, ftest[f"curve {n}"], y_test, cv[f"AP K={K}"], device)
         d = C.paired_bootstrap(a, sp, seed=p["seed"], scale=100, what="test images")
         rows.append(
             {
@@ -303,6 +410,28 @@ def learning_curve(runs: PoolRuns, fsmall: dict, ftest: dict, y_small, y_test, p
             }
         )
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------- the 32-px diagnosis
+
+
+def prep_effects(ftr: dict, fte: dict, ytr, yte, ap_key: str, sp_key: str, p: dict, device="cpu") -> list[dict]:
+    """The classifier end of the pipeline, step by step: for each preparation of the pooled features
+    (:data:`PREPS`; the paper names none), AP and SP (their feature keys: e.g. AP's first seed and the same-size
+    grid) with C chosen by cross-validation on the training images under that preparation, their
+    test accuracies and AP - SP (paired bootstrap over the test images). Rows keyed by the preparation's slug."""
+    from ... import claims as C
+
+    rows = []
+    for prep in tqdm(PREPS, desc="pooled-feature preparations", leave=False):
+        row, hits = {"prep": prep}, {}
+        for role, key in (("ap", ap_key), ("sp", sp_key)):
+            best, _, W0 = choose_C(ftr[key], ytr, p, device, prep)
+            hits[role] = classify(ftr[key], ytr, fte[key], yte, best, device, prep, W0)
+            row.update({f"{role}_C": best, f"{role}_accuracy": 100 * float(hits[role].mean())})
+        d = C.paired_bootstrap(hits["ap"], hits["sp"], seed=p["seed"], scale=100, what="test images")
+        rows.append({**row, "ap_minus_sp": d.value, "lo": d.lo, "hi": d.hi})
+    return rows
 
 
 # --------------------------------------------------------------------------------------------- invariance

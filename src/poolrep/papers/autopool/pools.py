@@ -45,7 +45,7 @@ class Scale:
 
 def scales(p: dict) -> list[Scale]:
     """The paper's size and, if ``rep_side`` is set, the scaled-down replicate."""
-    out = [Scale("32px", 32, list(p["ks"]), [p["seed"]], p["n_pairs"], tuple(p["train_sets"]))]
+    out = [Scale("32px", 32, list(p["ks"]), list(p["seeds"]), p["n_pairs"], tuple(p["train_sets"]))]
     if p["rep_side"]:
         out.append(Scale(f"{p['rep_side']}px", p["rep_side"], list(p["rep_ks"]), list(p["rep_seeds"]), p["rep_pairs"]))
     return out
@@ -159,77 +159,198 @@ class PoolRuns:
         return grid_for(K, self.shape[0])
 
 
-def train_pools(stream: PairStream, model: PatchModel, sc: Scale, held: list, p: dict, device, run) -> PoolRuns:
-    """P for every K in ``sc.ks`` and seed in ``sc.seeds`` on ``sc.n_pairs`` fresh pairs of ``stream`` (the seed
-    sets P's start and the pairs drawn), judged on the objective: the optimally scaled held-out cost every ``curve_every`` pairs
-    against the same-K sum-pooling grid's (a feasible P) and P = 0's."""
+# One P per job, in the processes of ``poolrep.workers.run`` (``train_procs`` of one torch thread each: on this
+# 2-core machine two 1-thread processes update P 1.4x as fast as one 2-thread process, and a 1-thread step runs
+# nearer the machine's GEMM rate, see :mod:`.speed`). A job's P depends on the job alone: its pairs come from
+# ``stream.reseed(...)`` of the job's own seed and K, never from which process ran it or in which order.
+_JOB: dict = {}
+KINDS = ("ap", "grid", "batch")  # the method; P started from the same-K grid (diagnostic); the larger-batch recipe
+
+
+@dataclass(frozen=True)
+class PoolJob:
+    """One P to train: ``kind`` "ap" (the paper's method: ``n_pairs`` fresh pairs from P's own start), "grid"
+    (started from the same-K grid at its best scale: a diagnostic) or "batch" (the method with ``batch_pairs_check``
+    pairs per step instead of ``batch_pairs``: the faster recipe, whose held-out curve is shown, not adopted)."""
+
+    scale: str
+    side: int
+    K: int
+    seed: int
+    n_pairs: int
+    kind: str = "ap"
+    keep: tuple[int, ...] = ()  # pairs seen after which P is returned too (the learning curve's checkpoints)
+
+    def work(self, D: int) -> float:
+        """Its cost in K x D x pairs (the P updates dominate): ``train_all`` starts the longest first."""
+        return float(self.K) * D * self.n_pairs
+
+
+def pool_job_data(stream: PairStream, model: PatchModel, held: dict, shapes: dict, p: dict, device) -> None:
+    """Set this process's training stream, patch model, held-out features per size, map shapes per size, params and
+    device. The stream's frames arrive as tensors (shared memory, once per process) and are read as numpy."""
+    import copy
+
+    s = copy.copy(stream)
+    s.frames = [np.asarray(f) for f in stream.frames]
+    _JOB.clear()
+    _JOB.update(stream=s, model=model, held=held, shapes=shapes, p=p, device=device)
+
+
+def fit_pool_job(job: PoolJob) -> dict:
+    """Train one P (``pool_job_data`` must have run in this process): ``{"P", "log", "checkpoints", "seconds"}``."""
+    import time
+
     from ...pooling.autopool import heldout_cost, train_autopool
+    from ...pooling.spatial import grid_for, grid_matrix
+
+    if not _JOB:
+        raise RuntimeError("pool_job_data(...) must run in this process before fit_pool_job")
+    if job.kind not in KINDS:
+        raise ValueError(f"unknown job kind {job.kind!r}; one of {KINDS}")
+    t0 = time.perf_counter()
+    p, dev, held = _JOB["p"], _JOB["device"], _JOB["held"][job.scale]
+    C, H, W = _JOB["shapes"][job.scale]
+    P0 = None
+    if job.kind == "grid":
+        P0 = grid_matrix(grid_for(job.K, C), C, H, W).to(dev)
+        P0 = P0 * heldout_cost(P0, held, p["lam"], dev)["scale"]
+    batch = p["batch_pairs_check"] if job.kind == "batch" else p["batch_pairs"]
+    pairs = _JOB["stream"].reseed(999_999 if job.kind == "grid" else 1000 * job.seed + job.K)
+    checkpoints = {}
+
+    def keep(chunk, P):
+        if chunk * p["curve_every"] in job.keep:
+            checkpoints[chunk * p["curve_every"]] = P.detach().cpu().clone()
+
+    m, log = train_autopool(
+        stream_batches(pairs, _JOB["model"], job.side, job.n_pairs, p["curve_every"], batch, dev),
+        job.K,
+        C * H * W,
+        p["lam"],
+        job.n_pairs // p["curve_every"],
+        p["lr"],
+        p["optimizer"],
+        job.seed,
+        dev,
+        P0=P0,
+        init=p["init"],
+        init_members=p["init_members"],
+        momentum_after=p["momentum_after"],
+        heldout=lambda: held,
+        on_epoch=keep,
+        progress=False,
+    )
+    if float(m.P.min()) < 0:
+        raise AssertionError("P left the non-negative orthant")
+    return {"P": m.P.detach().cpu(), "log": log, "checkpoints": checkpoints, "seconds": time.perf_counter() - t0}
+
+
+def map_shape(model: PatchModel, side: int, device="cpu") -> tuple[int, int, int]:
+    """``(C, H, W)`` of the conv features at ``side``."""
+    return tuple(conv_features(resize_images(np.zeros((1, 32, 32, 3), np.uint8), side), model, device).shape[1:])
+
+
+def pool_jobs(scales_run: list[Scale], shapes: dict, p: dict) -> list[PoolJob]:
+    """Every P of the run, longest first: each size's (K, seed) of the method, its first K started from the grid,
+    and (on the smallest size) the first K and seed with the larger batch."""
+    jobs = []
+    for sc in scales_run:
+        k0, s0 = sc.ks[0], sc.seeds[0]
+        for K in sc.ks:
+            for s in sc.seeds:
+                keep = tuple(p["curve_pairs"]) if (K, s) == (k0, s0) else ()
+                jobs.append(PoolJob(sc.name, sc.side, K, s, sc.n_pairs, "ap", keep))
+        jobs.append(PoolJob(sc.name, sc.side, k0, s0, p["grid_start_pairs"], "grid"))
+    sc = min(scales_run, key=lambda s: s.side)
+    if p["batch_pairs_check"]:
+        jobs.append(PoolJob(sc.name, sc.side, sc.ks[0], sc.seeds[0], sc.n_pairs, "batch"))
+    D = {n: int(np.prod(s)) for n, s in shapes.items()}
+    return sorted(jobs, key=lambda j: -j.work(D[j.scale]))
+
+
+def train_all(stream: PairStream, model: PatchModel, scales_run: list[Scale], held: dict, p: dict, device):
+    """Every P of :func:`pool_jobs` in ``p['train_procs']`` processes of one torch thread (``poolrep.workers``; 1:
+    here, on ``device``), judged on the objective: the optimally scaled held-out cost every ``curve_every`` pairs
+    against the same-K sum-pooling grid's (a feasible P) and P = 0's. Returns ``(runs, from_grid, recipe)``:
+    ``runs[size]`` a :class:`PoolRuns`; ``from_grid[size]`` the grid-started P's held-out curve; ``recipe`` the
+    larger-batch P's held-out curve beside the method's (same size, K, seed and pairs), and each job's timing."""
+    from ... import workers
+    from ...pooling.autopool import heldout_cost
     from ...pooling.spatial import grid_matrix
 
-    C, H, W = conv_features(resize_images(np.zeros((1, 32, 32, 3), np.uint8), sc.side), model, device).shape[1:]
-    out = PoolRuns(sc, (C, H, W))
-    D = C * H * W
-    chunks = sc.n_pairs // p["curve_every"]
-    for K in sc.ks:
-        gy, gx = out.grid_of(K)
-        grid = heldout_cost(grid_matrix((gy, gx), C, H, W).to(device), held, p["lam"], device)
-        zero = heldout_cost(torch.zeros(K, D, device=device), held, p["lam"], device)
-        for s in sc.seeds:
-            pairs = stream.reseed(1000 * s + K)
-
-            def keep(chunk, P, K=K, s=s):
-                seen = chunk * p["curve_every"]
-                if K == sc.ks[0] and s == sc.seeds[0] and seen in p["curve_pairs"]:
-                    out.checkpoints[seen] = P.detach().cpu().clone()
-
-            with run.timed(f"P {sc.name} K={K} seed {s}"):
-                m, log = train_autopool(
-                    stream_batches(pairs, model, sc.side, sc.n_pairs, p["curve_every"], p["batch_pairs"], device),
-                    K,
-                    D,
-                    p["lam"],
-                    chunks,
-                    p["lr"],
-                    p["optimizer"],
-                    s,
-                    device,
-                    init=p["init"],
-                    init_members=p["init_members"],
-                    momentum_after=p["momentum_after"],
-                    heldout=lambda: held,
-                    on_epoch=keep,
-                    desc=f"AP {sc.name} K={K} seed {s}",
+    shapes = {sc.name: map_shape(model, sc.side, device) for sc in scales_run}
+    jobs = pool_jobs(scales_run, shapes, p)
+    procs = p["train_procs"]
+    dev = device if procs == 1 else "cpu"
+    shared = stream.reseed(stream.seed)
+    shared.frames = [torch.from_numpy(np.ascontiguousarray(f)) for f in stream.frames]
+    results = workers.run(
+        fit_pool_job, jobs, procs, init=pool_job_data, init_args=(shared, model, held, shapes, p, dev), desc="P"
+    )
+    done = dict(zip(jobs, results))
+    runs, from_grid, recipe = {}, {}, {"timings": {}}
+    for sc in scales_run:
+        C, H, W = shapes[sc.name]
+        out = runs[sc.name] = PoolRuns(sc, (C, H, W))
+        for K in sc.ks:
+            gy, gx = out.grid_of(K)
+            grid = heldout_cost(grid_matrix((gy, gx), C, H, W).to(device), held[sc.name], p["lam"], device)
+            zero = heldout_cost(torch.zeros(K, C * H * W, device=device), held[sc.name], p["lam"], device)
+            for s in sc.seeds:
+                r = done[next(j for j in jobs if (j.scale, j.K, j.seed, j.kind) == (sc.name, K, s, "ap"))]
+                log = r["log"]
+                final = heldout_cost(r["P"], held[sc.name], p["lam"], device)
+                out.P[(K, s)] = r["P"]
+                out.checkpoints.update(r["checkpoints"])
+                out.info[(K, s)] = {
+                    "scale": sc.name,
+                    "K": K,
+                    "seed": s,
+                    "pairs": sc.n_pairs,
+                    "heldout_cost": final["scaled"],
+                    "grid_cost": grid["scaled"],
+                    "zero_cost": zero["scaled"],
+                    "grid": f"{gy}x{gx}",
+                    "heldout_reconstruction": final["reconstruction"],
+                    "grid_reconstruction": grid["reconstruction"],
+                    "heldout_curve": log.heldout,
+                    "train_cost_first": log.cost[0],
+                    "train_cost_last": log.cost[-1],
+                    "steps": log.steps,
+                    "seconds_P": log.seconds,
+                    "seconds_features": log.feature_seconds,
+                    "gflops": log.gflops,
+                    **row_stats(r["P"], p["cluster_threshold"], C),
+                }
+                print(
+                    f"{sc.name} K={K} seed {s}: held-out cost {log.heldout[0]:.2f} -> {final['scaled']:.2f} after "
+                    f"{sc.n_pairs:,} fresh pairs (grid {gy}x{gx}: {grid['scaled']:.2f}, P = 0: {zero['scaled']:.2f})"
                 )
-            if float(m.P.min()) < 0:
-                raise AssertionError("P left the non-negative orthant")
-            final = heldout_cost(m.P, held, p["lam"], device)
-            out.P[(K, s)] = m.P.detach().cpu()
-            out.info[(K, s)] = {
-                "scale": sc.name,
-                "K": K,
-                "seed": s,
-                "pairs": sc.n_pairs,
-                "heldout_cost": final["scaled"],
-                "grid_cost": grid["scaled"],
-                "zero_cost": zero["scaled"],
-                "grid": f"{gy}x{gx}",
-                "heldout_reconstruction": final["reconstruction"],
-                "grid_reconstruction": grid["reconstruction"],
-                "heldout_curve": log.heldout,
-                "train_cost_first": log.cost[0],
-                "train_cost_last": log.cost[-1],
-                "steps": log.steps,
-                "seconds_P": log.seconds,
-                "seconds_features": log.feature_seconds,
-                "gflops": log.gflops,
-                **row_stats(m.P, p["cluster_threshold"], C),
-            }
-            print(
-                f"{sc.name} K={K} seed {s}: held-out cost {log.heldout[0]:.2f} -> {final['scaled']:.2f} after "
-                f"{sc.n_pairs:,} fresh pairs (grid {gy}x{gx}: {grid['scaled']:.2f}, P = 0: {zero['scaled']:.2f}); "
-                f"{log.seconds:.0f} s on P, {log.feature_seconds:.0f} s on features"
+    for j in jobs:
+        r = done[j]
+        recipe["timings"][f"{j.scale} K={j.K} seed {j.seed} {j.kind}"] = {
+            "seconds": r["seconds"],
+            "seconds_P": r["log"].seconds,
+            "seconds_features": r["log"].feature_seconds,
+            "gflops": r["log"].gflops,
+            "steps": r["log"].steps,
+        }
+        curve = r["log"].heldout
+        if j.kind == "grid":
+            from_grid[j.scale] = {"start": curve[0], "end": curve[-1], "curve": curve, "pairs": j.n_pairs}
+        if j.kind == "batch":
+            recipe.update(
+                scale=j.scale,
+                K=j.K,
+                seed=j.seed,
+                pairs=j.n_pairs,
+                batch=p["batch_pairs_check"],
+                curve=curve,
+                method_batch=p["batch_pairs"],
+                method_curve=runs[j.scale].info[(j.K, j.seed)]["heldout_curve"],
             )
-    return out
+    return runs, from_grid, recipe
 
 
 TIMINGS = ("seconds_P", "seconds_features", "gflops")  # in run.json only: they change from one rerun to the next
@@ -265,33 +386,3 @@ def grid_cost_table(held: list, runs: PoolRuns, lams: list[float], grids: list[i
             row[f"lambda={lm:g}"] = heldout_cost(P.to(device), held, lm, device)["scaled"]
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def p_from_grid(stream: PairStream, model: PatchModel, runs: PoolRuns, held: list, p: dict, device, run) -> dict:
-    """A diagnostic, not the paper's method ("without using the explicit spatial information"): P for the first K
-    started from the same-K grid (at its best scale) and trained on ``grid_start_pairs`` fresh pairs. If it goes
-    below the grid, the objective has better points near the grid than P's own start reaches."""
-    from ...pooling.autopool import heldout_cost, train_autopool
-    from ...pooling.spatial import grid_matrix
-
-    sc, (C, H, W) = runs.scale, runs.shape
-    K = sc.ks[0]
-    G = grid_matrix(runs.grid_of(K), C, H, W).to(device)
-    G = G * heldout_cost(G, held, p["lam"], device)["scale"]
-    pairs = stream.reseed(999_999)
-    with run.timed(f"P from the grid {sc.name}"):
-        _, log = train_autopool(
-            stream_batches(pairs, model, sc.side, p["grid_start_pairs"], p["curve_every"], p["batch_pairs"], device),
-            K,
-            C * H * W,
-            p["lam"],
-            p["grid_start_pairs"] // p["curve_every"],
-            p["lr"],
-            p["optimizer"],
-            sc.seeds[0],
-            device,
-            P0=G,
-            heldout=lambda: held,
-            desc=f"P from the grid ({sc.name})",
-        )
-    return {"start": log.heldout[0], "end": log.heldout[-1], "curve": log.heldout, "pairs": p["grid_start_pairs"]}
