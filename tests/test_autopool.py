@@ -1096,7 +1096,7 @@ def _diagnosis_inputs(whitened_lo):
             {"method": "SP 2x2", "train": "small", "ours": 59.0},
         ]
     )
-    info = {"grid": "2x2", "heldout_cost": 760.0, "grid_cost": 780.0}
+    info = {"K": 400, "grid": "2x2", "heldout_cost": 760.0, "grid_cost": 780.0}
     curve = pd.DataFrame(
         [
             {

@@ -265,7 +265,7 @@ def plot_fair(fair_tab):
 
 def plot_recipe(recipe: dict, curve_every: int):
     """The recipe check: P's held-out cost against pairs seen with the method's batch and with the larger one (same
-    size, K, seed and pairs), relative to the first point."""
+    size, K, seed and pairs)."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(4.8, 3.2))
@@ -296,8 +296,8 @@ def diagnosis(table32, info: dict, curve32, prep_rows: list[dict], setting: str 
     import pandas as pd
 
     t = table32[table32.train == setting].set_index("method")
-    ap_name = next(m for m in t.index if m.startswith("AP "))
-    K = int(ap_name.split("=")[1])
+    K = info["K"]  # the first K and seed: the P behind ``info`` (a row of :func:`.pools.train_all`'s ``info``)
+    ap_name = f"AP K={K}"
     g = info["grid"]
     sp_name = f"SP {g}"
     lo_sp, hi_sp = PAPER_SP_RANGE[setting]

@@ -289,6 +289,7 @@ def train_all(stream: PairStream, model: PatchModel, scales_run: list[Scale], he
         fit_pool_job, jobs, procs, init=pool_job_data, init_args=(shared, model, held, shapes, p, dev), desc="P"
     )
     done = dict(zip(jobs, results))
+    ap = {(j.scale, j.K, j.seed): r for j, r in done.items() if j.kind == "ap"}
     runs, from_grid, recipe = {}, {}, {"timings": {}}
     for sc in scales_run:
         C, H, W = shapes[sc.name]
@@ -298,7 +299,7 @@ def train_all(stream: PairStream, model: PatchModel, scales_run: list[Scale], he
             grid = heldout_cost(grid_matrix((gy, gx), C, H, W).to(device), held[sc.name], p["lam"], device)
             zero = heldout_cost(torch.zeros(K, C * H * W, device=device), held[sc.name], p["lam"], device)
             for s in sc.seeds:
-                r = done[next(j for j in jobs if (j.scale, j.K, j.seed, j.kind) == (sc.name, K, s, "ap"))]
+                r = ap[(sc.name, K, s)]
                 log = r["log"]
                 final = heldout_cost(r["P"], held[sc.name], p["lam"], device)
                 out.P[(K, s)] = r["P"]
