@@ -1,5 +1,6 @@
-"""Issue 44's speed work: the auto-encoder's decoder as a ConvTranspose2d is the same linear map as the Conv2d it
-replaced (same draw, same training to float tolerance), the machine-limit benchmark counts and times what it says,
+"""Issue 44's speed work: the auto-encoder's decoder (a matrix product and shifted adds) is the same linear map as
+the ConvTranspose2d module it replaced and as the decoding Conv2d (same draw, same gradients and training to float
+tolerance), the machine-limit benchmark counts and times what it says,
 and the speed table, the job order and the stability table are built from the stage's own functions."""
 
 import numpy as np
@@ -10,19 +11,26 @@ import torch.nn.functional as F
 
 from poolrep import bench
 from poolrep.papers import slowfeat as sf
-from poolrep.papers.slowfeat.speed import ConvDecodedAE
+from poolrep.papers.slowfeat.model import decode_same
 
 
 @pytest.mark.parametrize("in_ch,n_filters,kernel,group,pool", [(3, 8, 9, 4, 2), (4, 8, 5, 1, 4)])
-def test_transposed_decoder_is_the_same_linear_map_and_trains_the_same(in_ch, n_filters, kernel, group, pool):
+def test_shifted_add_decoder_is_the_transposed_conv_and_trains_the_same(in_ch, n_filters, kernel, group, pool):
     torch.manual_seed(0)
-    new = sf.ConvAutoEncoder(in_ch, n_filters, kernel, group, pool)
+    new = sf.ConvAutoEncoder(in_ch, n_filters, kernel, group, pool, decoder="shifted adds")
     torch.manual_seed(0)
-    old = ConvDecodedAE(in_ch, n_filters, kernel, group, pool)
-    h = torch.randn(2, n_filters, 16, 16)
+    old = sf.ConvAutoEncoder(in_ch, n_filters, kernel, group, pool, decoder="ConvTranspose2d")
+    h = torch.randn(2, n_filters, 16, 16, requires_grad=True)
+    # the decoding convolution (kernel transposed and flipped), the ConvTranspose2d module, the shifted adds
     conv = F.conv2d(h, new.dec.weight.flip(2, 3).transpose(0, 1), padding=kernel // 2)
     torch.testing.assert_close(new.decode(h), conv, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(new.decode(h), old.decode(h), atol=1e-5, rtol=1e-5)
+    # the backward is torch's own transposed-convolution backward: gradients of both inputs equal the module's
+    g = torch.randn(2, in_ch, 16, 16)
+    grads = [torch.autograd.grad((m.decode(h) * g).sum(), (h, m.dec.weight)) for m in (new, old)]
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+        assert a.abs().max() > 0
     # atoms have unit norm, one per filter, the patch a unit adds
     assert new.atoms().shape == (n_filters, in_ch, kernel, kernel)
     torch.testing.assert_close(new.atoms().flatten(1).norm(dim=1), torch.ones(n_filters))
@@ -33,6 +41,39 @@ def test_transposed_decoder_is_the_same_linear_map_and_trains_the_same(in_ch, n_
     h_old = sf.train_autoencoder(old, data, pairs, cfg)
     assert h_new[-1]["loss"] == pytest.approx(h_old[-1]["loss"], rel=1e-4)
     torch.testing.assert_close(new.enc.weight, old.enc.weight, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(new.dec.weight, old.dec.weight, atol=1e-5, rtol=1e-4)
+
+
+def test_decoder_choice_follows_the_output_maps():
+    assert sf.ConvAutoEncoder(3, 8, 9, 4, 2).decoder == "shifted adds"  # layer 1: 3 colours
+    assert sf.ConvAutoEncoder(16, 8, 5, 1, 4).decoder == "ConvTranspose2d"  # layer 2: 16 pooled maps
+    with pytest.raises(ValueError, match="unknown decoder"):
+        sf.ConvAutoEncoder(3, 8, 9, 4, 2, decoder="fft")
+
+
+def test_decode_same_refuses_what_it_cannot_compute():
+    with pytest.raises(ValueError, match="odd square kernel"):
+        decode_same(torch.zeros(1, 4, 8, 8), torch.zeros(4, 3, 4, 4))
+    with pytest.raises(ValueError, match="odd square kernel"):
+        decode_same(torch.zeros(1, 5, 8, 8), torch.zeros(4, 3, 3, 3))
+
+
+def test_l1_sparsity_of_relu_codes_has_the_gradient_of_their_absolute_value():
+    torch.manual_seed(2)
+    m = sf.ConvAutoEncoder(3, 8, 5, 4, 2)
+    x1, x2 = torch.randn(3, 3, 8, 8), torch.randn(3, 3, 8, 8)
+    sf.slow_loss(m, x1, x2, alpha=0.3, beta=2.0)[0].backward()
+    new = [p.grad.clone() for p in m.parameters()]
+    m.zero_grad()
+    h = m.encode(torch.cat([x1, x2]))
+    assert (h == 0).any()  # the case where |h| and h could differ
+    mp = m.pooled(h)
+    rec = ((m.decode(h) - torch.cat([x1, x2])) ** 2).flatten(1).sum(1)
+    old = rec[:3] + rec[3:] + 0.3 * (h.abs().flatten(1).sum(1)[:3] + h.abs().flatten(1).sum(1)[3:])
+    old = (old + 2.0 * (mp[:3] - mp[3:]).abs().flatten(1).sum(1)).mean()
+    old.backward()
+    for a, p in zip(new, m.parameters()):
+        torch.testing.assert_close(a, p.grad, atol=1e-6, rtol=1e-5)
 
 
 def test_slow_loss_of_one_batch_equals_the_two_frames_apart():
@@ -116,7 +157,11 @@ def test_speed_table_times_every_model_and_orders_jobs_by_its_times():
         *((m, f"L{i}") for m in ("ours", "sparse", "group", "DrLIM") for i in (1, 2)),
         ("supervised", "all"),
     }
-    assert (table["recipe"] == "decoder Conv2d (before)").sum() == 2  # ours' two layers, timed both ways
+    # ours' two layers timed with both decoders, the one in use first; the others with the one in use only
+    assert table["recipe"].str.endswith("(in use)").sum() == 6
+    # both layers here decode to at most 4 maps (3 colours; layer 2: 4 filters in groups of 2), so shifted adds
+    assert (table["recipe"] == "decoder: shifted adds (in use)").sum() == 6
+    assert (table["recipe"] == "decoder: ConvTranspose2d").sum() == 2
     assert (table["gflop"] > 0).all() and (table["ms"] > 0).all()
     assert table.attrs["rates"]["threads"] == 1
     cost = sf.job_seconds(ms, p)

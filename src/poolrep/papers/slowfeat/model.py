@@ -50,6 +50,56 @@ class FCAutoEncoder(nn.Module):
         return self.dec.weight.detach().T.cpu()
 
 
+class _ShiftAddDecoder(torch.autograd.Function):
+    """``conv_transpose2d(h, w, padding=k // 2)`` at stride 1 ('same' size), forward as one matrix product and
+    ``k * k`` shifted adds, backward as torch's own transposed-convolution backward (``aten.convolution_backward``,
+    the kernels ``nn.ConvTranspose2d``'s autograd runs). On a CPU torch computes this forward (64 maps -> 3, 9 x 9)
+    at about a fifth of its convolution rate, while its backward (a 3 -> 64 convolution and the weight gradient)
+    runs near it; the product ``w^T h`` (``(C_out k k) x C_in`` by ``C_in x HW`` per image) then the adds of each
+    kernel offset's slice into the padded output run about 3x as fast (issue 44; the stage's speed table times
+    both). Same linear map, the sums in another order: equal to float tolerance (``tests/test_slowfeat_speed.py``)."""
+
+    @staticmethod
+    def forward(ctx, h, w):
+        n, c, H, W = h.shape
+        co, k = w.shape[1], w.shape[-1]
+        # per image (C_out k k) x C_in by C_in x HW; the weight expanded, not copied (matmul would copy h instead)
+        wt = w.reshape(c, -1).T.contiguous().expand(n, -1, -1)
+        T = torch.bmm(wt, h.contiguous().reshape(n, c, H * W)).view(n, co, k, k, H, W)
+        out = h.new_zeros(n, co, H + k - 1, W + k - 1)
+        for dy in range(k):  # input pixel (y, x) adds w[:, :, dy, dx] h[y, x] at padded output (y + dy, x + dx)
+            for dx in range(k):  # add_ on the view: ``+=`` on a slice would copy it back once more
+                out[:, :, dy : dy + H, dx : dx + W].add_(T[:, :, dy, dx])
+        ctx.save_for_backward(h, w)
+        p = k // 2
+        return out[:, :, p : p + H, p : p + W].contiguous()
+
+    @staticmethod
+    def backward(ctx, grad):
+        h, w = ctx.saved_tensors
+        p = w.shape[-1] // 2
+        gh, gw, _ = torch.ops.aten.convolution_backward(
+            grad.contiguous(), h, w, None, [1, 1], [p, p], [1, 1], True, [0, 0], 1,
+            [ctx.needs_input_grad[0], ctx.needs_input_grad[1], False],
+        )  # fmt: skip
+        return gh, gw
+
+
+def decode_same(h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``F.conv_transpose2d(h, w, padding=k // 2)`` for an odd ``k x k`` kernel ``w`` (``C_in x C_out x k x k``),
+    computed by :class:`_ShiftAddDecoder`: the auto-encoders' decoder."""
+    if w.ndim != 4 or w.shape[-1] != w.shape[-2] or w.shape[-1] % 2 == 0 or h.ndim != 4 or h.shape[1] != w.shape[0]:
+        raise ValueError(
+            f"decode_same needs maps N x C_in x H x W and an odd square kernel C_in x C_out x k x k, got "
+            f"{tuple(h.shape)} and {tuple(w.shape)}"
+        )
+    return _ShiftAddDecoder.apply(h, w)
+
+
+DECODERS = ("shifted adds", "ConvTranspose2d")  # how ConvAutoEncoder's decoder runs its forward: the same map
+SHIFTED_ADDS_MAX_MAPS = 4  # measured (issue 44): 3 output maps, shifted adds faster; 16, the module faster
+
+
 class ConvAutoEncoder(nn.Module):
     """One convolutional layer: ``h = ReLU(conv(x))`` with ``n_filters`` ``kernel x kernel`` filters ('same'
     padding), decoder ``conv(h)`` back to ``in_ch`` maps, L2 pooling over ``group`` maps and ``pool x pool`` space.
@@ -59,13 +109,23 @@ class ConvAutoEncoder(nn.Module):
     The decoder is held as a ``ConvTranspose2d`` whose kernel is the decoding convolution's kernel transposed
     (``n_filters x in_ch``) and flipped: the same linear map (``conv2d(h, W) = conv_transpose2d(h, W^T flipped)``
     at stride 1 with 'same' padding), initialised from the same ``Conv2d`` draw; its backward pass runs about twice as
-    fast on a CPU (the stage's speed table measures the step both ways). Atom ``j`` is then
-    ``dec.weight[j]``: the patch one unit of map ``j`` adds to the reconstruction, the right way up."""
+    fast on a CPU. Atom ``j`` is then ``dec.weight[j]``: the patch one unit of map ``j`` adds to the reconstruction,
+    the right way up.
 
-    def __init__(self, in_ch: int, n_filters: int, kernel: int, group: int, pool: int):
+    ``decoder`` says how the decoder's forward runs: ``"shifted adds"`` (:func:`decode_same`) or
+    ``"ConvTranspose2d"`` (the module); by default the first where the output has at most
+    :data:`SHIFTED_ADDS_MAX_MAPS` maps (layer 1's 3 colours: its step 1.4x as fast), the module otherwise (layer 2's
+    16 maps: the module's step is 1.2x as fast). The stage's speed table times both on both layers."""
+
+    def __init__(self, in_ch: int, n_filters: int, kernel: int, group: int, pool: int, decoder: str | None = None):
         super().__init__()
         if kernel % 2 == 0:
             raise ValueError("use an odd kernel so 'same' padding keeps the map size")
+        if decoder is None:
+            decoder = DECODERS[0] if in_ch <= SHIFTED_ADDS_MAX_MAPS else DECODERS[1]
+        if decoder not in DECODERS:
+            raise ValueError(f"unknown decoder {decoder!r}; one of {DECODERS}")
+        self.decoder = decoder
         self.enc = nn.Conv2d(in_ch, n_filters, kernel, padding=kernel // 2)
         drawn = nn.Conv2d(n_filters, in_ch, kernel, padding=kernel // 2, bias=False).weight  # in_ch x n_filters x k x k
         self.dec = nn.ConvTranspose2d(n_filters, in_ch, kernel, padding=kernel // 2, bias=False)
@@ -80,7 +140,7 @@ class ConvAutoEncoder(nn.Module):
         return F.relu(self.enc(x))
 
     def decode(self, h):
-        return self.dec(h)
+        return decode_same(h, self.dec.weight) if self.decoder == DECODERS[0] else self.dec(h)
 
     def pooled(self, h):
         return self.pool.pool_map(h)
@@ -114,7 +174,9 @@ def slow_loss(model, x1, x2, alpha: float, beta: float, sparsity: str = "l1"):
     x = torch.cat([x1, x2])  # both frames of every pair in one batch: one convolution per layer, not two
     h = model.encode(x)
     m = model.pooled(h)
-    rec, sp = _sum_per_sample((model.decode(h) - x) ** 2), _sum_per_sample(h.abs() if sparsity == "l1" else m)
+    # L1 of h is its sum: h is a ReLU's output (>= 0), and the ReLU's backward zeroes the gradient wherever h = 0,
+    # so |h| and h give the same loss and the same gradients; the sum skips abs() and its backward (issue 44)
+    rec, sp = _sum_per_sample((model.decode(h) - x) ** 2), _sum_per_sample(h if sparsity == "l1" else m)
     rec, sp = rec[:B] + rec[B:], sp[:B] + sp[B:]
     slow = _sum_per_sample((m[:B] - m[B:]).abs())
     loss = (rec + alpha * sp + beta * slow).mean()

@@ -8,30 +8,9 @@ from functools import partial
 
 import numpy as np
 import torch
-from torch import nn
 
 from .experiment import specs_of, stack_cfgs, supervised_net
-from .model import ConvAutoEncoder, ae_step, drlim_step, supervised_step, temporal_pairs
-
-
-class ConvDecodedAE(ConvAutoEncoder):
-    """The auto-encoder with its decoder computed as a ``Conv2d`` (the recipe before issue 44): the same linear map
-    as :class:`ConvAutoEncoder`'s transposed decoder, kept only so that the speed table can time both."""
-
-    def __init__(self, in_ch: int, n_filters: int, kernel: int, group: int, pool: int):
-        super().__init__(in_ch, n_filters, kernel, group, pool)
-        w = self.dec.weight.detach().flip(2, 3).transpose(0, 1).contiguous()  # in_ch x n_filters x k x k
-        self.dec = nn.Conv2d(n_filters, in_ch, kernel, padding=kernel // 2, bias=False)
-        with torch.no_grad():
-            self.dec.weight.copy_(w)
-
-    @torch.no_grad()
-    def renorm(self):
-        if isinstance(self.dec, nn.Conv2d):  # the parent's __init__ calls this while dec is still transposed
-            w = self.dec.weight
-            w.div_(w.pow(2).sum(dim=(0, 2, 3), keepdim=True).sqrt().clamp_min(1e-8))
-        else:
-            super().renorm()
+from .model import DECODERS, ConvAutoEncoder, ae_step, drlim_step, supervised_step, temporal_pairs
 
 
 def speed_table(x: torch.Tensor, scene: np.ndarray, x_sup: torch.Tensor, y_sup: torch.Tensor, p: dict, repeats=10):
@@ -75,11 +54,11 @@ def speed_table(x: torch.Tensor, scene: np.ndarray, x_sup: torch.Tensor, y_sup: 
     for model, (method, cfgs) in stack_cfgs(p, p["seed"]).items():
         for li, (spec, cfg) in enumerate(zip(specs, cfgs)):
             a, b, both = inputs[li]
-            kinds = [("decoder ConvTranspose2d", ConvAutoEncoder)] + (
-                [("decoder Conv2d (before)", ConvDecodedAE)] if model == "ours" else []
-            )
-            for what, cls in kinds if method == "slow" else [("encoder", ConvAutoEncoder)]:
-                net = cls(a.shape[1], **spec)
+            used = ConvAutoEncoder(a.shape[1], **spec).decoder  # the decoder this layer trains with, timed first
+            others = [d for d in DECODERS if d != used] if model == "ours" else []
+            kinds = [(f"decoder: {used} (in use)", used)] + [(f"decoder: {d}", d) for d in others]
+            for what, decoder in kinds if method == "slow" else [("encoder", None)]:
+                net = ConvAutoEncoder(a.shape[1], **spec, decoder=decoder)
                 opt = torch.optim.Adam(net.parameters() if method == "slow" else net.enc.parameters(), lr=cfg.lr)
                 if method == "slow":
                     step = partial(ae_step, net, opt, a, b, cfg)
