@@ -67,3 +67,15 @@ def test_warm_start_reaches_the_same_minimum_in_fewer_iterations():
     assert (warm.predict(x) == cold.predict(x)).mean() > 0.99
     with pytest.raises(ValueError, match="W0 must be"):
         LinearSVM(C=0.1).fit(x, y, W0=cold_low.W[:-1])
+
+
+def test_longer_history_reaches_the_same_minimum():
+    # the stage keeps 100 gradient pairs (issue 43); the minimum does not depend on it, only the work to reach it
+    x, y = make_classification(2000, 80, n_informative=30, n_classes=5, n_clusters_per_class=2, random_state=4)
+    short, long = LinearSVM(C=0.1, history=5).fit(x, y), LinearSVM(C=0.1).fit(x, y)
+    assert long.history == 100 and short.history == 5
+    np.testing.assert_allclose(long.objective(x, y), short.objective(x, y), rtol=1e-3)
+    assert long.n_iter_ < short.n_iter_
+    assert (long.predict(x) == short.predict(x)).mean() > 0.99
+    with pytest.raises(ValueError, match="history"):
+        LinearSVM(history=0)
