@@ -460,3 +460,21 @@ def test_benchmark_scripts_read_the_fixture(tmp_path):
         [sys.executable, str(bench / "noop_repro.py"), "--root", str(root)], capture_output=True, text=True, timeout=60
     )
     assert r.returncode == 1 and "dvc.lock is absent" in r.stdout
+
+
+def test_a_90_percent_interval_is_marked_where_the_header_says_95():
+    from poolrep import claims as C
+    from poolrep import report
+
+    tost = C.Estimate(0.2, -0.1, 0.5, "paired bootstrap", confidence=C.TOST_CONFIDENCE)
+    rows = _claims() + [
+        C.equivalent(
+            "no_cost", "autopool", '"costs little"', "Sec. 4", "A - B", tost, 1.0, setting="cpu", why=""
+        ).as_dict()
+    ]
+    views = {v["id"]: v for v in report.claim_views(rows)}
+    assert views["no_cost"]["ours"].endswith("(90 % interval)")
+    assert "interval)" not in views["ap_beats_sp"]["ours"] and views["ap_beats_sp"]["ours"].startswith("2.5")
+    assert not views["voc"]["ours"]  # no number: nothing to mark
+    assert report.OURS_HEADER == "ours [95 % interval unless marked]"
+    assert "(90 % interval)" in report.claims_md(rows)

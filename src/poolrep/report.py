@@ -74,6 +74,7 @@ from .stage_results import (  # noqa: F401 (the report's API: reading stages, fo
     totals,
     totals_sentence,
 )
+from .stats import CONFIDENCE
 
 COMPARE_COLS = ("paper", "ours", "diff")
 MAX_METRICS = 300  # flattened metrics shown per stage (the rest is counted, not dropped silently)
@@ -286,12 +287,20 @@ class Grid:
         return " ".join(x for x in (col, "num" if i in self.numeric else "") if x)
 
 
+OURS_HEADER = f"ours [{CONFIDENCE:.0%} interval unless marked]".replace(
+    "%", " %"
+)  # a within / non-superiority test reads a 90 % interval (TOST)
+
+
 def claim_views(claims: list[dict]) -> list[dict]:
     """One dict per claim: the claims table's columns (``paper_number`` for "paper's number"), the status's CSS
     class, its reason and the non-empty ``details`` [(label, text)] the expandable row shows."""
     out = []
     for d, r in zip(claims, claims_frame(claims).to_dict("records")):
         r["paper_number"] = r.pop("paper's number")
+        conf = d.get("confidence")
+        if r["ours"] and conf is not None and abs(conf - CONFIDENCE) > 1e-9:  # equivalence, non-superiority: 90 %
+            r["ours"] = f"{r['ours']} ({conf:.0%} interval)".replace("%", " %")
         r["setting"] = local_paths(r["setting"])
         r["reason"] = d.get("reason") or ""
         r["status_class"] = "st-" + d["status"].replace(" ", "-") + (" host-dependent" if d.get("host_flips") else "")
@@ -354,7 +363,7 @@ def stage_view(s: Stage, out_dir: Path) -> dict:
         "problems": s.problems,
         "notebook": _rel(s.notebook, out_dir) if s.notebook is not None else "",
         "claims": Grid(
-            ["claim", "ours [95 % interval]", "paper's number", "status"],
+            ["claim", OURS_HEADER, "paper's number", "status"],
             [[f"`{c['id']}`: {c['claim']}", c["ours"], c["paper_number"], c["status"]] for c in claim_views(s.claims)],
         ),
         "n_claims": len(s.claims),
@@ -473,7 +482,7 @@ def claims_md(
     views = claim_views(claims)
     model = {
         "table": Grid(
-            ["paper", "claim", "ours [95 % interval]", "paper's number", "status", "power"],
+            ["paper", "claim", OURS_HEADER, "paper's number", "status", "power"],
             [[c["paper"], f"{c['claim']} ({c['source']}) `{c['id']}`", *[c[k] for k in SIX]] for c in views],
         ),
         "counts": counts_sentence(claims),
