@@ -990,7 +990,7 @@ def test_p_table_leaves_the_timings_to_run_json():
 
 
 def test_most_of_the_time_counts_cells_by_their_intervals():
-    from poolrep.papers.autopool.claims import ap_vs_sp, most_cells
+    from poolrep.papers.autopool.claims import ap_vs_sp, cell_intervals, most_cells
 
     n = 400
     rng = np.random.default_rng(1)
@@ -1006,7 +1006,7 @@ def test_most_of_the_time_counts_cells_by_their_intervals():
         for s in (0, 1, 2):
             r16.info[(K, s)] = {"heldout_cost": 130.0, "grid_cost": 140.0, "grid": "2x2", "pairs": 100}
     fair = {s: saelib.fair_diffs(correct, r16.scale, s, 100) for s in ("full", "small")}
-    est, cells = most_cells(fair, ("full", "small"), [400, 900], 0)
+    est, cells = most_cells(cell_intervals(fair, ("full", "small"), [400, 900], 0))
     assert (est.value, est.lo, est.hi) == (0.5, 0.5, 0.5) and len(cells) == 4 and est.seeds == 3
     p = {"hidden": 100, "seed": 0, "profile": "test", "heldout_from": 0.8, "train_small": 1000, "cv_folds": 3}
     sizes = {"test": n, "clips": 7, "train_full": 50000, "train_small": 10000}

@@ -38,25 +38,32 @@ def p_reaches_grid(runs) -> list[dict]:
     ]
 
 
-def most_cells(fair: dict, sets, ks, seed: int) -> tuple[Estimate, list[str]]:
-    """Fig. 10's "most of the time" over the cells (K, training set): the share of cells where AP - SP at K features
-    is above 0 (value: its point estimate; lo: the share whose 95 % interval over the test images and P's seeds lies
-    above 0; hi: the share whose interval does not lie below 0), and each cell's interval as text."""
-    cells, text = [], []
-    for setting in sets:
-        for K in ks:
-            e = C.seed_interval(fair[setting][K][0], seed=seed, scale=100, what="test images")
-            cells.append(e)
-            text.append(f"{setting} K={K} {e.value:+.1f} [{e.lo:+.1f}, {e.hi:+.1f}]")
-    n = len(cells)
+def cell_intervals(fair: dict, sets, ks, seed: int) -> dict[tuple[str, int], Estimate]:
+    """Fig. 10's cells: per (training set, K), AP - SP at K features with its 95 % interval over the test images
+    and P's seeds (:func:`poolrep.stats.seed_interval`), computed once for every claim and sentence that reads it."""
+    return {(s, K): C.seed_interval(fair[s][K][0], seed=seed, scale=100, what="test images") for s in sets for K in ks}
+
+
+def ks_text(es: dict[int, Estimate]) -> str:
+    """``K=400 +1.2 [+0.3, +2.1], ...``: one interval per K, for a claim's why."""
+    return ", ".join(f"K={k} {e.value:+.1f} [{e.lo:+.1f}, {e.hi:+.1f}]" for k, e in es.items())
+
+
+def most_cells(cells: dict[tuple[str, int], Estimate]) -> tuple[Estimate, list[str]]:
+    """Fig. 10's "most of the time" over the cells (:func:`cell_intervals`): the share of cells where AP - SP at K
+    features is above 0 (value: its point estimate; lo: the share whose 95 % interval over the test images and P's
+    seeds lies above 0; hi: the share whose interval does not lie below 0), and each cell's interval as text."""
+    es = list(cells.values())
+    text = [f"{s} {ks_text({K: e})}" for (s, K), e in cells.items()]
+    n = len(es)
     est = Estimate(
-        value=sum(e.value > 0 for e in cells) / n,
-        lo=sum(e.lo > 0 for e in cells) / n,
-        hi=sum(e.hi >= 0 for e in cells) / n,
+        value=sum(e.value > 0 for e in es) / n,
+        lo=sum(e.lo > 0 for e in es) / n,
+        hi=sum(e.hi >= 0 for e in es) / n,
         how=f"share of {n} cells (K x training set) above 0: lo counts the cells whose 95 % interval (test images x "
         "P's seeds, poolrep.stats.seed_interval) lies above 0, hi those whose interval does not lie below 0",
-        items=cells[0].items,
-        seeds=cells[0].seeds,
+        items=es[0].items,
+        seeds=es[0].seeds,
     )
     return est, text
 
@@ -87,9 +94,10 @@ def ap_vs_sp(runs: dict, correct: dict, p: dict, sizes: dict) -> list:
         def mean_k(setting, fair=fair, ks=sc.ks):  # items x seeds: mean over K of AP - same-size SP
             return np.mean([fair[setting][k][0] for k in ks], axis=0)
 
-        def per_k(setting, fair=fair, ks=sc.ks):
-            es = [C.seed_interval(fair[setting][k][0], seed=p["seed"], scale=100, what="test images") for k in ks]
-            return "Per K: " + ", ".join(f"K={k} {e.value:+.1f} [{e.lo:+.1f}, {e.hi:+.1f}]" for k, e in zip(ks, es))
+        intervals = cell_intervals(fair, sc.sets, sc.ks, p["seed"])
+
+        def per_k(setting, iv=intervals, ks=sc.ks):
+            return "Per K: " + ks_text({k: iv[(setting, k)] for k in ks})
 
         few_seeds = len(sc.seeds) < C.MIN_SEEDS and all(c["passed"] for c in pre)
         one_seed_why = (
@@ -102,7 +110,7 @@ def ap_vs_sp(runs: dict, correct: dict, p: dict, sizes: dict) -> list:
             "50,000 images is the stage's largest cost after P); the paper profile has the full set."
         )
         # "most of the time" (Fig. 10): more than half of the cells (K, training set), judged on the cells' intervals
-        most, cells = most_cells(fair, sc.sets, sc.ks, p["seed"])
+        most, cells = most_cells(intervals)
         n = len(cells)
         need = (n // 2 + 0.5) / n  # more than half: at least n // 2 + 1 cells
         stmt = '"Auto-pooling outperformed traditional spatial pooling for most of the time."'
@@ -192,7 +200,12 @@ def ap_vs_sp(runs: dict, correct: dict, p: dict, sizes: dict) -> list:
         )
         gq = f"mean over K of (AP - SP at K features) on the small set - the same on the full set, {name}"
         if "full" in sc.sets:
-            diff = {"small": {k: (fair["small"][k][0] - fair["full"][k][0], "") for k in sc.ks}}
+            diff = {
+                k: C.seed_interval(
+                    fair["small"][k][0] - fair["full"][k][0], seed=p["seed"], scale=100, what="test images"
+                )
+                for k in sc.ks
+            }
             out.append(
                 C.greater(
                     f"ap_gain_larger_on_small_{name}",
@@ -203,7 +216,7 @@ def ap_vs_sp(runs: dict, correct: dict, p: dict, sizes: dict) -> list:
                     C.seed_interval(mean_k("small") - mean_k("full"), seed=p["seed"], scale=100, what="test images"),
                     unit="points",
                     setting=f"{data}; {sets_text}",
-                    why=f"{per_k('small')} (small); {per_k('full')} (full); small - full {per_k('small', diff)[7:]}. "
+                    why=f"{per_k('small')} (small); {per_k('full')} (full); small - full {ks_text(diff)}. "
                     "Each classifier's C chosen on its own training set, so neither set's SVM is tuned on the other's.",
                     preconditions=pre,
                     trained=True,
