@@ -100,6 +100,11 @@ DECODERS = ("shifted adds", "ConvTranspose2d")  # how ConvAutoEncoder's decoder 
 SHIFTED_ADDS_MAX_MAPS = 4  # measured (issue 44): 3 output maps, shifted adds faster; 16, the module faster
 
 
+def default_decoder(maps: int) -> str:
+    """How a decoder back to ``maps`` maps runs its forward by default (:data:`DECODERS`)."""
+    return DECODERS[0] if maps <= SHIFTED_ADDS_MAX_MAPS else DECODERS[1]
+
+
 class ConvAutoEncoder(nn.Module):
     """One convolutional layer: ``h = ReLU(conv(x))`` with ``n_filters`` ``kernel x kernel`` filters ('same'
     padding), decoder ``conv(h)`` back to ``in_ch`` maps, L2 pooling over ``group`` maps and ``pool x pool`` space.
@@ -122,7 +127,7 @@ class ConvAutoEncoder(nn.Module):
         if kernel % 2 == 0:
             raise ValueError("use an odd kernel so 'same' padding keeps the map size")
         if decoder is None:
-            decoder = DECODERS[0] if in_ch <= SHIFTED_ADDS_MAX_MAPS else DECODERS[1]
+            decoder = default_decoder(in_ch)
         if decoder not in DECODERS:
             raise ValueError(f"unknown decoder {decoder!r}; one of {DECODERS}")
         self.decoder = decoder

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .experiment import specs_of, stack_cfgs, supervised_net
-from .model import DECODERS, ConvAutoEncoder, ae_step, drlim_step, supervised_step, temporal_pairs
+from .model import DECODERS, ConvAutoEncoder, ae_step, default_decoder, drlim_step, supervised_step, temporal_pairs
 
 
 def speed_table(x: torch.Tensor, scene: np.ndarray, x_sup: torch.Tensor, y_sup: torch.Tensor, p: dict, repeats=10):
@@ -54,7 +54,7 @@ def speed_table(x: torch.Tensor, scene: np.ndarray, x_sup: torch.Tensor, y_sup: 
     for model, (method, cfgs) in stack_cfgs(p, p["seed"]).items():
         for li, (spec, cfg) in enumerate(zip(specs, cfgs)):
             a, b, both = inputs[li]
-            used = ConvAutoEncoder(a.shape[1], **spec).decoder  # the decoder this layer trains with, timed first
+            used = default_decoder(a.shape[1])  # the decoder this layer trains with, timed first
             others = [d for d in DECODERS if d != used] if model == "ours" else []
             kinds = [(f"decoder: {used} (in use)", used)] + [(f"decoder: {d}", d) for d in others]
             for what, decoder in kinds if method == "slow" else [("encoder", None)]:
