@@ -13,6 +13,7 @@ from poolrep.normalize import ZCA
 from poolrep.papers import autopool as saelib
 from poolrep.pooling.autopool import (
     AutoPool,
+    PStep,
     cost,
     cost_and_grad,
     flops_per_batch,
@@ -63,7 +64,7 @@ def test_gradient_finite_difference():
 
 
 def test_flop_count():
-    assert flops_per_batch(2, 3, 5) == 22 * 2 * 3 * 5
+    assert flops_per_batch(2, 3, 5) == 20 * 2 * 3 * 5
 
 
 def _batches(xa, xb, bs):
@@ -90,25 +91,29 @@ def test_training_keeps_P_nonnegative_and_lowers_cost(opt):
 def test_gradient_buffers_give_the_same_result():
     P, xa, xb = _rand(4, 9), _rand(3, 9, seed=1), _rand(3, 9, seed=2)
     c, g, parts = cost_and_grad(P, xa, xb, 0.7)
-    out, work = torch.full_like(P, 7.0), torch.full((15, 9), -3.0, dtype=P.dtype)
+    out, work = torch.full_like(P, 7.0), torch.full((12, 9), -3.0, dtype=P.dtype)
     c2, g2, parts2 = cost_and_grad(P, xa, xb, 0.7, out=out, work=work)
     assert g2.data_ptr() == out.data_ptr()
     assert c2 == pytest.approx(c, rel=1e-12) and parts2 == pytest.approx(parts, rel=1e-12)
     assert torch.allclose(out, g, rtol=1e-12, atol=1e-14)
     with pytest.raises(ValueError, match="out must have P's shape"):
         cost_and_grad(P, xa, xb, 0.7, out=torch.zeros(4, 8, dtype=P.dtype))
-    with pytest.raises(ValueError, match="contiguous 15 x 9"):
-        cost_and_grad(P, xa, xb, 0.7, work=torch.zeros(12, 9, dtype=P.dtype))
+    with pytest.raises(ValueError, match="contiguous 12 x 9"):
+        cost_and_grad(P, xa, xb, 0.7, work=torch.zeros(15, 9, dtype=P.dtype))
 
 
-def test_adam_training_matches_a_hand_written_projected_adam():
+@pytest.mark.parametrize("block_columns", [None, 5])
+def test_adam_training_matches_a_hand_written_projected_adam(block_columns):
     # slow reference: Adam (Kingma & Ba, torch's eps placement) on the analytic gradient, lr relative to mean(P0),
     # then P <- max(P, 0); three uneven batches so the short last batch is covered too
     x = _rand(40, 12, seed=12).float()
     xb = (x + 0.1 * _rand(40, 12, seed=13).float()).clamp(min=0)
     P0 = init_P(5, 12, torch.cat([x, xb]), seed=0)
     lr, lam = 0.1, 0.5
-    m, _ = train_autopool(_batches(x, xb, 16), 5, 12, lam, epochs=2, lr=lr, optimizer="adam", P0=P0, progress=False)
+    m, _ = train_autopool(
+        _batches(x, xb, 16), 5, 12, lam, epochs=2, lr=lr, optimizer="adam", P0=P0, progress=False,
+        block_columns=block_columns,
+    )  # fmt: skip
     P, mo, v, t = P0.clone(), torch.zeros_like(P0), torch.zeros_like(P0), 0
     step_lr = lr * float(P0.mean())
     for _ in range(2):
@@ -124,7 +129,45 @@ def test_adam_training_matches_a_hand_written_projected_adam():
     assert not torch.allclose(m.P, P0, atol=1e-4)  # it did move
 
 
-def test_onehot_start_and_momentum_match_a_slow_reference():
+@pytest.mark.parametrize("opt", ["adam", "momentum", "sgd"])
+def test_pstep_in_column_blocks_equals_torch_adam_on_the_whole_gradient(opt):
+    """PStep's block-by-block update (uneven blocks of 4 over D = 11) against the whole gradient of cost_and_grad
+    and torch.optim (Adam fused, or the update by hand), then the projection: float64, four steps."""
+    g = torch.Generator().manual_seed(5)
+    P0 = torch.rand(6, 11, generator=g, dtype=torch.float64) * 0.3
+    xs = [(torch.rand(8, 11, generator=g, dtype=torch.float64), torch.rand(8, 11, generator=g, dtype=torch.float64))]
+    xs = xs * 2 + [(x[:5], y[:5]) for x, y in xs]  # a short batch too
+    step = PStep(P0, 0.7, opt, lr=0.05, momentum_after=1, block_columns=4)
+    assert [c.stop - c.start for c in step.cols] == [4, 4, 3]
+    P = P0.clone()
+    if opt == "adam":
+        P.grad = torch.zeros_like(P)
+        ref = torch.optim.Adam([P], lr=0.05 * float(P0.mean()), fused=True)
+    v = torch.zeros_like(P)
+    for ep, (xa, xb) in enumerate(xs):
+        c, parts = step(xa, xb, ep)
+        c_ref, grad, parts_ref = cost_and_grad(P, xa, xb, 0.7)
+        assert c == pytest.approx(c_ref, rel=1e-12) and parts == pytest.approx(parts_ref, rel=1e-12)
+        with torch.no_grad():
+            if opt == "adam":
+                P.grad.copy_(grad)
+                ref.step()
+            elif opt == "momentum":
+                v = v * (0.0 if ep < 1 else 0.9) + grad
+                P -= 0.05 * v
+            else:
+                P -= 0.05 * grad
+            P.clamp_(min=0)
+    assert torch.allclose(step.P, P, rtol=1e-12, atol=1e-15)
+    assert not torch.allclose(P, P0) and (P == 0).any()  # it moved, and the projection acted
+    with pytest.raises(ValueError, match="block_columns"):
+        PStep(P0, 0.7, block_columns=0)
+    with pytest.raises(ValueError, match="optimizer"):
+        PStep(P0, 0.7, "lbfgs")
+
+
+@pytest.mark.parametrize("block_columns", [None, 5])
+def test_onehot_start_and_momentum_match_a_slow_reference(block_columns):
     """The authors' optimisation: each row starts as one random feature, SGD with momentum 0 for the first epochs
     then 0.9, P clipped at 0 after every step; checked step by step against plain loops (uneven batches)."""
     x = _rand(40, 12, seed=14).float()
@@ -144,6 +187,7 @@ def test_onehot_start_and_momentum_match_a_slow_reference():
         seed=3,
         momentum_after=1,
         progress=False,
+        block_columns=block_columns,
     )
     P, v = P0.clone(), None
     for ep in range(3):
@@ -1069,7 +1113,7 @@ def test_speed_table_counts_the_step_and_divides_by_the_measured_gemm_rate():
     t = saelib.speed_table({"16px": (4, 5, 5)}, [sc], p, repeats=1)
     assert list(zip(t.K, t.batch)) == [(8, 4), (8, 8), (16, 4), (16, 8)]
     assert list(t["method's batch"]) == [True, False, True, False]
-    assert np.allclose(t.gflop, 22 * t.batch * t.K * 100 / 1e9)  # the module docstring's 22 B K D
+    assert np.allclose(t.gflop, 20 * t.batch * t.K * 100 / 1e9)  # the module docstring's 20 B K D
     rates = t.attrs["rates"]
     assert rates["threads"] == 1 and np.allclose(t.of_gemm, t.gflops / rates["gemm_gflops"])
     jobs = saelib.job_table(

@@ -8,12 +8,14 @@ temporally adjacent inputs ``(x_t, x_t+1)`` by minimising, averaged over pairs,
 (reconstruction through the pooled code, plus an invariance term that pulls the pooled codes of neighbours
 together). Non-negativity is kept by projection: after each step ``P <- max(P, 0)`` (the author's code clips
 at 0). The gradient is analytic (:func:`cost_and_grad`; checked against autograd in the tests): with
-``Z = X P^T`` and ``E = Z P - X`` for a batch ``X`` (B x D),
+``X = [X_t; X_t+1]`` (2B x D) for a batch of B pairs, ``Z = X P^T``, ``E = Z P - X`` and
+``dz = Z_t - Z_t+1``,
 
-    dC/dP = (Z_t^T E_t + (E_t P^T)^T X_t + same for t+1 + lambda (Z_t - Z_t+1)^T (X_t - X_t+1)) / B
+    dC/dP = (Z^T E + (E P^T + lam [dz; -dz])^T X) / B
 
-which costs ``22 B K D`` flops per batch of B pairs (five K x D x B products per frame, one for the invariance
-term); :func:`train_autopool` reports the achieved GFLOP/s from that count.
+(the invariance term ``lam dz^T (X_t - X_t+1)`` is folded into the factor of X, so it costs no product of its
+own): ``20 B K D`` flops per batch, four products (``Z``, ``E``, ``E P^T`` over K x D x 2B, the gradient over
+K x D x 4B); :func:`train_autopool` reports the achieved GFLOP/s from that count.
 """
 
 from __future__ import annotations
@@ -82,6 +84,51 @@ def cost(P: torch.Tensor, xa: torch.Tensor, xb: torch.Tensor, lam: float) -> tor
     return (rec + inv) / xa.shape[0]
 
 
+BLOCK_COLUMNS = 2048
+"""Columns of P per block of a training step (:class:`PStep`) on the CPU. The gradient of a block of columns
+needs only that block of P, E and X (and the small ``Z`` and ``E P^T``), so the step runs block by block and
+the optimiser updates each block while its gradient is still in cache, instead of writing the whole K x D
+gradient to memory and reading it back. Measured on the stage's 32-px step (K = 400, D = 72,900, B = 100, one
+thread, ``benchmarks/autopool_speed.py``'s step): 366-369 ms as one block, 356-359 ms in blocks of 2,048 (512 to
+4,096 within 2 %); at 16 px (D = 12,100, which with Adam's moments fits in this machine's cache) the blocks
+change nothing beyond the noise. On a GPU P is one block."""
+
+
+def _factor(blocks, works, B: int, lam: float):
+    """The left factor of the gradient, ``[Z; E P^T + lam [dz; -dz]]^T / B`` (K x 4B), and the two cost terms
+    (sums over the batch), from P's column ``blocks`` and, per block, its contiguous ``works`` buffer (4B rows:
+    ``E`` written into the first 2B, ``X`` read from the last 2B): one pass over the blocks for ``Z = X P^T``,
+    one for ``E = Z P - X`` and ``E P^T``. Sums over blocks use ``addmm(out=)``: the in-place ``addmm_`` is not
+    in torch's FLOP counter (``poolrep.bench``)."""
+    Z = works[0][2 * B :] @ blocks[0].T
+    for Pj, Wj in zip(blocks[1:], works[1:]):
+        torch.addmm(Z, Wj[2 * B :], Pj.T, out=Z)
+    rec = 0.0
+    for j, (Pj, Wj) in enumerate(zip(blocks, works)):
+        Ej = torch.mm(Z, Pj, out=Wj[: 2 * B]).sub_(Wj[2 * B :])  # addmm(beta=-1) copies X in first: slower
+        if j == 0:
+            EPt = Ej @ Pj.T
+        else:
+            torch.addmm(EPt, Ej, Pj.T, out=EPt)
+        rec += float(torch.linalg.vector_norm(Ej)) ** 2
+    dz = Z[:B] - Z[B:]
+    EPt[:B].add_(dz, alpha=lam)
+    EPt[B:].sub_(dz, alpha=lam)
+    left = torch.cat([Z, EPt]).div_(B).T.contiguous()
+    return left, 0.5 * rec, 0.5 * float(torch.linalg.vector_norm(dz)) ** 2
+
+
+def _pairs(P_shape, xa, xb, work):
+    K, D = P_shape
+    xa, xb = _flat(xa, D, "xa"), _flat(xb, D, "xb")
+    if xa.shape != xb.shape:
+        raise ValueError(f"xa and xb must have the same shape, got {tuple(xa.shape)} and {tuple(xb.shape)}")
+    B = xa.shape[0]
+    if work is not None and (work.shape != (4 * B, D) or not work.is_contiguous()):
+        raise ValueError(f"work must be a contiguous {4 * B} x {D} tensor, got {tuple(work.shape)}")
+    return xa, xb, B
+
+
 def cost_and_grad(
     P: torch.Tensor,
     xa: torch.Tensor,
@@ -93,39 +140,93 @@ def cost_and_grad(
     """``(cost, dcost/dP, parts)`` with the analytic gradient (see the module docstring); ``parts`` holds the
     reconstruction and invariance terms (per pair).
 
-    ``out`` (K x D) receives the gradient and ``work`` (5B x D) holds ``[E; X; X_t - X_t+1]``; both optional.
-    The training loop passes them because on the CPU a fresh tensor this large (117 MB for the gradient at the
-    stage's K = 400, D = 72,900) is a fresh mmap, and its page faults cost about as much as the products."""
-    D = P.shape[1]
-    xa, xb = _flat(xa, D, "xa"), _flat(xb, D, "xb")
-    if xa.shape != xb.shape:
-        raise ValueError(f"xa and xb must have the same shape, got {tuple(xa.shape)} and {tuple(xb.shape)}")
-    B = xa.shape[0]
+    ``out`` (K x D) receives the gradient and ``work`` (4B x D) holds ``[E; X]``; both optional (on the CPU a
+    fresh tensor this large, 117 MB for the gradient at the stage's K = 400, D = 72,900, is a fresh mmap, and its
+    page faults cost about as much as the products). The training loop runs the same products block by block
+    (:class:`PStep`)."""
+    xa, xb, B = _pairs(P.shape, xa, xb, work)
     if out is not None and out.shape != P.shape:
         raise ValueError(f"out must have P's shape {tuple(P.shape)}, got {tuple(out.shape)}")
     if work is None:
-        work = P.new_empty(5 * B, D)
-    elif work.shape != (5 * B, D) or not work.is_contiguous():
-        raise ValueError(f"work must be a contiguous {5 * B} x {D} tensor, got {tuple(work.shape)}")
-    E, X, dx = work[: 2 * B], work[2 * B : 4 * B], work[4 * B :]
-    X[:B], X[B:] = xa, xb
-    torch.sub(xa, xb, out=dx)
-    Z = X @ P.T  # 2B x K
-    torch.addmm(X, Z, P, beta=-1, out=E)  # E = Z P - X
-    dz = Z[:B] - Z[B:]
-    # one product with inner dimension 5B instead of five thin ones (P is read 3x and the gradient written once):
-    # grad = (Z^T E + (E P^T)^T X + lam dz^T dx) / B, the 1/B applied on the small 5B x K side
-    left = torch.cat([Z, E @ P.T, lam * dz]).div_(B).T
+        work = P.new_empty(4 * B, P.shape[1])
+    work[2 * B : 3 * B], work[3 * B :] = xa, xb
+    left, rec, inv = _factor([P], [work], B, lam)
     grad = torch.mm(left, work, out=out)
-    rec = 0.5 * float(torch.linalg.vector_norm(E) ** 2)
-    inv = 0.5 * float(torch.linalg.vector_norm(dz) ** 2)
-    total = (rec + lam * inv) / B
-    return total, grad, {"reconstruction": rec / B, "invariance": inv / B}
+    return (rec + lam * inv) / B, grad, {"reconstruction": rec / B, "invariance": inv / B}
 
 
 def flops_per_batch(B: int, K: int, D: int) -> int:
     """Multiply-adds x 2 of one gradient evaluation on B pairs (see the module docstring)."""
-    return 22 * B * K * D
+    return 20 * B * K * D
+
+
+class PStep:
+    """P's projected training step, repeated by :func:`train_autopool`: the gradient of :func:`cost_and_grad`,
+    then the optimiser's update and ``P <- max(P, 0)``, column block by column block (:data:`BLOCK_COLUMNS`).
+
+    P lives here as contiguous column blocks (``.P`` assembles it): torch's fused Adam, the update this step
+    uses, reads its tensors as contiguous memory, so a strided column view of one K x D tensor cannot be
+    updated in place. ``optimizer`` and ``lr`` as in :func:`train_autopool`; ``__call__(xa, xb, epoch)``
+    returns ``(cost, parts)`` of the batch before the update."""
+
+    def __init__(
+        self,
+        P: torch.Tensor,
+        lam: float,
+        optimizer: str = "adam",
+        lr: float = 1e-3,
+        momentum_after: int = 5,
+        block_columns: int | None = None,
+    ):
+        if optimizer not in ("sgd", "adam", "momentum"):
+            raise ValueError(f"unknown optimizer {optimizer!r}; use 'momentum', 'sgd' or 'adam'")
+        if P.ndim != 2 or not P.is_floating_point():
+            raise ValueError(f"P must be a floating-point K x D tensor, got {P.dtype} of shape {tuple(P.shape)}")
+        if block_columns is not None and block_columns < 1:
+            raise ValueError(f"block_columns must be >= 1, got {block_columns}")
+        K, D = P.shape
+        width = block_columns or (BLOCK_COLUMNS if P.device.type == "cpu" else D)
+        self.shape, self.lam, self.optimizer, self.momentum_after = (K, D), lam, optimizer, momentum_after
+        self.cols = [slice(c, min(D, c + width)) for c in range(0, D, width)]
+        self.blocks = [P[:, c].contiguous() for c in self.cols]
+        # adam: torch's own fused Adam kernel (one pass over P, m, v and the gradient), lr relative to P's mean
+        # entry; a hand-written update allocated K x D temporaries each step and took longer than the gradient
+        self.lr = lr * float(P.mean()) if optimizer == "adam" else lr
+        # momentum by hand: the velocity carries over when the momentum switches from 0 to 0.9 (v <- mu v + g)
+        self.state = [
+            [torch.zeros_like(b) for b in self.blocks] for _ in range({"adam": 2, "momentum": 1}.get(optimizer, 0))
+        ]
+        self.steps = torch.zeros((), dtype=torch.float32, device=P.device)  # Adam's step count (bias correction)
+        self.grad = P.new_empty(K * width)
+        self.works = None  # per block: [E; X] (4B rows), contiguous, so E is written in place
+
+    @property
+    def P(self) -> torch.Tensor:
+        return torch.cat(self.blocks, 1)
+
+    def __call__(self, xa: torch.Tensor, xb: torch.Tensor, epoch: int = 0):
+        xa, xb, B = _pairs(self.shape, xa, xb, None)
+        if self.works is None or self.works[0].shape[0] != 4 * B:  # the last batch of an epoch may be short
+            self.works = [b.new_empty(4 * B, b.shape[1]) for b in self.blocks]
+        for Wj, c in zip(self.works, self.cols):
+            Wj[2 * B : 3 * B], Wj[3 * B :] = xa[:, c], xb[:, c]
+        left, rec, inv = _factor(self.blocks, self.works, B, self.lam)
+        self.steps.add_(1)
+        mu = 0.0 if epoch < self.momentum_after else 0.9  # the authors' switch after some epochs
+        for j, (Pj, Wj) in enumerate(zip(self.blocks, self.works)):
+            g = torch.mm(left, Wj, out=self.grad[: Pj.numel()].view(Pj.shape))
+            if self.optimizer == "adam":
+                m, v = self.state[0][j], self.state[1][j]
+                torch._fused_adam_(
+                    [Pj], [g], [m], [v], [], [self.steps], lr=self.lr, beta1=0.9, beta2=0.999,
+                    weight_decay=0.0, eps=1e-8, amsgrad=False, maximize=False,
+                )  # fmt: skip
+            elif self.optimizer == "momentum":
+                Pj.add_(self.state[0][j].mul_(mu).add_(g), alpha=-self.lr)
+            else:
+                Pj.add_(g, alpha=-self.lr)
+            Pj.clamp_(min=0)
+        return (rec + self.lam * inv) / B, {"reconstruction": rec / B, "invariance": inv / B}
 
 
 def init_P(
@@ -243,6 +344,7 @@ def train_autopool(
     momentum_after: int = 5,
     heldout: Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]] | None = None,
     on_epoch: Callable[[int, torch.Tensor], None] | None = None,
+    block_columns: int | None = None,
 ) -> tuple[AutoPool, TrainLog]:
     """Projected gradient training of ``P`` on streamed pairs.
 
@@ -252,8 +354,10 @@ def train_autopool(
     - ``"momentum"``: the authors' (tesatory/auto-pooling): SGD with momentum 0 for the first ``momentum_after``
       epochs, then 0.9; ``P <- max(P - lr v, 0)`` after each step;
     - ``"sgd"``: plain projected gradient descent, ``P <- max(P - lr g, 0)``;
-    - ``"adam"``: ``torch.optim.Adam``, fused, then the same projection; its ``lr`` is relative to the mean
-      initial entry of P, so it does not depend on the feature scale.
+    - ``"adam"``: torch's fused Adam (betas 0.9, 0.999, eps 1e-8), then the same projection; its ``lr`` is
+      relative to the mean initial entry of P, so it does not depend on the feature scale.
+
+    Each step is :class:`PStep` (column blocks of ``block_columns``, default :data:`BLOCK_COLUMNS` on the CPU).
 
     Start: ``P0`` if given (e.g. a sum-pooling grid: a named ablation, not the paper's method), else ``init``:
     ``"onehot"`` (the authors': each row one random feature), ``"dense"`` (uniform random, scaled to the first
@@ -273,8 +377,7 @@ def train_autopool(
         P = onehot_P(K, D, seed, device)
     if heldout is not None and P is not None:
         log.heldout.append(heldout_cost(P, heldout(), lam, device)["scaled"])
-    opt = None
-    grad = work = vel = None
+    step = None
     for ep in range(epochs):
         tot = rec = inv = 0.0
         nb = 0
@@ -302,28 +405,9 @@ def train_autopool(
                 )
                 if heldout is not None:
                     log.heldout.append(heldout_cost(P, heldout(), lam, device)["scaled"])
-            if grad is None:
-                grad = torch.empty_like(P)  # reused every step (see cost_and_grad's ``out``)
-                P.grad = grad
-                if optimizer == "adam":
-                    # torch's own Adam, fused: one pass over P, m, v and the gradient; a hand-written update
-                    # allocated K x D temporaries each step and took longer than the gradient itself
-                    opt = torch.optim.Adam([P], lr=lr * float(P.mean()), fused=True)
-                elif optimizer == "momentum":
-                    # by hand, not torch.optim.SGD: the velocity must carry over when the momentum switches from
-                    # 0 to 0.9 (v <- mu v + g), where torch's SGD starts a fresh buffer at the switch
-                    vel = torch.zeros_like(P)
-            if work is None or work.shape[0] != 5 * xa.shape[0]:  # the last batch of an epoch may be short
-                work = P.new_empty(5 * xa.shape[0], D)
-            c, _, parts = cost_and_grad(P, xa, xb, lam, out=grad, work=work)
-            if optimizer == "momentum":
-                vel.mul_(0.0 if ep < momentum_after else 0.9).add_(grad)  # the authors' switch after some epochs
-                P.add_(vel, alpha=-lr)
-            elif opt is None:
-                P.add_(grad, alpha=-lr)
-            else:
-                opt.step()
-            P.clamp_(min=0)
+            if step is None:
+                step = PStep(P, lam, optimizer, lr, momentum_after, block_columns)
+            c, parts = step(xa, xb, ep)
             _sync(device)
             log.seconds += time.perf_counter() - t1
             log.gflop += flops_per_batch(xa.shape[0], K, D) / 1e9
@@ -334,6 +418,7 @@ def train_autopool(
         bar.close()
         if nb == 0:
             raise ValueError("train_autopool: batches() yielded no data")
+        P = step.P
         log.cost.append(tot / nb)
         log.reconstruction.append(rec / nb)
         log.invariance.append(inv / nb)

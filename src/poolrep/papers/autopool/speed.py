@@ -1,9 +1,10 @@
 """The ``autopool`` stage's speed table: P's training step timed at the workers' thread count against this machine's
 own GEMM rate, measured in the same call (``poolrep.bench``), and each training job's rate in the run.
 
-P's step (:func:`poolrep.pooling.autopool.cost_and_grad`, then the fused Adam update and the projection onto
-P >= 0: what :func:`~poolrep.pooling.autopool.train_autopool` repeats) is four matrix products over K x D x 2B
-and one over K x D x 5B, 22 B K D FLOPs for B pairs: matrix-product work whose limit is the machine's GEMM rate.
+P's step (:class:`poolrep.pooling.autopool.PStep`: the gradient, the fused Adam update and the projection onto
+P >= 0, column block by column block: what :func:`~poolrep.pooling.autopool.train_autopool` repeats) is three
+matrix products over K x D x 2B and one over K x D x 4B, 20 B K D FLOPs for B pairs: matrix-product work whose
+limit is the machine's GEMM rate.
 Its share of that rate depends on B (the inner dimension of the products; the update reads and writes P, its two
 Adam moments and the gradient once per step whatever B is), so the table times the method's batch
 (``batch_pairs``, the authors' 100) and the larger one of the recipe check (``batch_pairs_check``)."""
@@ -16,22 +17,15 @@ import torch
 
 def p_step(K: int, D: int, B: int, lam: float, seed: int = 0):
     """One training step of P (K x D) on a batch of B pairs of uniform [0, 1) features (sigmoid outputs' range),
-    with the buffers the training loop reuses: a closure for ``poolrep.bench``."""
-    from ...pooling.autopool import cost_and_grad
+    the step and buffers the training loop uses (:class:`~poolrep.pooling.autopool.PStep`, Adam): a closure for
+    ``poolrep.bench``."""
+    from ...pooling.autopool import PStep
 
     g = torch.Generator().manual_seed(seed)
     P = torch.rand(K, D, generator=g) / float(np.sqrt(K * D))
     xa, xb = torch.rand(B, D, generator=g), torch.rand(B, D, generator=g)
-    grad, work = torch.empty_like(P), P.new_empty(5 * B, D)
-    P.grad = grad
-    opt = torch.optim.Adam([P], lr=1e-3 * float(P.mean()), fused=True)
-
-    def step():
-        cost_and_grad(P, xa, xb, lam, out=grad, work=work)
-        opt.step()
-        P.clamp_(min=0)
-
-    return step
+    step = PStep(P, lam, "adam", lr=1e-3)
+    return lambda: step(xa, xb)
 
 
 def speed_table(shapes: dict, scales_run: list, p: dict, repeats: int = 3):
