@@ -10,7 +10,9 @@ augmentation drawn from one seeded generator; ``fit_head`` trains a head alone o
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -83,14 +85,24 @@ def augment(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor
     return xp.permute(0, 2, 3, 1)[idx, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
 
 
+def losses(logits: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Mean cross-entropy of a minibatch: a scalar for logits ``N x C``; for S networks side by side (logits
+    ``N x S x C``, labels ``N x S``: ``poolrep.papers.entropy.GroupedNet``) the S networks' means, whose sum trains
+    each network as if it trained alone."""
+    if logits.ndim == 3:
+        per_item = F.cross_entropy(logits.permute(0, 2, 1), y, label_smoothing=label_smoothing, reduction="none")
+        return per_item.mean(0)
+    return F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+
+
 def sgd_step(model: nn.Module, opt: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor, label_smoothing=0.0):
     """One optimiser step of cross-entropy on a minibatch (the step ``train`` repeats; speed tables time it);
-    returns the batch's mean loss."""
-    loss = F.cross_entropy(model(xb), yb, label_smoothing=label_smoothing)
+    returns the batch's mean loss (a list of S for S networks side by side, summed for the step)."""
+    loss = losses(model(xb), yb, label_smoothing)
     opt.zero_grad(set_to_none=True)
-    loss.backward()
+    (loss if loss.ndim == 0 else loss.sum()).backward()
     opt.step()
-    return loss.item()
+    return loss.item() if loss.ndim == 0 else loss.tolist()
 
 
 def sgd(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.SGD:
@@ -125,7 +137,7 @@ def train(
     batch_size: int,
     lr: float,
     weight_decay: float = 5e-4,
-    seed: int = 0,
+    seed: int | Sequence[int] = 0,
     device: torch.device | str = "cpu",
     images: bool = True,
     desc: str = "train",
@@ -134,7 +146,7 @@ def train(
     eval_every: int = 1,
     progress: bool = True,
     memory_format: torch.memory_format = torch.contiguous_format,
-) -> dict[str, list[float]]:
+) -> dict[str, list[float]] | list[dict[str, list[float]]]:
     """SGD (momentum 0.9, Nesterov), learning rate warmed up linearly over 15% of the steps then cosine-decayed;
     mini-batches and augmentation (crop + flip, only when ``images``) are drawn from one generator seeded with
     ``seed``, so a run is repeatable. ``x`` stays on the cpu (any dtype; batches are moved and cast to float32).
@@ -142,13 +154,21 @@ def train(
     every ``eval_every``-th epoch and the last when given (NaN after the others), which shows whether the training
     reached a plateau. ``progress=False``: no progress bar (e.g. in a worker process, whose caller shows one).
     ``memory_format``: the one the model is in; augmented batches are handed over in it (``augment`` returns
-    channels-last strides, which would otherwise put a contiguous network's convolutions in channels-last too)."""
+    channels-last strides, which would otherwise put a contiguous network's convolutions in channels-last too).
+
+    ``seed`` a list of S seeds: ``model`` is S networks side by side (``poolrep.papers.entropy.GroupedNet``), each
+    with its own generator, hence the batches and augmentation it would draw alone, handed over side by side in the
+    channels (labels ``N x S``); ``evaluate`` returns S values; the result is one curves dict per seed."""
     if len(x) != len(y) or len(x) == 0:
         raise ValueError(f"need as many labels as inputs (got {len(x)} and {len(y)}), and at least one")
     if epochs < 1 or batch_size < 1 or eval_every < 1:
         raise ValueError("epochs, batch_size and eval_every must be >= 1")
+    grouped = not isinstance(seed, int)
+    seeds = list(seed) if grouped else [seed]
+    if not seeds:
+        raise ValueError("need at least one seed")
     device = torch.device(device)
-    gen = torch.Generator().manual_seed(seed)
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
     model.to(device).train()
     opt = sgd(model, lr, weight_decay)
     steps = epochs * ((len(x) + batch_size - 1) // batch_size)
@@ -157,29 +177,35 @@ def train(
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda t: (t + 1) / warm if t < warm else 0.5 * (1 + math.cos(math.pi * (t - warm) / max(1, steps - warm)))
     )
-    losses, evals = [], []
+    losses_, evals = [], []
     bar = tqdm(range(epochs), desc=desc, leave=False, disable=not progress)
     for epoch in bar:
-        perm = torch.randperm(len(x), generator=gen)
-        tot, n = 0.0, 0
+        perms = [torch.randperm(len(x), generator=g) for g in gens]
+        tot, n = np.zeros(len(seeds)), 0
         for i in range(0, len(x), batch_size):
-            idx = perm[i : i + batch_size]
-            xb = x[idx].to(device).float()
+            xbs, ybs = [], []
+            for perm, gen in zip(perms, gens):
+                idx = perm[i : i + batch_size]
+                xb = x[idx].to(device).float()
+                xbs.append(augment(xb, gen) if images else xb)
+                ybs.append(y[idx])
+            xb, yb = (torch.cat(xbs, 1), torch.stack(ybs, 1)) if grouped else (xbs[0], ybs[0])
             if images:
-                xb = augment(xb, gen).contiguous(memory_format=memory_format)
-            loss = sgd_step(model, opt, xb, y[idx].to(device), label_smoothing)
+                xb = xb.contiguous(memory_format=memory_format)
+            loss = sgd_step(model, opt, xb, yb.to(device), label_smoothing)
             sched.step()
-            tot += loss * len(idx)
+            tot += np.asarray(loss) * len(idx)
             n += len(idx)
-        losses.append(tot / n)
+        losses_.append(tot / n)
         if evaluate is not None:
             if (epoch + 1) % eval_every == 0 or epoch + 1 == epochs:
-                evals.append(float(evaluate(model)))
+                evals.append(np.asarray(evaluate(model), dtype=float).reshape(len(seeds)))
                 model.train()
             else:
-                evals.append(math.nan)  # not evaluated this epoch
-        bar.set_postfix(loss=f"{losses[-1]:.3f}")
-    return {"loss": losses, "eval": evals}
+                evals.append(np.full(len(seeds), math.nan))  # not evaluated this epoch
+        bar.set_postfix(loss=f"{losses_[-1].mean():.3f}")
+    curves = [{"loss": [float(e[s]) for e in losses_], "eval": [float(e[s]) for e in evals]} for s in range(len(seeds))]
+    return curves if grouped else curves[0]
 
 
 def fit_head(

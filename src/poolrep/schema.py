@@ -300,6 +300,7 @@ class Entropy(StageParams):
     control_poolings: list[Pooling]
     control_seeds: list[Seed]
     train_procs: Count
+    group_seeds: bool = False
     head_train_per_class: Count
     head_test_per_class: Count
     head_epochs: Count

@@ -10,12 +10,12 @@ import torch.nn.functional as F
 
 from ...features import apply_batched
 from ...heads import fit_head, head_recipe, train
-from .model import Net, maps_of, memory_format, training_net
+from .model import GroupedNet, Net, maps_of, memory_format, training_net
 
 
 def fit_cifar(
     pooling: str,
-    seed: int,
+    seed: int | list[int],
     x_train: torch.Tensor,
     y_train: torch.Tensor,
     *,
@@ -32,30 +32,42 @@ def fit_cifar(
     evaluate=None,
     eval_every: int = 1,
     progress: bool = True,
-) -> tuple[Net, dict]:
+) -> tuple[Net, dict] | tuple[list[Net], list[dict]]:
     """A ``cifar_net`` with ``pooling``, initialised from ``seed`` and trained from scratch (same schedule for all);
-    returns it and its learning curves (``train``)."""
-    torch.manual_seed(seed)
-    net = training_net(pooling, int(y_train.max()) + 1, widths, blocks, temperature, stem_stride)
+    returns it and its learning curves (``train``).
+
+    ``seed`` a list: one network per seed, each initialised as alone, trained side by side as one
+    :class:`GroupedNet` (each with its own batches and augmentation) and returned apart, with their curves;
+    ``evaluate`` then takes the ``GroupedNet`` and returns one value per seed."""
+    n_classes = int(y_train.max()) + 1
+    seeds = [seed] if isinstance(seed, int) else list(seed)
+    nets = []
+    for s in seeds:
+        torch.manual_seed(s)
+        nets.append(training_net(pooling, n_classes, widths, blocks, temperature, stem_stride))
+    config = dict(widths=widths, blocks=blocks, stem_stride=stem_stride, temperature=temperature, n_classes=n_classes)
+    model = nets[0] if isinstance(seed, int) else GroupedNet.pack(nets, config)
     curves = train(
-        net,
+        model,
         x_train,
         y_train,
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
         weight_decay=weight_decay,
-        seed=seed,
+        seed=seed if isinstance(seed, int) else seeds,
         device=device,
         images=True,
         memory_format=memory_format(widths),
-        desc=f"{pooling} s{seed}",
+        desc=f"{pooling} s{','.join(map(str, seeds))}",
         evaluate=evaluate,
         label_smoothing=label_smoothing,
         eval_every=eval_every,
         progress=progress,
     )
-    return net.cpu().eval(), curves
+    if isinstance(seed, int):
+        return model.cpu().eval(), curves
+    return [n.eval() for n in model.cpu().unpack()], curves
 
 
 # One CIFAR ResNet per job, in the processes of ``poolrep.workers.run``: each process receives the data once
@@ -78,30 +90,44 @@ def cifar_job_data(
     _JOB_DATA.update(x_tr=x_tr, y_tr=y_tr, x_te=x_te, y_te=y_te, x_c=x_c, y_c=y_c, recipe=recipe)
 
 
-def fit_cifar_job(job: tuple[str, int, int]) -> tuple[dict, dict, np.ndarray]:
+def fit_cifar_job(job: tuple[str, int | tuple[int, ...], int]) -> tuple[dict, dict, np.ndarray] | list:
     """``(pooling, seed, epochs)`` -> the trained ResNet's ``state_dict`` as numpy arrays, its curves (accuracy in % on
     the curve's test images, every ``eval_every`` epochs) and its test items' 0/1 correctness (every test image,
     once, at the end), on the data ``cifar_job_data`` set. Numpy, not tensors: a tensor
     sent back from a spawned process stays in shared memory with one open file descriptor in the receiver for as long
-    as it lives (18 networks x ~58 tensors would pass a common limit of 1,024)."""
+    as it lives (18 networks x ~58 tensors would pass a common limit of 1,024). ``seed`` a tuple: the seeds trained
+    side by side (``fit_cifar``), one such triple per seed."""
     from ...metrics.classification import accuracy, correct
 
     if not _JOB_DATA:
         raise RuntimeError("cifar_job_data(...) must run in this process before fit_cifar_job")
     pooling, seed, epochs = job
     d, dev = _JOB_DATA, _JOB_DATA["recipe"].get("device", "cpu")
-    net, curves = fit_cifar(
+
+    def evaluate(m):
+        if isinstance(m, GroupedNet):
+            return 100.0 * m.correct(d["x_c"], d["y_c"], device=dev).mean(0)
+        return 100.0 * accuracy(m, d["x_c"], d["y_c"], device=dev)
+
+    nets, curves = fit_cifar(
         pooling,
-        seed,
+        list(seed) if isinstance(seed, tuple) else seed,
         d["x_tr"],
         d["y_tr"],
         epochs=epochs,
         progress=False,
-        evaluate=lambda m: 100.0 * accuracy(m, d["x_c"], d["y_c"], device=dev),
+        evaluate=evaluate,
         **d["recipe"],
     )
-    state = {k: v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()}
-    return state, curves, correct(net, d["x_te"], d["y_te"], device=dev)
+    out = [
+        (
+            {k: v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()},
+            c,
+            correct(net, d["x_te"], d["y_te"], device=dev),
+        )
+        for net, c in (zip(nets, curves) if isinstance(seed, tuple) else [(nets, curves)])
+    ]
+    return out if isinstance(seed, tuple) else out[0]
 
 
 def cifar_from_state(pooling: str, state: dict, n_classes: int, p: dict) -> Net:
@@ -250,23 +276,31 @@ def train_all(p: dict, data: dict, device) -> dict:
     # the control's longer runs first: the processes take jobs in order, longest first balances them
     long_epochs = p["epochs"] * p["control_factor"]
     cseeds = control_seeds(p)
-    jobs = [(pname, s, long_epochs) for s in cseeds for pname in p["control_poolings"]] + [
-        (pname, s, p["epochs"]) for s in p["seeds"] for pname in p["cifar_poolings"]
-    ]
+    # group_seeds: the seeds of one pooling and length train side by side in one job (GroupedNet)
+    if p.get("group_seeds"):
+        jobs = [(pname, tuple(cseeds), long_epochs) for pname in p["control_poolings"]] + [
+            (pname, tuple(p["seeds"]), p["epochs"]) for pname in p["cifar_poolings"]
+        ]
+    else:
+        jobs = [(pname, s, long_epochs) for s in cseeds for pname in p["control_poolings"]] + [
+            (pname, s, p["epochs"]) for s in p["seeds"] for pname in p["cifar_poolings"]
+        ]
     recipe = dict(cifar_recipe(p), device=device, eval_every=p["eval_every"])
-    done = dict(
-        zip(
-            jobs,
-            workers.run(
-                fit_cifar_job,
-                jobs,
-                p["train_procs"],
-                init=cifar_job_data,
-                init_args=(x_tr, y_tr, x_te, y_te, recipe, curve),
-                desc="CIFAR ResNets",
-            ),
-        )
+    results = workers.run(
+        fit_cifar_job,
+        jobs,
+        p["train_procs"],
+        init=cifar_job_data,
+        init_args=(x_tr, y_tr, x_te, y_te, recipe, curve),
+        desc="CIFAR ResNets",
     )
+    done = {}
+    for (pname, seed, epochs), r in zip(jobs, results):
+        done.update(
+            {(pname, s, epochs): rs for s, rs in zip(seed, r)}
+            if isinstance(seed, tuple)
+            else {(pname, seed, epochs): r}
+        )
     n_classes = int(y_tr.max()) + 1
     for s in p["seeds"]:
         for pname in p["cifar_poolings"]:

@@ -11,6 +11,7 @@ from torch import nn
 
 from ...features import apply_batched
 from ...heads import POOLINGS, PoolHead
+from ...pooling.entropy import entropy_from_logits, entropy_weights
 
 WEIGHTED = tuple(p for p in POOLINGS if p not in ("gap", "gmp"))  # poolings that weigh locations (maps to show)
 
@@ -22,17 +23,23 @@ CIFAR_STD = (0.2470, 0.2435, 0.2616)
 
 
 class BasicBlock(nn.Module):
-    """Two 3x3 conv-BN layers with an identity (or 1x1-conv projection) shortcut, He et al. 2016."""
+    """Two 3x3 conv-BN layers with an identity (or 1x1-conv projection) shortcut, He et al. 2016.
 
-    def __init__(self, cin: int, cout: int, stride: int = 1):
+    ``groups = S``: S such blocks side by side in one (``cin``, ``cout`` per block; every convolution grouped, so the
+    S blocks share nothing; BatchNorm is per channel, hence per block): see :class:`GroupedNet`."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1, groups: int = 1):
         super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
+        g = groups
+        self.conv1 = nn.Conv2d(cin * g, cout * g, 3, stride, 1, bias=False, groups=g)
+        self.bn1 = nn.BatchNorm2d(cout * g)
+        self.conv2 = nn.Conv2d(cout * g, cout * g, 3, 1, 1, bias=False, groups=g)
+        self.bn2 = nn.BatchNorm2d(cout * g)
         self.short = nn.Identity()
         if stride != 1 or cin != cout:
-            self.short = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+            self.short = nn.Sequential(
+                nn.Conv2d(cin * g, cout * g, 1, stride, bias=False, groups=g), nn.BatchNorm2d(cout * g)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.relu(self.bn1(self.conv1(x)))
@@ -46,30 +53,38 @@ class SmallResNet(nn.Module):
     paper's ResNets are far deeper). ``stem_stride=2`` makes the stem a stride-2 convolution, as the stems of He et
     al.'s ImageNet ResNets are: every later layer then runs at half the side, ``N x 64 x 4 x 4`` maps, about a
     fifth of the time per image on a cpu (a cut for cpu time: more epochs in the same budget; see
-    ``benchmarks/entropy_recipe.py`` for the probe of how many epochs reach a plateau)."""
+    ``benchmarks/entropy_recipe.py`` for the probe of how many epochs reach a plateau).
 
-    def __init__(self, widths: tuple[int, ...] = (16, 32, 64), blocks: int = 1, stem_stride: int = 1):
+    ``groups = S``: S bodies side by side (:class:`GroupedNet`): images ``N x 3S x H x W`` (body s reads channels
+    3s..3s+2) -> maps ``N x S*D x h x w``; the same state-dict keys, each tensor the S bodies' concatenated."""
+
+    def __init__(self, widths: tuple[int, ...] = (16, 32, 64), blocks: int = 1, stem_stride: int = 1, groups: int = 1):
         super().__init__()
         if not widths or blocks < 1:
             raise ValueError("need at least one stage and one block per stage")
         if stem_stride not in (1, 2):
             raise ValueError(f"stem_stride must be 1 or 2, got {stem_stride!r}")
+        if groups < 1:
+            raise ValueError(f"groups must be >= 1, got {groups}")
+        g = groups
         self.stem = nn.Sequential(
-            nn.Conv2d(3, widths[0], 3, stem_stride, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU()
+            nn.Conv2d(3 * g, widths[0] * g, 3, stem_stride, 1, bias=False, groups=g),
+            nn.BatchNorm2d(widths[0] * g),
+            nn.ReLU(),
         )
         layers, cin = [], widths[0]
         for s, w in enumerate(widths):
             for b in range(blocks):
-                layers.append(BasicBlock(cin, w, stride=2 if (s > 0 and b == 0) else 1))
+                layers.append(BasicBlock(cin, w, stride=2 if (s > 0 and b == 0) else 1, groups=g))
                 cin = w
         self.layers = nn.Sequential(*layers)
-        self.out_channels = cin
-        self.register_buffer("mean", torch.tensor(CIFAR_MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(CIFAR_STD).view(1, 3, 1, 1))
+        self.out_channels, self.groups = cin, g
+        self.register_buffer("mean", torch.tensor(CIFAR_MEAN).repeat(g).view(1, 3 * g, 1, 1))
+        self.register_buffer("std", torch.tensor(CIFAR_STD).repeat(g).view(1, 3 * g, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"expected images N x 3 x H x W in [0, 1], got shape {tuple(x.shape)}")
+        if x.ndim != 4 or x.shape[1] != 3 * self.groups:
+            raise ValueError(f"expected images N x {3 * self.groups} x H x W in [0, 1], got shape {tuple(x.shape)}")
         return self.layers(self.stem((x - self.mean) / self.std))
 
 
@@ -92,6 +107,115 @@ def cifar_net(
 ) -> Net:
     body = SmallResNet(tuple(widths), blocks, stem_stride)
     return Net(body, PoolHead(pooling, body.out_channels, n_classes, temperature))
+
+
+class GroupedNet(nn.Module):
+    """S networks of one pooling side by side, trained as one: the seeds of a pooling in one set of convolutions.
+
+    The body is :class:`SmallResNet` with ``groups = S`` (grouped convolutions: body s sees only its own input
+    channels, its own weights; BatchNorm is per channel, so per body); the head pools and classifies each body's
+    maps with that network's own weights (``PoolHead``'s operations, written over a seed axis). Input: each
+    network's own batch, side by side in the channels (``N x 3S x H x W``); output: logits ``N x S x C``. With the
+    S losses summed (``poolrep.heads.train``), each network's gradient is the one it would get alone, and SGD's
+    update is element-wise: S networks trained apart, up to float rounding, in fewer and larger kernels.
+
+    :meth:`pack` builds it from S trained-apart ``Net``s (the same recipe) and :meth:`unpack` gives them back."""
+
+    def __init__(self, nets: list[Net], config: dict):
+        super().__init__()
+        if not nets:
+            raise ValueError("GroupedNet needs at least one network")
+        head = nets[0].head
+        self.config, self.S = dict(config), len(nets)
+        self.pooling, self.temperature = head.pooling, float(config["temperature"])
+        if head.drop.p:
+            raise ValueError("GroupedNet has no dropout; the CIFAR heads train without it")
+        self.body = SmallResNet(tuple(config["widths"]), config["blocks"], config["stem_stride"], groups=self.S)
+        body = [n.body.state_dict() for n in nets]
+        self.body.load_state_dict({k: _join(k, [b[k] for b in body]) for k in body[0]})
+        self.fc_weight = nn.Parameter(torch.stack([n.head.fc.weight.detach() for n in nets]).clone())  # S x C x D
+        self.fc_bias = nn.Parameter(torch.stack([n.head.fc.bias.detach() for n in nets]).clone())  # S x C
+        if self.pooling == "attention":
+            self.score_weight = nn.Parameter(torch.stack([n.head.pool.score.weight.detach().flatten() for n in nets]))
+            self.score_bias = nn.Parameter(torch.cat([n.head.pool.score.bias.detach() for n in nets]))
+            self.score_temperature = nets[0].head.pool.temperature
+        elif self.pooling not in ("gap", "gmp") and not self.pooling.startswith("entropy_"):
+            raise ValueError(f"GroupedNet: unknown pooling {self.pooling!r}")
+
+    @classmethod
+    def pack(cls, nets: list[Net], config: dict) -> GroupedNet:
+        """``config``: the ``training_net`` arguments (widths, blocks, stem_stride, temperature, n_classes)."""
+        return cls(nets, config).to(memory_format=memory_format(config["widths"]))
+
+    def unpack(self) -> list[Net]:
+        """The S networks, each a ``training_net`` with its own weights."""
+        c = self.config
+        body = {k: _split(k, v, self.S) for k, v in self.body.state_dict().items()}
+        nets = []
+        for s in range(self.S):
+            net = training_net(
+                self.pooling, c["n_classes"], c["widths"], c["blocks"], c["temperature"], c["stem_stride"]
+            )
+            state = {f"body.{k}": v[s] for k, v in body.items()}
+            state["head.fc.weight"], state["head.fc.bias"] = self.fc_weight[s], self.fc_bias[s]
+            if self.pooling.startswith("entropy_"):  # the entropy pooling's classifier is the head's own fc
+                state["head.pool.classifier.weight"], state["head.pool.classifier.bias"] = (
+                    self.fc_weight[s],
+                    self.fc_bias[s],
+                )
+            if self.pooling == "attention":
+                state["head.pool.score.weight"] = self.score_weight[s].view(1, -1, 1, 1)
+                state["head.pool.score.bias"] = self.score_bias[s : s + 1]
+            net.load_state_dict({k: v.detach().clone() for k, v in state.items()})
+            nets.append(net.train(self.training))
+        return nets
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        maps = self.body(x)
+        n, _, h, w = maps.shape
+        f = maps.float().reshape(n, self.S, -1, h * w)  # N x S x D x L
+        if self.pooling == "gap":
+            g = f.mean(-1)
+        elif self.pooling == "gmp":
+            g = f.amax(-1)
+        else:
+            if self.pooling == "attention":
+                a = torch.einsum("nsdl,sd->nsl", f, self.score_weight) + self.score_bias[:, None]
+                wts = torch.softmax(a / self.score_temperature, dim=-1)
+            else:
+                z = torch.einsum("nsdl,scd->nscl", f, self.fc_weight) + self.fc_bias[:, :, None]
+                ent = entropy_from_logits(z, dim=2)  # N x S x L
+                weighting = self.pooling.removeprefix("entropy_")
+                wts = entropy_weights(
+                    ent.reshape(n * self.S, -1),
+                    self.fc_weight.shape[1],
+                    "linear" if weighting == "detached" else weighting,
+                    self.temperature,
+                ).reshape(n, self.S, -1)
+                if weighting == "detached":
+                    wts = wts.detach()
+                if weighting == "unnormalised":
+                    wts = wts / wts.shape[-1]
+            g = torch.einsum("nsdl,nsl->nsd", f, wts)
+        return torch.einsum("nsd,scd->nsc", g, self.fc_weight) + self.fc_bias
+
+    @torch.no_grad()
+    def correct(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256, device="cpu") -> np.ndarray:
+        """``N x S`` 0/1: does network s classify image i (the same images for every network) right?"""
+        logits = apply_batched(lambda b: self(b.repeat(1, self.S, 1, 1)), x, batch_size=batch_size, device=device)
+        return (logits.argmax(-1) == torch.as_tensor(y)[:, None]).numpy()
+
+
+def _join(key: str, tensors: list[torch.Tensor]) -> torch.Tensor:
+    if key.endswith("num_batches_tracked"):
+        return tensors[0]
+    return torch.cat(tensors, dim=1 if key in ("mean", "std") else 0)
+
+
+def _split(key: str, tensor: torch.Tensor, S: int) -> list[torch.Tensor]:
+    if key.endswith("num_batches_tracked"):
+        return [tensor] * S
+    return list(tensor.chunk(S, dim=1 if key in ("mean", "std") else 0))
 
 
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:

@@ -1,6 +1,11 @@
 """The ``entropy`` stage's speed table: one training step of each CIFAR ResNet and each head on the MobileNetV2 maps
 (``poolrep.heads.sgd_step``, the step ``train`` repeats, on a real augmented minibatch) timed at the workers' one
-thread, against this machine's 1-thread GEMM and convolution rates measured in the same call (``poolrep.bench``)."""
+thread, against this machine's 1-thread GEMM and convolution rates measured in the same call (``poolrep.bench``).
+
+With ``group_seeds`` the table also times the step the stage trains with: every seed's ResNet of one pooling side
+by side (:class:`~poolrep.papers.entropy.model.GroupedNet`, ``networks`` = S). Its FLOPs are S times one network's
+(the grouped network runs exactly the S networks' convolutions): torch's FLOP counter counts a grouped
+convolution's forward right but its backward several times over, which would put a step above the limit."""
 
 from __future__ import annotations
 
@@ -11,12 +16,14 @@ import torch
 from ... import bench
 from ...heads import PoolHead, augment, sgd, sgd_step
 from .experiment import NETWORKS
-from .model import memory_format, training_net
+from .model import GroupedNet, memory_format, training_net
 
 
 def speed_table(p: dict, x_tr: torch.Tensor, y_tr: torch.Tensor, maps: torch.Tensor, labels: torch.Tensor, repeats=10):
-    """One row per network and pooling (``cifar_poolings`` on the ResNet, ``poolings`` as heads): GFLOP, ms and
-    GFLOP/s per training step and the shares of the limits (``bench.step_rate``); ``attrs["rates"]`` the limits."""
+    """One row per network and pooling (``cifar_poolings`` on the ResNet, ``poolings`` as heads), and with
+    ``group_seeds`` one more per ResNet pooling for the S seeds side by side (``networks``: how many networks one
+    step trains; ``batch``: images per network): GFLOP, ms and GFLOP/s per training step and the shares of the
+    limits (``bench.step_rate``); ``attrs["rates"]`` the limits."""
     import pandas as pd
 
     rates = bench.machine_rates(1, repeats)
@@ -27,19 +34,58 @@ def speed_table(p: dict, x_tr: torch.Tensor, y_tr: torch.Tensor, maps: torch.Ten
     hidx = torch.randperm(len(labels), generator=gen)[: p["head_batch_size"]]
     mb, mby = maps[hidx].float(), labels[hidx]
     rows = []
+    S = len(p["seeds"]) if p.get("group_seeds") else 0
     for pooling in p["cifar_poolings"]:
-        torch.manual_seed(p["seed"])
-        net = training_net(pooling, n_classes, p["widths"], p["blocks"], p["temperature"], p["stem_stride"]).train()
+        nets = []
+        for s in p["seeds"] if S else [p["seed"]]:
+            torch.manual_seed(s)
+            nets.append(
+                training_net(pooling, n_classes, p["widths"], p["blocks"], p["temperature"], p["stem_stride"]).train()
+            )
+        net = nets[0]
         step = partial(sgd_step, net, sgd(net, p["lr"], p["weight_decay"]), xb, yb, p["label_smoothing"])
-        rows.append(
-            {"network": NETWORKS[0], "pooling": pooling, "batch": len(yb), **bench.step_rate(step, rates, repeats)}
-        )
+        one = bench.step_rate(step, rates, repeats)
+        rows.append({"network": NETWORKS[0], "pooling": pooling, "networks": 1, "batch": len(yb), **one})
+        if S:
+            config = dict(
+                widths=p["widths"],
+                blocks=p["blocks"],
+                stem_stride=p["stem_stride"],
+                temperature=p["temperature"],
+                n_classes=n_classes,
+            )
+            grouped = GroupedNet.pack(nets, config).train()
+            xs = torch.cat([xb] * S, 1).contiguous(memory_format=memory_format(p["widths"]))
+            ys = torch.stack([yb] * S, 1)
+            gstep = partial(sgd_step, grouped, sgd(grouped, p["lr"], p["weight_decay"]), xs, ys, p["label_smoothing"])
+            with bench.threads(int(rates["threads"])):
+                sec = bench.seconds_per_call(gstep, repeats, warmup=3)
+            gflop = S * one["gflop"]
+            rows.append(
+                {
+                    "network": NETWORKS[0],
+                    "pooling": pooling,
+                    "networks": S,
+                    "batch": len(yb),
+                    "gflop": gflop,
+                    "ms": 1e3 * sec,
+                    "gflops": gflop / sec,
+                    "of_conv": gflop / sec / rates["conv_gflops"],
+                    "of_gemm": gflop / sec / rates["gemm_gflops"],
+                }
+            )
     for pooling in p["poolings"]:
         torch.manual_seed(p["seed"])
         head = PoolHead(pooling, maps.shape[1], n_classes, p["temperature"], p["head_dropout"]).train()
         step = partial(sgd_step, head, sgd(head, p["head_lr"], p["head_weight_decay"]), mb, mby)
         rows.append(
-            {"network": NETWORKS[1], "pooling": pooling, "batch": len(mby), **bench.step_rate(step, rates, repeats)}
+            {
+                "network": NETWORKS[1],
+                "pooling": pooling,
+                "networks": 1,
+                "batch": len(mby),
+                **bench.step_rate(step, rates, repeats),
+            }
         )
     table = pd.DataFrame(rows)
     table.attrs["rates"] = rates
