@@ -139,6 +139,7 @@ def test_gradients_side_by_side_are_each_networks_own(pooling):
             assert torch.allclose(have, want.grad, rtol=1e-4, atol=1e-5 * float(want.grad.abs().max()))
 
 
+@pytest.mark.filterwarnings("ignore:Detected call of:UserWarning")  # sgd_step is replaced: no optimizer step
 def test_each_network_side_by_side_sees_the_batches_it_draws_alone(monkeypatch):
     """Two epochs of 3 steps (the last short): the grouped run hands network s, in its channels 3s..3s+2, exactly
     the augmented batch and labels that network s gets when it trains alone with its seed."""
