@@ -84,6 +84,8 @@ def cost(P: torch.Tensor, xa: torch.Tensor, xb: torch.Tensor, lam: float) -> tor
     return (rec + inv) / xa.shape[0]
 
 
+OPTIMIZERS = ("momentum", "sgd", "adam")  # P's updates (see train_autopool)
+
 BLOCK_COLUMNS = 2048
 """Columns of P per block of a training step (:class:`PStep`) on the CPU. The gradient of a block of columns
 needs only that block of P, E and X (and the small ``Z`` and ``E P^T``), so the step runs block by block and
@@ -118,8 +120,8 @@ def _factor(blocks, works, B: int, lam: float):
     return left, 0.5 * rec, 0.5 * float(torch.linalg.vector_norm(dz)) ** 2
 
 
-def _pairs(P_shape, xa, xb, work):
-    K, D = P_shape
+def _pairs(D: int, xa, xb, work):
+    """``xa``, ``xb`` flattened to ``B x D`` (same shape) and B; ``work``, when given, checked as 4B x D."""
     xa, xb = _flat(xa, D, "xa"), _flat(xb, D, "xb")
     if xa.shape != xb.shape:
         raise ValueError(f"xa and xb must have the same shape, got {tuple(xa.shape)} and {tuple(xb.shape)}")
@@ -144,7 +146,7 @@ def cost_and_grad(
     fresh tensor this large, 117 MB for the gradient at the stage's K = 400, D = 72,900, is a fresh mmap, and its
     page faults cost about as much as the products). The training loop runs the same products block by block
     (:class:`PStep`)."""
-    xa, xb, B = _pairs(P.shape, xa, xb, work)
+    xa, xb, B = _pairs(P.shape[1], xa, xb, work)
     if out is not None and out.shape != P.shape:
         raise ValueError(f"out must have P's shape {tuple(P.shape)}, got {tuple(out.shape)}")
     if work is None:
@@ -178,7 +180,7 @@ class PStep:
         momentum_after: int = 5,
         block_columns: int | None = None,
     ):
-        if optimizer not in ("sgd", "adam", "momentum"):
+        if optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {optimizer!r}; use 'momentum', 'sgd' or 'adam'")
         if P.ndim != 2 or not P.is_floating_point():
             raise ValueError(f"P must be a floating-point K x D tensor, got {P.dtype} of shape {tuple(P.shape)}")
@@ -205,7 +207,7 @@ class PStep:
         return torch.cat(self.blocks, 1)
 
     def __call__(self, xa: torch.Tensor, xb: torch.Tensor, epoch: int = 0):
-        xa, xb, B = _pairs(self.shape, xa, xb, None)
+        xa, xb, B = _pairs(self.shape[1], xa, xb, None)
         if self.works is None or self.works[0].shape[0] != 4 * B:  # the last batch of an epoch may be short
             self.works = [b.new_empty(4 * B, b.shape[1]) for b in self.blocks]
         for Wj, c in zip(self.works, self.cols):
@@ -367,7 +369,7 @@ def train_autopool(
     """
     if init not in ("dense", "sparse", "onehot"):
         raise ValueError(f"unknown init {init!r}; use 'dense', 'sparse' or 'onehot'")
-    if optimizer not in ("sgd", "adam", "momentum"):
+    if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; use 'momentum', 'sgd' or 'adam'")
     if lam < 0:
         raise ValueError("lambda must be >= 0")

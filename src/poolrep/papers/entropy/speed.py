@@ -58,22 +58,8 @@ def speed_table(p: dict, x_tr: torch.Tensor, y_tr: torch.Tensor, maps: torch.Ten
             xs = torch.cat([xb] * S, 1).contiguous(memory_format=memory_format(p["widths"]))
             ys = torch.stack([yb] * S, 1)
             gstep = partial(sgd_step, grouped, sgd(grouped, p["lr"], p["weight_decay"]), xs, ys, p["label_smoothing"])
-            with bench.threads(int(rates["threads"])):
-                sec = bench.seconds_per_call(gstep, repeats, warmup=3)
-            gflop = S * one["gflop"]
-            rows.append(
-                {
-                    "network": NETWORKS[0],
-                    "pooling": pooling,
-                    "networks": S,
-                    "batch": len(yb),
-                    "gflop": gflop,
-                    "ms": 1e3 * sec,
-                    "gflops": gflop / sec,
-                    "of_conv": gflop / sec / rates["conv_gflops"],
-                    "of_gemm": gflop / sec / rates["gemm_gflops"],
-                }
-            )
+            grouped_rate = bench.step_rate(gstep, rates, repeats, gflop=S * one["gflop"])
+            rows.append({"network": NETWORKS[0], "pooling": pooling, "networks": S, "batch": len(yb), **grouped_rate})
     for pooling in p["poolings"]:
         torch.manual_seed(p["seed"])
         head = PoolHead(pooling, maps.shape[1], n_classes, p["temperature"], p["head_dropout"]).train()
