@@ -889,15 +889,21 @@ def test_speed_table_times_every_network_and_pooling():
     assert (t["gflop"] > 0).all() and (t["ms"] > 0).all() and t.attrs["rates"]["threads"] == 1
     assert (t["networks"] == 1).all()
     # the seeds side by side: one more row per ResNet pooling, S networks per step, S times one network's FLOPs
-    g = cnn.speed_table(dict(p, seeds=[0, 1, 2], group_seeds=True), x, y, maps, labels, repeats=2)
-    assert list(zip(g["pooling"], g["networks"]))[:4] == [
-        ("gap", 1),
-        ("gap", 3),
-        ("entropy_linear", 1),
-        ("entropy_linear", 3),
+    # compile_grouped: one more, the same grouped step under torch.compile
+    g = cnn.speed_table(dict(p, seeds=[0, 1, 2], group_seeds=True, compile_grouped=True), x, y, maps, labels, repeats=2)
+    assert list(zip(g["pooling"], g["networks"], g["compiled"]))[:6] == [
+        ("gap", 1, False),
+        ("gap", 3, False),
+        ("gap", 3, True),
+        ("entropy_linear", 1, False),
+        ("entropy_linear", 3, False),
+        ("entropy_linear", 3, True),
     ]
-    assert np.allclose(g["gflop"].iloc[[1, 3]].to_numpy(), 3 * g["gflop"].iloc[[0, 2]].to_numpy())
+    assert np.allclose(g["gflop"].iloc[[1, 2, 4, 5]].to_numpy(), 3 * g["gflop"].iloc[[0, 0, 3, 3]].to_numpy())
     assert np.allclose(g["of_conv"], g["gflops"] / g.attrs["rates"]["conv_gflops"])
+    one_ms = g["ms"].iloc[[0, 0, 0, 3, 3, 3]].to_numpy()
+    assert np.allclose(g["speedup"].iloc[:6], g["networks"].iloc[:6] * one_ms / g["ms"].iloc[:6])
+    assert (t["speedup"] == 1.0).all() and not t["compiled"].any()
     assert t["batch"].tolist() == [8, 8, 16, 16]
     shown = bench.display(t)
     assert "of 1-thread conv" in shown and "of_conv" not in shown and shown.attrs["rates"] == t.attrs["rates"]

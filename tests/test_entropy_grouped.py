@@ -117,6 +117,44 @@ def test_fit_cifar_with_a_list_of_seeds_returns_each_network():
         cnn.GroupedNet.pack([head_net], CONFIG)
 
 
+@pytest.mark.parametrize("pooling", ["gap", "entropy_linear"])
+def test_fit_cifar_compiled_is_the_eager_training_and_repeats(pooling):
+    """compile_grouped: one epoch of three batches (the last one short, so both of its graphs run) gives the eager
+    training's weights and curves to float tolerance, the same numbers when run again, and ``evaluate`` gets the
+    eager ``GroupedNet``."""
+    g = torch.Generator().manual_seed(4)
+    x = (torch.rand(20, 3, 32, 32, generator=g) * 255).to(torch.uint8).float() / 255
+    y = torch.arange(20) % 5
+    kw = dict(widths=CONFIG["widths"], blocks=1, stem_stride=2, epochs=1, batch_size=8, lr=0.05, weight_decay=5e-4)
+    seen = []
+
+    def evaluate(m):
+        seen.append(type(m))
+        return m.correct(x[:8], y[:8]).mean(0)
+
+    runs = [
+        cnn.fit_cifar(pooling, [1, 2], x, y, progress=False, evaluate=evaluate, compile_grouped=c, **kw)
+        for c in (False, True, True)
+    ]
+    assert seen == [cnn.GroupedNet] * 3
+    (eager, ce), (comp, cc), (again, ca) = runs
+    for a, b, c in zip(eager, comp, again):
+        sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
+        for k in sa:
+            assert torch.allclose(sa[k].float(), sb[k].float(), rtol=1e-3, atol=1e-5), (pooling, k)
+            assert torch.equal(sb[k], sc[k]), (pooling, k)  # same seed, same numbers
+    assert [c["loss"] for c in cc] == [c["loss"] for c in ca]
+    assert np.allclose([c["loss"] for c in ce], [c["loss"] for c in cc], rtol=1e-4)
+    moved = _nets(pooling, [1])[0].state_dict()
+    assert any(not torch.equal(moved[k], v) for k, v in comp[0].state_dict().items())  # it trained
+
+
+def test_compiled_needs_a_cpp_compiler(monkeypatch):
+    monkeypatch.setattr(cnn.model.shutil, "which", lambda name: None)
+    with pytest.raises(RuntimeError, match="compile_grouped: false"):
+        cnn.model.compiled(cnn.GroupedNet.pack(_nets("gap", [0]), CONFIG))
+
+
 @pytest.mark.parametrize("pooling", heads.POOLINGS)
 def test_gradients_side_by_side_are_each_networks_own(pooling):
     """One backward pass of the summed losses: each network's gradient equals its gradient alone."""

@@ -301,6 +301,7 @@ class Entropy(StageParams):
     control_seeds: list[Seed]
     train_procs: Count
     group_seeds: bool = False
+    compile_grouped: bool = False
     head_train_per_class: Count
     head_test_per_class: Count
     head_epochs: Count

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from ...features import apply_batched
 from ...heads import fit_head, head_recipe, train
-from .model import GroupedNet, Net, maps_of, memory_format, training_net
+from .model import GroupedNet, Net, compiled, maps_of, memory_format, training_net
 
 
 def fit_cifar(
@@ -32,13 +32,15 @@ def fit_cifar(
     evaluate=None,
     eval_every: int = 1,
     progress: bool = True,
+    compile_grouped: bool = False,
 ) -> tuple[Net, dict] | tuple[list[Net], list[dict]]:
     """A ``cifar_net`` with ``pooling``, initialised from ``seed`` and trained from scratch (same schedule for all);
     returns it and its learning curves (``train``).
 
     ``seed`` a list: one network per seed, each initialised as alone, trained side by side as one
     :class:`GroupedNet` (each with its own batches and augmentation) and returned apart, with their curves;
-    ``evaluate`` then takes the ``GroupedNet`` and returns one value per seed."""
+    ``evaluate`` then takes the ``GroupedNet`` and returns one value per seed; ``compile_grouped``: the
+    ``GroupedNet`` trains under ``torch.compile`` (``model.compiled``; ``evaluate`` gets the eager module)."""
     n_classes = int(y_train.max()) + 1
     seeds = [seed] if isinstance(seed, int) else list(seed)
     nets = []
@@ -47,8 +49,9 @@ def fit_cifar(
         nets.append(training_net(pooling, n_classes, widths, blocks, temperature, stem_stride))
     config = dict(widths=widths, blocks=blocks, stem_stride=stem_stride, temperature=temperature, n_classes=n_classes)
     model = nets[0] if isinstance(seed, int) else GroupedNet.pack(nets, config)
+    runner = compiled(model) if compile_grouped and not isinstance(seed, int) else model
     curves = train(
-        model,
+        runner,
         x_train,
         y_train,
         epochs=epochs,
@@ -60,7 +63,7 @@ def fit_cifar(
         images=True,
         memory_format=memory_format(widths),
         desc=f"{pooling} s{','.join(map(str, seeds))}",
-        evaluate=evaluate,
+        evaluate=None if evaluate is None else lambda _: evaluate(model),
         label_smoothing=label_smoothing,
         eval_every=eval_every,
         progress=progress,
@@ -285,7 +288,9 @@ def train_all(p: dict, data: dict, device) -> dict:
         jobs = [(pname, s, long_epochs) for s in cseeds for pname in p["control_poolings"]] + [
             (pname, s, p["epochs"]) for s in p["seeds"] for pname in p["cifar_poolings"]
         ]
-    recipe = dict(cifar_recipe(p), device=device, eval_every=p["eval_every"])
+    recipe = dict(
+        cifar_recipe(p), device=device, eval_every=p["eval_every"], compile_grouped=p.get("compile_grouped", False)
+    )
     results = workers.run(
         fit_cifar_job,
         jobs,

@@ -4,6 +4,8 @@ of a weight map."""
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -204,6 +206,24 @@ class GroupedNet(nn.Module):
         """``N x S`` 0/1: does network s classify image i (the same images for every network) right?"""
         logits = apply_batched(lambda b: self(b.repeat(1, self.S, 1, 1)), x, batch_size=batch_size, device=device)
         return (logits.argmax(-1) == torch.as_tensor(y)[:, None]).numpy()
+
+
+def compiled(model: GroupedNet) -> nn.Module:
+    """``model`` under ``torch.compile`` (static shapes: one graph for the full batch, one for a short last batch),
+    as ``fit_cifar`` trains it with ``compile_grouped``: inductor fuses each BatchNorm with its ReLU and residual
+    add, which take ~40 % of an eager grouped step (the convolutions run at ~86 % of the 1-thread convolution
+    rate, profile of 2026-12-07). The same computation up to float rounding (tests/test_entropy_grouped.py);
+    inductor's C++ kernels need a C++ compiler, and its own compile workers are kept to one (the stage's training
+    processes have one core each). The module's own methods (``correct``, ``unpack``) stay eager."""
+    if not any(shutil.which(c) for c in ("g++", "c++", "clang++")):
+        raise RuntimeError(
+            "compile_grouped needs a C++ compiler (g++, c++ or clang++) on PATH for torch.compile's cpu kernels: "
+            "install one, or set entropy.compile_grouped: false in params.yaml"
+        )
+    import torch._inductor.config as inductor
+
+    inductor.compile_threads = 1
+    return torch.compile(model, dynamic=False)
 
 
 def _join(key: str, tensors: list[torch.Tensor]) -> torch.Tensor:

@@ -16,7 +16,7 @@ import torch
 from ... import bench
 from ...heads import PoolHead, augment, sgd, sgd_step
 from .experiment import NETWORKS
-from .model import GroupedNet, memory_format, training_net
+from .model import GroupedNet, compiled, memory_format, training_net
 
 
 def speed_table(p: dict, x_tr: torch.Tensor, y_tr: torch.Tensor, maps: torch.Tensor, labels: torch.Tensor, repeats=10):
@@ -45,7 +45,8 @@ def speed_table(p: dict, x_tr: torch.Tensor, y_tr: torch.Tensor, maps: torch.Ten
         net = nets[0]
         step = partial(sgd_step, net, sgd(net, p["lr"], p["weight_decay"]), xb, yb, p["label_smoothing"])
         one = bench.step_rate(step, rates, repeats)
-        rows.append({"network": NETWORKS[0], "pooling": pooling, "networks": 1, "batch": len(yb), **one})
+        row = {"network": NETWORKS[0], "pooling": pooling, "batch": len(yb)}
+        rows.append({**row, "networks": 1, "compiled": False, **one, "speedup": 1.0})
         if S:
             config = dict(
                 widths=p["widths"],
@@ -54,12 +55,15 @@ def speed_table(p: dict, x_tr: torch.Tensor, y_tr: torch.Tensor, maps: torch.Ten
                 temperature=p["temperature"],
                 n_classes=n_classes,
             )
-            grouped = GroupedNet.pack(nets, config).train()
             xs = torch.cat([xb] * S, 1).contiguous(memory_format=memory_format(p["widths"]))
             ys = torch.stack([yb] * S, 1)
-            gstep = partial(sgd_step, grouped, sgd(grouped, p["lr"], p["weight_decay"]), xs, ys, p["label_smoothing"])
-            grouped_rate = bench.step_rate(gstep, rates, repeats, gflop=S * one["gflop"])
-            rows.append({"network": NETWORKS[0], "pooling": pooling, "networks": S, "batch": len(yb), **grouped_rate})
+            for compile_ in (False, True) if p.get("compile_grouped") else (False,):
+                grouped = GroupedNet.pack(nets, config).train()
+                runner = compiled(grouped) if compile_ else grouped
+                opt = sgd(grouped, p["lr"], p["weight_decay"])
+                gstep = partial(sgd_step, runner, opt, xs, ys, p["label_smoothing"])
+                rate = bench.step_rate(gstep, rates, repeats, gflop=S * one["gflop"])
+                rows.append({**row, "networks": S, "compiled": compile_, **rate, "speedup": S * one["ms"] / rate["ms"]})
     for pooling in p["poolings"]:
         torch.manual_seed(p["seed"])
         head = PoolHead(pooling, maps.shape[1], n_classes, p["temperature"], p["head_dropout"]).train()
@@ -68,9 +72,11 @@ def speed_table(p: dict, x_tr: torch.Tensor, y_tr: torch.Tensor, maps: torch.Ten
             {
                 "network": NETWORKS[1],
                 "pooling": pooling,
-                "networks": 1,
                 "batch": len(mby),
+                "networks": 1,
+                "compiled": False,
                 **bench.step_rate(step, rates, repeats),
+                "speedup": 1.0,
             }
         )
     table = pd.DataFrame(rows)
