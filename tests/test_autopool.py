@@ -1107,6 +1107,23 @@ def test_choose_C_takes_the_best_cross_validated_C_and_the_smaller_on_a_tie(monk
     assert best == pytest.approx(1e-6) and len(cv) == 6  # 1e-4 .. 1e-1, then 1e-5 and 1e-6
 
 
+def test_paired_rate_divides_each_step_by_the_gemm_rate_measured_right_before(monkeypatch):
+    from poolrep import bench
+    from poolrep.papers.autopool import speed
+
+    gemm = iter([100.0, 200.0, 400.0])
+    times = iter([0.5, 0.25, 0.25])
+    monkeypatch.setattr(bench, "gemm_gflops", lambda repeats: next(gemm))
+    monkeypatch.setattr(bench, "seconds_per_call", lambda step, repeats, warmup: next(times))
+    r = speed.paired_rate(lambda: None, gflop=10.0, repeats=3, warmup=0)
+    # shares 10/0.5/100 = 0.2, 10/0.25/200 = 0.2, 10/0.25/400 = 0.1
+    assert r["of_gemm"] == pytest.approx(0.2) and r["of_gemm_lo"] == pytest.approx(0.1)
+    assert r["of_gemm_hi"] == pytest.approx(0.2) and r["ms"] == pytest.approx(250.0)
+    assert r["gemm_gflops"] == pytest.approx(200.0) and r["gflops"] == pytest.approx(40.0)
+    with pytest.raises(ValueError, match="repeats"):
+        speed.paired_rate(lambda: None, 1.0, repeats=0)
+
+
 def test_speed_table_counts_the_step_and_divides_by_the_measured_gemm_rate():
     sc = saelib.Scale("16px", 16, [8, 16], [0], 20)
     p = {"batch_pairs": 4, "batch_pairs_check": 8, "lam": 1.0, "seed": 0}
@@ -1115,7 +1132,10 @@ def test_speed_table_counts_the_step_and_divides_by_the_measured_gemm_rate():
     assert list(t["method's batch"]) == [True, False, True, False]
     assert np.allclose(t.gflop, 20 * t.batch * t.K * 100 / 1e9)  # the module docstring's 20 B K D
     rates = t.attrs["rates"]
-    assert rates["threads"] == 1 and np.allclose(t.of_gemm, t.gflops / rates["gemm_gflops"])
+    assert rates["threads"] == 1 and (t.of_gemm_lo <= t.of_gemm).all() and (t.of_gemm <= t.of_gemm_hi).all()
+    assert np.allclose(t.of_gemm, t.gflops / t.gemm_gflops)  # one repeat: the share of its own GEMM measurement
+    shown = saelib.display_speed(t)
+    assert shown["of 1-thread GEMM"].str.endswith("%").all() and shown["range"].str.count("%").eq(2).all()
     jobs = saelib.job_table(
         {
             "16px K=8 seed 0 ap": {

@@ -95,7 +95,7 @@ from .pools import (
     stream_batches,
     train_all,
 )
-from .speed import job_table, speed_table
+from .speed import display_speed, job_table, speed_table
 
 __all__ = [
     "ANIMATED",
@@ -125,6 +125,7 @@ __all__ = [
     "conv_invariance",
     "cv_accuracy",
     "diagnosis",
+    "display_speed",
     "fair_diffs",
     "feature_batches",
     "grey_invariance_table",

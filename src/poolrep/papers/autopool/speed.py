@@ -28,26 +28,74 @@ def p_step(K: int, D: int, B: int, lam: float, seed: int = 0):
     return lambda: step(xa, xb)
 
 
-def speed_table(shapes: dict, scales_run: list, p: dict, repeats: int = 3):
+def paired_rate(step, gflop: float, repeats: int = 5, warmup: int = 1, gemm_calls: int = 5) -> dict[str, float]:
+    """One step's time and its share of the GEMM rate measured right before each timed call, at the current thread
+    count: per repeat, the fastest of ``gemm_calls`` 1024-cubed products (``poolrep.bench.gemm_gflops``), then one
+    call of ``step``; that repeat's share is the step's rate over that GEMM rate. This host's GEMM rate drifts
+    (172 to 229 GFLOP/s over one afternoon, 2026-12-07) while a row's step runs minutes after a limit measured
+    once, which moved a step's share by up to 20 points; paired, each share compares the two at one moment.
+    ``{"gflop", "ms", "gflops", "gemm_gflops", "of_gemm", "of_gemm_lo", "of_gemm_hi"}``: median step time and
+    rate, median GEMM rate, and the median, least and greatest of the repeats' shares."""
+    from ... import bench
+
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    for _ in range(warmup):
+        step()
+    seconds, gemm = [], []
+    for _ in range(repeats):
+        gemm.append(bench.gemm_gflops(repeats=gemm_calls))
+        seconds.append(bench.seconds_per_call(step, repeats=1, warmup=0))
+    seconds, gemm = np.asarray(seconds), np.asarray(gemm)
+    shares = gflop / seconds / gemm
+    return {
+        "gflop": gflop,
+        "ms": 1e3 * float(np.median(seconds)),
+        "gflops": gflop / float(np.median(seconds)),
+        "gemm_gflops": float(np.median(gemm)),
+        "of_gemm": float(np.median(shares)),
+        "of_gemm_lo": float(shares.min()),
+        "of_gemm_hi": float(shares.max()),
+    }
+
+
+def speed_table(shapes: dict, scales_run: list, p: dict, repeats: int = 5):
     """Per size, K and batch (``batch_pairs`` and ``batch_pairs_check``): P's step timed at one torch thread (the
-    workers' count) against the 1-thread GEMM rate measured in the same call. ``shapes``: size -> (C, H, W).
-    Returns the table (``attrs["rates"]``: the limits)."""
+    workers' count) against the 1-thread GEMM rate measured right before each timed call (:func:`paired_rate`).
+    ``shapes``: size -> (C, H, W). Returns the table (``attrs["rates"]``: the limits measured once at the start,
+    for :func:`job_table`)."""
     import pandas as pd
 
     from ... import bench
+    from ...pooling.autopool import flops_per_batch
 
     rates = bench.machine_rates(1, repeats=5)
     batches = [b for b in (p["batch_pairs"], p["batch_pairs_check"]) if b]
     rows = []
-    for sc in scales_run:
-        D = int(np.prod(shapes[sc.name]))
-        for K in sc.ks:
-            for B in batches:
-                r = bench.step_rate(p_step(K, D, B, p["lam"], p["seed"]), rates, repeats=repeats, warmup=1)
-                rows.append({"size": sc.name, "K": K, "D": D, "batch": B, "method's batch": B == p["batch_pairs"], **r})
+    with bench.threads(1):
+        for sc in scales_run:
+            D = int(np.prod(shapes[sc.name]))
+            for K in sc.ks:
+                for B in batches:
+                    step = p_step(K, D, B, p["lam"], p["seed"])
+                    r = paired_rate(step, flops_per_batch(B, K, D) / 1e9, repeats)
+                    rows.append(
+                        {"size": sc.name, "K": K, "D": D, "batch": B, "method's batch": B == p["batch_pairs"], **r}
+                    )
     table = pd.DataFrame(rows)
     table.attrs["rates"] = rates
     return table
+
+
+def display_speed(table):
+    """:func:`speed_table` for people: milliseconds, GFLOP/s, the GEMM rate of the row's moment and the step's
+    share of it (median, and the range over the repeats) as percentages."""
+    out = table.drop(columns=["of_gemm", "of_gemm_lo", "of_gemm_hi"]).rename(
+        columns={"gflop": "GFLOP / step", "ms": "ms / step", "gflops": "GFLOP/s", "gemm_gflops": "GEMM GFLOP/s"}
+    )
+    out["of 1-thread GEMM"] = [f"{x:.0%}" for x in table["of_gemm"]]
+    out["range"] = [f"{lo:.0%}-{hi:.0%}" for lo, hi in zip(table["of_gemm_lo"], table["of_gemm_hi"])]
+    return out
 
 
 def job_table(timings: dict, rates: dict):
