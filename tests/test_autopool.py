@@ -1131,6 +1131,10 @@ def test_speed_table_counts_the_step_and_divides_by_the_measured_gemm_rate():
     assert list(zip(t.K, t.batch)) == [(8, 4), (8, 8), (16, 4), (16, 8)]
     assert list(t["method's batch"]) == [True, False, True, False]
     assert np.allclose(t.gflop, 20 * t.batch * t.K * 100 / 1e9)  # the module docstring's 20 B K D
+    from poolrep import bench
+    from poolrep.papers.autopool import speed
+
+    assert bench.count_flops(speed.p_step(8, 100, 4, 1.0)) == 20 * 4 * 8 * 100  # ... as torch counts the step
     rates = t.attrs["rates"]
     assert rates["threads"] == 1 and (t.of_gemm_lo <= t.of_gemm).all() and (t.of_gemm <= t.of_gemm_hi).all()
     assert np.allclose(t.of_gemm, t.gflops / t.gemm_gflops)  # one repeat: the share of its own GEMM measurement

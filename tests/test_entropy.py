@@ -890,6 +890,8 @@ def test_speed_table_times_every_network_and_pooling():
     assert (t["networks"] == 1).all()
     # the seeds side by side: one more row per ResNet pooling, S networks per step, S times one network's FLOPs
     # compile_grouped: one more, the same grouped step under torch.compile
+    if cnn.model.cpp_compiler() is None:
+        pytest.skip("torch.compile's cpu kernels need a C++ compiler")
     g = cnn.speed_table(dict(p, seeds=[0, 1, 2], group_seeds=True, compile_grouped=True), x, y, maps, labels, repeats=2)
     assert list(zip(g["pooling"], g["networks"], g["compiled"]))[:6] == [
         ("gap", 1, False),

@@ -117,42 +117,82 @@ def test_fit_cifar_with_a_list_of_seeds_returns_each_network():
         cnn.GroupedNet.pack([head_net], CONFIG)
 
 
+needs_cpp = pytest.mark.skipif(
+    cnn.model.cpp_compiler() is None, reason="torch.compile's cpu kernels need a C++ compiler"
+)
+
+
+@needs_cpp
 @pytest.mark.parametrize("pooling", ["gap", "entropy_linear"])
 def test_fit_cifar_compiled_is_the_eager_training_and_repeats(pooling):
-    """compile_grouped: one epoch of three batches (the last one short, so both of its graphs run) gives the eager
-    training's weights and curves to float tolerance, the same numbers when run again, and ``evaluate`` gets the
-    eager ``GroupedNet``."""
+    """compile_grouped: two epochs of three batches (the last one short, so both of its graphs run), evaluated after
+    each, give the eager training's weights and curves to float tolerance, the same numbers when run again, and
+    ``evaluate`` gets the eager ``GroupedNet``; exactly two graphs were compiled (dynamo did not fall back to eager)."""
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
     g = torch.Generator().manual_seed(4)
     x = (torch.rand(20, 3, 32, 32, generator=g) * 255).to(torch.uint8).float() / 255
     y = torch.arange(20) % 5
-    kw = dict(widths=CONFIG["widths"], blocks=1, stem_stride=2, epochs=1, batch_size=8, lr=0.05, weight_decay=5e-4)
+    kw = dict(widths=CONFIG["widths"], blocks=1, stem_stride=2, epochs=2, batch_size=8, lr=0.05, weight_decay=5e-4)
     seen = []
 
     def evaluate(m):
-        seen.append(type(m))
+        seen.append((type(m), m.training))
         return m.correct(x[:8], y[:8]).mean(0)
 
-    runs = [
-        cnn.fit_cifar(pooling, [1, 2], x, y, progress=False, evaluate=evaluate, compile_grouped=c, **kw)
-        for c in (False, True, True)
-    ]
-    assert seen == [cnn.GroupedNet] * 3
-    (eager, ce), (comp, cc), (again, ca) = runs
+    def fit(compile_grouped):
+        return cnn.fit_cifar(
+            pooling,
+            [1, 2],
+            x,
+            y,
+            progress=False,
+            evaluate=evaluate,
+            eval_every=1,
+            compile_grouped=compile_grouped,
+            **kw,
+        )
+
+    eager, ce = fit(False)
+    torch._dynamo.reset()
+    counters.clear()
+    comp, cc = fit(True)
+    assert counters["stats"]["unique_graphs"] == 2  # the batch of 8 and the last batch of 4
+    again, ca = fit(True)
+    assert seen == [(cnn.GroupedNet, True)] * 6
     for a, b, c in zip(eager, comp, again):
         sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
         for k in sa:
             assert torch.allclose(sa[k].float(), sb[k].float(), rtol=1e-3, atol=1e-5), (pooling, k)
             assert torch.equal(sb[k], sc[k]), (pooling, k)  # same seed, same numbers
-    assert [c["loss"] for c in cc] == [c["loss"] for c in ca]
+    assert [c["loss"] for c in cc] == [c["loss"] for c in ca] and [c["eval"] for c in cc] == [c["eval"] for c in ca]
     assert np.allclose([c["loss"] for c in ce], [c["loss"] for c in cc], rtol=1e-4)
     moved = _nets(pooling, [1])[0].state_dict()
     assert any(not torch.equal(moved[k], v) for k, v in comp[0].state_dict().items())  # it trained
 
 
 def test_compiled_needs_a_cpp_compiler(monkeypatch):
-    monkeypatch.setattr(cnn.model.shutil, "which", lambda name: None)
+    monkeypatch.setattr(cnn.model, "cpp_compiler", lambda: None)
     with pytest.raises(RuntimeError, match="compile_grouped: false"):
         cnn.model.compiled(cnn.GroupedNet.pack(_nets("gap", [0]), CONFIG))
+
+
+@pytest.mark.parametrize("pooling", ["gap", "attention"])
+def test_correct_judges_in_eval_mode_and_leaves_the_running_statistics_alone(pooling):
+    """``GroupedNet.correct`` called mid-training (train mode): each network's eval-mode predictions, and neither
+    BatchNorm's running statistics nor the mode change (in train mode the test images would update them)."""
+    nets = _perturb(_nets(pooling, [3, 4]))
+    grouped = cnn.GroupedNet.pack(nets, CONFIG).train()
+    before = {k: v.clone() for k, v in grouped.state_dict().items()}
+    g = torch.Generator().manual_seed(8)
+    x, y = torch.rand(12, 3, 32, 32, generator=g), torch.arange(12) % 5
+    got = grouped.correct(x, y, batch_size=5)
+    assert grouped.training and all(torch.equal(before[k], v) for k, v in grouped.state_dict().items())
+    want = np.stack([(n.eval()(x).argmax(1) == y).numpy() for n in nets], 1)
+    assert got.shape == (12, 2) and (got == want).all()
+    grouped.eval()
+    assert (grouped.correct(x, y) == want).all() and not grouped.training
 
 
 @pytest.mark.parametrize("pooling", heads.POOLINGS)

@@ -4,8 +4,6 @@ of a weight map."""
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -203,9 +201,33 @@ class GroupedNet(nn.Module):
 
     @torch.no_grad()
     def correct(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256, device="cpu") -> np.ndarray:
-        """``N x S`` 0/1: does network s classify image i (the same images for every network) right?"""
-        logits = apply_batched(lambda b: self(b.repeat(1, self.S, 1, 1)), x, batch_size=batch_size, device=device)
+        """``N x S`` 0/1: does network s classify image i (the same images for every network) right? In eval mode
+        (BatchNorm's running statistics, which the images do not update), then back in the mode it was in."""
+        was_training = self.training
+        self.eval()
+        try:
+            logits = apply_batched(lambda b: self(b.repeat(1, self.S, 1, 1)), x, batch_size=batch_size, device=device)
+        finally:
+            self.train(was_training)
         return (logits.argmax(-1) == torch.as_tensor(y)[:, None]).numpy()
+
+
+def cpp_compiler() -> str | None:
+    """The C++ compiler torch.compile's cpu kernels would use (inductor's own search: ``$CXX``, else ``g++``), or
+    None when there is none."""
+    from torch._inductor.cpp_builder import get_cpp_compiler
+
+    try:
+        return get_cpp_compiler()
+    except Exception:  # inductor raises its own error types when the search finds nothing
+        return None
+
+
+# dynamo compiles GroupedNet.forward once per pooling and batch shape (the same graphs serve every network of that
+# pooling: modules are inlined, their weights are inputs), so a training process of 4 poolings holds 8 graphs of
+# one function: dynamo's default limit. Beyond its limit dynamo silently runs eager; here the limit is higher and
+# hitting it is an error.
+RECOMPILE_LIMIT = 32
 
 
 def compiled(model: GroupedNet) -> nn.Module:
@@ -213,17 +235,19 @@ def compiled(model: GroupedNet) -> nn.Module:
     as ``fit_cifar`` trains it with ``compile_grouped``: inductor fuses each BatchNorm with its ReLU and residual
     add, which take ~40 % of an eager grouped step (the convolutions run at ~86 % of the 1-thread convolution
     rate, profile of 2026-12-07). The same computation up to float rounding (tests/test_entropy_grouped.py);
-    inductor's C++ kernels need a C++ compiler, and its own compile workers are kept to one (the stage's training
-    processes have one core each). The module's own methods (``correct``, ``unpack``) stay eager."""
-    if not any(shutil.which(c) for c in ("g++", "c++", "clang++")):
+    the module's own methods (``correct``, ``unpack``) stay eager. One inductor compile worker (the stage's
+    training processes have one core each). Sets dynamo's recompile limit of this process to
+    ``RECOMPILE_LIMIT`` and makes hitting it an error (see there)."""
+    if cpp_compiler() is None:
         raise RuntimeError(
-            "compile_grouped needs a C++ compiler (g++, c++ or clang++) on PATH for torch.compile's cpu kernels: "
-            "install one, or set entropy.compile_grouped: false in params.yaml"
+            "compile_grouped needs a C++ compiler for torch.compile's cpu kernels (inductor looks for $CXX, then "
+            "g++): install one, or set entropy.compile_grouped: false in params.yaml"
         )
-    import torch._inductor.config as inductor
+    import torch._dynamo
 
-    inductor.compile_threads = 1
-    return torch.compile(model, dynamic=False)
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
+    torch._dynamo.config.fail_on_recompile_limit_hit = True
+    return torch.compile(model, dynamic=False, options={"compile_threads": 1})
 
 
 def _join(key: str, tensors: list[torch.Tensor]) -> torch.Tensor:
