@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from ...features import apply_batched
 from ...heads import fit_head, head_recipe, train
-from .model import GroupedNet, Net, compiled, maps_of, memory_format, training_net
+from .model import GroupedNet, Net, compiled, maps_of, memory_format, seed_nets, training_net
 
 
 def fit_cifar(
@@ -43,11 +43,7 @@ def fit_cifar(
     ``GroupedNet`` trains under ``torch.compile`` (``model.compiled``; ``evaluate`` gets the eager module)."""
     n_classes = int(y_train.max()) + 1
     seeds = [seed] if isinstance(seed, int) else list(seed)
-    nets = []
-    for s in seeds:
-        torch.manual_seed(s)
-        nets.append(training_net(pooling, n_classes, widths, blocks, temperature, stem_stride))
-    config = dict(widths=widths, blocks=blocks, stem_stride=stem_stride, temperature=temperature, n_classes=n_classes)
+    nets, config = seed_nets(pooling, seeds, n_classes, widths, blocks, temperature, stem_stride)
     model = nets[0] if isinstance(seed, int) else GroupedNet.pack(nets, config)
     runner = compiled(model) if compile_grouped and not isinstance(seed, int) else model
     curves = train(

@@ -309,6 +309,17 @@ def training_net(pooling: str, n_classes: int, widths, blocks: int, temperature:
     )
 
 
+def seed_nets(pooling: str, seeds, n_classes: int, widths, blocks: int, temperature: float, stem_stride: int):
+    """One ``training_net`` per seed, each initialised as it would be alone (``torch.manual_seed(seed)``, then
+    built), and the recipe :meth:`GroupedNet.pack` takes for them: ``(nets, config)``."""
+    nets = []
+    for s in seeds:
+        torch.manual_seed(s)
+        nets.append(training_net(pooling, n_classes, widths, blocks, temperature, stem_stride))
+    config = dict(widths=widths, blocks=blocks, stem_stride=stem_stride, temperature=temperature, n_classes=n_classes)
+    return nets, config
+
+
 def maps_of(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """Last feature maps of a ``Net`` (``model.body``) for images ``x``, on the cpu."""
     model.eval()

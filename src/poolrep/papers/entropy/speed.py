@@ -16,7 +16,7 @@ import torch
 from ... import bench
 from ...heads import PoolHead, augment, sgd, sgd_step
 from .experiment import NETWORKS
-from .model import GroupedNet, compiled, memory_format, training_net
+from .model import GroupedNet, compiled, memory_format, seed_nets
 
 
 def speed_table(p: dict, x_tr: torch.Tensor, y_tr: torch.Tensor, maps: torch.Tensor, labels: torch.Tensor, repeats=10):
@@ -36,25 +36,16 @@ def speed_table(p: dict, x_tr: torch.Tensor, y_tr: torch.Tensor, maps: torch.Ten
     rows = []
     S = len(p["seeds"]) if p.get("group_seeds") else 0
     for pooling in p["cifar_poolings"]:
-        nets = []
-        for s in p["seeds"] if S else [p["seed"]]:
-            torch.manual_seed(s)
-            nets.append(
-                training_net(pooling, n_classes, p["widths"], p["blocks"], p["temperature"], p["stem_stride"]).train()
-            )
+        seeds = p["seeds"] if S else [p["seed"]]
+        nets, config = seed_nets(
+            pooling, seeds, n_classes, p["widths"], p["blocks"], p["temperature"], p["stem_stride"]
+        )
         net = nets[0]
         step = partial(sgd_step, net, sgd(net, p["lr"], p["weight_decay"]), xb, yb, p["label_smoothing"])
         one = bench.step_rate(step, rates, repeats)
         row = {"network": NETWORKS[0], "pooling": pooling, "batch": len(yb)}
         rows.append({**row, "networks": 1, "compiled": False, **one, "speedup": 1.0})
         if S:
-            config = dict(
-                widths=p["widths"],
-                blocks=p["blocks"],
-                stem_stride=p["stem_stride"],
-                temperature=p["temperature"],
-                n_classes=n_classes,
-            )
             xs = torch.cat([xb] * S, 1).contiguous(memory_format=memory_format(p["widths"]))
             ys = torch.stack([yb] * S, 1)
             for compile_ in (False, True) if p.get("compile_grouped") else (False,):
