@@ -267,7 +267,7 @@ def test_a_claim_that_flips_between_hosts_is_marked_in_every_view(tmp_path):
             "profile": "cpu",
             "claim": row["id"],
             "committed": {"host": "Host A", "status": row["status"], "value": value, "commit": "aaaaaaaaaaaa"},
-            "rerun": {"host": "Host B", "status": "inconclusive", "value": 0.1, "commit": "bbbbbbbbbbbb"},
+            "rerun": {"host": "Host B", "status": "inconclusive", "value": 0.123456789, "commit": "bbbbbbbbbbbb"},
             "date": "2026-12-07",
         }
 
@@ -280,6 +280,8 @@ def test_a_claim_that_flips_between_hosts_is_marked_in_every_view(tmp_path):
     assert cell in ledger_md and cell in md_path.read_text() and cell in html_path.read_text()
     assert f"1 of them depend on the host (another host gave another status: not a verdict): `{row['id']}`" in ledger_md
     assert f"`{row['id']}` (autopool): {row['status']} on Host A (commit aaaaaaaaaa" in ledger_md
+    # both values as the ledger writes numbers (4 significant digits), not as Python's float repr
+    assert f"value {row['value']:.4g}), inconclusive on Host B (commit bbbbbbbbbb, value 0.1235; verified" in ledger_md
     assert ledger_md.count("stale: `ap_beats_sp` (autopool) flipped on Host B") == 1
     assert "host-dependent" in html_path.read_text().split('id="host-flips"')[1]
     assert (res / "autopool" / "claims.json").read_bytes() == before  # the judged row is never rewritten

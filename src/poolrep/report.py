@@ -147,12 +147,18 @@ def host_status(c: dict) -> str:
     return f"{ledger.status_label(c)}, host-dependent ({other}): not a verdict"
 
 
+def _flip_value(side: dict) -> str:
+    """One side's value of a recorded flip, written as the ledger writes numbers ("none" without one)."""
+    return ledger.fmt_number(side.get("value")) or "none"
+
+
 def flip_lines(claims: list[dict], stale: list[dict]) -> list[str]:
     """The ledger's section on host-dependent rows, one line per recorded flip."""
     out = [
         f"`{f['claim']}` ({f['stage']}): {f['committed']['status']} on {f['committed']['host']} (commit "
-        f"{f['committed']['commit'][:10] or 'unknown'}, value {f['committed']['value']}), {f['rerun']['status']} on "
-        f"{f['rerun']['host']} (commit {f['rerun']['commit'][:10]}, value {f['rerun']['value']}; verified "
+        f"{f['committed']['commit'][:10] or 'unknown'}, value {_flip_value(f['committed'])}), "
+        f"{f['rerun']['status']} on {f['rerun']['host']} (commit {f['rerun']['commit'][:10]}, value "
+        f"{_flip_value(f['rerun'])}; verified "
         f"{f['date']})."
         for c in claims
         for f in c.get("host_flips") or []
