@@ -289,6 +289,17 @@ def test_a_person_runs_a_paper_notebook_in_jupyterlab(monkeypatch):
                 expect(panel.locator(".jp-Notebook-ExecutionIndicator")).to_have_attribute(
                     "data-status", "idle", timeout=left(60)
                 )
+                # JupyterLab attaches a notebook's cells in batches after it opens, and the kernel can be idle
+                # before the last batch: a single look can count too few (CI saw 12 of 15). Wait for them all.
+                try:
+                    page.wait_for_function(
+                        "(n) => document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook "
+                        ".jp-CodeCell .jp-InputArea .jp-InputPrompt').length >= n",
+                        arg=n_code,
+                        timeout=left(30),
+                    )
+                except PlaywrightTimeout:
+                    pass  # the assertion below says how many it shows
                 state = page.evaluate(_STATE_JS)
                 assert len(state["prompts"]) == n_code, (
                     f"the notebook shows {len(state['prompts'])} code cells, its file has {n_code}"
