@@ -292,9 +292,8 @@ def test_a_person_runs_a_paper_notebook_in_jupyterlab(monkeypatch):
                 # JupyterLab attaches a notebook's cells in batches after it opens, and the kernel can be idle
                 # before the last batch: a single look can count too few (CI saw 12 of 15). Wait for them all.
                 try:
-                    page.wait_for_function(
-                        "(n) => document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook "
-                        ".jp-CodeCell .jp-InputArea .jp-InputPrompt').length >= n",
+                    page.wait_for_function(  # the prompts _STATE_JS counts, so the wait and the check agree
+                        f"(n) => {{ const s = ({_STATE_JS})(); return s !== null && s.prompts.length >= n; }}",
                         arg=n_code,
                         timeout=left(30),
                     )
